@@ -1,0 +1,99 @@
+"""The models a user can pick, and where each one is served.
+
+Endpoint names and the region are deployment facts, not code: each can be
+overridden through the environment (``SAGEMAKER_ENDPOINT_<ID>``,
+``SAGEMAKER_REGION``).  Root-level keys of ``.streamlit/secrets.toml`` reach the
+environment too, because Streamlit exports them there.  Everything else about
+AWS (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, credentials)
+is left to boto3, which reads it as it always does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from chat_core.prompts import CHATML, FALCON, LLAMA2, PromptFormat
+
+LOCAL_ENDPOINT = "local-smollm2"
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int | None = None  # fixed seeds make local answers repeatable in tests
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    label: str
+    payload: str  # request/response shape, see handlers.py: "tgi" or "llama2-chat"
+    prompt_format: PromptFormat
+    endpoint_name: str
+    context_window: int
+    defaults: GenerationParams
+    region: str | None = None  # None: boto3's own configuration decides
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint_name == LOCAL_ENDPOINT
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        return self.prompt_format.stop
+
+    def env_key(self) -> str:
+        return "SAGEMAKER_ENDPOINT_" + self.id.upper().replace("-", "_")
+
+
+BUILT_IN: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="local-smollm2",
+        label="Local - SmolLM2-135M (offline)",
+        payload="tgi",
+        prompt_format=CHATML,
+        endpoint_name=LOCAL_ENDPOINT,
+        context_window=8192,
+        defaults=GenerationParams(max_new_tokens=256, temperature=0.2, top_p=0.9),
+    ),
+    ModelSpec(
+        id="llama2-7b-chat",
+        label="Llama 2 7B chat (JumpStart)",
+        payload="llama2-chat",
+        prompt_format=LLAMA2,
+        endpoint_name="jumpstart-dft-meta-textgeneration-llama-2-7b-f",
+        context_window=4096,
+        defaults=GenerationParams(max_new_tokens=512, temperature=0.6, top_p=0.9),
+    ),
+    ModelSpec(
+        id="falcon-7b-instruct",
+        label="Falcon 7B instruct (JumpStart)",
+        payload="tgi",
+        prompt_format=FALCON,
+        endpoint_name="jumpstart-dft-hf-llm-falcon-7b-instruct-bf16",
+        context_window=2048,
+        defaults=GenerationParams(max_new_tokens=512, temperature=0.7, top_p=0.9),
+    ),
+)
+
+DEFAULT_MODEL = BUILT_IN[0].id
+
+
+def load_catalog(env: Mapping[str, str] | None = None) -> dict[str, ModelSpec]:
+    """The built-in models with this deployment's endpoint names and region applied."""
+    env = os.environ if env is None else env
+    region = env.get("SAGEMAKER_REGION") or None
+    models = {}
+    for spec in BUILT_IN:
+        if not spec.is_local:
+            spec = replace(
+                spec,
+                endpoint_name=env.get(spec.env_key(), spec.endpoint_name).strip(),
+                region=region,
+            )
+        models[spec.id] = spec
+    return models

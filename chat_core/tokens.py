@@ -1,0 +1,44 @@
+"""Counting prompt tokens, so history can be fitted into a model's context window.
+
+The local model's own tokenizer counts exactly.  Remote endpoints' tokenizers
+are not available offline, so their count is an estimate built to be an upper
+bound: Llama 2's and Falcon's tokenizers fall back to one token per UTF-8 byte
+for characters outside their vocabulary (most Hangul syllables, for Llama 2),
+so a non-ASCII character is charged its byte count; ASCII letters are charged
+as if a token held only three of them, and digits and symbols one each.
+``bench/tokens_per_char.py`` measures how this compares with the real count.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from chat_core import local_model
+from chat_core.catalog import ModelSpec
+from chat_core.prompts import Turn
+
+
+def estimate_tokens(text: str) -> int:
+    letters = spaces = other = 0
+    for char in text:
+        if char.isascii():
+            if char.isalpha():
+                letters += 1
+            elif char == " ":
+                spaces += 1
+            else:
+                other += 1
+        else:
+            other += len(char.encode("utf-8"))
+    return -(-letters // 3) + -(-spaces // 4) + other
+
+
+def count_tokens(spec: ModelSpec, text: str) -> int:
+    return local_model.count_tokens(text) if spec.is_local else estimate_tokens(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def turn_tokens(spec: ModelSpec, turn: Turn) -> int:
+    """Tokens of one rendered past turn; cached, so a turn is counted once however
+    many later prompts include it."""
+    return count_tokens(spec, spec.prompt_format.render_turn(turn))

@@ -1,0 +1,51 @@
+"""Fitting history into a model's context window.
+
+The prompt may hold ``context_window - max_new_tokens`` tokens.  The system
+prompt and the new question are always in it; past turns are added newest
+first, whole, while they fit.  Each turn's token count is cached
+(``tokens.turn_tokens``), so a turn costs only as much as the turns that end up
+in the window, however long the conversation is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chat_core.catalog import GenerationParams, ModelSpec
+from chat_core.errors import PromptTooLong
+from chat_core.prompts import Turn
+from chat_core.tokens import count_tokens, turn_tokens
+
+
+def history_budget(spec: ModelSpec, params: GenerationParams, system: str, question: str) -> int:
+    """Tokens left for past turns once the system prompt, the question and the
+    answer's reserve are accounted for; raises ``PromptTooLong`` when none are."""
+    limit = spec.context_window - params.max_new_tokens
+    needed = count_tokens(spec, spec.prompt_format.render(system, [], question))
+    if needed > limit:
+        raise PromptTooLong(
+            f"This message needs about {needed} tokens with the system prompt, but "
+            f"{spec.label} has room for {limit} ({spec.context_window} in its context window, "
+            f"{params.max_new_tokens} kept for the answer). Shorten the message or the system "
+            "prompt, or lower max_new_tokens."
+        )
+    return limit - needed
+
+
+def newest_fitting(spec: ModelSpec, turns: Sequence[Turn], budget: int) -> int:
+    """How many of the newest ``turns`` fit, whole, into ``budget`` tokens."""
+    used = kept = 0
+    for turn in reversed(turns):
+        used += turn_tokens(spec, turn)
+        if used > budget:
+            break
+        kept += 1
+    return kept
+
+
+def fit_history(
+    spec: ModelSpec, params: GenerationParams, system: str, turns: Sequence[Turn], question: str
+) -> Sequence[Turn]:
+    """The newest past turns that fit the prompt together with ``question``."""
+    kept = newest_fitting(spec, turns, history_budget(spec, params, system, question))
+    return turns[len(turns) - kept :]
