@@ -2,7 +2,7 @@
 
 Endpoint names and the region are deployment facts, not code: each can be
 overridden through the environment (``SAGEMAKER_ENDPOINT_<ID>``,
-``SAGEMAKER_REGION``).  Root-level keys of ``.streamlit/secrets.toml`` reach the
+``SAGEMAKER_REGION``, else ``AWS_REGION``).  Root-level keys of ``.streamlit/secrets.toml`` reach the
 environment too, because Streamlit exports them there.  Everything else about
 AWS (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, credentials)
 is left to boto3, which reads it as it always does.
@@ -86,7 +86,9 @@ DEFAULT_MODEL = BUILT_IN[0].id
 def load_catalog(env: Mapping[str, str] | None = None) -> dict[str, ModelSpec]:
     """The built-in models with this deployment's endpoint names and region applied."""
     env = os.environ if env is None else env
-    region = env.get("SAGEMAKER_REGION") or None
+    # botocore reads AWS_DEFAULT_REGION and profiles but not AWS_REGION, which
+    # Lambda, SageMaker Studio and most AWS tooling set: honour it here.
+    region = env.get("SAGEMAKER_REGION") or env.get("AWS_REGION") or None
     models = {}
     for spec in BUILT_IN:
         if not spec.is_local:

@@ -62,7 +62,7 @@ def explain(error: BaseException, endpoint: str) -> ChatError:
     if isinstance(error, NoRegionError):
         return EndpointNotConfigured(
             f"No AWS region is set for endpoint '{endpoint}'. Set SAGEMAKER_REGION or "
-            "AWS_REGION (or a region in your AWS profile), or pick the local model."
+            "AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile), or pick the local model."
         )
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
         return MissingCredentials(

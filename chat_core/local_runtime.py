@@ -37,7 +37,7 @@ def _client_error(code: str, message: str, operation: str, status: int) -> Clien
 class LocalRuntimeClient:
     """An in-process sagemaker-runtime client serving the bundled model."""
 
-    def invoke_endpoint(self, EndpointName: str, Body: bytes | str, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
+    def invoke_endpoint(self, EndpointName: str, Body: bytes | str, **_: Any) -> dict[str, Any]:
         tokens = self._start(EndpointName, Body, "InvokeEndpoint")
         payload = json.dumps([{"generated_text": "".join(tokens)}]).encode()
         return {
@@ -50,7 +50,7 @@ class LocalRuntimeClient:
         self,
         EndpointName: str,
         Body: bytes | str,
-        **_: Any,  # noqa: N803 - boto3's names
+        **_: Any,
     ) -> dict[str, Any]:
         tokens = self._start(EndpointName, Body, "InvokeEndpointWithResponseStream")
         return {

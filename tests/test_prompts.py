@@ -48,7 +48,8 @@ def test_chatml_matches_the_template_shipped_in_the_gguf() -> None:
     template = jinja2.Template(local_model.model().metadata["tokenizer.chat_template"])
     messages = [{"role": "system", "content": "Be brief."}]
     for turn in PIRATE_TURNS:
-        messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
+        messages.append({"role": "user", "content": turn.question})
+        messages.append({"role": "assistant", "content": turn.answer})
     messages.append({"role": "user", "content": "Thanks"})
     expected = template.render(messages=messages, add_generation_prompt=True)
     assert CHATML.render("Be brief.", PIRATE_TURNS, "Thanks") == expected

@@ -1,0 +1,94 @@
+"""The history window: newest whole turns that fit the context window, never more."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from chat_core import local_model
+from chat_core.catalog import GenerationParams, load_catalog
+from chat_core.errors import PromptTooLong
+from chat_core.prompts import Turn
+from chat_core.tokens import count_tokens, estimate_tokens, turn_tokens
+from chat_core.window import fit_history
+
+PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
+MODELS = load_catalog()
+SYSTEM = "You are a helpful assistant."
+
+
+def long_history(n: int) -> list[Turn]:
+    return [
+        Turn(f"Question {i}: item {i}?" + " more detail" * (i % 7), f"Answer {i}." + " ok" * (i % 5))
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("model_id", ["local-smollm2", "llama2-7b-chat", "falcon-7b-instruct"])
+def test_thousand_turns_fit_the_budget_newest_first_and_whole(model_id: str) -> None:
+    spec = MODELS[model_id]
+    params = spec.defaults
+    turns = long_history(1000)
+    question = "And what about the last one?"
+    limit = spec.context_window - params.max_new_tokens
+
+    kept = fit_history(spec, params, SYSTEM, turns, question)
+    prompt = spec.prompt_format.render(SYSTEM, kept, question)
+
+    assert 0 < len(kept) < 1000
+    assert list(kept) == turns[-len(kept) :]  # the newest, in order
+    assert count_tokens(spec, prompt) <= limit
+    assert prompt.endswith(spec.prompt_format.tail.format(input=question))
+    for turn in kept:  # whole turns, never a half
+        assert spec.prompt_format.render_turn(turn) in prompt
+    # As many as fit, by the window's own accounting (exact for the local model;
+    # for remote models per-turn estimates round up, so their sum is the bound).
+    base = count_tokens(spec, spec.prompt_format.render(SYSTEM, [], question))
+    assert base + sum(turn_tokens(spec, t) for t in turns[-len(kept) - 1 :]) > limit
+    if spec.is_local:
+        one_more = spec.prompt_format.render(SYSTEM, turns[-len(kept) - 1 :], question)
+        assert count_tokens(spec, one_more) > limit
+
+
+def test_exact_count_for_the_local_model_matches_the_prompt_it_is_sent() -> None:
+    spec = MODELS["local-smollm2"]
+    turns = long_history(40)
+    kept = fit_history(spec, spec.defaults, SYSTEM, turns, "Next?")
+    prompt = spec.prompt_format.render(SYSTEM, kept, "Next?")
+    # What llama.cpp itself counts when it is sent this prompt.
+    assert count_tokens(spec, prompt) == len(local_model.model().tokenize(prompt.encode(), special=True))
+
+
+def test_a_question_longer_than_the_window_is_refused_with_a_clear_message() -> None:
+    spec = MODELS["falcon-7b-instruct"]
+    with pytest.raises(PromptTooLong, match="Shorten the message"):
+        fit_history(spec, spec.defaults, SYSTEM, [], "word " * 5000)
+
+
+def test_short_history_is_kept_entirely() -> None:
+    spec = replace(MODELS["local-smollm2"], defaults=GenerationParams(64, 0.2, 0.9))
+    turns = long_history(3)
+    assert list(fit_history(spec, spec.defaults, SYSTEM, turns, "Next?")) == turns
+
+
+def pdf_text(name: str, pages: int) -> str:
+    reader = pypdf.PdfReader(PDFS / name)
+    return "\n".join(page.extract_text() for page in reader.pages[:pages])
+
+
+@pytest.mark.parametrize(
+    "name", ["error_code.pdf", "habibi.pdf", "pdflatex-4-pages.pdf", "GeoTopo-komprimiert.pdf"]
+)
+def test_remote_estimate_is_never_below_the_real_count_on_real_text(name: str) -> None:
+    """The remote tokenizers are not available offline; the bundled model's real
+    tokenizer is the check here, and the estimate must stay above it."""
+    text = pdf_text(name, pages=8)
+    assert len(text) > 20
+    assert estimate_tokens(text) >= count_tokens(MODELS["local-smollm2"], text)
+
+
+def test_korean_is_charged_per_utf8_byte() -> None:
+    # Byte-fallback tokenizers (Llama 2) spend up to one token per UTF-8 byte on Hangul.
+    assert estimate_tokens("보일러 에러코드") == 3 * 7 + 1
+    assert estimate_tokens("abcd efgh") == 2 + 1 + 2
