@@ -67,16 +67,18 @@ for turn, stats in zip(chat.turns, chat.stats, strict=True):
         caption(stats)
 
 # A question whose answer failed stays on screen, ready to be sent again.
+question = st.chat_input("Ask anything") or st.session_state.pop("resend", None)
 failed = st.session_state.pop("failed", None)
-question = st.chat_input("Ask anything")
 if failed and not question:
     st.chat_message("user").markdown(failed["question"])
     with st.chat_message("assistant"):
         st.error(failed["error"], icon=":material/error:")
-        if st.button("Resend", icon=":material/refresh:"):
-            question = failed["question"]
-        else:
-            st.session_state.failed = failed
+        st.button(
+            "Resend",
+            icon=":material/refresh:",
+            on_click=lambda: st.session_state.update(resend=failed["question"]),
+        )
+    st.session_state.failed = failed
 
 if question:
     st.chat_message("user").markdown(question)

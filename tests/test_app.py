@@ -1,0 +1,77 @@
+"""The chat page, driven through Streamlit's AppTest on the real bundled model."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    # Greedy and short, so answers come quickly.
+    at.sidebar.slider(key="t-local-smollm2").set_value(0.0)
+    at.sidebar.slider(key="n-local-smollm2").set_value(48)
+    return at.run()
+
+
+def messages(at: AppTest) -> list[tuple[str, str]]:
+    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
+
+
+def send(at: AppTest, text: str) -> AppTest:
+    at.chat_input[0].set_value(text)
+    return at.run()
+
+
+def test_a_message_gets_a_streamed_answer_with_its_speed(app: AppTest) -> None:
+    send(app, "I live in Seoul, Korea.")
+    assert not app.exception
+    (role, question), (answer_role, answer) = messages(app)
+    assert (role, question) == ("user", "I live in Seoul, Korea.")
+    assert answer_role == "assistant" and answer.strip()
+    assert "tokens/s" in app.chat_message[1].caption[0].value
+
+    send(app, "Tell me how to travel the city.")
+    assert [role for role, _ in messages(app)] == ["user", "assistant"] * 2
+    assert messages(app)[0][1] == "I live in Seoul, Korea."  # history survives reruns
+
+
+def test_conversation_chain_mode_answers_too(app: AppTest) -> None:
+    app.sidebar.radio[0].set_value("ConversationChain").run()
+    send(app, "Hello, who are you?")
+    send(app, "What did I just ask?")
+    assert not app.exception
+    assert len(messages(app)) == 4 and messages(app)[3][1].strip()
+    assert "ConversationChain" in app.caption[0].value
+
+
+def test_new_chat_clears_the_conversation(app: AppTest) -> None:
+    send(app, "Hello!")
+    assert len(messages(app)) == 2
+    app.sidebar.button[0].click().run()
+    assert messages(app) == []
+
+
+def test_an_unconfigured_endpoint_explains_itself_and_the_message_can_be_resent(app: AppTest) -> None:
+    app.sidebar.selectbox[0].set_value("llama2-7b-chat").run()
+    send(app, "Are you Llama?")
+
+    assert messages(app)[0] == ("user", "Are you Llama?")  # the user's text is kept
+    assert "No AWS region is set" in app.error[0].value
+    assert "pick the local model" in app.error[0].value
+
+    # Switch back to the bundled model and resend with one click.
+    app.sidebar.selectbox[0].set_value("local-smollm2").run()
+    assert app.error  # still shown until it is resent
+    next(b for b in app.button if b.label == "Resend").click().run()
+    assert not app.error
+    roles = [role for role, _ in messages(app)]
+    assert roles == ["user", "assistant"] and messages(app)[0][1] == "Are you Llama?"
+
+
+def test_missing_credentials_are_explained(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    app.sidebar.selectbox[0].set_value("falcon-7b-instruct").run()
+    send(app, "Hi Falcon")
+    assert "No AWS credentials were found" in app.error[0].value
+    assert messages(app)[0] == ("user", "Hi Falcon")
