@@ -12,6 +12,7 @@ close a role in any format.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,14 +84,26 @@ class PromptFormat:
 
     def template(self, system: str) -> PromptTemplate:
         """The ``PromptTemplate`` both conversation modes fill with history and input."""
-        system = self.clean(system)
-        head = self.head if system else self.head_without_system
-        # The head is a literal: escape braces so a system prompt with "{" stays text.
-        literal_head = head.format(system=system).replace("{", "{{").replace("}", "}}")
-        return PromptTemplate.from_template(literal_head + "{history}" + self.tail)
+        return _template(self, system)
 
     def render(self, system: str, turns: Sequence[Turn], question: str) -> str:
         return self.template(system).format(history=self.render_history(turns), input=self.clean(question))
+
+
+# Cached: every turn in a window is rendered for each new question, and a
+# PromptTemplate costs a validation each time it is made (bench/turn_overhead.py).
+@functools.lru_cache(maxsize=65536)
+def _rendered_turn(fmt: PromptFormat, turn: Turn) -> str:
+    return fmt.turn.format(question=fmt.clean(turn.question), answer=fmt.clean(turn.answer))
+
+
+@functools.lru_cache(maxsize=64)
+def _template(fmt: PromptFormat, system: str) -> PromptTemplate:
+    system = fmt.clean(system)
+    head = fmt.head if system else fmt.head_without_system
+    # The head is a literal: escape braces so a system prompt with "{" stays text.
+    literal_head = head.format(system=system).replace("{", "{{").replace("}", "}}")
+    return PromptTemplate.from_template(literal_head + "{history}" + fmt.tail)
 
 
 LLAMA2 = PromptFormat(
