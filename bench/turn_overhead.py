@@ -18,21 +18,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from langchain_classic.memory import ConversationBufferMemory  # noqa: E402
-from langchain_core._api import LangChainDeprecationWarning  # noqa: E402
-from langchain_text_splitters import RecursiveCharacterTextSplitter  # noqa: E402
+from langchain_classic.memory import ConversationBufferMemory
+from langchain_core._api import LangChainDeprecationWarning
+from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from chat_core.catalog import load_catalog  # noqa: E402
-from chat_core.prompts import Turn  # noqa: E402
-from chat_core.window import fit_history  # noqa: E402
+from chat_core.catalog import load_catalog
+from chat_core.prompts import Turn
+from chat_core.window import fit_history
 
 SYSTEM = "You are a helpful assistant."
 QUESTION = "Tell me how to travel the city."
 
 
 def turn(i: int) -> Turn:
-    return Turn(f"Question {i}: what should I see in district {i} of Seoul?",
-                f"Answer {i}: walk along the river, then take line {i % 9 + 1} of the subway.")
+    return Turn(
+        f"Question {i}: what should I see in district {i} of Seoul?",
+        f"Answer {i}: walk along the river, then take line {i % 9 + 1} of the subway.",
+    )
 
 
 def ours(spec, turns: list[Turn], repeats: int) -> list[float]:
@@ -60,7 +62,8 @@ def original(turns: list[Turn], repeats: int) -> list[float]:
         start = time.perf_counter()
         history = memory.load_memory_variables({})["history"]
         recent = "".join(splitter.split_text(history)[-2:])
-        f"{SYSTEM}\n\n{recent}\nUser: {QUESTION}\nAssistant:"  # noqa: B018 - the prompt build
+        prompt = f"{SYSTEM}\n\n{recent}\nUser: {QUESTION}\nAssistant:"
+        assert prompt
         times.append(time.perf_counter() - start)
     return times
 
@@ -70,7 +73,7 @@ def main() -> None:
     sizes = [10, 100, 1000] if quick else [10, 100, 1000, 10000]
     repeats = 5 if quick else 15
     models = load_catalog()
-    print(f"| history turns | ours, local (ms) | ours, remote (ms) | original (ms) | original / ours (local) |")
+    print("| history turns | ours, local (ms) | ours, remote (ms) | original (ms) | original / ours |")
     print("|---|---|---|---|---|")
     flat = {}
     for n in sizes:

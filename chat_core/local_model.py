@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import os
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,8 +55,9 @@ def complete(
     (a stopped answer) releases it."""
     with _lock:
         llm = model()
-        if seed is not None:
-            llm.set_seed(seed)
+        # Always seed: llama-cpp-python's unseeded first sample is garbage (Hangul
+        # noise for an English prompt at temperature 0.2), seeded ones are not.
+        llm.set_seed(random.randrange(2**31) if seed is None else seed)
         for chunk in llm.create_completion(
             prompt,
             max_tokens=max_new_tokens,

@@ -1,10 +1,12 @@
 """Chat sessions on the real bundled model, in both conversation modes."""
 
+import threading
 import warnings
 from dataclasses import replace
 
 import pytest
 
+from chat_core import local_model
 from chat_core.catalog import GenerationParams, load_catalog
 from chat_core.chat import MODES, ChatSession
 from chat_core.errors import ChatError, EndpointNotConfigured, MissingCredentials, PromptTooLong
@@ -122,3 +124,19 @@ def test_a_model_error_mid_call_leaves_the_session_unchanged() -> None:
     with pytest.raises(ChatError, match="longer than the model"):
         list(session.ask("Seoul " * 9000))
     assert session.turns == [] and session.stats == []
+
+
+def test_two_sessions_share_one_model_and_take_turns() -> None:
+    """Two browser sessions asking at once: one model, calls serialized, both answered."""
+    results: dict[int, str] = {}
+
+    def chat(i: int) -> None:
+        results[i] = answer(ChatSession(LOCAL, params=GREEDY), f"Say hello to visitor {i}.")
+
+    threads = [threading.Thread(target=chat, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(results) == [0, 1] and all(text.strip() for text in results.values())
+    assert local_model.model.cache_info().currsize == 1
