@@ -9,7 +9,13 @@ import pytest
 from chat_core import local_model
 from chat_core.catalog import GenerationParams, load_catalog
 from chat_core.chat import MODES, ChatSession
-from chat_core.errors import ChatError, EndpointNotConfigured, MissingCredentials, PromptTooLong
+from chat_core.errors import (
+    ChatError,
+    EndpointNotConfigured,
+    EndpointUnreachable,
+    MissingCredentials,
+    PromptTooLong,
+)
 from chat_core.prompts import Turn
 from chat_core.tokens import count_tokens
 
@@ -140,3 +146,18 @@ def test_two_sessions_share_one_model_and_take_turns() -> None:
         thread.join(timeout=120)
     assert sorted(results) == [0, 1] and all(text.strip() for text in results.values())
     assert local_model.model.cache_info().currsize == 1
+
+
+def test_the_runtime_endpoint_url_is_honoured_and_a_refused_connection_explained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Real boto3 pointed by AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME at a closed port on
+    127.0.0.1; the keys only get the request past signing."""
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:9")
+    session = ChatSession(load_catalog()["falcon-7b-instruct"])
+    with pytest.raises(EndpointUnreachable, match="Could not connect"):
+        list(session.ask("Anyone there?"))
+    assert session.turns == []

@@ -1,0 +1,43 @@
+"""Each failure on the model path becomes a message that says what to do.
+
+No endpoint that throttles, times out or fails runs here yet, so these
+exceptions are built as botocore raises them; missing region, missing
+credentials, a refused connection and a real model error are driven end to end
+in test_chat.py."""
+
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from chat_core.errors import (
+    EndpointNotFound,
+    EndpointTimeout,
+    ModelFailed,
+    PromptTooLong,
+    Throttled,
+    explain,
+)
+
+
+def client_error(code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "InvokeEndpoint")
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "advice"),
+    [
+        (client_error("ThrottlingException", "Rate exceeded"), Throttled, "Wait a few seconds"),
+        (
+            client_error("ValidationError", "Endpoint my-llama of account 1 not found."),
+            EndpointNotFound,
+            "SAGEMAKER_ENDPOINT_",
+        ),
+        (client_error("ModelError", "Requested tokens exceed context window"), PromptTooLong, "shorter"),
+        (client_error("ModelError", "CUDA out of memory"), ModelFailed, "Resend"),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), EndpointTimeout, "lower max_new_tokens"),
+        (ValueError("no generated_text"), ModelFailed, "Resend"),
+    ],
+)
+def test_failures_map_to_their_own_message(error: Exception, kind: type, advice: str) -> None:
+    explained = explain(error, "my-llama")
+    assert isinstance(explained, kind)
+    assert advice in str(explained) and "my-llama" in str(explained)
