@@ -41,7 +41,7 @@ with st.sidebar:
         ),
     )
     system = st.text_area("System prompt", DEFAULT_SYSTEM)
-    new_chat = st.button("New chat", icon=":material/add:", use_container_width=True)
+    new_chat = st.button("New chat", icon=":material/add:", width="stretch")
 
 if "chat" not in st.session_state:
     st.session_state.chat = ChatSession(model)
