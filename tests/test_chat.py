@@ -55,17 +55,24 @@ def test_conversation_chain_mode_raises_no_deprecation_warnings() -> None:
     assert [w for w in caught if "deprecat" in str(w.message).lower()] == []
 
 
-def test_conversation_chain_drops_oldest_turns_instead_of_overflowing() -> None:
-    small = replace(LOCAL, context_window=400)
-    session = ChatSession(small, mode="ConversationChain", params=GenerationParams(16, 0.0, 1.0))
+SMALL = replace(LOCAL, context_window=400)
+
+
+def crowded(mode: str) -> ChatSession:
+    """A session whose 12 past turns overflow a 400-token context window."""
+    session = ChatSession(SMALL, mode=mode, params=GenerationParams(16, 0.0, 1.0))
     session.turns = [Turn(f"Tell me fact number {i} about Seoul.", "Seoul is big. " * 6) for i in range(12)]
     session.stats = [None] * 12
+    return session
 
+
+def test_conversation_chain_drops_oldest_turns_instead_of_overflowing() -> None:
+    session = crowded("ConversationChain")
     reply = session.ask("Which river flows through Seoul?")
     list(reply)
 
     assert "oldest turns left the chain's memory" in reply.notice
-    assert count_tokens(small, reply.prompt) <= 400 - 16
+    assert count_tokens(SMALL, reply.prompt) <= 400 - 16
     assert "fact number 11" in reply.prompt and "fact number 0 " not in reply.prompt
     dropped = session.memory_start
     assert 0 < dropped < 12 and len(session.turns) == 13  # the record keeps everything
@@ -76,15 +83,12 @@ def test_conversation_chain_drops_oldest_turns_instead_of_overflowing() -> None:
 
 
 def test_prompt_template_mode_windows_without_telling() -> None:
-    small = replace(LOCAL, context_window=400)
-    session = ChatSession(small, params=GenerationParams(16, 0.0, 1.0))
-    session.turns = [Turn(f"Tell me fact number {i} about Seoul.", "Seoul is big. " * 6) for i in range(12)]
-    session.stats = [None] * 12
+    session = crowded("PromptTemplate")
     reply = session.ask("Which river flows through Seoul?")
     list(reply)
     assert reply.notice == ""
     assert "fact number 11" in reply.prompt and "fact number 0 " not in reply.prompt
-    assert count_tokens(small, reply.prompt) <= 400 - 16
+    assert count_tokens(SMALL, reply.prompt) <= 400 - 16
 
 
 @pytest.mark.parametrize("mode", MODES)
