@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_aws.llms.sagemaker_endpoint import LLMContentHandler
 
-from chat_core.prompts import llama2_dialog
+from chat_core.prompts import LLAMA2
 
 
 class MalformedResponse(ValueError):
@@ -102,7 +102,7 @@ class Llama2ChatHandler(LLMContentHandler):
             "temperature": model_kwargs.get("temperature", 0.6),
             "top_p": model_kwargs.get("top_p", 0.9),
         }
-        return json.dumps({"inputs": [llama2_dialog(prompt)], "parameters": parameters}).encode()
+        return json.dumps({"inputs": [LLAMA2.messages(prompt)], "parameters": parameters}).encode()
 
     def transform_output(self, output: Any) -> str:
         if isinstance(output, bytes):

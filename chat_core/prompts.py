@@ -89,6 +89,42 @@ class PromptFormat:
     def render(self, system: str, turns: Sequence[Turn], question: str) -> str:
         return self.template(system).format(history=self.render_history(turns), input=self.clean(question))
 
+    def messages(self, prompt: str) -> list[dict[str, str]]:
+        """The message list a prompt rendered in this format was made from, for
+        endpoints that take messages (JumpStart Llama 2 chat, the TGI Messages API).
+
+        Exact because rendering neutralized every control token inside the
+        messages: a message is the text between two of them."""
+        if not prompt.startswith(self.head_without_system):
+            raise ValueError(f"not a {self.name} prompt")
+        head, turn, tail = (_pattern(part) for part in (self.head, self.turn, self.tail))
+        found = head.match(prompt)
+        messages = [{"role": "system", "content": found["system"]}] if found else []
+        position = found.end() if found else len(self.head_without_system)
+        while not (last := tail.fullmatch(prompt, position)):
+            found = turn.match(prompt, position)
+            if not found:
+                raise ValueError(f"not a {self.name} prompt")
+            messages.append({"role": "user", "content": found["question"]})
+            messages.append({"role": "assistant", "content": found["answer"]})
+            position = found.end()
+        messages.append({"role": "user", "content": last["input"]})
+        return messages
+
+
+# Text between control tokens: what a message can be once neutralized.
+_MESSAGE = f"(?:(?!{_CONTROL.pattern}).)*"
+
+
+@functools.lru_cache(maxsize=32)
+def _pattern(template: str) -> re.Pattern[str]:
+    """A template as a regular expression, each placeholder a named group."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_MESSAGE})" for i, part in enumerate(parts)
+    )
+    return re.compile(regex, _CONTROL.flags | re.DOTALL)
+
 
 # Cached: every turn in a window is rendered for each new question, and a
 # PromptTemplate costs a validation each time it is made (bench/turn_overhead.py).
@@ -136,29 +172,20 @@ FALCON = PromptFormat(
     stop=("\nUser:",),
 )
 
-FORMATS = {fmt.name: fmt for fmt in (LLAMA2, CHATML, FALCON)}
+LLAMA3 = PromptFormat(
+    # https://www.llama.com/docs/model-cards-and-prompt-formats/meta-llama-3/
+    name="llama3",
+    head="<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>",
+    head_without_system="<|begin_of_text|>",
+    turn=(
+        "<|start_header_id|>user<|end_header_id|>\n\n{question}<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n{answer}<|eot_id|>"
+    ),
+    tail=(
+        "<|start_header_id|>user<|end_header_id|>\n\n{input}<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    ),
+    stop=("<|eot_id|>",),
+)
 
-
-_LLAMA2_TURN_END = " </s><s>[INST] "
-_LLAMA2_SYS = re.compile(r"\A<<SYS>>\n(.*?)\n<</SYS>>\n\n", re.DOTALL)
-
-
-def llama2_dialog(prompt: str) -> list[dict[str, str]]:
-    """Turn a prompt rendered with ``LLAMA2`` back into the message list that
-    JumpStart's Llama 2 chat endpoints take.
-
-    Exact because rendering neutralized every delimiter inside the messages."""
-    if not prompt.startswith("<s>[INST] ") or not prompt.endswith(" [/INST]"):
-        raise ValueError("not a Llama 2 chat prompt")
-    body = prompt[len("<s>[INST] ") : -len(" [/INST]")]
-    dialog: list[dict[str, str]] = []
-    system = _LLAMA2_SYS.match(body)
-    if system:
-        dialog.append({"role": "system", "content": system.group(1)})
-        body = body[system.end() :]
-    *past, question = body.split(_LLAMA2_TURN_END)
-    for turn in past:
-        user, answer = turn.split(" [/INST] ")
-        dialog += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
-    dialog.append({"role": "user", "content": question})
-    return dialog
+FORMATS = {fmt.name: fmt for fmt in (LLAMA2, LLAMA3, CHATML, FALCON)}
