@@ -2,22 +2,37 @@
 
 import streamlit as st
 
-from chat_core.catalog import DEFAULT_MODEL, GenerationParams, load_catalog
+from chat_core.catalog import DEFAULT_MODEL, PAYLOAD_PROMPTS, GenerationParams, custom_model, load_catalog
 from chat_core.chat import DEFAULT_SYSTEM, MODES, ChatSession, Stats
 from chat_core.errors import ChatError
 
 st.set_page_config(page_title="SageMaker Chat", page_icon="💬")
 st.secrets.load_if_toml_exists()  # root-level secrets become environment variables
-models = load_catalog()
+models = load_catalog() | st.session_state.setdefault("custom_models", {})
+st.session_state.setdefault("model", DEFAULT_MODEL)
 
 with st.sidebar:
     st.header("Settings")
+    with st.expander("Add a SageMaker endpoint"), st.form("add-endpoint", border=False):
+        endpoint_name = st.text_input("Endpoint name", key="endpoint-name")
+        region = st.text_input("Region", placeholder="default region", key="endpoint-region")
+        payload = st.selectbox("Payload format", list(PAYLOAD_PROMPTS), key="endpoint-payload")
+        context_window = st.number_input("Context window (tokens)", 512, 1_000_000, 4096, 512)
+        if st.form_submit_button("Add endpoint", key="add-endpoint"):
+            try:
+                custom = custom_model(endpoint_name, payload, int(context_window), region)
+            except ValueError as error:
+                st.error(f"Not added: {error}.")
+            else:
+                st.session_state.custom_models[custom.id] = custom
+                st.session_state.model = custom.id
+                st.rerun()
     model = models[
         st.selectbox(
             "Model",
             list(models),
-            index=list(models).index(DEFAULT_MODEL),
             format_func=lambda model_id: models[model_id].label,
+            key="model",
         )
     ]
     mode = st.radio(
@@ -41,7 +56,7 @@ with st.sidebar:
         ),
     )
     system = st.text_area("System prompt", DEFAULT_SYSTEM)
-    new_chat = st.button("New chat", icon=":material/add:", width="stretch")
+    new_chat = st.button("New chat", icon=":material/add:", width="stretch", key="new-chat")
 
 if "chat" not in st.session_state:
     st.session_state.chat = ChatSession(model)

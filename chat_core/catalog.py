@@ -1,11 +1,11 @@
 """The models a user can pick, and where each one is served.
 
-Endpoint names and the region are deployment facts, not code: each can be
-overridden through the environment (``SAGEMAKER_ENDPOINT_<ID>``,
-``SAGEMAKER_REGION``, else ``AWS_REGION``).  Root-level keys of ``.streamlit/secrets.toml`` reach the
-environment too, because Streamlit exports them there.  Everything else about
-AWS (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, credentials)
-is left to boto3, which reads it as it always does.
+Endpoint names are deployment facts, not code: each can be overridden through
+the environment (``SAGEMAKER_ENDPOINT_<ID>``), and the region too
+(``SAGEMAKER_REGION``, else ``AWS_REGION``: see ``endpoint.runtime_client``).
+Root-level keys of ``.streamlit/secrets.toml`` reach the environment too,
+because Streamlit exports them there.  Everything else about AWS (AWS_PROFILE,
+AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, credentials) is left to boto3.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from chat_core.prompts import CHATML, FALCON, LLAMA2, PromptFormat
+from chat_core.prompts import CHATML, FALCON, LLAMA2, LLAMA3, PromptFormat
 
 LOCAL_ENDPOINT = "local-smollm2"
 
@@ -31,12 +31,12 @@ class GenerationParams:
 class ModelSpec:
     id: str
     label: str
-    payload: str  # request/response shape, see handlers.py: "tgi" or "llama2-chat"
+    payload: str  # request/response shape: one of PAYLOAD_PROMPTS, see handlers.py
     prompt_format: PromptFormat
     endpoint_name: str
     context_window: int
     defaults: GenerationParams
-    region: str | None = None  # None: boto3's own configuration decides
+    region: str | None = None  # None: the deployment's region (see endpoint.runtime_client)
 
     @property
     def is_local(self) -> bool:
@@ -82,20 +82,41 @@ BUILT_IN: tuple[ModelSpec, ...] = (
 
 DEFAULT_MODEL = BUILT_IN[0].id
 
+# Each payload format with the prompt format its models are usually trained on;
+# for the message formats it is only used to count tokens and to window history.
+PAYLOAD_PROMPTS = {"llama2-chat": LLAMA2, "llama3": LLAMA3, "tgi": FALCON, "messages": CHATML}
+
+
+def custom_model(endpoint_name: str, payload: str, context_window: int, region: str | None) -> ModelSpec:
+    """A model on an endpoint the user names in the sidebar."""
+    endpoint_name = endpoint_name.strip()
+    if not endpoint_name or endpoint_name == LOCAL_ENDPOINT:
+        raise ValueError("give the endpoint's name")
+    if payload not in PAYLOAD_PROMPTS:
+        raise ValueError(f"payload format must be one of {', '.join(PAYLOAD_PROMPTS)}")
+    if context_window < 512:
+        raise ValueError("the context window must be at least 512 tokens")
+    return ModelSpec(
+        id=f"custom-{endpoint_name}",
+        label=f"{endpoint_name} ({payload})",
+        payload=payload,
+        prompt_format=PAYLOAD_PROMPTS[payload],
+        endpoint_name=endpoint_name,
+        context_window=context_window,
+        defaults=GenerationParams(max_new_tokens=min(512, context_window // 4), temperature=0.6, top_p=0.9),
+        region=(region or "").strip() or None,
+    )
+
 
 def load_catalog(env: Mapping[str, str] | None = None) -> dict[str, ModelSpec]:
-    """The built-in models with this deployment's endpoint names and region applied."""
+    """The built-in models with this deployment's endpoint names applied."""
     env = os.environ if env is None else env
-    # botocore reads AWS_DEFAULT_REGION and profiles but not AWS_REGION, which
-    # Lambda, SageMaker Studio and most AWS tooling set: honour it here.
-    region = env.get("SAGEMAKER_REGION") or env.get("AWS_REGION") or None
     models = {}
     for spec in BUILT_IN:
         if not spec.is_local:
             spec = replace(
                 spec,
                 endpoint_name=env.get(spec.env_key(), spec.endpoint_name).strip(),
-                region=region,
             )
         models[spec.id] = spec
     return models

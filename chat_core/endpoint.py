@@ -21,11 +21,15 @@ from chat_core.catalog import GenerationParams, ModelSpec
 from chat_core.handlers import HANDLERS
 from chat_core.local_runtime import LocalRuntimeClient
 
-RUNTIME_CONFIG = Config(
-    connect_timeout=5,
-    read_timeout=120,
-    retries={"mode": "adaptive", "max_attempts": 4},
-)
+
+def _config() -> Config:
+    """Timeouts and retries: adaptive mode backs off and rate-limits itself when an
+    endpoint throttles.  SAGEMAKER_READ_TIMEOUT (seconds) suits slow models."""
+    return Config(
+        connect_timeout=5,
+        read_timeout=float(os.environ.get("SAGEMAKER_READ_TIMEOUT", 120)),
+        retries={"mode": "adaptive", "max_attempts": 4},
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -40,9 +44,10 @@ def runtime_client(spec: ModelSpec) -> Any:
     # A session reads them once, so one is kept per state of the AWS_* variables: a
     # new client per call stays cheap (13 ms against 100 ms for a new session).
     aws_environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-    return _session(aws_environment).client(
-        "sagemaker-runtime", region_name=spec.region, config=RUNTIME_CONFIG
-    )
+    # botocore reads AWS_DEFAULT_REGION and profiles but not AWS_REGION, which
+    # Lambda, SageMaker Studio and most AWS tooling set: honour it here.
+    region = spec.region or os.environ.get("SAGEMAKER_REGION") or os.environ.get("AWS_REGION") or None
+    return _session(aws_environment).client("sagemaker-runtime", region_name=region, config=_config())
 
 
 def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
@@ -55,8 +60,8 @@ def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
 
 
 def endpoint_llm(spec: ModelSpec, params: GenerationParams, *, streaming: bool = True) -> SagemakerEndpoint:
-    handler = HANDLERS[spec.payload](stream=streaming)
-    attributes = getattr(handler, "custom_attributes", None)
+    handler = HANDLERS[spec.payload](spec.prompt_format, stream=streaming)
+    attributes = handler.custom_attributes
     return SagemakerEndpoint(
         endpoint_name=spec.endpoint_name,
         client=runtime_client(spec),

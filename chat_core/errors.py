@@ -55,6 +55,15 @@ class PromptTooLong(ChatError):
     pass
 
 
+class RequestRejected(ChatError):
+    pass
+
+
+class MalformedResponse(ValueError):
+    """An endpoint answered with something its content handler cannot read; not
+    shown as it is, ``explain`` turns it into a ``ModelFailed``."""
+
+
 def explain(error: BaseException, endpoint: str) -> ChatError:
     """The user-facing error for whatever the model path raised."""
     if isinstance(error, ChatError):
@@ -80,6 +89,11 @@ def explain(error: BaseException, endpoint: str) -> ChatError:
         )
     if isinstance(error, ClientError):
         return _explain_client_error(error, endpoint)
+    if isinstance(error, MalformedResponse):
+        return ModelFailed(
+            f"Endpoint '{endpoint}' answered in a shape this app cannot read ({error}). Check that "
+            "the model's payload format matches what the endpoint serves."
+        )
     return ModelFailed(
         f"The model behind '{endpoint}' failed ({type(error).__name__}: {error}). Resend to try again."
     )
@@ -94,6 +108,11 @@ def _explain_client_error(error: ClientError, endpoint: str) -> ChatError:
         return EndpointNotFound(
             f"Endpoint '{endpoint}' does not exist in this account and region. Deploy it, "
             "or set SAGEMAKER_ENDPOINT_<MODEL ID> to the name of one that does."
+        )
+    if code in ("ValidationError", "ValidationException"):
+        return RequestRejected(
+            f"Endpoint '{endpoint}' rejected the request ({message}). Check that the model's "
+            "payload format matches what the endpoint serves."
         )
     if code in (
         "UnrecognizedClientException",

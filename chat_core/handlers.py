@@ -6,6 +6,9 @@ streaming; the handlers accept both.  Stop sequences travel in the request's
 parameters, where the endpoint enforces them: LangChain's own ``stop`` argument
 is not used because it splits text with the stop strings as regular
 expressions, and ``<|im_end|>`` is not a safe one.
+
+Request shapes follow AWS's JumpStart sample notebooks; tests/golden/ holds one
+request per format with the notebook it comes from.
 """
 
 from __future__ import annotations
@@ -15,40 +18,45 @@ from typing import Any
 
 from langchain_aws.llms.sagemaker_endpoint import LLMContentHandler
 
-from chat_core.prompts import LLAMA2
+from chat_core.errors import MalformedResponse
+from chat_core.prompts import PromptFormat
 
 
-class MalformedResponse(ValueError):
-    """The endpoint answered with JSON of a shape this handler does not know."""
-
-
-def _tgi_parameters(model_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """TGI rejects temperature 0 and top_p 1: express those as greedy / no top_p."""
-    parameters: dict[str, Any] = {
-        "max_new_tokens": model_kwargs["max_new_tokens"],
-        "stop": list(model_kwargs.get("stop", ())),
-        "return_full_text": False,
-    }
+def _sampling(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Temperature 0 means greedy; TGI and JumpStart reject a zero temperature, so
+    it is expressed by leaving temperature and top_p out."""
     temperature = model_kwargs.get("temperature", 0.0)
-    parameters["do_sample"] = temperature > 0
-    if temperature > 0:
-        parameters["temperature"] = temperature
-        if 0 < model_kwargs.get("top_p", 1.0) < 1:
-            parameters["top_p"] = model_kwargs["top_p"]
-    if model_kwargs.get("seed") is not None:
-        parameters["seed"] = model_kwargs["seed"]
-    return parameters
+    if temperature <= 0:
+        return {}
+    sampling = {"temperature": temperature}
+    if 0 < model_kwargs.get("top_p", 1.0) < 1:
+        sampling["top_p"] = model_kwargs["top_p"]
+    return sampling
 
 
-def _stream_token(line: bytes) -> str:
-    """The text of one TGI server-sent-event line; '' for blank lines, other SSE
-    fields and special tokens (such as the end-of-sequence marker)."""
+def _seed(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {} if model_kwargs.get("seed") is None else {"seed": model_kwargs["seed"]}
+
+
+def _token_line(line: bytes) -> str:
+    """The text of one streamed server-sent-event line, for either kind of stream:
+    TGI's ``data:{"token": {...}}`` (special tokens such as the end-of-sequence
+    marker are skipped) and the Messages API's ``data: {"choices": [{"delta"}]}``
+    ending ``data: [DONE]``.  Blank lines and other SSE fields carry no text."""
     line = line.strip()
     if not line.startswith(b"data:"):
         return ""
-    event = json.loads(line[len(b"data:") :])
+    data = line[len(b"data:") :].strip()
+    if data == b"[DONE]":
+        return ""
+    try:
+        event = json.loads(data)
+    except ValueError as error:
+        raise MalformedResponse(f"a streamed event is not JSON: {data[:200]!r}") from error
     if "error" in event:
-        raise MalformedResponse(f"endpoint error: {event['error']}")
+        raise MalformedResponse(f"the endpoint reported an error: {event['error']}")
+    if "choices" in event:
+        return (event["choices"][0].get("delta") or {}).get("content") or ""
     token = event.get("token") or {}
     return "" if token.get("special") else token.get("text", "")
 
@@ -57,61 +65,108 @@ def _read_json(output: Any) -> Any:
     try:
         return json.loads(output.read().decode("utf-8"))
     except ValueError as error:
-        raise MalformedResponse(f"response is not JSON: {error}") from error
+        raise MalformedResponse(f"the response is not JSON: {error}") from error
 
 
-class TGIHandler(LLMContentHandler):
-    """Hugging Face Text Generation Inference (Falcon, and the local model)."""
-
+class _Handler(LLMContentHandler):
     content_type = "application/json"
     accepts = "application/json"
+    custom_attributes: str | None = None
 
-    def __init__(self, stream: bool = False) -> None:
+    def __init__(self, prompt_format: PromptFormat, stream: bool = False) -> None:
+        self.prompt_format = prompt_format
         self.stream = stream
 
+    def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def answer(self, response: Any) -> str:
+        raise NotImplementedError
+
     def transform_input(self, prompt: str, model_kwargs: dict[str, Any]) -> bytes:
-        body = {"inputs": prompt, "parameters": _tgi_parameters(model_kwargs)}
-        if self.stream:
-            body["stream"] = True
-        return json.dumps(body).encode("utf-8")
+        return json.dumps(self.request(prompt, model_kwargs)).encode("utf-8")
 
     def transform_output(self, output: Any) -> str:
         if isinstance(output, bytes):
-            return _stream_token(output)
-        answer = _read_json(output)
+            return _token_line(output)
+        response = _read_json(output)
         try:
-            return answer[0]["generated_text"]
+            return self.answer(response)
         except (KeyError, IndexError, TypeError) as error:
-            raise MalformedResponse(f"no generated_text in {str(answer)[:200]}") from error
+            raise MalformedResponse(f"unexpected answer shape: {str(response)[:200]}") from error
 
 
-class Llama2ChatHandler(LLMContentHandler):
-    """JumpStart Llama 2 chat: the prompt goes as a message list; the endpoint
-    applies the chat template itself."""
+class TGIHandler(_Handler):
+    """Hugging Face Text Generation Inference (Falcon, and the bundled model)."""
 
-    content_type = "application/json"
-    accepts = "application/json"
-    custom_attributes = "accept_eula=true"
-
-    def __init__(self, stream: bool = False) -> None:
-        self.stream = stream
-
-    def transform_input(self, prompt: str, model_kwargs: dict[str, Any]) -> bytes:
+    def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
         parameters = {
             "max_new_tokens": model_kwargs["max_new_tokens"],
-            "temperature": model_kwargs.get("temperature", 0.6),
-            "top_p": model_kwargs.get("top_p", 0.9),
+            "do_sample": model_kwargs.get("temperature", 0.0) > 0,
+            **_sampling(model_kwargs),
+            "stop": list(model_kwargs.get("stop", ())),
+            "return_full_text": False,
+            **_seed(model_kwargs),
         }
-        return json.dumps({"inputs": [LLAMA2.messages(prompt)], "parameters": parameters}).encode()
+        return {"inputs": prompt, "parameters": parameters, **({"stream": True} if self.stream else {})}
 
-    def transform_output(self, output: Any) -> str:
-        if isinstance(output, bytes):
-            return _stream_token(output)
-        answer = _read_json(output)
-        try:
-            return answer[0]["generation"]["content"]
-        except (KeyError, IndexError, TypeError) as error:
-            raise MalformedResponse(f"no generation in {str(answer)[:200]}") from error
+    def answer(self, response: Any) -> str:
+        return response[0]["generated_text"]
 
 
-HANDLERS: dict[str, type[LLMContentHandler]] = {"tgi": TGIHandler, "llama2-chat": Llama2ChatHandler}
+class Llama2ChatHandler(_Handler):
+    """JumpStart Llama 2 chat: the conversation goes as a dialog (a message list);
+    the endpoint applies the chat template itself."""
+
+    custom_attributes = "accept_eula=true"
+
+    def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+        parameters = {"max_new_tokens": model_kwargs["max_new_tokens"], **_sampling(model_kwargs)}
+        return {"inputs": [self.prompt_format.messages(prompt)], "parameters": parameters}
+
+    def answer(self, response: Any) -> str:
+        return response[0]["generation"]["content"]
+
+
+class Llama3Handler(_Handler):
+    """JumpStart Llama 3: a prompt in Llama 3's own format; the answer is a dict."""
+
+    custom_attributes = "accept_eula=true"
+
+    def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+        # JumpStart's Llama 3 samples pass their one stop sequence as a string.
+        stop = list(model_kwargs.get("stop", ()))
+        parameters = {
+            "max_new_tokens": model_kwargs["max_new_tokens"],
+            **_sampling(model_kwargs),
+            **({"stop": stop[0] if len(stop) == 1 else stop} if stop else {}),
+        }
+        return {"inputs": prompt, "parameters": parameters}
+
+    def answer(self, response: Any) -> str:
+        return response["generated_text"]
+
+
+class MessagesHandler(_Handler):
+    """TGI's Messages API, OpenAI-style: the conversation goes as messages."""
+
+    def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messages": self.prompt_format.messages(prompt),
+            "max_tokens": model_kwargs["max_new_tokens"],
+            **_sampling(model_kwargs),
+            "stop": list(model_kwargs.get("stop", ())),
+            **_seed(model_kwargs),
+            "stream": self.stream,
+        }
+
+    def answer(self, response: Any) -> str:
+        return response["choices"][0]["message"]["content"]
+
+
+HANDLERS: dict[str, type[_Handler]] = {
+    "llama2-chat": Llama2ChatHandler,
+    "llama3": Llama3Handler,
+    "tgi": TGIHandler,
+    "messages": MessagesHandler,
+}

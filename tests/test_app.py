@@ -3,6 +3,9 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from chat_core.endpoint_server import EndpointServer
+from chat_core.local_endpoint import LocalEndpoint
+
 
 @pytest.fixture
 def app() -> AppTest:
@@ -48,12 +51,12 @@ def test_conversation_chain_mode_answers_too(app: AppTest) -> None:
 def test_new_chat_clears_the_conversation(app: AppTest) -> None:
     send(app, "Hello!")
     assert len(messages(app)) == 2
-    app.sidebar.button[0].click().run()
+    app.sidebar.button(key="new-chat").click().run()
     assert messages(app) == []
 
 
 def test_an_unconfigured_endpoint_explains_itself_and_the_message_can_be_resent(app: AppTest) -> None:
-    app.sidebar.selectbox[0].set_value("llama2-7b-chat").run()
+    app.sidebar.selectbox(key="model").set_value("llama2-7b-chat").run()
     send(app, "Are you Llama?")
 
     assert messages(app)[0] == ("user", "Are you Llama?")  # the user's text is kept
@@ -61,7 +64,7 @@ def test_an_unconfigured_endpoint_explains_itself_and_the_message_can_be_resent(
     assert "pick the local model" in app.error[0].value
 
     # Switch back to the bundled model and resend with one click.
-    app.sidebar.selectbox[0].set_value("local-smollm2").run()
+    app.sidebar.selectbox(key="model").set_value("local-smollm2").run()
     assert app.error  # still shown until it is resent
     next(b for b in app.button if b.label == "Resend").click().run()
     assert not app.error
@@ -71,7 +74,30 @@ def test_an_unconfigured_endpoint_explains_itself_and_the_message_can_be_resent(
 
 def test_missing_credentials_are_explained(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "us-west-2")
-    app.sidebar.selectbox[0].set_value("falcon-7b-instruct").run()
+    app.sidebar.selectbox(key="model").set_value("falcon-7b-instruct").run()
     send(app, "Hi Falcon")
     assert "No AWS credentials were found" in app.error[0].value
     assert messages(app)[0] == ("user", "Hi Falcon")
+
+
+def test_a_custom_endpoint_added_in_the_sidebar_answers_through_boto3(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local endpoint server on 127.0.0.1; it ignores signatures, the keys only let botocore sign."""
+    server = EndpointServer(LocalEndpoint({"my-falcon": "tgi"}), port=0, quiet=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        app.sidebar.text_input(key="endpoint-name").input("my-falcon")
+        app.sidebar.text_input(key="endpoint-region").input("us-east-1")
+        app.sidebar.selectbox(key="endpoint-payload").set_value("tgi")
+        app.button(key="add-endpoint").click().run()
+        assert app.sidebar.selectbox(key="model").value == "custom-my-falcon"
+        app.sidebar.slider(key="n-custom-my-falcon").set_value(32)
+        send(app, "Hello Falcon")
+        assert not app.error
+        assert messages(app)[0] == ("user", "Hello Falcon") and messages(app)[1][1].strip()
+        assert app.caption[0].value.startswith("my-falcon (tgi)")
+    finally:
+        server.shutdown()

@@ -1,79 +1,86 @@
-"""Request and response shapes of the content handlers, and the bundled model
-behind the SageMaker runtime contract."""
+"""Content handlers: request bodies against golden files taken from AWS's JumpStart
+samples, and the streamed answers they read."""
 
 import json
+from pathlib import Path
 
+import pytest
 from langchain_aws.llms.sagemaker_endpoint import LineIterator
 
-from chat_core.catalog import GenerationParams, load_catalog
-from chat_core.endpoint import endpoint_llm
-from chat_core.handlers import Llama2ChatHandler, TGIHandler
-from chat_core.prompts import CHATML, LLAMA2, Turn
+from chat_core.catalog import PAYLOAD_PROMPTS
+from chat_core.handlers import HANDLERS, TGIHandler
+from chat_core.prompts import FALCON
 
-KWARGS = {"max_new_tokens": 64, "temperature": 0.0, "top_p": 1.0, "seed": None, "stop": ["\nUser:"]}
+GOLDEN = Path(__file__).parent / "golden"
+SYSTEM, QUESTION = "Always answer with Haiku", "I am going to Paris, what should I see?"
 
 
-def test_tgi_request_is_greedy_when_temperature_is_zero() -> None:
-    body = json.loads(TGIHandler(stream=True).transform_input("User: hi\nAssistant:", KWARGS))
-    assert body == {
-        "inputs": "User: hi\nAssistant:",
-        "parameters": {
-            "max_new_tokens": 64,
-            "stop": ["\nUser:"],
-            "return_full_text": False,
-            "do_sample": False,
-        },
-        "stream": True,
+def golden(name: str) -> dict:
+    text = (GOLDEN / f"{name}.json").read_text()
+    return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
+
+
+def kwargs(temperature: float = 0.6, stop: tuple[str, ...] = ()) -> dict:
+    return {"max_new_tokens": 512, "temperature": temperature, "top_p": 0.9, "seed": None, "stop": stop}
+
+
+@pytest.mark.parametrize("payload", list(HANDLERS))
+def test_requests_match_the_jumpstart_samples(payload: str) -> None:
+    fmt = PAYLOAD_PROMPTS[payload]
+    handler = HANDLERS[payload](fmt, stream=True)
+    body = json.loads(handler.transform_input(fmt.render(SYSTEM, [], QUESTION), kwargs(stop=fmt.stop)))
+    assert body == golden(payload)
+
+
+def test_llama_requests_carry_the_eula_and_the_others_do_not() -> None:
+    assert {p: h.custom_attributes for p, h in HANDLERS.items()} == {
+        "llama2-chat": "accept_eula=true",
+        "llama3": "accept_eula=true",
+        "tgi": None,
+        "messages": None,
     }
-    sampled = json.loads(TGIHandler().transform_input("x", {**KWARGS, "temperature": 0.7, "top_p": 0.9}))
-    assert sampled["parameters"]["temperature"] == 0.7 and sampled["parameters"]["top_p"] == 0.9
-    assert "stream" not in sampled
 
 
-def test_tgi_stream_lines_skip_special_tokens_and_blank_lines() -> None:
-    handler = TGIHandler(stream=True)
+def test_temperature_zero_is_sent_as_greedy() -> None:
+    body = json.loads(TGIHandler(FALCON).transform_input("User: hi\nAssistant:", kwargs(temperature=0.0)))
+    assert body["parameters"]["do_sample"] is False
+    assert "temperature" not in body["parameters"] and "top_p" not in body["parameters"]
+    assert "stream" not in body
+
+
+TGI_STREAM = (
+    b'data:{"index":0,"token":{"id":9,"text":" Bonjour","logprob":-0.1,"special":false},'
+    b'"generated_text":null,"details":null}\n\n'
+    b'data:{"index":1,"token":{"id":10,"text":" \xc3\xa0 \xec\x84\x9c\xec\x9a\xb8","special":false},'
+    b'"generated_text":null,"details":null}\n\n'
+    b'data:{"index":2,"token":{"id":2,"text":"</s>","special":true},'
+    b'"generated_text":" Bonjour \xc3\xa0 \xec\x84\x9c\xec\x9a\xb8","details":null}\n\n'
+)
+
+
+def streamed_text(parts: list[bytes]) -> str:
+    handler = TGIHandler(FALCON, stream=True)
+    events = ({"PayloadPart": {"Bytes": part}} for part in parts)
+    return "".join(handler.transform_output(line) for line in LineIterator(events))
+
+
+def test_a_tgi_stream_cut_at_every_byte_offset_reads_the_same() -> None:
+    expected = " Bonjour à 서울"
+    assert streamed_text([TGI_STREAM]) == expected
+    for cut in range(1, len(TGI_STREAM)):
+        assert streamed_text([TGI_STREAM[:cut], TGI_STREAM[cut:]]) == expected, cut
+
+
+def test_a_stream_cut_into_single_bytes_reads_the_same() -> None:
+    assert streamed_text([TGI_STREAM[i : i + 1] for i in range(len(TGI_STREAM))]) == " Bonjour à 서울"
+
+
+def test_messages_api_stream_lines() -> None:
+    handler = HANDLERS["messages"](PAYLOAD_PROMPTS["messages"], stream=True)
     lines = [
-        b'data:{"token": {"id": 5, "text": " Hello", "special": false}, "generated_text": null}',
-        b"",
-        b'data:{"token": {"id": 2, "text": "</s>", "special": true}, "generated_text": " Hello"}',
+        b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"}}]}',
+        b'data: {"choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]}',
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+        b"data: [DONE]",
     ]
-    assert [handler.transform_output(line) for line in lines] == [" Hello", "", ""]
-
-
-def test_llama2_request_is_the_jumpstart_dialog() -> None:
-    prompt = LLAMA2.render("Be brief.", [Turn("Hi", "Hello!")], "How are you?")
-    body = json.loads(Llama2ChatHandler().transform_input(prompt, {**KWARGS, "temperature": 0.6}))
-    assert body["inputs"] == [
-        [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello!"},
-            {"role": "user", "content": "How are you?"},
-        ]
-    ]
-    assert body["parameters"] == {"max_new_tokens": 64, "temperature": 0.6, "top_p": 1.0}
-    assert Llama2ChatHandler.custom_attributes == "accept_eula=true"
-
-
-def test_the_bundled_model_streams_what_it_answers_in_one_piece() -> None:
-    spec = load_catalog()["local-smollm2"]
-    params = GenerationParams(max_new_tokens=40, temperature=0.0, top_p=1.0)
-    prompt = CHATML.render("Be brief.", [], "Name three colours.")
-    whole = endpoint_llm(spec, params, streaming=False).invoke(prompt)
-    streamed = list(endpoint_llm(spec, params, streaming=True).stream(prompt))
-    assert whole.strip() and len(streamed) > 1
-    assert "".join(streamed) == whole
-
-
-def test_the_bundled_model_stream_is_made_of_payload_parts() -> None:
-    spec = load_catalog()["local-smollm2"]
-    llm = endpoint_llm(spec, GenerationParams(8, 0.0, 1.0))
-    response = llm.client.invoke_endpoint_with_response_stream(
-        EndpointName=spec.endpoint_name, Body=llm.content_handler.transform_input("Hi", llm.model_kwargs)
-    )
-    lines = [line for line in LineIterator(response["Body"]) if line]
-    assert response["ContentType"] == "text/event-stream"
-    assert all(line.startswith(b"data:") for line in lines)
-    assert json.loads(lines[-1][5:])["generated_text"] == "".join(
-        json.loads(line[5:])["token"]["text"] for line in lines[:-1]
-    )
+    assert "".join(handler.transform_output(line) for line in lines) == "Hi there"

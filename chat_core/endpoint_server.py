@@ -1,0 +1,134 @@
+"""The SageMaker runtime HTTP API on 127.0.0.1, serving the bundled model.
+
+``python -m chat_core endpoint --port 8080`` answers what boto3 sends for
+InvokeEndpoint (``POST /endpoints/{name}/invocations``) and
+InvokeEndpointWithResponseStream (``.../invocations-response-stream``, framed
+as AWS event-stream ``PayloadPart`` events), with SageMaker's error responses.
+Point the app at it with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080``
+and the whole boto3 -> botocore -> HTTP path runs offline.  Requests are not
+authenticated: it listens on the loopback address only.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import struct
+import threading
+from collections.abc import Generator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from chat_core.local_endpoint import EndpointFault, LocalEndpoint
+
+_PATH_PREFIX = "/endpoints/"
+
+
+def _header(name: str, value: str) -> bytes:
+    encoded = value.encode()
+    return bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(encoded)) + encoded
+
+
+def event_message(payload: bytes) -> bytes:
+    """One PayloadPart in AWS's event-stream framing: prelude (total and header
+    lengths, CRC32), string headers, payload, CRC32 of the whole message.
+    Written here because botocore only decodes this framing."""
+    headers = (
+        _header(":event-type", "PayloadPart")
+        + _header(":content-type", "application/octet-stream")
+        + _header(":message-type", "event")
+    )
+    prelude = struct.pack(">II", 16 + len(headers) + len(payload), len(headers))
+    message = prelude + struct.pack(">I", binascii.crc32(prelude)) + headers + payload
+    return message + struct.pack(">I", binascii.crc32(message))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EndpointServer
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        path = self.path.split("?", 1)[0]
+        name, _, operation = path[len(_PATH_PREFIX) :].partition("/")
+        if not path.startswith(_PATH_PREFIX) or operation not in (
+            "invocations",
+            "invocations-response-stream",
+        ):
+            self._fault(EndpointFault("UnknownOperationException", f"No operation at {path}", 404))
+            return
+        try:
+            response = self.server.endpoint.invoke(
+                unquote(name),
+                body,
+                stream=operation == "invocations-response-stream",
+                custom_attributes=self.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+            )
+        except EndpointFault as fault:
+            self._fault(fault)
+            return
+        if response.events is not None:
+            self._stream(response.content_type, response.events)
+            return
+        assert response.body is not None
+        self.send_response(200)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def _stream(self, content_type: str, events: Generator[bytes, None, None]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("X-Amzn-SageMaker-Content-Type", content_type)
+        self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for event in events:
+                message = event_message(event)
+                self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
+            self.close_connection = True
+        finally:
+            events.close()
+
+    def _fault(self, fault: EndpointFault) -> None:
+        body = json.dumps({"message": fault.message, **_model_error_fields(fault)}).encode()
+        self.send_response(fault.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Amzn-ErrorType", fault.code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if not self.server.quiet:
+            super().log_message(format, *args)
+
+
+def _model_error_fields(fault: EndpointFault) -> dict[str, object]:
+    if fault.code != "ModelError":
+        return {}
+    return {"OriginalStatusCode": 400, "OriginalMessage": fault.message}
+
+
+class EndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, endpoint: LocalEndpoint, port: int = 8080, *, quiet: bool = False) -> None:
+        self.endpoint = endpoint
+        self.quiet = quiet
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> EndpointServer:
+        """Serve from a background thread (tests and benchmarks); ``shutdown`` stops it."""
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
