@@ -4,7 +4,7 @@ The server ignores SigV4 signatures; the test keys only let botocore sign."""
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 
 import boto3
@@ -26,7 +26,7 @@ from chat_core.errors import (
     Throttled,
     explain,
 )
-from chat_core.local_endpoint import PAYLOAD_FORMATS, LocalEndpoint
+from chat_core.local_endpoint import PAYLOAD_FORMATS, LocalEndpoint, Response
 from chat_core.prompts import Turn
 
 GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0)
@@ -162,15 +162,36 @@ def test_fault_prompt_over_the_context_window(
     assert failure.type is PromptTooLong
 
 
-def test_fault_malformed_response(server: EndpointServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Llama 3 reader given TGI's list-shaped answer, on the plain (unstreamed) call."""
-    point_at(monkeypatch, server)
+class GarblingEndpoint(LocalEndpoint):
+    """An endpoint whose stream is not what it claims: no real endpoint can be made
+    to misbehave on purpose, so this one replaces the answer with garbage."""
+
+    def invoke(self, endpoint: str, body: bytes | str, **options: object) -> Response:
+        def garbage() -> Generator[bytes, None, None]:
+            yield b'data:{"token": {"text": " Hel'
+            yield b'lo", "special": false}}\n\ndata: <html>502 Bad Gateway</html>\n\n'
+
+        return Response("text/event-stream", events=garbage())
+
+
+def test_fault_malformed_response(monkeypatch: pytest.MonkeyPatch) -> None:
+    garbling = EndpointServer(GarblingEndpoint(SERVED), port=0, quiet=True).start()
+    try:
+        point_at(monkeypatch, garbling)
+        failure = ask_and_fail(chatting(model("tgi")))
+        assert failure.type is ModelFailed and "cannot read" in str(failure.value)
+    finally:
+        garbling.shutdown()
+
+
+def test_a_plain_answer_of_the_wrong_shape_is_malformed(
+    server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, server)  # a Llama 3 reader given TGI's list-shaped answer
     spec = model("llama3", "test-tgi")
-    llm = endpoint_llm(spec, GREEDY, streaming=False)
     with pytest.raises(MalformedResponse) as failure:
-        llm.invoke(spec.prompt_format.render("", [], "Hi"))
-    explained = explain(failure.value, spec.endpoint_name)
-    assert isinstance(explained, ModelFailed) and "cannot read" in str(explained)
+        endpoint_llm(spec, GREEDY, streaming=False).invoke(spec.prompt_format.render("", [], "Hi"))
+    assert "cannot read" in str(explain(failure.value, spec.endpoint_name))
 
 
 def test_fault_throttled_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
