@@ -194,6 +194,11 @@ class LocalEndpoint:
         self._in_flight = 0
         self._lock = threading.Lock()
 
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered or waiting for the model."""
+        return self._in_flight
+
     def invoke(
         self, endpoint: str, body: bytes | str, *, stream: bool, custom_attributes: str | None = None
     ) -> Response:

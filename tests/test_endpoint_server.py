@@ -2,6 +2,7 @@
 
 The server ignores SigV4 signatures; the test keys only let botocore sign."""
 
+import contextlib
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -198,11 +199,16 @@ def test_fault_throttled_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     busy = serve(max_queue=0, latency_s=60)
     try:
         point_at(monkeypatch, busy)
-        blocker = threading.Thread(
-            target=lambda: endpoint_llm(model("tgi"), GREEDY).invoke("Hi"), daemon=True
-        )
+
+        def hold_the_model() -> None:
+            with contextlib.suppress(Exception):  # it outlives the test, and its server
+                endpoint_llm(model("tgi"), GREEDY).invoke("Hi")
+
+        blocker = threading.Thread(target=hold_the_model, daemon=True)
         blocker.start()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while busy.endpoint.in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the blocker holds the model
         failure = ask_and_fail(chatting(model("tgi")))
         assert failure.type is Throttled and "Wait a few seconds" in str(failure.value)
     finally:
