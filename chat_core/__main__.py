@@ -1,4 +1,4 @@
-"""Command line: ``python -m chat_core endpoint ...``."""
+"""Command line: ``python -m chat_core endpoint ...`` and ``... create-table TABLE``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 
+from chat_core.dynamodb_store import create_table
 from chat_core.endpoint_server import EndpointServer
 from chat_core.local_endpoint import DEFAULT_ENDPOINTS, PAYLOAD_FORMATS, LocalEndpoint
 
@@ -36,7 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     serve.add_argument("--max-queue", type=int, default=16, help="requests allowed to wait before throttling")
+    table = commands.add_parser(
+        "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
+    )
+    table.add_argument("table")
     args = parser.parse_args(argv)
+
+    if args.command == "create-table":
+        create_table(args.table)
+        print(f"Created DynamoDB table {args.table}; set CHAT_STORE=dynamodb://{args.table}", file=sys.stderr)
+        return 0
 
     endpoint = LocalEndpoint(
         dict(args.format) if args.format else None, latency_s=args.latency / 1000, max_queue=args.max_queue

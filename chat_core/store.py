@@ -1,0 +1,139 @@
+"""Where conversations are kept: one small interface, two backends.
+
+``CHAT_STORE`` chooses: ``sqlite:///path/to/chat.db`` (the default, one machine;
+all after ``sqlite://`` is the file's path)
+or ``dynamodb://TABLE`` (several app replicas).  Every call names the owner, and
+a conversation of another owner is indistinguishable from one that does not
+exist, so one user can never read or change another's.
+
+A question is saved when it is sent; its answer is saved when complete, in one
+write that names the question it answers.  A question no answer names is
+unanswered: an app that dies mid-answer leaves the question, unanswered, and
+never half a pair.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from chat_core.errors import ChatError
+
+DATA_DIR = Path(os.environ.get("CHAT_DATA_DIR", Path.home() / ".local" / "share" / "sagemaker-chat"))
+LOCAL_USER = "local"
+TITLE_LENGTH = 60
+
+
+class StoreUnavailable(ChatError):
+    """The store cannot be opened or written: said once, at start-up or on save."""
+
+
+class ConversationNotFound(ChatError):
+    pass
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    owner: str
+    title: str
+    model: str
+    mode: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Message:
+    key: str  # unique in its conversation; sorting keys gives the order written
+    role: str  # "user" or "assistant"
+    text: str
+    created_at: float
+    answers: str | None = None  # an answer: the key of its question
+    stats: dict[str, Any] = field(default_factory=dict)
+    answered: bool = True  # a question: whether an answer names it
+
+
+def in_order(messages: list[Message]) -> list[Message]:
+    """Messages sorted by key, each question marked answered or not."""
+    messages = sorted(messages, key=lambda m: m.key)
+    answered = {m.answers for m in messages if m.answers}
+    return [replace(m, answered=m.role != "user" or m.key in answered) for m in messages]
+
+
+class Store(Protocol):
+    def create(self, owner: str, title: str, model: str, mode: str) -> Conversation: ...
+
+    def conversations(self, owner: str) -> list[Conversation]:
+        """The owner's conversations, most recently updated first."""
+        ...
+
+    def get(self, owner: str, conversation_id: str) -> Conversation: ...
+
+    def messages(self, owner: str, conversation_id: str) -> list[Message]: ...
+
+    def add_question(self, owner: str, conversation_id: str, text: str) -> str:
+        """Save a question, unanswered; returns its key."""
+        ...
+
+    def add_answer(
+        self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
+    ) -> str:
+        """Save the answer to question ``question_key``."""
+        ...
+
+    def rename(self, owner: str, conversation_id: str, title: str) -> None: ...
+
+    def delete(self, owner: str, conversation_id: str) -> None: ...
+
+    def delete_all(self, owner: str) -> None: ...
+
+
+def title_for(question: str) -> str:
+    line = " ".join(question.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def now() -> float:
+    return time.time()
+
+
+_last_key = 0
+_key_lock = threading.Lock()
+
+
+def next_key() -> str:
+    """A message key: nanoseconds since the epoch, made to grow strictly within
+    this process however fast it is called, and a random suffix against equal
+    times in other processes."""
+    global _last_key
+    with _key_lock:
+        _last_key = max(time.time_ns(), _last_key + 1)
+        return f"{_last_key:020d}-{secrets.token_hex(4)}"
+
+
+def not_found(conversation_id: str) -> ConversationNotFound:
+    return ConversationNotFound(f"There is no conversation {conversation_id} of yours.")
+
+
+def open_store(url: str | None = None) -> Store:
+    """The store ``url`` (else ``CHAT_STORE``, else SQLite in ``DATA_DIR``) names."""
+    url = url or os.environ.get("CHAT_STORE") or f"sqlite://{DATA_DIR / 'chat.db'}"
+    # The backends are imported here because they import this module.
+    if url.startswith("sqlite://"):
+        from chat_core.sqlite_store import SQLiteStore
+
+        return SQLiteStore(Path(url[len("sqlite://") :]))
+    if url.startswith("dynamodb://"):
+        from chat_core.dynamodb_store import DynamoDBStore
+
+        return DynamoDBStore(url[len("dynamodb://") :])
+    raise StoreUnavailable(
+        f"CHAT_STORE={url!r} is not a store this app knows: use sqlite:///path/to/chat.db "
+        "or dynamodb://TABLE."
+    )
