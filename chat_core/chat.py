@@ -22,7 +22,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from langchain_classic.chains import ConversationChain
@@ -35,6 +35,7 @@ from chat_core.catalog import GenerationParams, ModelSpec
 from chat_core.endpoint import endpoint_llm
 from chat_core.errors import explain
 from chat_core.prompts import Turn
+from chat_core.store import LOCAL_USER, Store, title_for
 from chat_core.tokens import count_tokens
 from chat_core.window import fit_history, history_budget, newest_fitting
 
@@ -57,17 +58,55 @@ class ChatSession:
         mode: str = MODES[0],
         system: str = DEFAULT_SYSTEM,
         params: GenerationParams | None = None,
+        store: Store | None = None,
+        owner: str = LOCAL_USER,
     ) -> None:
         self.spec = spec
         self.mode = mode
         self.system = system
         self.params = params or spec.defaults
+        self.store = store
+        self.owner = owner
+        self.clear()
+
+    def clear(self) -> None:
+        """Start a new conversation (saved once its first question is asked)."""
         self.turns: list[Turn] = []
         self.stats: list[Stats | None] = []
         self.memory_start = 0  # ConversationChain mode: turns before this left the buffer
+        self.conversation_id: str | None = None
+        self.unanswered: tuple[str, str] | None = None  # (text, key): a saved question, no answer
+        self.last_prompt = ""  # the prompt of the latest answer, as the model got it
 
-    def clear(self) -> None:
-        self.turns, self.stats, self.memory_start = [], [], 0
+    def open(self, conversation_id: str) -> None:
+        """Continue a saved conversation: its answered turns become the history."""
+        if self.store is None:
+            raise ValueError("no store to open conversations from")
+        messages = self.store.messages(self.owner, conversation_id)
+        self.clear()
+        self.conversation_id = conversation_id
+        questions = {m.key: m for m in messages if m.role == "user"}
+        for message in messages:
+            if message.answers in questions:
+                self.turns.append(Turn(questions[message.answers].text, message.text))
+                self.stats.append(Stats(**message.stats) if message.stats else None)
+        if messages and messages[-1].role == "user":
+            self.unanswered = (messages[-1].text, messages[-1].key)
+
+    def _save_question(self, question: str) -> str | None:
+        """Keep the question before the model is called, so that it outlives a
+        failure or a crash; a resent question is not saved twice."""
+        if self.store is None:
+            return None
+        if self.unanswered and self.unanswered[0] == question:
+            return self.unanswered[1]
+        if self.conversation_id is None:
+            self.conversation_id = self.store.create(
+                self.owner, title_for(question), self.spec.id, self.mode
+            ).id
+        key = self.store.add_question(self.owner, self.conversation_id, question)
+        self.unanswered = (question, key)
+        return key
 
     def ask(self, question: str) -> Reply:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
@@ -77,13 +116,17 @@ class ChatSession:
         if self.mode not in MODES:
             raise ValueError(f"unknown conversation mode {self.mode!r}")
         started = time.perf_counter()
+        question_key = self._save_question(question)
         try:
             llm = endpoint_llm(self.spec, self.params)
             if self.mode == "ConversationChain":
-                return self._ask_chain(llm, question, started)
-            return self._ask_template(llm, question, started)
+                reply = self._ask_chain(llm, question, started)
+            else:
+                reply = self._ask_template(llm, question, started)
         except Exception as error:
             raise explain(error, self.spec.endpoint_name) from error
+        reply.question_key = question_key
+        return reply
 
     def _ask_template(self, llm: Any, question: str, started: float) -> Reply:
         fmt = self.spec.prompt_format
@@ -118,9 +161,14 @@ class ChatSession:
             )
         return reply
 
-    def _commit(self, question: str, answer: str, stats: Stats, memory_start: int) -> None:
+    def _commit(self, reply: Reply, memory_start: int) -> None:
+        question, answer, stats = reply.question, reply.answer, reply.stats
+        if self.store is not None and self.conversation_id and reply.question_key:
+            self.store.add_answer(self.owner, self.conversation_id, reply.question_key, answer, asdict(stats))
+            self.unanswered = None
         self.turns.append(Turn(question, answer))
         self.stats.append(stats)
+        self.last_prompt = reply.prompt
         self.memory_start = memory_start
 
 
@@ -142,6 +190,7 @@ class Reply:
         self.answer = ""
         self.stats: Stats | None = None
         self.notice = ""  # something the user should know about this answer
+        self.question_key: str | None = None  # the saved question this answers
         self._chunks = chunks
         self._recorder = recorder
         self._started = started
@@ -169,7 +218,7 @@ class Reply:
         n_tokens = count_tokens(self.session.spec, self.answer)
         rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
         self.stats = Stats(first - self._started, n_tokens, rate)
-        self.session._commit(self.question, self.answer, self.stats, self._memory_start)
+        self.session._commit(self, self._memory_start)
 
 
 class _FormattedBufferMemory(ConversationBufferMemory):

@@ -1,5 +1,6 @@
 """Every test runs without AWS: no credentials, no region, no profile, and
-botocore never reaches for the EC2 metadata address (this machine has no network)."""
+botocore never reaches for the EC2 metadata address (this machine has no network).
+Conversations go to a fresh SQLite file per test."""
 
 import pytest
 
@@ -18,8 +19,10 @@ def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFac
         "SAGEMAKER_REGION",
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+        "AWS_ENDPOINT_URL_DYNAMODB",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+    monkeypatch.setenv("CHAT_STORE", f"sqlite://{empty / 'chat.db'}")

@@ -1,0 +1,34 @@
+"""A conversation as a file to download: Markdown to read, JSON to process."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from chat_core.store import Conversation, Message
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
+    lines = [
+        f"# {conversation.title}",
+        "",
+        f"{conversation.model} · {conversation.mode} · started {_when(conversation.created_at)}",
+    ]
+    for message in messages:
+        who = "You" if message.role == "user" else "Assistant"
+        note = "" if message.answered else " (unanswered)"
+        lines += ["", f"**{who}**{note}, {_when(message.created_at)}:", "", message.text]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(conversation: Conversation, messages: list[Message]) -> str:
+    return json.dumps(
+        {**asdict(conversation), "messages": [asdict(message) for message in messages]},
+        ensure_ascii=False,
+        indent=2,
+    )
