@@ -39,6 +39,7 @@ models = load_catalog() | st.session_state.setdefault("custom_models", {})
 st.session_state.setdefault("model", DEFAULT_MODEL)
 
 with st.sidebar:
+    conversations_area = st.container()  # filled below, once the session is set up
     st.header("Settings")
     with st.expander("Add a SageMaker endpoint"), st.form("add-endpoint", border=False):
         endpoint_name = st.text_input("Endpoint name", key="endpoint-name")
@@ -132,7 +133,7 @@ def delete(conversation_id: str | None = None) -> None:
 if st.query_params.get("c", chat.conversation_id) != chat.conversation_id:
     open_conversation(st.query_params["c"])
 
-with st.sidebar:
+with conversations_area:
     st.button("New chat", icon=":material/add:", width="stretch", key="new-chat", on_click=new_chat)
     st.header("Conversations")
     conversations = store.conversations(owner)
