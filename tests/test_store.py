@@ -2,6 +2,8 @@
 on 127.0.0.1, see moto_server.py; its keys are placeholders that only let botocore sign)."""
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,11 +139,21 @@ def test_twenty_threads_of_fifty_turns_lose_nothing_and_keep_order(store: Store,
     assert sum(len(store.messages("ana", c)) for c in set(targets)) == 20 * 50 * 2
 
 
-def test_two_processes_worth_of_stores_see_the_same_conversations(store_url: str) -> None:
-    one, two = open_store(store_url), open_store(store_url)
-    conversation_id = chat(one, "ana", 1)
-    assert [c.id for c in two.conversations("ana")] == [conversation_id]
-    assert [m.text for m in two.messages("ana", conversation_id)] == ["question 0", "answer 0"]
+def test_another_process_sees_the_same_conversations(store_url: str) -> None:
+    """A second app process (a real one) writes; this one reads what it wrote."""
+    script = (
+        "import sys; from chat_core.store import open_store; s = open_store(sys.argv[1]); "
+        "c = s.create('ana', 'from afar', 'm', 'PromptTemplate'); "
+        "s.add_answer('ana', c.id, s.add_question('ana', c.id, 'q'), 'a', {}); print(c.id)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    written = subprocess.run(
+        [sys.executable, "-c", script, store_url], cwd=root, capture_output=True, text=True, check=True
+    )
+    conversation_id = written.stdout.strip()
+    store = open_store(store_url)
+    assert [c.id for c in store.conversations("ana")] == [conversation_id]
+    assert [m.text for m in store.messages("ana", conversation_id)] == ["q", "a"]
 
 
 def test_titles_come_from_the_first_question() -> None:
