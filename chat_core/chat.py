@@ -112,11 +112,11 @@ class ChatSession:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
 
         Raises ``ChatError`` (here or while iterating) with a message for the user;
-        the session is then unchanged."""
+        the turns are then unchanged, and a saved question stays, unanswered."""
         if self.mode not in MODES:
             raise ValueError(f"unknown conversation mode {self.mode!r}")
-        started = time.perf_counter()
         question_key = self._save_question(question)
+        started = time.perf_counter()
         try:
             llm = endpoint_llm(self.spec, self.params)
             if self.mode == "ConversationChain":

@@ -30,7 +30,16 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chat_core.store import Conversation, Message, StoreUnavailable, in_order, next_key, not_found, now
+from chat_core.store import (
+    AppendOnlyMessages,
+    Conversation,
+    Message,
+    StoreUnavailable,
+    in_order,
+    next_key,
+    not_found,
+    now,
+)
 
 INDEX = "by-updated"
 
@@ -76,7 +85,7 @@ def _updated_key(updated_at: float, conversation_id: str) -> str:
     return f"{updated_at:017.6f}#{conversation_id}"
 
 
-class DynamoDBStore:
+class DynamoDBStore(AppendOnlyMessages):
     def __init__(self, table: str) -> None:
         self.table = table
         try:
@@ -172,14 +181,6 @@ class DynamoDBStore:
             item["answers"] = _s(extra["answers"])
         self._call("put_item", Item=item)
         return key
-
-    def add_question(self, owner: str, conversation_id: str, text: str) -> str:
-        return self._append(owner, conversation_id, "user", text)
-
-    def add_answer(
-        self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
-    ) -> str:
-        return self._append(owner, conversation_id, "assistant", text, answers=question_key, stats=stats)
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
         try:

@@ -17,12 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from chat_core.migrations import migrate
-from chat_core.store import Conversation, Message, StoreUnavailable, in_order, next_key, not_found, now
+from chat_core.store import (
+    AppendOnlyMessages,
+    Conversation,
+    Message,
+    StoreUnavailable,
+    in_order,
+    next_key,
+    not_found,
+    now,
+)
 
 _CONVERSATION = "id, owner, title, model, mode, created_at, updated_at"
 
 
-class SQLiteStore:
+class SQLiteStore(AppendOnlyMessages):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
@@ -122,14 +131,6 @@ class SQLiteStore:
                 ),
             )
         return key
-
-    def add_question(self, owner: str, conversation_id: str, text: str) -> str:
-        return self._append(owner, conversation_id, "user", text)
-
-    def add_answer(
-        self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
-    ) -> str:
-        return self._append(owner, conversation_id, "assistant", text, answers=question_key, stats=stats)
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
         with self._write() as db:

@@ -94,6 +94,22 @@ class Store(Protocol):
     def delete_all(self, owner: str) -> None: ...
 
 
+class AppendOnlyMessages:
+    """Questions and answers in terms of one append, which each backend writes
+    after checking that the conversation is the owner's."""
+
+    def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
+        raise NotImplementedError
+
+    def add_question(self, owner: str, conversation_id: str, text: str) -> str:
+        return self._append(owner, conversation_id, "user", text)
+
+    def add_answer(
+        self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
+    ) -> str:
+        return self._append(owner, conversation_id, "assistant", text, answers=question_key, stats=stats)
+
+
 def title_for(question: str) -> str:
     line = " ".join(question.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"

@@ -1,6 +1,7 @@
 """The chat page, driven through Streamlit's AppTest on the real bundled model."""
 
 import pytest
+from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 
 from chat_core.endpoint_server import EndpointServer
@@ -9,21 +10,7 @@ from chat_core.local_endpoint import LocalEndpoint
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.run()
-    # Greedy and short, so answers come quickly.
-    at.sidebar.slider(key="t-local-smollm2").set_value(0.0)
-    at.sidebar.slider(key="n-local-smollm2").set_value(48)
-    return at.run()
-
-
-def messages(at: AppTest) -> list[tuple[str, str]]:
-    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
-
-
-def send(at: AppTest, text: str) -> AppTest:
-    at.chat_input[0].set_value(text)
-    return at.run()
+    return start()
 
 
 def test_a_message_gets_a_streamed_answer_with_its_speed(app: AppTest) -> None:

@@ -4,30 +4,18 @@ import json
 from pathlib import Path
 
 import pytest
+from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 
 from chat_core.store import open_store
 
 
-def start() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.run()
-    at.sidebar.slider(key="t-local-smollm2").set_value(0.0)
-    at.sidebar.slider(key="n-local-smollm2").set_value(32)
-    return at.run()
-
-
-def send(at: AppTest, text: str) -> AppTest:
-    at.chat_input[0].set_value(text)
-    return at.run()
+def shown(at: AppTest) -> list[str]:
+    return [text for _, text in messages(at)]
 
 
 def conversation_buttons(at: AppTest) -> list[str]:
     return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open-")]
-
-
-def shown(at: AppTest) -> list[str]:
-    return [" ".join(md.value for md in m.markdown) for m in at.chat_message]
 
 
 def test_a_conversation_outlives_the_session_and_its_history_feeds_the_next_prompt() -> None:

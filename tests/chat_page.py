@@ -1,0 +1,22 @@
+"""Driving the chat page in Streamlit's AppTest: shared by the page's tests."""
+
+from streamlit.testing.v1 import AppTest
+
+
+def start() -> AppTest:
+    """A new browser session on app.py, answering greedily and briefly to be quick."""
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    at.run()
+    at.sidebar.slider(key="t-local-smollm2").set_value(0.0)
+    at.sidebar.slider(key="n-local-smollm2").set_value(40)
+    return at.run()
+
+
+def send(at: AppTest, text: str) -> AppTest:
+    at.chat_input[0].set_value(text)
+    return at.run()
+
+
+def messages(at: AppTest) -> list[tuple[str, str]]:
+    """(role, text) of each chat bubble on the page."""
+    return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
