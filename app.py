@@ -136,7 +136,15 @@ if st.query_params.get("c", chat.conversation_id) != chat.conversation_id:
 with conversations_area:
     st.button("New chat", icon=":material/add:", width="stretch", key="new-chat", on_click=new_chat)
     st.header("Conversations")
-    conversations = store.conversations(owner)
+    try:
+        conversations = store.conversations(owner)
+        current = store.get(owner, chat.conversation_id) if chat.conversation_id else None
+    except ConversationNotFound:  # deleted meanwhile, from another tab or replica
+        new_chat()
+        conversations, current = store.conversations(owner), None
+    except StoreUnavailable as error:
+        st.error(str(error), icon=":material/database:")
+        conversations, current = [], None
     for conversation in conversations:
         st.button(
             conversation.title,
@@ -146,8 +154,7 @@ with conversations_area:
             on_click=open_conversation,
             args=(conversation.id,),
         )
-    if chat.conversation_id:
-        current = store.get(owner, chat.conversation_id)
+    if current:
         with st.expander("This conversation", icon=":material/chat:"):
             title = st.text_input("Title", current.title, key=f"title-{current.id}")
             if st.button("Rename", key="rename") and title.strip():

@@ -73,6 +73,8 @@ def _chatml(messages: list[dict[str, Any]]) -> str:
 def _as_chatml(prompt: str) -> str:
     """A prompt written for another chat format, rewritten for the bundled model
     (it only follows ChatML); a prompt in no known format goes through as it is."""
+    if prompt.startswith("<|im_start|>"):  # ChatML already: the in-process model's every call
+        return prompt
     for fmt in FORMATS.values():
         try:
             return _chatml(fmt.messages(prompt))

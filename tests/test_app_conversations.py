@@ -118,3 +118,11 @@ def test_exports_hold_the_conversation() -> None:
     data = json.loads(to_json(conversation, messages))
     assert [m["text"] for m in data["messages"]] == ["Where to?", "Seoul.", "When?"]
     assert data["messages"][2]["answered"] is False
+
+
+def test_a_conversation_deleted_elsewhere_closes_quietly() -> None:
+    at = start()
+    send(at, "Short-lived")
+    open_store().delete_all("local")  # another tab, or another replica
+    at.run()
+    assert not at.exception and conversation_buttons(at) == [] and shown(at) == []
