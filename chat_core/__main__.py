@@ -1,14 +1,19 @@
-"""Command line: ``python -m chat_core endpoint ...`` and ``... create-table TABLE``."""
+"""Command line: ``python -m chat_core endpoint | summarize FILE.pdf | create-table TABLE``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+from pathlib import Path
 
+from chat_core.catalog import DEFAULT_MODEL, load_catalog
 from chat_core.dynamodb_store import create_table
 from chat_core.endpoint_server import EndpointServer
+from chat_core.errors import ChatError
 from chat_core.local_endpoint import DEFAULT_ENDPOINTS, PAYLOAD_FORMATS, LocalEndpoint
+from chat_core.pdf import read_pdf
+from chat_core.summarize import DETAILS, summarize
 
 
 def _endpoint_format(text: str) -> tuple[str, str]:
@@ -37,12 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     serve.add_argument("--max-queue", type=int, default=16, help="requests allowed to wait before throttling")
+    summary = commands.add_parser("summarize", help="print a PDF's page count and summary")
+    summary.add_argument("file", type=Path)
+    summary.add_argument("--model", default=DEFAULT_MODEL, choices=list(load_catalog()))
+    summary.add_argument("--password")
+    summary.add_argument("--detail", choices=DETAILS, default="short")
     table = commands.add_parser(
         "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
     )
     table.add_argument("table")
     args = parser.parse_args(argv)
 
+    if args.command == "summarize":
+        return _summarize(args.file, args.model, args.password, args.detail)
     if args.command == "create-table":
         create_table(args.table)
         print(f"Created DynamoDB table {args.table}; set CHAT_STORE=dynamodb://{args.table}", file=sys.stderr)
@@ -56,6 +68,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+    return 0
+
+
+def _summarize(file: Path, model_id: str, password: str | None, detail: str) -> int:
+    """Page count and summary on stdout, progress on stderr; a bad input is one
+    line on stderr and exit status 2."""
+    spec = load_catalog()[model_id]
+    try:
+        data = file.read_bytes()
+        document = read_pdf(data, file.name, password=password)
+        print(f"{document.page_count} pages, {document.characters} characters")
+        summary = summarize(
+            document.text,
+            spec,
+            spec.defaults,
+            detail=detail,
+            progress=lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True),
+        )
+    except OSError as error:
+        print(f"error: cannot read {file}: {error.strerror}", file=sys.stderr)
+        return 2
+    except ChatError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary.text)
     return 0
 
 

@@ -1,0 +1,172 @@
+"""Summaries of documents of any length.
+
+A text that fits the model's window is summarized in one call.  A longer one is
+map-reduced: cut into chunks sized to the window (a little overlap between
+neighbours, so no sentence is lost at a cut), each chunk summarized, then the
+summaries combined, again in chunks if they still do not fit, until one
+remains.  The whole document is covered.  Remote endpoints take the chunk calls
+concurrently; the bundled model, one at a time.
+
+The prompt is Korean when the document is mostly Hangul, else English, as the
+original app chose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from chat_core.catalog import GenerationParams, ModelSpec
+from chat_core.endpoint import endpoint_llm
+from chat_core.errors import explain
+from chat_core.tokens import count_tokens
+
+DETAILS = ("short", "detailed")
+SYSTEM = "You summarize documents faithfully, without adding facts."
+INSTRUCTIONS = {
+    ("en", "short"): "Summarize the following text in three to five sentences.",
+    ("en", "detailed"): "Summarize the following text in detail: its main points as a list, "
+    "then a conclusion.",
+    ("ko", "short"): "다음 글을 세 문장에서 다섯 문장으로 요약해 주세요.",
+    ("ko", "detailed"): "다음 글을 자세히 요약해 주세요. 주요 내용을 목록으로 정리하고 결론을 덧붙여 주세요.",
+}
+COMBINE = {
+    "en": "These are summaries of consecutive parts of one document. Combine them into one summary.",
+    "ko": "다음은 한 문서의 연속된 부분들의 요약입니다. 하나의 요약으로 합쳐 주세요.",
+}
+OVERLAP = 0.05  # of a chunk's tokens, repeated at the start of the next one
+
+
+def language(text: str) -> str:
+    """ "ko" when most letters are Hangul, else "en"."""
+    letters = sum(char.isalpha() for char in text)
+    hangul = sum("\uac00" <= char <= "\ud7a3" or "\u3131" <= char <= "\u318e" for char in text)
+    return "ko" if letters and hangul * 2 > letters else "en"
+
+
+@dataclass
+class Summary:
+    text: str = ""
+    language: str = "en"
+    chunks: int = 0  # of the document, in the map step
+    chunk_summaries: list[str] = field(default_factory=list)  # in document order; kept if cancelled
+    complete: bool = False
+
+
+def split(spec: ModelSpec, text: str, budget: int) -> list[str]:
+    """Consecutive pieces of ``text`` of at most ``budget`` tokens, cut between
+    lines, each starting with the last ~5% of the one before."""
+    lines = [line for line in text.splitlines(keepends=True) if line.strip()]
+    pieces: list[str] = []
+    current: list[tuple[str, int]] = []
+    used = 0
+    for line in _short_lines(spec, lines, budget // 4):
+        tokens = count_tokens(spec, line)
+        if current and used + tokens > budget:
+            pieces.append("".join(part for part, _ in current))
+            carried: list[tuple[str, int]] = []
+            for part, size in reversed(current):
+                if sum(s for _, s in carried) + size > budget * OVERLAP:
+                    break
+                carried.insert(0, (part, size))
+            current, used = carried, sum(size for _, size in carried)
+        current.append((line, tokens))
+        used += tokens
+    if current:
+        pieces.append("".join(part for part, _ in current))
+    return pieces
+
+
+def _short_lines(spec: ModelSpec, lines: list[str], limit: int) -> list[str]:
+    """Lines cut so that none exceeds ``limit`` tokens (a page may be one line)."""
+    short = []
+    for line in lines:
+        tokens = count_tokens(spec, line)
+        if tokens <= limit:
+            short.append(line)
+            continue
+        step = max(1, len(line) * limit // tokens)
+        short += [line[i : i + step] for i in range(0, len(line), step)]
+    return short
+
+
+def summarize(
+    text: str,
+    spec: ModelSpec,
+    params: GenerationParams,
+    *,
+    detail: str = "short",
+    concurrency: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Summary:
+    """Summarize ``text``; ``progress(done, total)`` counts map-step chunks.  When
+    ``cancelled()`` turns true no new chunk is started, and the summary returned
+    holds what was done (``complete`` is False)."""
+    summary = Summary(language=language(text))
+    instruction = INSTRUCTIONS[(summary.language, detail)]
+    llm = endpoint_llm(spec, params, streaming=False)
+
+    def ask(task: str, body: str) -> str:
+        prompt = spec.prompt_format.render(SYSTEM, [], f"{task}\n\n{body}")
+        try:
+            return llm.invoke(prompt).strip()
+        except Exception as error:
+            raise explain(error, spec.endpoint_name) from error
+
+    # The room a chunk has: the window, less the answer, the instruction and a margin.
+    overhead = count_tokens(spec, spec.prompt_format.render(SYSTEM, [], instruction + "\n\n")) + 16
+    budget = spec.context_window - params.max_new_tokens - overhead
+    if count_tokens(spec, text) <= budget:
+        summary.chunks = 1
+        summary.text = ask(instruction, text)
+        summary.chunk_summaries = [summary.text]
+        summary.complete = True
+        if progress:
+            progress(1, 1)
+        return summary
+
+    chunks = split(spec, text, budget)
+    summary.chunks = len(chunks)
+    results = _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, progress, cancelled)
+    summary.chunk_summaries = [result for result in results if result is not None]
+    if len(summary.chunk_summaries) < len(chunks):
+        return summary  # cancelled: what was done is kept
+    combined = "\n\n".join(summary.chunk_summaries)
+    while count_tokens(spec, combined) > budget:  # reduce in rounds until one call can take it all
+        parts = split(spec, combined, budget)
+        combined = "\n\n".join(ask(COMBINE[summary.language], part) for part in parts)
+    summary.text = ask(COMBINE[summary.language], combined) if len(chunks) > 1 else combined
+    summary.complete = True
+    return summary
+
+
+def _map(
+    ask: Callable[[str, str], str],
+    instruction: str,
+    chunks: list[str],
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    cancelled: Callable[[], bool],
+) -> list[str | None]:
+    """Each chunk's summary, in order; None for chunks not started before a cancel."""
+    results: list[str | None] = [None] * len(chunks)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: dict[Future[str], int] = {}
+        queue = iter(enumerate(chunks))
+        done = 0
+        while True:
+            while len(pending) < workers and not cancelled():
+                item = next(queue, None)
+                if item is None:
+                    break
+                pending[pool.submit(ask, instruction, item[1])] = item[0]
+            if not pending:
+                return results
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                results[pending.pop(future)] = future.result()
+                done += 1
+                if progress:
+                    progress(done, len(chunks))

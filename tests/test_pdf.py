@@ -1,0 +1,117 @@
+"""Reading PDFs: the real files in ../shared/pdfs, and bad files made here."""
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from chat_core.pdf import (
+    CorruptPDF,
+    EmptyFile,
+    FileTooLarge,
+    NotAPDF,
+    NoTextLayer,
+    PasswordRequired,
+    WrongPassword,
+    read_pdf,
+)
+from chat_core.summarize import INSTRUCTIONS, language
+
+PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pdf(name: str) -> bytes:
+    return (PDFS / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "pages", "starts_with"),
+    [
+        ("minimal-document.pdf", 1, "Lorem ipsum dolor sit amet"),
+        ("pdflatex-4-pages.pdf", 4, "Hello, here is some text"),
+        ("multicolumn.pdf", 3, "Two-Column Document"),
+        ("GeoTopo-komprimiert.pdf", 117, "Einführung in die"),
+        ("habibi.pdf", 1, "حَبيبي"),
+        ("error_code.pdf", 4, "보일러 에러코드"),
+    ],
+)
+def test_real_pdfs_give_their_pages_and_text(name: str, pages: int, starts_with: str) -> None:
+    seen = []
+    document = read_pdf(pdf(name), name, progress=lambda done, total: seen.append((done, total)))
+    assert document.page_count == pages
+    assert document.pages[0].startswith(starts_with)
+    assert seen == [(n, pages) for n in range(1, pages + 1)]  # progress, page by page
+
+
+def test_geotopo_is_read_whole() -> None:
+    assert 130_000 < read_pdf(pdf("GeoTopo-komprimiert.pdf")).characters < 145_000
+
+
+def test_the_encrypted_pdf_needs_its_password() -> None:
+    with pytest.raises(PasswordRequired, match="enter its password"):
+        read_pdf(pdf("libreoffice-writer-password.pdf"))
+    with pytest.raises(WrongPassword, match=r"password .* is wrong"):
+        read_pdf(pdf("libreoffice-writer-password.pdf"), password="guess")
+    assert read_pdf(pdf("libreoffice-writer-password.pdf"), password="openpassword").text.strip()
+
+
+def test_korean_documents_get_the_korean_prompt() -> None:
+    assert language(read_pdf(pdf("error_code.pdf")).text) == "ko"
+    assert language(read_pdf(pdf("pdflatex-4-pages.pdf")).text) == "en"
+    assert INSTRUCTIONS[("ko", "short")].startswith("다음 글을")
+
+
+def blank_pages(count: int) -> bytes:
+    writer = pypdf.PdfWriter()
+    for _ in range(count):
+        writer.add_blank_page(612, 792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+BAD_FILES = {
+    "renamed.pdf": (b"PK\x03\x04 this is a zip file renamed to .pdf" * 10, NotAPDF, "is not a PDF"),
+    "empty.pdf": (b"", EmptyFile, "is empty"),
+    "truncated.pdf": (pdf("minimal-document.pdf")[:8000], CorruptPDF, "damaged or truncated"),
+    "scan.pdf": (blank_pages(1), NoTextLayer, "needs|OCR"),
+    "thousands.pdf": (blank_pages(3000), NoTextLayer, "3000 pages but no text"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_bad_files_each_get_their_own_message(name: str) -> None:
+    data, error, message = BAD_FILES[name]
+    with pytest.raises(error, match=message):
+        read_pdf(data, name)
+
+
+def test_a_file_over_the_limit_is_refused() -> None:
+    with pytest.raises(FileTooLarge, match="the limit is 1 MB"):
+        read_pdf(pdf("GeoTopo-komprimiert.pdf"), max_bytes=2**20)
+
+
+@pytest.mark.parametrize("name", ["renamed.pdf", "empty.pdf", "truncated.pdf", "thousands.pdf"])
+def test_the_command_line_says_one_line_and_exits_2(name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_bytes(BAD_FILES[name][0])
+    run = subprocess.run(
+        [sys.executable, "-m", "chat_core", "summarize", str(path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ")
+    assert run.stdout == ""
+
+
+def test_the_command_line_asks_for_the_password(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "chat_core", "summarize", str(PDFS / "libreoffice-writer-password.pdf")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "enter its password" in run.stderr
