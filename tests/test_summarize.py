@@ -1,0 +1,64 @@
+"""Summaries with the bundled model: one call, map-reduce, cancelling, and the
+whole of GeoTopo."""
+
+import itertools
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chat_core.catalog import GenerationParams, load_catalog
+from chat_core.pdf import read_pdf
+from chat_core.summarize import split, summarize
+from chat_core.tokens import count_tokens
+
+PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
+LOCAL = load_catalog()["local-smollm2"]
+SMALL = replace(LOCAL, context_window=1024)  # so a 4-page paper needs several chunks
+BRIEF = GenerationParams(max_new_tokens=48, temperature=0.0, top_p=1.0)
+
+
+def text_of(name: str) -> str:
+    return read_pdf((PDFS / name).read_bytes(), name).text
+
+
+def test_a_short_document_is_summarized_in_one_call() -> None:
+    summary = summarize(text_of("minimal-document.pdf"), LOCAL, BRIEF)
+    assert summary.complete and summary.chunks == 1 and summary.text.strip()
+
+
+def test_chunks_fit_the_window_overlap_and_cover_the_whole_text() -> None:
+    text = text_of("pdflatex-4-pages.pdf")
+    chunks = split(SMALL, text, 700)
+    assert len(chunks) >= 5
+    assert all(count_tokens(SMALL, chunk) <= 700 for chunk in chunks)
+    for before, after in itertools.pairwise(chunks):
+        assert after.splitlines()[0] in before  # each starts with the end of the one before
+    covered = "".join(chunks)
+    assert all(line in covered for line in text.splitlines() if line.strip())
+
+
+def test_a_long_document_is_map_reduced_and_a_cancel_keeps_what_was_done() -> None:
+    text = text_of("pdflatex-4-pages.pdf")
+    seen: list[tuple[int, int]] = []
+    summary = summarize(text, SMALL, BRIEF, progress=lambda done, total: seen.append((done, total)))
+    assert summary.complete and summary.text.strip()
+    assert summary.chunks > 1 and len(summary.chunk_summaries) == summary.chunks
+    assert seen == [(n, summary.chunks) for n in range(1, summary.chunks + 1)]
+
+    done: list[int] = []
+    stopped = summarize(
+        text, SMALL, BRIEF, progress=lambda d, _: done.append(d), cancelled=lambda: len(done) >= 2
+    )
+    assert not stopped.complete and stopped.text == ""
+    assert 0 < len(stopped.chunk_summaries) < stopped.chunks
+
+
+@pytest.mark.slow
+def test_geotopo_is_summarized_end_to_end() -> None:
+    """117 pages, ~137,000 characters: about ten 8,000-token chunks; takes minutes here."""
+    text = text_of("GeoTopo-komprimiert.pdf")
+    summary = summarize(text, LOCAL, GenerationParams(64, 0.0, 1.0))
+    assert summary.chunks >= 8 and summary.complete
+    assert len(summary.chunk_summaries) == summary.chunks and all(s.strip() for s in summary.chunk_summaries)
+    assert summary.text.strip()
