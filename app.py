@@ -129,6 +129,11 @@ def delete(conversation_id: str | None = None) -> None:
         new_chat()
 
 
+# "Discuss in chat" on the PDF page: a new conversation that opens with the summary.
+if discussed := st.session_state.pop("discuss", None):
+    chat.start_with(discussed["question"], discussed["answer"])
+    st.query_params["c"] = chat.conversation_id or ""
+
 # A conversation named in the URL opens, if it is the user's own.
 if st.query_params.get("c", chat.conversation_id) != chat.conversation_id:
     open_conversation(st.query_params["c"])

@@ -93,6 +93,16 @@ class ChatSession:
         if messages and messages[-1].role == "user":
             self.unanswered = (messages[-1].text, messages[-1].key)
 
+    def start_with(self, question: str, answer: str) -> None:
+        """A new conversation opening with a turn made elsewhere (a PDF's summary),
+        so that follow-up questions have it as history."""
+        self.clear()
+        key = self._save_question(question)
+        if self.store is not None and self.conversation_id and key:
+            self.store.add_answer(self.owner, self.conversation_id, key, answer, {})
+        self.unanswered = None
+        self.turns, self.stats = [Turn(question, answer)], [None]
+
     def _save_question(self, question: str) -> str | None:
         """Keep the question before the model is called, so that it outlives a
         failure or a crash; a resent question is not saved twice."""

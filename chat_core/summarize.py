@@ -50,8 +50,13 @@ class Summary:
     text: str = ""
     language: str = "en"
     chunks: int = 0  # of the document, in the map step
-    chunk_summaries: list[str] = field(default_factory=list)  # in document order; kept if cancelled
+    done: dict[int, str] = field(default_factory=dict)  # chunk index: its summary, filled as they come
     complete: bool = False
+
+    @property
+    def chunk_summaries(self) -> list[str]:
+        """The chunks summarized so far, in document order: kept when cancelled."""
+        return [self.done[index] for index in sorted(self.done)]
 
 
 def split(spec: ModelSpec, text: str, budget: int) -> list[str]:
@@ -100,11 +105,14 @@ def summarize(
     concurrency: int = 4,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    summary: Summary | None = None,
 ) -> Summary:
     """Summarize ``text``; ``progress(done, total)`` counts map-step chunks.  When
     ``cancelled()`` turns true no new chunk is started, and the summary returned
-    holds what was done (``complete`` is False)."""
-    summary = Summary(language=language(text))
+    holds what was done (``complete`` is False).  A ``summary`` passed in is filled
+    as chunks finish, so a caller interrupted mid-way still has them."""
+    summary = summary or Summary()
+    summary.language = language(text)
     instruction = INSTRUCTIONS[(summary.language, detail)]
     llm = endpoint_llm(spec, params, streaming=False)
 
@@ -121,7 +129,7 @@ def summarize(
     if count_tokens(spec, text) <= budget:
         summary.chunks = 1
         summary.text = ask(instruction, text)
-        summary.chunk_summaries = [summary.text]
+        summary.done[0] = summary.text
         summary.complete = True
         if progress:
             progress(1, 1)
@@ -129,9 +137,8 @@ def summarize(
 
     chunks = split(spec, text, budget)
     summary.chunks = len(chunks)
-    results = _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, progress, cancelled)
-    summary.chunk_summaries = [result for result in results if result is not None]
-    if len(summary.chunk_summaries) < len(chunks):
+    _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress, cancelled)
+    if len(summary.done) < len(chunks):
         return summary  # cancelled: what was done is kept
     combined = "\n\n".join(summary.chunk_summaries)
     while count_tokens(spec, combined) > budget:  # reduce in rounds until one call can take it all
@@ -147,15 +154,14 @@ def _map(
     instruction: str,
     chunks: list[str],
     workers: int,
+    done: dict[int, str],
     progress: Callable[[int, int], None] | None,
     cancelled: Callable[[], bool],
-) -> list[str | None]:
-    """Each chunk's summary, in order; None for chunks not started before a cancel."""
-    results: list[str | None] = [None] * len(chunks)
+) -> None:
+    """Summarize the chunks into ``done`` as each finishes; none is started after a cancel."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: dict[Future[str], int] = {}
         queue = iter(enumerate(chunks))
-        done = 0
         while True:
             while len(pending) < workers and not cancelled():
                 item = next(queue, None)
@@ -163,10 +169,9 @@ def _map(
                     break
                 pending[pool.submit(ask, instruction, item[1])] = item[0]
             if not pending:
-                return results
+                return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                results[pending.pop(future)] = future.result()
-                done += 1
+                done[pending.pop(future)] = future.result()
                 if progress:
-                    progress(done, len(chunks))
+                    progress(len(done), len(chunks))

@@ -1,0 +1,130 @@
+"""Summarize a PDF: drop it, see what it holds, get a summary of all of it."""
+
+import os
+
+import streamlit as st
+
+from chat_core.catalog import DEFAULT_MODEL, load_catalog
+from chat_core.errors import ChatError
+from chat_core.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
+from chat_core.summarize import DETAILS, Summary, summarize
+from chat_core.uploads import UploadStore, open_uploads, sha256
+
+st.set_page_config(page_title="Summarize a PDF", page_icon="📄")
+st.title("Summarize a PDF")
+
+
+@st.cache_resource(show_spinner=False)
+def upload_store(url: str) -> UploadStore:
+    return open_uploads(url or None)
+
+
+try:
+    uploads = upload_store(os.environ.get("UPLOAD_STORE", ""))
+except ChatError as error:
+    st.error(str(error), icon=":material/folder_off:")
+    st.stop()
+
+models = load_catalog() | st.session_state.get("custom_models", {})
+model = models[
+    st.selectbox(
+        "Model",
+        list(models),
+        format_func=lambda m: models[m].label,
+        key="pdf-model",
+        index=list(models).index(DEFAULT_MODEL),
+    )
+]
+upload = st.file_uploader("Drop a PDF here", type=["pdf"], key="pdf-file")
+if upload is None:
+    st.stop()
+
+data = upload.getvalue()
+digest = sha256(data)
+documents = st.session_state.setdefault("pdf-documents", {})
+try:
+    record = uploads.save(data, upload.name)
+except ChatError as error:
+    st.error(str(error), icon=":material/folder_off:")
+    st.stop()
+
+if "pages" not in record or digest not in documents:
+    password = st.session_state.get("pdf-password") or None
+    bar = st.progress(0.0, "Reading pages…")
+    try:
+        document = read_pdf(
+            data,
+            upload.name,
+            password=password,
+            progress=lambda done, total: bar.progress(done / total, f"Reading page {done} of {total}"),
+        )
+    except (PasswordRequired, WrongPassword) as error:
+        bar.empty()
+        st.warning(str(error), icon=":material/lock:")
+        st.text_input("Password", type="password", key="pdf-password")
+        st.stop()
+    except PDFError as error:
+        bar.empty()
+        st.error(str(error), icon=":material/error:")
+        st.stop()
+    bar.empty()
+    documents[digest] = document
+    uploads.remember(
+        digest, pages=document.page_count, characters=document.characters, preview=document.pages[0][:2000]
+    )
+    record = uploads.record(digest) or record
+
+st.subheader(upload.name)
+st.caption(f"{record['pages']} pages · {record['characters']:,} characters")
+with st.expander("First page"):
+    st.text(record["preview"] or "(no text on the first page)")
+
+detail = st.radio("Length", DETAILS, horizontal=True, key="pdf-detail")
+known = record.get("summaries", {}).get(f"{model.id}/{detail}")
+partial: Summary | None = st.session_state.get("pdf-partial", {}).get(digest)
+
+if known:
+    st.success("Summarized before: the stored summary is shown.", icon=":material/history:")
+    summary_text = known
+elif st.button("Summarize", type="primary", icon=":material/summarize:"):
+    if digest not in documents:
+        st.warning("Upload the file again to summarize it.")
+        st.stop()
+    summary = Summary()
+    st.session_state.setdefault("pdf-partial", {})[digest] = summary  # kept if the run is stopped
+    bar = st.progress(0.0, "Summarizing…")
+    st.caption("Stop it with the ⏹ button at the top right; what was done is kept.")
+    try:
+        summarize(
+            documents[digest].text,
+            model,
+            model.defaults,
+            detail=detail,
+            summary=summary,
+            progress=lambda done, total: bar.progress(done / total, f"Summarized {done} of {total} parts"),
+        )
+    except ChatError as error:
+        st.error(str(error), icon=":material/error:")
+        st.stop()
+    bar.empty()
+    uploads.remember(digest, summaries={**record.get("summaries", {}), f"{model.id}/{detail}": summary.text})
+    st.session_state["pdf-partial"].pop(digest, None)
+    summary_text = summary.text
+elif partial and partial.done:
+    st.info(
+        f"Stopped after {len(partial.done)} of {partial.chunks} parts; here is what was done.",
+        icon=":material/pause:",
+    )
+    for number, text in enumerate(partial.chunk_summaries, start=1):
+        st.markdown(f"**Part {number}.** {text}")
+    st.stop()
+else:
+    st.stop()
+
+st.markdown(summary_text)
+if st.button("Discuss in chat", icon=":material/forum:"):
+    st.session_state.discuss = {
+        "question": f"Summarize {upload.name} ({record['pages']} pages).",
+        "answer": summary_text,
+    }
+    st.switch_page("app.py")

@@ -1,0 +1,91 @@
+"""The PDF page in AppTest, on real PDFs and the bundled model; uploads in a temp
+folder, and in S3 on moto's server (its keys only let botocore sign)."""
+
+from pathlib import Path
+
+import boto3
+import pytest
+from moto_server import moto_server
+from streamlit.testing.v1 import AppTest
+
+from chat_core.uploads import open_uploads, sha256
+
+PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
+PAGE = "../pages/Summarize_a_PDF.py"
+
+
+@pytest.fixture(autouse=True)
+def uploads_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "uploads"
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{folder}")
+    return folder
+
+
+def page_with(name: str, data: bytes | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    at.file_uploader(key="pdf-file").set_value((name, data or (PDFS / name).read_bytes(), "application/pdf"))
+    return at.run()
+
+
+def test_upload_shows_facts_then_a_summary_and_a_second_upload_reuses_it(uploads_in: Path) -> None:
+    at = page_with("minimal-document.pdf")
+    assert not at.exception
+    assert at.subheader[0].value == "minimal-document.pdf"
+    assert at.caption[0].value == "1 pages · 595 characters"
+    assert at.expander[0].label == "First page"
+    next(b for b in at.button if b.label == "Summarize").click().run()
+    summary = at.markdown[-1].value
+    assert summary.strip()
+
+    stored = list(uploads_in.glob("*.pdf"))
+    assert len(stored) == 1 and stored[0].name != "minimal-document.pdf"  # a generated name
+
+    again = page_with("minimal-document.pdf")  # another session, the same file
+    assert "Summarized before" in again.success[0].value
+    assert again.markdown[-1].value == summary
+    assert len(list(uploads_in.glob("*.pdf"))) == 1
+
+
+def test_an_encrypted_pdf_asks_for_its_password() -> None:
+    at = page_with("libreoffice-writer-password.pdf")
+    assert "enter its password" in at.warning[0].value
+    at.text_input(key="pdf-password").input("wrong").run()
+    assert "is wrong" in at.warning[0].value
+    at.text_input(key="pdf-password").input("openpassword").run()
+    assert not at.warning and at.caption[0].value.startswith("1 pages")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("notes.pdf", b"just some notes, renamed\n" * 20, "is not a PDF"),
+        ("truncated.pdf", (PDFS / "minimal-document.pdf").read_bytes()[:8000], "damaged or truncated"),
+    ],
+)
+def test_bad_files_get_their_message_and_the_page_keeps_working(name: str, data: bytes, message: str) -> None:
+    at = page_with(name, data)
+    assert not at.exception and message in at.error[0].value
+    at.file_uploader(key="pdf-file").set_value(
+        ("minimal-document.pdf", (PDFS / "minimal-document.pdf").read_bytes(), "application/pdf")
+    )
+    at.run()
+    assert not at.error and at.subheader[0].value == "minimal-document.pdf"
+
+
+def test_uploads_go_to_s3_under_generated_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    with moto_server() as url:
+        for name, value in {
+            "AWS_ENDPOINT_URL_S3": url, "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="chat-uploads")
+        uploads = open_uploads("s3://chat-uploads/pdfs")
+        data = (PDFS / "habibi.pdf").read_bytes()
+        record = uploads.save(data, "habibi.pdf")
+        assert uploads.save(data, "renamed.pdf") == record  # recognized by its hash
+        keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="chat-uploads")["Contents"]]
+        assert sorted(keys) == sorted([f"pdfs/{record['id']}.pdf", f"pdfs/index/{sha256(data)}.json"])
+        uploads.remember(sha256(data), pages=1)
+        assert uploads.record(sha256(data))["pages"] == 1
