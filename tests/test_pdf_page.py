@@ -89,3 +89,18 @@ def test_uploads_go_to_s3_under_generated_names(monkeypatch: pytest.MonkeyPatch)
         assert sorted(keys) == sorted([f"pdfs/{record['id']}.pdf", f"pdfs/index/{sha256(data)}.json"])
         uploads.remember(sha256(data), pages=1)
         assert uploads.record(sha256(data))["pages"] == 1
+
+
+def test_discuss_in_chat_opens_a_conversation_that_starts_with_the_summary() -> None:
+    at = page_with("minimal-document.pdf")
+    next(b for b in at.button if b.label == "Summarize").click().run()
+    summary = at.markdown[-1].value
+    next(b for b in at.button if b.label == "Discuss in chat").click().run()
+    chat = AppTest.from_file("../app.py", default_timeout=120)
+    chat.session_state["discuss"] = at.session_state["discuss"]  # what switch_page carries over
+    chat.run()
+    bubbles = [" ".join(md.value for md in m.markdown) for m in chat.chat_message]
+    assert bubbles == ["Summarize minimal-document.pdf (1 pages).", summary]
+    assert [b.label for b in chat.sidebar.button if b.key and b.key.startswith("open-")] == [
+        "Summarize minimal-document.pdf (1 pages)."
+    ]
