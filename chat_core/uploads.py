@@ -4,7 +4,8 @@
 data folder) or ``s3://bucket/prefix`` (boto3's configuration, so
 ``AWS_ENDPOINT_URL_S3`` works).  A file is stored as ``<uuid>.pdf``, never
 under the user's file name; ``index/<sha256>.json`` records it and, once done,
-its summary, so the same file uploaded again is neither read nor summarized twice.
+its summary, and ``text/<sha256>.txt`` its text, so the same file uploaded again
+is neither read nor summarized twice.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ class UploadStore:
         raw = self._get(f"index/{digest}.json")
         return json.loads(raw) if raw else None
 
+    def save_text(self, digest: str, text: str) -> None:
+        """Keep a file's extracted text, so it is never extracted twice."""
+        self._put(f"text/{digest}.txt", text.encode())
+
+    def text(self, digest: str) -> str | None:
+        raw = self._get(f"text/{digest}.txt")
+        return raw.decode() if raw is not None else None
+
     def remember(self, digest: str, **facts: Any) -> None:
         """Add facts (page count, summary...) to a stored file's record."""
         record = self.record(digest) or {}
@@ -64,7 +73,8 @@ class FolderUploads(UploadStore):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         try:
-            (folder / "index").mkdir(parents=True, exist_ok=True)
+            for sub in ("index", "text"):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise UploadStoreUnavailable(f"Cannot keep uploads in {folder}: {error.strerror}.") from error
 

@@ -41,14 +41,14 @@ if upload is None:
 
 data = upload.getvalue()
 digest = sha256(data)
-documents = st.session_state.setdefault("pdf-documents", {})
 try:
     record = uploads.save(data, upload.name)
+    text = uploads.text(digest)
 except ChatError as error:
     st.error(str(error), icon=":material/folder_off:")
     st.stop()
 
-if "pages" not in record or digest not in documents:
+if text is None:  # never read before
     password = st.session_state.get("pdf-password") or None
     bar = st.progress(0.0, "Reading pages…")
     try:
@@ -56,6 +56,7 @@ if "pages" not in record or digest not in documents:
             data,
             upload.name,
             password=password,
+            max_bytes=st.get_option("server.maxUploadSize") * 2**20,
             progress=lambda done, total: bar.progress(done / total, f"Reading page {done} of {total}"),
         )
     except (PasswordRequired, WrongPassword) as error:
@@ -68,7 +69,8 @@ if "pages" not in record or digest not in documents:
         st.error(str(error), icon=":material/error:")
         st.stop()
     bar.empty()
-    documents[digest] = document
+    text = document.text
+    uploads.save_text(digest, text)
     uploads.remember(
         digest, pages=document.page_count, characters=document.characters, preview=document.pages[0][:2000]
     )
@@ -80,6 +82,9 @@ with st.expander("First page"):
     st.text(record["preview"] or "(no text on the first page)")
 
 detail = st.radio("Length", DETAILS, horizontal=True, key="pdf-detail")
+concurrency = 1  # the bundled model takes one call at a time
+if not model.is_local:
+    concurrency = st.number_input("Parallel calls to the endpoint", 1, 16, 4, key="pdf-concurrency")
 known = record.get("summaries", {}).get(f"{model.id}/{detail}")
 partial: Summary | None = st.session_state.get("pdf-partial", {}).get(digest)
 
@@ -87,19 +92,17 @@ if known:
     st.success("Summarized before: the stored summary is shown.", icon=":material/history:")
     summary_text = known
 elif st.button("Summarize", type="primary", icon=":material/summarize:"):
-    if digest not in documents:
-        st.warning("Upload the file again to summarize it.")
-        st.stop()
     summary = Summary()
     st.session_state.setdefault("pdf-partial", {})[digest] = summary  # kept if the run is stopped
     bar = st.progress(0.0, "Summarizing…")
     st.caption("Stop it with the ⏹ button at the top right; what was done is kept.")
     try:
         summarize(
-            documents[digest].text,
+            text,
             model,
             model.defaults,
             detail=detail,
+            concurrency=concurrency,
             summary=summary,
             progress=lambda done, total: bar.progress(done / total, f"Summarized {done} of {total} parts"),
         )

@@ -107,6 +107,19 @@ def test_the_command_line_says_one_line_and_exits_2(name: str, tmp_path: Path) -
     assert run.stdout == ""
 
 
+def test_the_command_line_prints_the_page_count_and_the_summary() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "chat_core", "summarize", str(PDFS / "minimal-document.pdf")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    first, *summary = run.stdout.splitlines()
+    assert first == "1 pages, 595 characters" and "".join(summary).strip()
+    assert "chunk 1/1" in run.stderr
+
+
 def test_the_command_line_asks_for_the_password(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "chat_core", "summarize", str(PDFS / "libreoffice-writer-password.pdf")],
