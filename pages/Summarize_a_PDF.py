@@ -95,7 +95,7 @@ elif st.button("Summarize", type="primary", icon=":material/summarize:"):
     summary = Summary()
     st.session_state.setdefault("pdf-partial", {})[digest] = summary  # kept if the run is stopped
     bar = st.progress(0.0, "Summarizing…")
-    st.caption("Stop it with the ⏹ button at the top right; what was done is kept.")
+    st.caption("To stop, press Stop at the top right of the page; the parts done are kept.")
     try:
         summarize(
             text,
