@@ -45,6 +45,11 @@ def language(text: str) -> str:
     return "ko" if letters and hangul * 2 > letters else "en"
 
 
+def instruction_for(text: str, detail: str) -> str:
+    """The map-step instruction: in the document's language, short or detailed."""
+    return INSTRUCTIONS[(language(text), detail)]
+
+
 @dataclass
 class Summary:
     text: str = ""
@@ -113,7 +118,7 @@ def summarize(
     as chunks finish, so a caller interrupted mid-way still has them."""
     summary = summary or Summary()
     summary.language = language(text)
-    instruction = INSTRUCTIONS[(summary.language, detail)]
+    instruction = instruction_for(text, detail)
     llm = endpoint_llm(spec, params, streaming=False)
 
     def ask(task: str, body: str) -> str:

@@ -18,7 +18,7 @@ from chat_core.pdf import (
     WrongPassword,
     read_pdf,
 )
-from chat_core.summarize import INSTRUCTIONS, language
+from chat_core.summarize import instruction_for, language
 
 PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,9 +60,12 @@ def test_the_encrypted_pdf_needs_its_password() -> None:
 
 
 def test_korean_documents_get_the_korean_prompt() -> None:
-    assert language(read_pdf(pdf("error_code.pdf")).text) == "ko"
-    assert language(read_pdf(pdf("pdflatex-4-pages.pdf")).text) == "en"
-    assert INSTRUCTIONS[("ko", "short")].startswith("다음 글을")
+    korean = read_pdf(pdf("error_code.pdf")).text
+    assert language(korean) == "ko"
+    assert instruction_for(korean, "short") == "다음 글을 세 문장에서 다섯 문장으로 요약해 주세요."
+    assert instruction_for(korean, "detailed").startswith("다음 글을 자세히")
+    english = read_pdf(pdf("pdflatex-4-pages.pdf")).text
+    assert language(english) == "en" and instruction_for(english, "short").startswith("Summarize")
 
 
 def blank_pages(count: int) -> bytes:
