@@ -149,25 +149,31 @@ class DynamoDBStore(AppendOnlyMessages):
         self.get(owner, conversation_id)
         return in_order([_message(item) for item in self._messages(conversation_id, ConsistentRead=True)])
 
-    def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
-        """Bump the conversation's ``updated_at``, on condition that it is the owner's
-        (so nothing is ever written to another's), then put the message."""
-        updated_at = now()
+    def _update_own(self, owner: str, conversation_id: str, expression: str, values: dict[str, Any]) -> None:
+        """Update the conversation on condition that it exists under the owner's key,
+        so nothing is ever written to another's."""
         try:
             self._db.update_item(
                 TableName=self.table,
                 Key=_conversation_key(owner, conversation_id),
-                UpdateExpression="SET updated_at = :at, LSI1SK = :sort",
+                UpdateExpression=expression,
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={
-                    ":at": _n(updated_at),
-                    ":sort": _s(_updated_key(updated_at, conversation_id)),
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise not_found(conversation_id) from error
             raise StoreUnavailable(f"Could not save to DynamoDB table '{self.table}': {error}.") from error
+
+    def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
+        """Bump the owner's conversation's ``updated_at``, then put the message."""
+        updated_at = now()
+        self._update_own(
+            owner,
+            conversation_id,
+            "SET updated_at = :at, LSI1SK = :sort",
+            {":at": _n(updated_at), ":sort": _s(_updated_key(updated_at, conversation_id))},
+        )
         key = next_key()
         item = {
             "PK": _s(f"CONV#{conversation_id}"),
@@ -183,18 +189,7 @@ class DynamoDBStore(AppendOnlyMessages):
         return key
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
-        try:
-            self._db.update_item(
-                TableName=self.table,
-                Key=_conversation_key(owner, conversation_id),
-                UpdateExpression="SET title = :title",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":title": _s(title)},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise not_found(conversation_id) from error
-            raise StoreUnavailable(f"Could not rename in DynamoDB: {error}.") from error
+        self._update_own(owner, conversation_id, "SET title = :title", {":title": _s(title)})
 
     def delete(self, owner: str, conversation_id: str) -> None:
         self.get(owner, conversation_id)
