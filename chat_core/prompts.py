@@ -77,7 +77,7 @@ class PromptFormat:
         return text.strip() if self.strip else text
 
     def render_turn(self, turn: Turn) -> str:
-        return self.turn.format(question=self.clean(turn.question), answer=self.clean(turn.answer))
+        return _rendered_turn(self, turn)
 
     def render_history(self, turns: Sequence[Turn]) -> str:
         return "".join(self.render_turn(turn) for turn in turns)
