@@ -1,33 +1,31 @@
-"""Time spent per turn outside the model: fitting history and building the prompt.
+"""Figure 1: time per turn spent outside the model, as history grows.
 
-Ours (chat_core.window) against the original app's way: render the whole
-ConversationBufferMemory to text and re-split it with
-RecursiveCharacterTextSplitter on every turn, keeping the last two chunks.
-Medians over repeats; the figures that matter are the ratios.
-
-    .venv/bin/python bench/turn_overhead.py [--quick]
+Ours, as the app does it for each question: save the question (SQLite), fit the
+newest turns into the window, build the prompt, save the answer; the session
+keeps its turns, so nothing is loaded back.  The original app's way: load the
+whole ConversationBufferMemory as text, re-split it with
+RecursiveCharacterTextSplitter, keep the last two chunks, build the prompt,
+save the turn to the memory (it kept nothing on disk).
 """
 
 from __future__ import annotations
 
-import statistics
-import sys
-import time
+import tempfile
 import warnings
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langchain_classic.memory import ConversationBufferMemory
 from langchain_core._api import LangChainDeprecationWarning
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from chat_core.catalog import load_catalog
+from bench.results import Figure, Spread, figure, interleaved, timed
+from chat_core.catalog import ModelSpec, load_catalog
 from chat_core.prompts import Turn
+from chat_core.sqlite_store import SQLiteStore
 from chat_core.window import fit_history
 
 SYSTEM = "You are a helpful assistant."
-QUESTION = "Tell me how to travel the city."
+OWNER = "bench"
 
 
 def turn(i: int) -> Turn:
@@ -37,53 +35,140 @@ def turn(i: int) -> Turn:
     )
 
 
-def ours(spec, turns: list[Turn], repeats: int) -> list[float]:
-    fmt = spec.prompt_format
-    times = []
-    for r in range(repeats):
-        turns.append(turn(len(turns) + r))  # a new turn each time, as in a live chat
-        start = time.perf_counter()
-        kept = fit_history(spec, spec.defaults, SYSTEM, turns, QUESTION)
-        fmt.render(SYSTEM, kept, QUESTION)
-        times.append(time.perf_counter() - start)
-    return times
+class Ours:
+    def __init__(self, spec: ModelSpec, history: int, folder: Path) -> None:
+        self.spec = spec
+        self.store = SQLiteStore(folder / f"{spec.id}-{history}.db")
+        self.conversation = self.store.create(OWNER, "bench", spec.id, "PromptTemplate").id
+        self.turns: list[Turn] = []
+        for i in range(history):
+            self._save(turn(i))
+
+    def _save(self, t: Turn) -> str:
+        key = self.store.add_question(OWNER, self.conversation, t.question)
+        self.store.add_answer(OWNER, self.conversation, key, t.answer, {"tokens": 20})
+        self.turns.append(t)
+        return key
+
+    def __call__(self) -> float:
+        new = turn(len(self.turns))
+
+        def one_turn() -> None:
+            key = self.store.add_question(OWNER, self.conversation, new.question)
+            kept = fit_history(self.spec, self.spec.defaults, SYSTEM, self.turns, new.question)
+            assert self.spec.prompt_format.render(SYSTEM, kept, new.question)
+            self.store.add_answer(OWNER, self.conversation, key, new.answer, {"tokens": 20})
+            self.turns.append(new)
+
+        return timed(one_turn)
 
 
-def original(turns: list[Turn], repeats: int) -> list[float]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LangChainDeprecationWarning)
-        memory = ConversationBufferMemory()
-    for t in turns:
-        memory.chat_memory.add_user_message(t.question)
-        memory.chat_memory.add_ai_message(t.answer)
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=0)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        history = memory.load_memory_variables({})["history"]
-        recent = "".join(splitter.split_text(history)[-2:])
-        prompt = f"{SYSTEM}\n\n{recent}\nUser: {QUESTION}\nAssistant:"
-        assert prompt
-        times.append(time.perf_counter() - start)
-    return times
+class Original:
+    def __init__(self, history: int) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LangChainDeprecationWarning)
+            self.memory = ConversationBufferMemory()
+        for i in range(history):
+            t = turn(i)
+            self.memory.save_context({"input": t.question}, {"response": t.answer})
+        self.splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=0)
+        self.count = history
+
+    def __call__(self) -> float:
+        new = turn(self.count)
+        self.count += 1
+
+        def one_turn() -> None:
+            history = self.memory.load_memory_variables({})["history"]
+            recent = "".join(self.splitter.split_text(history)[-2:])
+            assert f"{SYSTEM}\n\n{recent}\nUser: {new.question}\nAssistant:"
+            self.memory.save_context({"input": new.question}, {"response": new.answer})
+
+        return timed(one_turn)
 
 
-def main() -> None:
-    quick = "--quick" in sys.argv
-    sizes = [10, 100, 1000] if quick else [10, 100, 1000, 10000]
+def run(quick: bool, out: Path) -> list[Figure]:
+    sizes = [10, 100, 1000, 10000]
     repeats = 5 if quick else 15
     models = load_catalog()
-    print("| history turns | ours, local (ms) | ours, remote (ms) | original (ms) | original / ours |")
-    print("|---|---|---|---|---|")
-    flat = {}
+    local, remote = models["local-smollm2"], models["llama2-7b-chat"]
+    spreads: dict[int, dict[str, Spread]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for n in sizes:
+            runs = {
+                "local": Ours(local, n, Path(folder)),
+                "remote": Ours(remote, n, Path(folder)),
+                "original": Original(n),
+            }
+            spreads[n] = interleaved(runs, repeats, warm=2)
+    ms = {n: {k: Spread(tuple(s * 1e3 for s in v.samples)) for k, v in s.items()} for n, s in spreads.items()}
+    figures = []
     for n in sizes:
-        local = statistics.median(ours(models["local-smollm2"], [turn(i) for i in range(n)], repeats))
-        remote = statistics.median(ours(models["llama2-7b-chat"], [turn(i) for i in range(n)], repeats))
-        orig = statistics.median(original([turn(i) for i in range(n)], repeats))
-        flat[n] = local
-        print(f"| {n} | {local * 1e3:.3f} | {remote * 1e3:.3f} | {orig * 1e3:.3f} | {orig / local:.1f}x |")
-    print(f"\nours at {sizes[-1]} turns / ours at 10 turns: {flat[sizes[-1]] / flat[10]:.2f}x (target <= 2x)")
+        ours, original = ms[n]["local"], ms[n]["original"]
+        figures.append(
+            figure(
+                f"Turn overhead, {n:,} turns of history, bundled model",
+                ours,
+                "ms",
+                "original (re-split buffer)",
+                original,
+                ratio=original.median / ours.median,
+                ratio_means="original / ours",
+                target=">= 50" if n == sizes[-1] else "",
+            )
+        )
+    ours, original = ms[sizes[-1]]["remote"], ms[sizes[-1]]["original"]
+    figures.append(
+        figure(
+            f"Turn overhead, {sizes[-1]:,} turns of history, Llama 2 endpoint",
+            ours,
+            "ms",
+            "original (re-split buffer)",
+            original,
+            ratio=original.median / ours.median,
+            ratio_means="original / ours",
+            target=">= 50",
+        )
+    )
+    for key, label in (("local", "bundled model"), ("remote", "Llama 2 endpoint")):
+        big, small = ms[sizes[-1]][key], ms[sizes[0]][key]
+        figures.append(
+            figure(
+                f"Turn overhead growth, {sizes[-1]:,} vs {sizes[0]} turns, {label}",
+                big,
+                "ms",
+                f"ours at {sizes[0]} turns",
+                small,
+                ratio=big.median / small.median,
+                ratio_means=f"{sizes[-1]:,} turns / {sizes[0]} turns",
+                target="<= 2",
+                note="flat once the window is full" if key == "local" else "",
+            )
+        )
+    _plot(ms, out / "turn_overhead.png")
+    return figures
 
 
-if __name__ == "__main__":
-    main()
+def _plot(ms: dict[int, dict[str, Spread]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    sizes = sorted(ms)
+    fig, ax = pyplot.subplots(figsize=(6, 3.6), dpi=100)
+    for key, label in (
+        ("local", "ours, bundled model"),
+        ("remote", "ours, Llama 2 endpoint"),
+        ("original", "original (re-split buffer)"),
+    ):
+        ax.plot(sizes, [ms[n][key].median for n in sizes], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("turns of history")
+    ax.set_ylabel("ms per turn outside the model (median)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    pyplot.close(fig)

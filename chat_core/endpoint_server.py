@@ -45,6 +45,7 @@ def event_message(payload: bytes) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # a streamed token is sent at once, not held for the next one
     server: EndpointServer
 
     def do_POST(self) -> None:

@@ -38,6 +38,9 @@ class SQLiteStore(AppendOnlyMessages):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode = WAL")
+            # No fsync per commit (WAL's recommended setting): a turn costs 0.1 ms, not 0.6;
+            # a power cut may lose the last turns, never the file's integrity.
+            self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             migrate(self._db)
         except (OSError, sqlite3.Error) as error:

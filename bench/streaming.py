@@ -1,0 +1,159 @@
+"""Figure 2: streaming through the app's path against llama-cpp-python alone.
+
+The same ChatML prompt, greedy, the same number of new tokens, three ways:
+llama-cpp-python's ``create_completion(stream=True)`` called directly (the
+baseline); ``SagemakerEndpoint`` with the in-process client, as the app runs the
+bundled model; and ``SagemakerEndpoint`` with boto3 through the local endpoint
+server on 127.0.0.1 (HTTP, event-stream framing, botocore's decoder), run as
+its own process as it is deployed: in a thread of this one, the server's and the
+client's Python would take turns on one GIL.  The
+model's prompt cache is emptied before every run, so each one reads the whole
+prompt, as a new question does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from bench.results import Figure, Spread, figure
+from chat_core import local_model
+from chat_core.catalog import GenerationParams, load_catalog
+from chat_core.endpoint import endpoint_llm
+from chat_core.prompts import Turn
+
+SERVED = "bench-smollm2"
+SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
+HISTORY = [
+    Turn(f"What is district {i} of Seoul known for?", f"District {i} is known for its markets and parks.")
+    for i in range(8)
+]
+QUESTION = "Plan a day in Seoul for a visitor who likes history, food and walking."
+
+
+class Stream:
+    """One streamed answer: when its first text came and how fast the rest did."""
+
+    def __init__(self, chunks: Iterable[str]) -> None:
+        start = time.perf_counter()
+        first = last = start
+        parts = []
+        for chunk in chunks:
+            if not chunk:
+                continue
+            last = time.perf_counter()
+            if not parts:
+                first = last
+            parts.append(chunk)
+        self.text = "".join(parts)
+        self.first_token_s = first - start
+        tokens = local_model.count_tokens(self.text)
+        self.tokens_per_s = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
+
+
+@contextmanager
+def _endpoint_server() -> Iterator[str]:
+    """``python -m chat_core endpoint`` on a free port; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", "--format", f"{SERVED}=tgi"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr
+        line = process.stderr.readline()  # "Serving NAME on URL"
+        yield line.rsplit(" ", 1)[-1].strip()
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@contextmanager
+def _server_env(url: str) -> Iterator[None]:
+    """boto3 pointed at the local server; the keys only let botocore sign."""
+    values = {
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run(quick: bool, out: Path) -> list[Figure]:
+    new_tokens = 32 if quick else 128
+    repeats = 3 if quick else 11
+    local = load_catalog()["local-smollm2"]
+    remote = replace(local, endpoint_name=SERVED)  # the same model and prompt, through boto3
+    params = GenerationParams(max_new_tokens=new_tokens, temperature=0.0, top_p=1.0, seed=1)
+
+    def direct(prompt: str) -> Iterator[str]:
+        for chunk in local_model.model().create_completion(
+            prompt, max_tokens=new_tokens, temperature=0.0, top_p=1.0, stop=list(local.stop), stream=True
+        ):
+            yield chunk["choices"][0]["text"]
+
+    paths = {
+        "direct": direct,
+        "in-process": lambda prompt: endpoint_llm(local, params).stream(prompt),
+        "server": lambda prompt: endpoint_llm(remote, params).stream(prompt),
+    }
+    streams: dict[str, list[Stream]] = {name: [] for name in paths}
+    with _endpoint_server() as url, _server_env(url):
+        Stream(paths["server"]("Hello"))  # both processes load the model before timing
+        for round_ in range(repeats):
+            # A new prompt each round, so that the server's model cannot reuse the
+            # last one; this process's is emptied before each run.
+            system = f"{SYSTEM} This is visit {round_ + 1}."
+            prompt = local.prompt_format.render(system, HISTORY, QUESTION)
+            for name, path in paths.items():  # in turns, so the machine's load falls alike
+                local_model.model().reset()
+                streams[name].append(Stream(path(prompt)))
+    rounds = zip(*streams.values(), strict=True)
+    same = all(len({stream.text for stream in round_}) == 1 for round_ in rounds)
+    note = "" if same else "the three paths did not produce the same text: compare with care"
+    first = {n: Spread(tuple(s.first_token_s * 1e3 for s in runs)) for n, runs in streams.items()}
+    rate = {n: Spread(tuple(s.tokens_per_s for s in runs)) for n, runs in streams.items()}
+    figures = []
+    for name, label in (("in-process", "in-process client"), ("server", "boto3 via endpoint server")):
+        figures.append(
+            figure(
+                f"First token, SagemakerEndpoint + {label}",
+                first[name],
+                "ms",
+                "llama-cpp-python direct",
+                first["direct"],
+                ratio=first[name].median / first["direct"].median,
+                ratio_means="ours / direct",
+                target="<= 1.10",
+                note=note,
+            )
+        )
+        figures.append(
+            figure(
+                f"Tokens/s, SagemakerEndpoint + {label}",
+                rate[name],
+                "tokens/s",
+                "llama-cpp-python direct",
+                rate["direct"],
+                ratio=rate[name].median / rate["direct"].median,
+                ratio_means="ours / direct",
+                target=">= 0.95",
+            )
+        )
+    return figures
