@@ -1,5 +1,6 @@
 # `make run` and `make test` set up a fresh machine: a .venv with requirements.txt,
 # then start the app on the bundled model, or run the checks and the test suite.
+# `make bench` measures (see bench/run.py).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +17,7 @@ LLAMA_CMAKE_ARGS :=
 WHEELHOUSE := $(HOME)/.cache/sagemaker-chat/wheels-native
 endif
 
-.PHONY: run test lint
+.PHONY: run test lint bench
 run: $(VENV)/.installed
 	$(BIN)/streamlit run app.py
 
@@ -25,6 +26,11 @@ test: $(VENV)/.installed lint
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+
+# Every figure against its baseline: bench/results.json, results.md, the README's
+# Performance table and plots. QUICK=1: a smoke check under 2 minutes, in bench/quick/.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'

@@ -51,7 +51,7 @@ class Figure:
     baseline_value: float  # its median, in the same unit
     ratio: float  # as the target reads it (see ``ratio_means``)
     ratio_means: str
-    target: str  # e.g. ">= 50", "" when only reported
+    target: str  # e.g. ">= 50" (on the ratio, or on the value when it has a unit), "" if none
     met: bool | None
     repeats: int
     min: float
@@ -70,12 +70,15 @@ def figure(
     ratio: float,
     ratio_means: str,
     target: str = "",
+    target_on_value: bool = False,
     note: str = "",
 ) -> Figure:
+    """``target`` (e.g. ">= 50") applies to the ratio, or with ``target_on_value``
+    to ours in its unit."""
     met = None
     if target:
-        op, bound = target.split()
-        met = _COMPARE[op](round(ratio, 2), float(bound))
+        op, bound = target.split()[:2]
+        met = _COMPARE[op](round(ours.median if target_on_value else ratio, 2), float(bound))
     return Figure(
         name,
         ours.median,
@@ -140,15 +143,16 @@ def markdown(figures: Sequence[Figure]) -> str:
     return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
 
-def write(figures: Sequence[Figure], out: Path, *, readme: bool) -> None:
+def write(figures: Sequence[Figure], out: Path, *, readme: Path | None) -> None:
     """``results.json`` and ``results.md`` in ``out``; the table also replaces the
-    README's section between the bench markers."""
+    section between the bench markers of ``readme``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")
     table = markdown(figures)
     (out / "results.md").write_text(table)
     if readme:
-        text = README.read_text()
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        README.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+        head, begin, rest = readme.read_text().partition(BEGIN)
+        _, end, tail = rest.partition(END)
+        if not (begin and end):
+            raise ValueError(f"{readme} has no {BEGIN} ... {END} section for the table")
+        readme.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")

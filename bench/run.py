@@ -10,7 +10,7 @@ import argparse
 import importlib
 import time
 
-from bench.results import BENCH, markdown, write
+from bench.results import BENCH, README, markdown, write
 
 BENCHMARKS = ("turn_overhead", "streaming", "pdf_extraction", "map_reduce", "memory", "tokens_per_char")
 
@@ -31,7 +31,7 @@ def main() -> None:
         print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
         print(markdown(new), flush=True)
         figures += new
-    write(figures, out, readme=complete)
+    write(figures, out, readme=README if complete else None)
     missed = [f.name for f in figures if f.met is False]
     print(f"{len(figures)} figures in {out}; targets missed: {', '.join(missed) or 'none'}")
 

@@ -13,16 +13,13 @@ prompt, as a new question does.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from bench.results import Figure, Spread, figure
+from bench.servers import endpoint_server_process, pointed_at
 from chat_core import local_model
 from chat_core.catalog import GenerationParams, load_catalog
 from chat_core.endpoint import endpoint_llm
@@ -57,44 +54,6 @@ class Stream:
         self.tokens_per_s = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
 
 
-@contextmanager
-def _endpoint_server() -> Iterator[str]:
-    """``python -m chat_core endpoint`` on a free port; yields its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", "--format", f"{SERVED}=tgi"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr
-        line = process.stderr.readline()  # "Serving NAME on URL"
-        yield line.rsplit(" ", 1)[-1].strip()
-    finally:
-        process.terminate()
-        process.wait()
-
-
-@contextmanager
-def _server_env(url: str) -> Iterator[None]:
-    """boto3 pointed at the local server; the keys only let botocore sign."""
-    values = {
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-    }
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def run(quick: bool, out: Path) -> list[Figure]:
     new_tokens = 32 if quick else 128
     repeats = 3 if quick else 11
@@ -114,7 +73,7 @@ def run(quick: bool, out: Path) -> list[Figure]:
         "server": lambda prompt: endpoint_llm(remote, params).stream(prompt),
     }
     streams: dict[str, list[Stream]] = {name: [] for name in paths}
-    with _endpoint_server() as url, _server_env(url):
+    with endpoint_server_process(SERVED) as url, pointed_at(url):
         Stream(paths["server"]("Hello"))  # both processes load the model before timing
         for round_ in range(repeats):
             # A new prompt each round, so that the server's model cannot reuse the

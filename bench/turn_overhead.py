@@ -89,7 +89,7 @@ class Original:
 
 def run(quick: bool, out: Path) -> list[Figure]:
     sizes = [10, 100, 1000, 10000]
-    repeats = 5 if quick else 15
+    repeats = 5 if quick else 31
     models = load_catalog()
     local, remote = models["local-smollm2"], models["llama2-7b-chat"]
     spreads: dict[int, dict[str, Spread]] = {}

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,13 +186,18 @@ class LocalEndpoint:
         *,
         latency_s: float = 0.0,
         max_queue: int = 16,
+        complete: Callable[..., Iterator[str]] = local_model.complete,
     ) -> None:
+        """``complete`` generates the text (``local_model.complete``'s signature).
+        bench/ gives a stand-in that answers at once, to time clients against a
+        fast remote endpoint, which this machine cannot run."""
         self.endpoints = dict(DEFAULT_ENDPOINTS if endpoints is None else endpoints)
         unknown = set(self.endpoints.values()) - set(PAYLOAD_FORMATS)
         if unknown:
             raise ValueError(f"unknown payload formats {sorted(unknown)}; known: {PAYLOAD_FORMATS}")
         self.latency_s = latency_s
         self.max_queue = max_queue
+        self.complete = complete
         self._in_flight = 0
         self._lock = threading.Lock()
 
@@ -236,7 +241,7 @@ class LocalEndpoint:
         try:
             if self.latency_s:
                 time.sleep(self.latency_s)
-            tokens = local_model.complete(
+            tokens = self.complete(
                 generation.prompt,
                 max_new_tokens=generation.max_new_tokens,
                 temperature=generation.temperature,
