@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from chat_core.errors import InvalidEndpoint
 from chat_core.prompts import CHATML, FALCON, LLAMA2, LLAMA3, PromptFormat
 
 LOCAL_ENDPOINT = "local-smollm2"
@@ -91,11 +92,16 @@ def custom_model(endpoint_name: str, payload: str, context_window: int, region: 
     """A model on an endpoint the user names in the sidebar."""
     endpoint_name = endpoint_name.strip()
     if not endpoint_name or endpoint_name == LOCAL_ENDPOINT:
-        raise ValueError("give the endpoint's name")
+        raise InvalidEndpoint("give the endpoint's name", ko="엔드포인트 이름을 입력하세요")
     if payload not in PAYLOAD_PROMPTS:
-        raise ValueError(f"payload format must be one of {', '.join(PAYLOAD_PROMPTS)}")
+        formats = ", ".join(PAYLOAD_PROMPTS)
+        raise InvalidEndpoint(
+            f"payload format must be one of {formats}", ko=f"페이로드 형식은 {formats} 중 하나여야 합니다"
+        )
     if context_window < 512:
-        raise ValueError("the context window must be at least 512 tokens")
+        raise InvalidEndpoint(
+            "the context window must be at least 512 tokens", ko="컨텍스트 창은 512토큰 이상이어야 합니다"
+        )
     return ModelSpec(
         id=f"custom-{endpoint_name}",
         label=f"{endpoint_name} ({payload})",

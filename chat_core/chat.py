@@ -34,6 +34,7 @@ from langchain_core.messages import BaseMessage
 from chat_core.catalog import GenerationParams, ModelSpec
 from chat_core.endpoint import endpoint_llm
 from chat_core.errors import explain
+from chat_core.i18n import Text
 from chat_core.prompts import Turn
 from chat_core.store import LOCAL_USER, Store, title_for
 from chat_core.tokens import count_tokens
@@ -48,6 +49,7 @@ class Stats:
     first_token_s: float  # from the question being sent to the first text arriving
     tokens: int
     tokens_per_s: float | None  # decoding speed after the first token; None for 1 token
+    stopped: bool = False  # the user stopped it: the answer is the text until then
 
 
 class ChatSession:
@@ -73,25 +75,31 @@ class ChatSession:
         """Start a new conversation (saved once its first question is asked)."""
         self.turns: list[Turn] = []
         self.stats: list[Stats | None] = []
+        self.keys: list[str | None] = []  # each turn's saved question
         self.memory_start = 0  # ConversationChain mode: turns before this left the buffer
         self.conversation_id: str | None = None
         self.unanswered: tuple[str, str] | None = None  # (text, key): a saved question, no answer
+        self.replacing: str | None = None  # the key of the question the next one edits
         self.last_prompt = ""  # the prompt of the latest answer, as the model got it
 
     def open(self, conversation_id: str) -> None:
-        """Continue a saved conversation: its answered turns become the history."""
+        """Continue a saved conversation: its answered turns become the history,
+        each question with its latest answer; edited questions are left out."""
         if self.store is None:
             raise ValueError("no store to open conversations from")
         messages = self.store.messages(self.owner, conversation_id)
         self.clear()
         self.conversation_id = conversation_id
-        questions = {m.key: m for m in messages if m.role == "user"}
-        for message in messages:
-            if message.answers in questions:
-                self.turns.append(Turn(questions[message.answers].text, message.text))
-                self.stats.append(Stats(**message.stats) if message.stats else None)
-        if messages and messages[-1].role == "user":
-            self.unanswered = (messages[-1].text, messages[-1].key)
+        edited = {m.stats.get("replaces") for m in messages if m.role == "user"}
+        latest = {m.answers: m for m in messages if m.answers}  # in key order: the last one wins
+        questions = [m for m in messages if m.role == "user" and m.key not in edited]
+        for question in questions:
+            if answer := latest.get(question.key):
+                self.turns.append(Turn(question.text, answer.text))
+                self.stats.append(Stats(**answer.stats) if answer.stats else None)
+                self.keys.append(question.key)
+        if questions and questions[-1].key not in latest:
+            self.unanswered = (questions[-1].text, questions[-1].key)
 
     def start_with(self, question: str, answer: str) -> None:
         """A new conversation opening with a turn made elsewhere (a PDF's summary),
@@ -101,7 +109,29 @@ class ChatSession:
         if self.store is not None and self.conversation_id and key:
             self.store.add_answer(self.owner, self.conversation_id, key, answer, {})
         self.unanswered = None
-        self.turns, self.stats = [Turn(question, answer)], [None]
+        self.turns, self.stats, self.keys = [Turn(question, answer)], [None], [key]
+
+    def regenerate_last(self) -> str:
+        """Take the last turn back so that its question is answered again; returns
+        the question, to ``ask``.  The new answer is saved as the question's latest."""
+        turn, key = self._take_back_last()
+        self.unanswered = (turn.question, key) if key else None
+        return turn.question
+
+    def edit_last(self) -> str:
+        """Take the last turn back so that the next question replaces it (edit and
+        resend); returns the question, to edit.  Until one is sent, the saved
+        conversation keeps the turn."""
+        turn, key = self._take_back_last()
+        self.unanswered, self.replacing = None, key
+        return turn.question
+
+    def _take_back_last(self) -> tuple[Turn, str | None]:
+        if not self.turns:
+            raise ValueError("no turn to take back")
+        self.stats.pop()
+        self.memory_start = min(self.memory_start, len(self.turns) - 1)
+        return self.turns.pop(), self.keys.pop()
 
     def _save_question(self, question: str) -> str | None:
         """Keep the question before the model is called, so that it outlives a
@@ -114,8 +144,8 @@ class ChatSession:
             self.conversation_id = self.store.create(
                 self.owner, title_for(question), self.spec.id, self.mode
             ).id
-        key = self.store.add_question(self.owner, self.conversation_id, question)
-        self.unanswered = (question, key)
+        key = self.store.add_question(self.owner, self.conversation_id, question, replaces=self.replacing)
+        self.unanswered, self.replacing = (question, key), None
         return key
 
     def ask(self, question: str) -> Reply:
@@ -165,9 +195,11 @@ class ChatSession:
         chunks = relay.run(chain, fmt.clean(question))
         reply = Reply(self, question, chunks, relay, started, self.memory_start + dropped)
         if dropped:
-            reply.notice = (
+            reply.notice = Text(
                 f"The conversation no longer fits {self.spec.label}'s context window: the "
-                f"{dropped} oldest turn{'s' if dropped > 1 else ''} left the chain's memory."
+                f"{dropped} oldest turn{'s' if dropped > 1 else ''} left the chain's memory.",
+                ko=f"대화가 더 이상 {self.spec.label}의 컨텍스트 창에 맞지 않아 가장 오래된 {dropped}개의 "
+                "대화가 체인의 메모리에서 빠졌습니다.",
             )
         return reply
 
@@ -178,13 +210,15 @@ class ChatSession:
             self.unanswered = None
         self.turns.append(Turn(question, answer))
         self.stats.append(stats)
+        self.keys.append(reply.question_key)
         self.last_prompt = reply.prompt
         self.memory_start = memory_start
 
 
 class Reply:
     """An answer being generated.  Iterating yields its text as it streams; when
-    the iteration ends the turn is part of the session and ``stats`` is set."""
+    the iteration ends the turn is part of the session and ``stats`` is set.
+    ``stop`` ends it early and keeps the text so far."""
 
     def __init__(
         self,
@@ -199,12 +233,14 @@ class Reply:
         self.question = question
         self.answer = ""
         self.stats: Stats | None = None
-        self.notice = ""  # something the user should know about this answer
+        self.notice: Text | None = None  # something the user should know about this answer
         self.question_key: str | None = None  # the saved question this answers
         self._chunks = chunks
         self._recorder = recorder
         self._started = started
         self._memory_start = memory_start
+        self._parts: list[str] = []
+        self._first: float | None = None
 
     @property
     def prompt(self) -> str:
@@ -212,22 +248,35 @@ class Reply:
         return self._recorder.prompt
 
     def __iter__(self) -> Iterator[str]:
-        first = None
-        parts: list[str] = []
         try:
             for chunk in self._chunks:
-                if first is None:
-                    first = time.perf_counter()
-                parts.append(chunk)
+                if self._first is None:
+                    self._first = time.perf_counter()
+                self._parts.append(chunk)
                 yield chunk
         except Exception as error:
             raise explain(error, self.session.spec.endpoint_name) from error
+        self._finish(stopped=False)
+
+    def stop(self) -> None:
+        """Stop generating (the model stops at its next token) and keep the text so
+        far as the answer, marked stopped.  Does nothing once the answer is
+        complete; with no text yet, the question stays unanswered."""
+        if self.stats is not None:
+            return
+        close = getattr(self._chunks, "close", None)
+        if close:
+            close()
+        if self._parts:
+            self._finish(stopped=True)
+
+    def _finish(self, *, stopped: bool) -> None:
         finished = time.perf_counter()
-        self.answer = "".join(parts)
-        first = first or finished
+        self.answer = "".join(self._parts)
+        first = self._first or finished
         n_tokens = count_tokens(self.session.spec, self.answer)
         rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
-        self.stats = Stats(first - self._started, n_tokens, rate)
+        self.stats = Stats(first - self._started, n_tokens, rate, stopped)
         self.session._commit(self, self._memory_start)
 
 
@@ -278,8 +327,11 @@ class _TokenRelay(_PromptRecorder):
             try:
                 chain.invoke({"input": question}, config={"callbacks": [self]})
                 self.tokens.put(self._DONE)
-            except BaseException as error:  # handed to the reading thread
-                self.tokens.put(error)
+            except BaseException as error:  # handed to the reading thread, if it still reads
+                # A stopped chain's error is dropped: its traceback would keep the
+                # model's stream open, and with it the model's lock.
+                if not self.cancelled:
+                    self.tokens.put(error)
 
         threading.Thread(target=work, daemon=True).start()
         try:

@@ -98,17 +98,29 @@ class DynamoDBStore(AppendOnlyMessages):
                 if code == "ResourceNotFoundException"
                 else f"{code}: {error.response['Error'].get('Message', '')}"
             )
-            raise StoreUnavailable(f"Cannot use DynamoDB table '{table}': {hint}.") from error
+            raise StoreUnavailable(
+                f"Cannot use DynamoDB table '{table}': {hint}.",
+                ko=f"DynamoDB 테이블 '{table}'을 쓸 수 없습니다: {hint}.",
+            ) from error
         except BotoCoreError as error:
-            raise StoreUnavailable(f"Cannot reach DynamoDB for table '{table}': {error}.") from error
+            raise StoreUnavailable(
+                f"Cannot reach DynamoDB for table '{table}': {error}.",
+                ko=f"테이블 '{table}'의 DynamoDB에 연결할 수 없습니다: {error}.",
+            ) from error
         if status not in ("ACTIVE", "UPDATING"):
-            raise StoreUnavailable(f"DynamoDB table '{table}' is {status}; try again when it is ACTIVE.")
+            raise StoreUnavailable(
+                f"DynamoDB table '{table}' is {status}; try again when it is ACTIVE.",
+                ko=f"DynamoDB 테이블 '{table}'이 {status} 상태입니다. ACTIVE가 되면 다시 시도하세요.",
+            )
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(self._db, operation)(TableName=self.table, **kwargs)
         except (ClientError, BotoCoreError) as error:
-            raise StoreUnavailable(f"Could not use DynamoDB table '{self.table}': {error}.") from error
+            raise StoreUnavailable(
+                f"Could not use DynamoDB table '{self.table}': {error}.",
+                ko=f"DynamoDB 테이블 '{self.table}'을 쓰지 못했습니다: {error}.",
+            ) from error
 
     def create(self, owner: str, title: str, model: str, mode: str) -> Conversation:
         conversation = Conversation(uuid.uuid4().hex, owner, title, model, mode, now(), now())
@@ -163,7 +175,10 @@ class DynamoDBStore(AppendOnlyMessages):
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise not_found(conversation_id) from error
-            raise StoreUnavailable(f"Could not save to DynamoDB table '{self.table}': {error}.") from error
+            raise StoreUnavailable(
+                f"Could not save to DynamoDB table '{self.table}': {error}.",
+                ko=f"DynamoDB 테이블 '{self.table}'에 저장하지 못했습니다: {error}.",
+            ) from error
 
     def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
         """Bump the owner's conversation's ``updated_at``, then put the message."""

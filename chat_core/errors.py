@@ -20,11 +20,24 @@ from botocore.exceptions import (
 
 
 class ChatError(Exception):
-    """Base of every error a user is shown; ``str(error)`` is the message."""
+    """Base of every error a user is shown: ``str(error)`` is the message in
+    English, ``text(language)`` in the user's language.  The Korean text is
+    required, so that no message can reach a Korean page untranslated."""
+
+    def __init__(self, message: str, *, ko: str) -> None:
+        super().__init__(message)
+        self.ko = ko
+
+    def text(self, language: str) -> str:
+        return self.ko if language == "ko" else str(self)
 
 
 class EndpointNotConfigured(ChatError):
     pass
+
+
+class InvalidEndpoint(ChatError):
+    """An endpoint the user described in the sidebar cannot be added as given."""
 
 
 class MissingCredentials(ChatError):
@@ -71,31 +84,42 @@ def explain(error: BaseException, endpoint: str) -> ChatError:
     if isinstance(error, NoRegionError):
         return EndpointNotConfigured(
             f"No AWS region is set for endpoint '{endpoint}'. Set SAGEMAKER_REGION or "
-            "AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile), or pick the local model."
+            "AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile), or pick the local model.",
+            ko=f"엔드포인트 '{endpoint}'의 AWS 리전이 설정되어 있지 않습니다. SAGEMAKER_REGION이나 AWS_REGION"
+            "(또는 AWS_DEFAULT_REGION, AWS 프로필의 리전)을 설정하거나 로컬 모델을 선택하세요.",
         )
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
         return MissingCredentials(
             f"No AWS credentials were found to call endpoint '{endpoint}'. Configure them "
-            "(aws configure, AWS_PROFILE, or an instance role), or pick the local model."
+            "(aws configure, AWS_PROFILE, or an instance role), or pick the local model.",
+            ko=f"엔드포인트 '{endpoint}'를 호출할 AWS 자격 증명이 없습니다. 자격 증명을 설정하거나"
+            "(aws configure, AWS_PROFILE, 인스턴스 역할) 로컬 모델을 선택하세요.",
         )
     if isinstance(error, (ConnectTimeoutError, ReadTimeoutError)):
         return EndpointTimeout(
-            f"Endpoint '{endpoint}' did not answer in time. Try again, or lower max_new_tokens."
+            f"Endpoint '{endpoint}' did not answer in time. Try again, or lower max_new_tokens.",
+            ko=f"엔드포인트 '{endpoint}'가 제때 응답하지 않았습니다. "
+            "다시 시도하거나 max_new_tokens를 줄이세요.",
         )
     if isinstance(error, (EndpointConnectionError, ConnectionClosedError)):
         return EndpointUnreachable(
             f"Could not connect to the SageMaker runtime for '{endpoint}'. Check the network "
-            "and AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, then resend."
+            "and AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, then resend.",
+            ko=f"'{endpoint}'의 SageMaker 런타임에 연결할 수 없습니다. 네트워크와 "
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME을 확인한 뒤 다시 보내세요.",
         )
     if isinstance(error, ClientError):
         return _explain_client_error(error, endpoint)
     if isinstance(error, MalformedResponse):
         return ModelFailed(
             f"Endpoint '{endpoint}' answered in a shape this app cannot read ({error}). Check that "
-            "the model's payload format matches what the endpoint serves."
+            "the model's payload format matches what the endpoint serves.",
+            ko=f"엔드포인트 '{endpoint}'의 응답 형식을 이 앱이 읽을 수 없습니다({error}). 모델의 페이로드 "
+            "형식이 엔드포인트와 맞는지 확인하세요.",
         )
     return ModelFailed(
-        f"The model behind '{endpoint}' failed ({type(error).__name__}: {error}). Resend to try again."
+        f"The model behind '{endpoint}' failed ({type(error).__name__}: {error}). Resend to try again.",
+        ko=f"'{endpoint}'의 모델이 실패했습니다({type(error).__name__}: {error}). 다시 보내 보세요.",
     )
 
 
@@ -103,16 +127,23 @@ def _explain_client_error(error: ClientError, endpoint: str) -> ChatError:
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")
     if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-        return Throttled(f"Endpoint '{endpoint}' is busy (throttled). Wait a few seconds and resend.")
+        return Throttled(
+            f"Endpoint '{endpoint}' is busy (throttled). Wait a few seconds and resend.",
+            ko=f"엔드포인트 '{endpoint}'가 요청이 많아 바쁩니다(스로틀링). 몇 초 기다린 뒤 다시 보내세요.",
+        )
     if code in ("ValidationError", "ValidationException") and "not found" in message.lower():
         return EndpointNotFound(
             f"Endpoint '{endpoint}' does not exist in this account and region. Deploy it, "
-            "or set SAGEMAKER_ENDPOINT_<MODEL ID> to the name of one that does."
+            "or set SAGEMAKER_ENDPOINT_<MODEL ID> to the name of one that does.",
+            ko=f"엔드포인트 '{endpoint}'가 이 계정과 리전에 없습니다. 배포하거나 "
+            "SAGEMAKER_ENDPOINT_<모델 ID>를 있는 엔드포인트 이름으로 설정하세요.",
         )
     if code in ("ValidationError", "ValidationException"):
         return RequestRejected(
             f"Endpoint '{endpoint}' rejected the request ({message}). Check that the model's "
-            "payload format matches what the endpoint serves."
+            "payload format matches what the endpoint serves.",
+            ko=f"엔드포인트 '{endpoint}'가 요청을 거부했습니다({message}). 모델의 페이로드 형식이 "
+            "엔드포인트와 맞는지 확인하세요.",
         )
     if code in (
         "UnrecognizedClientException",
@@ -121,11 +152,17 @@ def _explain_client_error(error: ClientError, endpoint: str) -> ChatError:
         "AccessDeniedException",
     ):
         return MissingCredentials(
-            f"AWS refused the credentials for endpoint '{endpoint}' ({code}). Refresh or fix them."
+            f"AWS refused the credentials for endpoint '{endpoint}' ({code}). Refresh or fix them.",
+            ko=f"AWS가 엔드포인트 '{endpoint}'의 자격 증명을 거부했습니다({code}). 갱신하거나 고치세요.",
         )
     if code == "ModelError" and "context" in message.lower():
         return PromptTooLong(
             f"The prompt is longer than the model behind '{endpoint}' accepts. Start a new chat "
-            "or send a shorter message."
+            "or send a shorter message.",
+            ko=f"프롬프트가 '{endpoint}'의 모델이 받을 수 있는 길이보다 깁니다. 새 채팅을 시작하거나 "
+            "더 짧은 메시지를 보내세요.",
         )
-    return ModelFailed(f"Endpoint '{endpoint}' returned an error ({code}: {message}). Resend to retry.")
+    return ModelFailed(
+        f"Endpoint '{endpoint}' returned an error ({code}: {message}). Resend to retry.",
+        ko=f"엔드포인트 '{endpoint}'가 오류를 돌려주었습니다({code}: {message}). 다시 보내 보세요.",
+    )

@@ -84,17 +84,30 @@ def read_pdf(
 ) -> Document:
     """The text of every page; ``progress(done, total)`` after each page."""
     if not data:
-        raise EmptyFile(f"{name} is empty (0 bytes). Choose the file again.")
+        raise EmptyFile(
+            f"{name} is empty (0 bytes). Choose the file again.",
+            ko=f"{name} 파일이 비어 있습니다(0바이트). 파일을 다시 선택하세요.",
+        )
     if len(data) > max_bytes:
-        raise FileTooLarge(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
+        size, limit = f"{len(data) / 2**20:.1f}", f"{max_bytes / 2**20:.0f}"
+        raise FileTooLarge(
+            f"{name} is {size} MB; the limit is {limit} MB.",
+            ko=f"{name}은 {size}MB입니다. 한도는 {limit}MB입니다.",
+        )
     if b"%PDF-" not in data[:1024]:
-        raise NotAPDF(f"{name} is not a PDF (it does not start like one), whatever its name says.")
+        raise NotAPDF(
+            f"{name} is not a PDF (it does not start like one), whatever its name says.",
+            ko=f"{name}은 이름과 달리 PDF가 아닙니다(PDF처럼 시작하지 않습니다).",
+        )
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(password or ""):
             if password:
-                raise WrongPassword(f"The password for {name} is wrong. Try again.")
-            raise PasswordRequired(f"{name} is encrypted: enter its password to read it.")
+                raise WrongPassword(
+                    f"The password for {name} is wrong. Try again.",
+                    ko=f"{name}의 비밀번호가 틀렸습니다. 다시 입력하세요.",
+                )
+            raise _password_required(name)
         total = len(reader.pages)
         pages = []
         for number, page in enumerate(reader.pages, start=1):
@@ -104,15 +117,27 @@ def read_pdf(
     except PDFError:
         raise
     except FileNotDecryptedError as error:
-        raise PasswordRequired(f"{name} is encrypted: enter its password to read it.") from error
+        raise _password_required(name) from error
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
-        raise CorruptPDF(f"{name} is damaged or truncated and cannot be read ({error}).") from error
+        raise CorruptPDF(
+            f"{name} is damaged or truncated and cannot be read ({error}).",
+            ko=f"{name}이 손상되었거나 잘려서 읽을 수 없습니다({error}).",
+        ) from error
     if total == 0:
-        raise CorruptPDF(f"{name} has no pages.")
+        raise CorruptPDF(f"{name} has no pages.", ko=f"{name}에 페이지가 없습니다.")
     document = Document(name, tuple(pages))
     if not document.text.strip():
         raise NoTextLayer(
             f"{name} has {total} page{'s' if total != 1 else ''} but no text to read: it is probably "
-            "scanned. Run it through OCR first, then upload the result."
+            "scanned. Run it through OCR first, then upload the result.",
+            ko=f"{name}은 {total}쪽이지만 읽을 글자가 없습니다. 스캔한 문서일 것입니다. 먼저 OCR을 거친 뒤 "
+            "그 결과를 올리세요.",
         )
     return document
+
+
+def _password_required(name: str) -> PasswordRequired:
+    return PasswordRequired(
+        f"{name} is encrypted: enter its password to read it.",
+        ko=f"{name}은 암호화되어 있습니다. 읽으려면 비밀번호를 입력하세요.",
+    )

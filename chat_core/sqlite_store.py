@@ -46,7 +46,9 @@ class SQLiteStore(AppendOnlyMessages):
         except (OSError, sqlite3.Error) as error:
             raise StoreUnavailable(
                 f"Cannot open the conversation store {path}: {error}. Set CHAT_STORE to a "
-                "writable sqlite:///path/to/chat.db (or move the file away if it is not a database)."
+                "writable sqlite:///path/to/chat.db (or move the file away if it is not a database).",
+                ko=f"대화 저장소 {path}를 열 수 없습니다: {error}. CHAT_STORE를 쓰기 가능한 "
+                "sqlite:///경로/chat.db로 설정하세요(데이터베이스가 아닌 파일이면 옮기세요).",
             ) from error
         self._lock = threading.Lock()
 
@@ -62,7 +64,10 @@ class SQLiteStore(AppendOnlyMessages):
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
-                raise StoreUnavailable(f"Could not save to {self.path}: {error}.") from error
+                raise StoreUnavailable(
+                    f"Could not save to {self.path}: {error}.",
+                    ko=f"{self.path}에 저장하지 못했습니다: {error}.",
+                ) from error
 
     def _read(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -6,8 +6,10 @@ or ``dynamodb://TABLE`` (several app replicas).  Every call names the owner, and
 a conversation of another owner is indistinguishable from one that does not
 exist, so one user can never read or change another's.
 
-A question is saved when it is sent; its answer is saved when complete, in one
-write that names the question it answers.  A question no answer names is
+A question is saved when it is sent; its answer is saved when complete (or
+stopped), in one write that names the question it answers.  Nothing is ever
+rewritten: a regenerated answer is a newer answer to the same question, an
+edited question a newer question that names the one it replaces.  A question no answer names is
 unanswered: an app that dies mid-answer leaves the question, unanswered, and
 never half a pair.
 """
@@ -55,6 +57,7 @@ class Message:
     text: str
     created_at: float
     answers: str | None = None  # an answer: the key of its question
+    # An answer's Stats (chat.py); a question's {"replaces": key} when it edits that question.
     stats: dict[str, Any] = field(default_factory=dict)
     answered: bool = True  # a question: whether an answer names it
 
@@ -77,8 +80,8 @@ class Store(Protocol):
 
     def messages(self, owner: str, conversation_id: str) -> list[Message]: ...
 
-    def add_question(self, owner: str, conversation_id: str, text: str) -> str:
-        """Save a question, unanswered; returns its key."""
+    def add_question(self, owner: str, conversation_id: str, text: str, replaces: str | None = None) -> str:
+        """Save a question, unanswered (an edit of question ``replaces``); returns its key."""
         ...
 
     def add_answer(
@@ -101,8 +104,9 @@ class AppendOnlyMessages:
     def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
         raise NotImplementedError
 
-    def add_question(self, owner: str, conversation_id: str, text: str) -> str:
-        return self._append(owner, conversation_id, "user", text)
+    def add_question(self, owner: str, conversation_id: str, text: str, replaces: str | None = None) -> str:
+        stats = {"replaces": replaces} if replaces else {}
+        return self._append(owner, conversation_id, "user", text, stats=stats)
 
     def add_answer(
         self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
@@ -134,7 +138,10 @@ def next_key() -> str:
 
 
 def not_found(conversation_id: str) -> ConversationNotFound:
-    return ConversationNotFound(f"There is no conversation {conversation_id} of yours.")
+    return ConversationNotFound(
+        f"There is no conversation {conversation_id} of yours.",
+        ko=f"내 대화 중에 {conversation_id}는 없습니다.",
+    )
 
 
 def open_store(url: str | None = None) -> Store:
@@ -151,5 +158,7 @@ def open_store(url: str | None = None) -> Store:
         return DynamoDBStore(url[len("dynamodb://") :])
     raise StoreUnavailable(
         f"CHAT_STORE={url!r} is not a store this app knows: use sqlite:///path/to/chat.db "
-        "or dynamodb://TABLE."
+        "or dynamodb://TABLE.",
+        ko=f"CHAT_STORE={url!r}는 이 앱이 아는 저장소가 아닙니다. sqlite:///경로/chat.db나 "
+        "dynamodb://테이블을 쓰세요.",
     )

@@ -76,7 +76,10 @@ class FolderUploads(UploadStore):
             for sub in ("index", "text"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise UploadStoreUnavailable(f"Cannot keep uploads in {folder}: {error.strerror}.") from error
+            raise UploadStoreUnavailable(
+                f"Cannot keep uploads in {folder}: {error.strerror}.",
+                ko=f"{folder}에 업로드를 보관할 수 없습니다: {error.strerror}.",
+            ) from error
 
     def _put(self, key: str, data: bytes) -> None:
         path = self.folder / key
@@ -103,7 +106,8 @@ class S3Uploads(UploadStore):
             self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         except (ClientError, BotoCoreError) as error:
             raise UploadStoreUnavailable(
-                f"Could not store the upload in s3://{self.bucket}: {error}."
+                f"Could not store the upload in s3://{self.bucket}: {error}.",
+                ko=f"s3://{self.bucket}에 업로드를 저장하지 못했습니다: {error}.",
             ) from error
 
     def _get(self, key: str) -> bytes | None:
@@ -112,9 +116,15 @@ class S3Uploads(UploadStore):
         except ClientError as error:
             if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 return None
-            raise UploadStoreUnavailable(f"Could not read s3://{self.bucket}: {error}.") from error
+            raise UploadStoreUnavailable(
+                f"Could not read s3://{self.bucket}: {error}.",
+                ko=f"s3://{self.bucket}을 읽지 못했습니다: {error}.",
+            ) from error
         except BotoCoreError as error:
-            raise UploadStoreUnavailable(f"Could not read s3://{self.bucket}: {error}.") from error
+            raise UploadStoreUnavailable(
+                f"Could not read s3://{self.bucket}: {error}.",
+                ko=f"s3://{self.bucket}을 읽지 못했습니다: {error}.",
+            ) from error
 
 
 def open_uploads(url: str | None = None) -> UploadStore:
@@ -124,4 +134,7 @@ def open_uploads(url: str | None = None) -> UploadStore:
     if url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://") :].partition("/")
         return S3Uploads(bucket, prefix)
-    raise UploadStoreUnavailable(f"UPLOAD_STORE={url!r}: use file:///folder or s3://bucket/prefix.")
+    raise UploadStoreUnavailable(
+        f"UPLOAD_STORE={url!r}: use file:///folder or s3://bucket/prefix.",
+        ko=f"UPLOAD_STORE={url!r}: file:///폴더 또는 s3://버킷/접두어를 쓰세요.",
+    )

@@ -27,7 +27,11 @@ def history_budget(spec: ModelSpec, params: GenerationParams, system: str, quest
             f"This message needs about {needed} tokens with the system prompt, but "
             f"{spec.label} has room for {limit} ({spec.context_window} in its context window, "
             f"{params.max_new_tokens} kept for the answer). Shorten the message or the system "
-            "prompt, or lower max_new_tokens."
+            "prompt, or lower max_new_tokens.",
+            ko=f"이 메시지는 시스템 프롬프트와 함께 약 {needed}토큰이 필요하지만 {spec.label}에는 "
+            f"{limit}토큰의 자리가 있습니다(컨텍스트 창 {spec.context_window}, "
+            f"답변용 {params.max_new_tokens}). "
+            "메시지나 시스템 프롬프트를 줄이거나 max_new_tokens를 낮추세요.",
         )
     return limit - needed
 

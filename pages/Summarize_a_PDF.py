@@ -6,12 +6,19 @@ import streamlit as st
 
 from chat_core.catalog import DEFAULT_MODEL, load_catalog
 from chat_core.errors import ChatError
+from chat_core.i18n import tr
 from chat_core.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
 from chat_core.summarize import DETAILS, Summary, summarize
 from chat_core.uploads import UploadStore, open_uploads, sha256
 
-st.set_page_config(page_title="Summarize a PDF", page_icon="📄")
-st.title("Summarize a PDF")
+language = st.session_state.get("language", "en")
+
+
+def t(label: str, **values: object) -> str:
+    return tr(label, language, **values)
+
+
+st.title(t("Summarize a PDF"))
 
 
 @st.cache_resource(show_spinner=False)
@@ -22,20 +29,20 @@ def upload_store(url: str) -> UploadStore:
 try:
     uploads = upload_store(os.environ.get("UPLOAD_STORE", ""))
 except ChatError as error:
-    st.error(str(error), icon=":material/folder_off:")
+    st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
 
 models = load_catalog() | st.session_state.get("custom_models", {})
 model = models[
     st.selectbox(
-        "Model",
+        t("Model"),
         list(models),
         format_func=lambda m: models[m].label,
         key="pdf-model",
         index=list(models).index(DEFAULT_MODEL),
     )
 ]
-upload = st.file_uploader("Drop a PDF here", type=["pdf"], key="pdf-file")
+upload = st.file_uploader(t("Drop a PDF here"), type=["pdf"], key="pdf-file")
 if upload is None:
     st.stop()
 
@@ -45,28 +52,30 @@ try:
     record = uploads.save(data, upload.name)
     text = uploads.text(digest)
 except ChatError as error:
-    st.error(str(error), icon=":material/folder_off:")
+    st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
 
 if text is None:  # never read before
     password = st.session_state.get("pdf-password") or None
-    bar = st.progress(0.0, "Reading pages…")
+    bar = st.progress(0.0, t("Reading pages…"))
     try:
         document = read_pdf(
             data,
             upload.name,
             password=password,
             max_bytes=st.get_option("server.maxUploadSize") * 2**20,
-            progress=lambda done, total: bar.progress(done / total, f"Reading page {done} of {total}"),
+            progress=lambda done, total: bar.progress(
+                done / total, t("Reading page {done} of {total}", done=done, total=total)
+            ),
         )
     except (PasswordRequired, WrongPassword) as error:
         bar.empty()
-        st.warning(str(error), icon=":material/lock:")
-        st.text_input("Password", type="password", key="pdf-password")
+        st.warning(error.text(language), icon=":material/lock:")
+        st.text_input(t("Password"), type="password", key="pdf-password")
         st.stop()
     except PDFError as error:
         bar.empty()
-        st.error(str(error), icon=":material/error:")
+        st.error(error.text(language), icon=":material/error:")
         st.stop()
     bar.empty()
     text = document.text
@@ -77,25 +86,27 @@ if text is None:  # never read before
     record = uploads.record(digest) or record
 
 st.subheader(upload.name)
-st.caption(f"{record['pages']} pages · {record['characters']:,} characters")
-with st.expander("First page"):
-    st.text(record["preview"] or "(no text on the first page)")
+st.caption(
+    t("{pages} pages · {characters:,} characters", pages=record["pages"], characters=record["characters"])
+)
+with st.expander(t("First page")):
+    st.text(record["preview"] or t("(no text on the first page)"))
 
-detail = st.radio("Length", DETAILS, horizontal=True, key="pdf-detail")
+detail = st.radio(t("Length"), DETAILS, format_func=t, horizontal=True, key="pdf-detail")
 concurrency = 1  # the bundled model takes one call at a time
 if not model.is_local:
-    concurrency = st.number_input("Parallel calls to the endpoint", 1, 16, 4, key="pdf-concurrency")
+    concurrency = st.number_input(t("Parallel calls to the endpoint"), 1, 16, 4, key="pdf-concurrency")
 known = record.get("summaries", {}).get(f"{model.id}/{detail}")
 partial: Summary | None = st.session_state.get("pdf-partial", {}).get(digest)
 
 if known:
-    st.success("Summarized before: the stored summary is shown.", icon=":material/history:")
+    st.success(t("Summarized before: the stored summary is shown."), icon=":material/history:")
     summary_text = known
-elif st.button("Summarize", type="primary", icon=":material/summarize:"):
+elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
     summary = Summary()
     st.session_state.setdefault("pdf-partial", {})[digest] = summary  # kept if the run is stopped
-    bar = st.progress(0.0, "Summarizing…")
-    st.caption("To stop, press Stop at the top right of the page; the parts done are kept.")
+    bar = st.progress(0.0, t("Summarizing…"))
+    st.caption(t("To stop, press Stop at the top right of the page; the parts done are kept."))
     try:
         summarize(
             text,
@@ -104,10 +115,12 @@ elif st.button("Summarize", type="primary", icon=":material/summarize:"):
             detail=detail,
             concurrency=concurrency,
             summary=summary,
-            progress=lambda done, total: bar.progress(done / total, f"Summarized {done} of {total} parts"),
+            progress=lambda done, total: bar.progress(
+                done / total, t("Summarized {done} of {total} parts", done=done, total=total)
+            ),
         )
     except ChatError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(error.text(language), icon=":material/error:")
         st.stop()
     bar.empty()
     uploads.remember(digest, summaries={**record.get("summaries", {}), f"{model.id}/{detail}": summary.text})
@@ -115,19 +128,23 @@ elif st.button("Summarize", type="primary", icon=":material/summarize:"):
     summary_text = summary.text
 elif partial and partial.done:
     st.info(
-        f"Stopped after {len(partial.done)} of {partial.chunks} parts; here is what was done.",
+        t(
+            "Stopped after {done} of {total} parts; here is what was done.",
+            done=len(partial.done),
+            total=partial.chunks,
+        ),
         icon=":material/pause:",
     )
     for number, text in enumerate(partial.chunk_summaries, start=1):
-        st.markdown(f"**Part {number}.** {text}")
+        st.markdown(t("**Part {number}.** {text}", number=number, text=text))
     st.stop()
 else:
     st.stop()
 
 st.markdown(summary_text)
-if st.button("Discuss in chat", icon=":material/forum:"):
+if st.button(t("Discuss in chat"), icon=":material/forum:"):
     st.session_state.discuss = {
-        "question": f"Summarize {upload.name} ({record['pages']} pages).",
+        "question": t("Summarize {name} ({pages} pages).", name=upload.name, pages=record["pages"]),
         "answer": summary_text,
     }
-    st.switch_page("app.py")
+    st.switch_page("pages/chat.py")

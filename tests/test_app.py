@@ -27,7 +27,7 @@ def test_a_message_gets_a_streamed_answer_with_its_speed(app: AppTest) -> None:
 
 
 def test_conversation_chain_mode_answers_too(app: AppTest) -> None:
-    app.sidebar.radio[0].set_value("ConversationChain").run()
+    app.sidebar.radio(key="mode").set_value("ConversationChain").run()
     send(app, "Hello, who are you?")
     send(app, "What did I just ask?")
     assert not app.exception

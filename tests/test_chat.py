@@ -72,7 +72,8 @@ def test_conversation_chain_drops_oldest_turns_instead_of_overflowing() -> None:
     reply = session.ask("Which river flows through Seoul?")
     list(reply)
 
-    assert "oldest turns left the chain's memory" in reply.notice
+    assert reply.notice and "oldest turns left the chain's memory" in reply.notice.text("en")
+    assert "가장 오래된" in reply.notice.text("ko")
     assert count_tokens(SMALL, reply.prompt) <= 400 - 16
     assert "fact number 11" in reply.prompt and "fact number 0 " not in reply.prompt
     dropped = session.memory_start
@@ -87,7 +88,7 @@ def test_prompt_template_mode_windows_without_telling() -> None:
     session = crowded("PromptTemplate")
     reply = session.ask("Which river flows through Seoul?")
     list(reply)
-    assert reply.notice == ""
+    assert reply.notice is None
     assert "fact number 11" in reply.prompt and "fact number 0 " not in reply.prompt
     assert count_tokens(SMALL, reply.prompt) <= 400 - 16
 

@@ -1,0 +1,120 @@
+"""The user interface in English and Korean.
+
+Labels are written in English in the pages and looked up here with ``tr``; the
+lookup fails for a label with no Korean entry, whatever the language shown, so
+any test that renders a page proves its labels are translated.  Messages made in
+``chat_core`` (errors, notices) carry both languages themselves (``Text``,
+``ChatError``).  A dictionary rather than gettext: two languages, no build step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LANGUAGES = {"en": "English", "ko": "한국어"}
+
+
+def language_for(locale: str | None) -> str:
+    """The UI language for a browser locale such as "ko-KR": Korean or English."""
+    return "ko" if (locale or "").lower().startswith("ko") else "en"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message for the user in both languages."""
+
+    en: str
+    ko: str
+
+    def text(self, language: str) -> str:
+        return self.ko if language == "ko" else self.en
+
+
+def tr(label: str, language: str, **values: object) -> str:
+    """``label`` in ``language``, with ``{name}`` placeholders filled from ``values``."""
+    korean = KO[label]  # KeyError: a label was added without its translation
+    template = korean if language == "ko" else label
+    return template.format(**values) if values else template
+
+
+KO: dict[str, str] = {
+    # Navigation and titles
+    "Chat": "채팅",
+    "SageMaker Chat": "SageMaker 채팅",
+    "Summarize a PDF": "PDF 요약",
+    "Language": "언어",
+    "Log in": "로그인",
+    # Sidebar: conversations
+    "New chat": "새 채팅",
+    "Conversations": "대화 목록",
+    "This conversation": "이 대화",
+    "Title": "제목",
+    "Rename": "이름 바꾸기",
+    "Export Markdown": "Markdown으로 내보내기",
+    "Export JSON": "JSON으로 내보내기",
+    "Yes, delete this conversation": "네, 이 대화를 삭제합니다",
+    "Delete": "삭제",
+    "Delete all conversations": "모든 대화 삭제",
+    "Yes, delete all {count}": "네, {count}개를 모두 삭제합니다",
+    "Delete all": "모두 삭제",
+    # Sidebar: settings
+    "Settings": "설정",
+    "Add a SageMaker endpoint": "SageMaker 엔드포인트 추가",
+    "Endpoint name": "엔드포인트 이름",
+    "Region": "리전",
+    "default region": "기본 리전",
+    "Payload format": "페이로드 형식",
+    "Context window (tokens)": "컨텍스트 창(토큰)",
+    "Add endpoint": "엔드포인트 추가",
+    "Not added: {error}": "추가하지 않았습니다: {error}",
+    "Model": "모델",
+    "Conversation mode": "대화 방식",
+    "PromptTemplate keeps the newest turns that fit; ConversationChain keeps a buffer memory.": (
+        "PromptTemplate은 들어가는 만큼 최근 대화를 넣고, ConversationChain은 LangChain 버퍼 메모리를 씁니다."
+    ),
+    "Temperature": "온도(Temperature)",
+    "Top p": "Top p",
+    "Max new tokens": "최대 새 토큰 수",
+    "System prompt": "시스템 프롬프트",
+    # Chat
+    "Ask anything": "무엇이든 물어보세요",
+    "*(empty answer)*": "*(빈 답변)*",
+    "first token {seconds:.2f} s · {tokens} tokens": "첫 토큰 {seconds:.2f}초 · {tokens}토큰",
+    " · {rate:.1f} tokens/s": " · 초당 {rate:.1f}토큰",
+    "stopped · ": "중지됨 · ",
+    "Copy": "복사",
+    "The copy button is at the top right of the text.": "복사 버튼은 글 오른쪽 위에 있습니다.",
+    "Regenerate": "다시 생성",
+    "Edit question": "질문 고치기",
+    "Question": "질문",
+    "Send edited question": "고친 질문 보내기",
+    "Resend": "다시 보내기",
+    "This question has no answer yet: the answer failed or was cut short.": (
+        "이 질문에는 아직 답이 없습니다. 답변이 실패했거나 중간에 끊겼습니다."
+    ),
+    # The PDF page
+    "Drop a PDF here": "여기에 PDF를 끌어다 놓으세요",
+    "Reading pages…": "페이지를 읽는 중…",
+    "Reading page {done} of {total}": "{total}쪽 중 {done}쪽을 읽는 중",
+    "Password": "비밀번호",
+    "{pages} pages · {characters:,} characters": "{pages}쪽 · {characters:,}자",
+    "First page": "첫 페이지",
+    "(no text on the first page)": "(첫 페이지에 글자가 없습니다)",
+    "Length": "길이",
+    "short": "짧게",
+    "detailed": "자세히",
+    "Parallel calls to the endpoint": "엔드포인트 동시 호출 수",
+    "Summarized before: the stored summary is shown.": "전에 요약한 문서입니다. 저장된 요약을 보여 줍니다.",
+    "Summarize": "요약하기",
+    "Summarizing…": "요약하는 중…",
+    "To stop, press Stop at the top right of the page; the parts done are kept.": (
+        "멈추려면 페이지 오른쪽 위의 Stop을 누르세요. 끝난 부분은 남습니다."
+    ),
+    "Summarized {done} of {total} parts": "{total}개 중 {done}개 부분 요약됨",
+    "Stopped after {done} of {total} parts; here is what was done.": (
+        "{total}개 중 {done}개 부분에서 멈췄습니다. 끝난 부분은 다음과 같습니다."
+    ),
+    "**Part {number}.** {text}": "**{number}부분.** {text}",
+    "Discuss in chat": "채팅에서 이야기하기",
+    "Summarize {name} ({pages} pages).": "{name}({pages}쪽)을 요약해 주세요.",
+}
