@@ -252,7 +252,9 @@ for index, (turn, stats) in enumerate(zip(chat.turns, chat.stats, strict=True)):
 
 # A question whose answer failed stays on screen, ready to be sent again.
 # While an answer streams, the send button is a stop button (and typing waits).
-question = st.chat_input(t("Ask anything"), submit_mode="stop") or st.session_state.pop("resend", None)
+question = st.chat_input(t("Ask anything"), key="question", submit_mode="stop") or st.session_state.pop(
+    "resend", None
+)
 failed = st.session_state.pop("failed", None)
 if failed and not question:
     st.chat_message("user").markdown(failed["question"])
