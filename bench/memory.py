@@ -9,71 +9,19 @@ tabs have rendered; the model file's mappings in the process show it loaded once
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
 from bench.results import Figure, Spread, figure
+from bench.servers import CHROMIUM, CHROMIUM_ARGS, app_process
 from chat_core.local_model import gguf_path
 from chat_core.sqlite_store import SQLiteStore
 from chat_core.store import LOCAL_USER
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 TURNS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def app_process(store_url: str) -> Iterator[tuple[str, int]]:
-    """``streamlit run app.py`` on 127.0.0.1; yields its URL and process id."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=os.environ | {"CHAT_STORE": store_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait()
 
 
 def resident_mb(pid: int) -> float:
@@ -108,7 +56,7 @@ def _one_run(sessions: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as folder:
         store_url = f"sqlite://{folder}/chat.db"
         conversations = _seed(SQLiteStore(Path(folder) / "chat.db"), sessions)
-        with app_process(store_url) as (url, pid), sync_playwright() as playwright:
+        with app_process({"CHAT_STORE": store_url}) as (url, pid), sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             first = browser.new_page()
             _open(first, url, conversations[0], 0)

@@ -241,6 +241,8 @@ class Reply:
         self._memory_start = memory_start
         self._parts: list[str] = []
         self._first: float | None = None
+        self._stop_requested = False
+        self._settled = threading.Event()  # complete, stopped or failed
 
     @property
     def prompt(self) -> str:
@@ -253,8 +255,12 @@ class Reply:
                 if self._first is None:
                     self._first = time.perf_counter()
                 self._parts.append(chunk)
+                if self._stop_requested:
+                    self.stop()
+                    return
                 yield chunk
         except Exception as error:
+            self._settled.set()
             raise explain(error, self.session.spec.endpoint_name) from error
         self._finish(stopped=False)
 
@@ -269,6 +275,13 @@ class Reply:
             close()
         if self._parts:
             self._finish(stopped=True)
+        self._settled.set()
+
+    def stop_from_elsewhere(self, timeout: float = 60) -> None:
+        """Stop an answer that another thread is streaming (a page run that was
+        interrupted) and wait until it is saved, so the caller sees it."""
+        self._stop_requested = True
+        self._settled.wait(timeout)
 
     def _finish(self, *, stopped: bool) -> None:
         finished = time.perf_counter()
@@ -278,6 +291,7 @@ class Reply:
         rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
         self.stats = Stats(first - self._started, n_tokens, rate, stopped)
         self.session._commit(self, self._memory_start)
+        self._settled.set()
 
 
 class _FormattedBufferMemory(ConversationBufferMemory):

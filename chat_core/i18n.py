@@ -82,6 +82,8 @@ KO: dict[str, str] = {
     "first token {seconds:.2f} s · {tokens} tokens": "첫 토큰 {seconds:.2f}초 · {tokens}토큰",
     " · {rate:.1f} tokens/s": " · 초당 {rate:.1f}토큰",
     "stopped · ": "중지됨 · ",
+    "Stop": "중지",
+    "Stopped before any answer came.": "답변이 오기 전에 중지했습니다.",
     "Copy": "복사",
     "The copy button is at the top right of the text.": "복사 버튼은 글 오른쪽 위에 있습니다.",
     "Regenerate": "다시 생성",

@@ -212,6 +212,9 @@ def caption(stats: Stats | None) -> None:
         st.caption(stopped + timing + rate)
 
 
+STOPPED_EARLY = Text("Stopped before any answer came.", ko=tr("Stopped before any answer came.", "ko"))
+
+
 def regenerate() -> None:
     st.session_state.resend = chat.regenerate_last()
 
@@ -239,6 +242,11 @@ def answer_actions(index: int, answer: str) -> None:
             st.button(t("Send edited question"), key="send-edited", on_click=send_edited)
 
 
+# A click while an answer streams starts this run before the interrupted one has
+# saved the answer so far: wait for it, so that it is shown.
+if (interrupted := st.session_state.pop("streaming", None)) is not None:
+    interrupted.stop_from_elsewhere()
+
 st.title(t("SageMaker Chat"))
 st.caption(f"{model.label} · {mode}")
 if notice := st.session_state.pop("notice", None):
@@ -251,8 +259,8 @@ for index, (turn, stats) in enumerate(zip(chat.turns, chat.stats, strict=True)):
         answer_actions(index, turn.answer)
 
 # A question whose answer failed stays on screen, ready to be sent again.
-# While an answer streams, the send button is a stop button (and typing waits).
-question = st.chat_input(t("Ask anything"), key="question", submit_mode="stop") or st.session_state.pop(
+# While an answer streams, typing waits: a new question would cut the answer short.
+question = st.chat_input(t("Ask anything"), key="question", submit_mode="disable") or st.session_state.pop(
     "resend", None
 )
 failed = st.session_state.pop("failed", None)
@@ -272,12 +280,19 @@ if question:
     with st.chat_message("assistant"):
         try:
             reply = chat.ask(question)
+            st.query_params["c"] = chat.conversation_id or ""  # a reload finds it, even mid-answer
             if reply.notice:
                 st.info(reply.notice.text(language), icon=":material/info:")
+            # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
+            st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
+            st.session_state.streaming = reply
             try:
                 st.write_stream(reply)
+                st.session_state.pop("streaming", None)
             finally:
                 reply.stop()  # stopped mid-answer: the text so far is kept, marked stopped
+                if reply.stats is None:  # stopped before any text came: offered for resending
+                    st.session_state.failed = {"question": question, "error": STOPPED_EARLY}
             caption(reply.stats)
         except ChatError as error:
             st.session_state.failed = {"question": question, "error": error}

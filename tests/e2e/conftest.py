@@ -1,0 +1,61 @@
+"""The app as a user meets it: ``streamlit run app.py`` on 127.0.0.1, driven by
+headless Chromium (Debian's, through Playwright).  Each test gets its own app
+process and store, and leaves a screenshot in test-artifacts/.  Without chromium
+these tests skip, except under CI=true, where they fail: .ci/run installs it."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from bench.servers import CHROMIUM, CHROMIUM_ARGS, ROOT, app_process
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def app_url(tmp_path: Path) -> Iterator[str]:
+    environment = {
+        "CHAT_STORE": f"sqlite://{tmp_path / 'chat.db'}",
+        "CHAT_DATA_DIR": str(tmp_path),
+        "UPLOAD_STORE": f"file://{tmp_path / 'uploads'}",
+    }
+    with app_process(environment) as (url, _):
+        yield url
+
+
+def open_page(browser: Browser, url: str, request: pytest.FixtureRequest, locale: str = "en-US") -> Page:
+    """A new browser session on the app; screenshotted when the test ends."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_test_id("stChatInputTextArea").wait_for()
+
+    def screenshot() -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+        context.close()
+
+    request.addfinalizer(screenshot)
+    return page
+
+
+@pytest.fixture
+def page(browser: Browser, app_url: str, request: pytest.FixtureRequest) -> Page:
+    return open_page(browser, app_url, request)
