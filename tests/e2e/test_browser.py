@@ -3,7 +3,9 @@ outlive a reload, Korean, IME input and keyboard-only use."""
 
 import time
 
-from playwright.sync_api import Page, expect
+import pytest
+from conftest import open_page
+from playwright.sync_api import Browser, Page, expect
 
 from bench.servers import ROOT
 
@@ -85,3 +87,91 @@ def test_a_conversation_is_found_after_a_reload_and_can_be_deleted(page: Page, a
     sidebar.get_by_role("button", name="Delete", exact=True).click()
     expect(sidebar.get_by_role("button", name="Remember the word pineapple.")).to_have_count(0)
     expect(bubbles(page)).to_have_count(0)
+
+
+def test_a_korean_browser_gets_the_korean_page_and_can_switch(
+    browser: Browser, app_url: str, request: pytest.FixtureRequest
+) -> None:
+    page = open_page(browser, app_url, request, locale="ko-KR")
+    expect(page.get_by_role("heading", name="SageMaker 채팅")).to_be_visible()
+    expect(page.get_by_role("button", name="새 채팅")).to_be_visible()
+    expect(page.get_by_test_id("stChatInputTextArea")).to_have_attribute("placeholder", "무엇이든 물어보세요")
+    page.get_by_test_id("stSidebar").get_by_text("English").click()
+    expect(page.get_by_role("heading", name="SageMaker Chat")).to_be_visible()
+    page.get_by_test_id("stSidebarNav").get_by_text("Summarize a PDF").click()  # kept across pages
+    expect(page.get_by_text("Drop a PDF here")).to_be_visible()
+
+
+def test_enter_while_a_hangul_syllable_is_composed_does_not_send(page: Page) -> None:
+    """Streamlit's chat input ignores Enter while an IME composes (isComposing,
+    streamlit/streamlit#6993).  The composition is made as a Korean IME makes it:
+    compositionstart, the text, an Enter keydown flagged isComposing (keyCode
+    229), compositionend; then the Enter that sends."""
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("안녕하세요")
+    box.evaluate(
+        """el => {
+            el.dispatchEvent(new CompositionEvent('compositionstart', {bubbles: true, data: ''}));
+            el.dispatchEvent(new KeyboardEvent('keydown', {
+                key: 'Enter', code: 'Enter', keyCode: 229, which: 229,
+                isComposing: true, bubbles: true, cancelable: true}));
+            el.dispatchEvent(new CompositionEvent('compositionend', {bubbles: true, data: '요'}));
+        }"""
+    )
+    time.sleep(1.5)
+    expect(bubbles(page)).to_have_count(0)  # the composing Enter sent nothing
+    box.press("Enter")
+    wait_for_answer(page, 1)
+    expect(page.get_by_test_id("stChatMessage").filter(has_text="안녕하세요")).to_have_count(1)
+    expect(bubbles(page)).to_have_count(2)
+
+
+def test_an_enter_that_is_not_composing_sends_so_the_guard_above_is_real(page: Page) -> None:
+    """The same keydown without isComposing does send: the test above can fail."""
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill("안녕하세요")
+    box.evaluate(
+        """el => el.dispatchEvent(new KeyboardEvent('keydown', {
+            key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true}))"""
+    )
+    expect(bubbles(page)).to_have_count(2, timeout=60_000)
+
+
+def test_chat_and_sidebar_work_from_the_keyboard_alone(page: Page) -> None:
+    def tab_to(predicate: str, limit: int = 80) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"(() => {{ const el = document.activeElement; return {predicate}; }})()"):
+                return
+        raise AssertionError(f"Tab never reached {predicate}")
+
+    tab_to("el.dataset.testid === 'stChatInputTextArea'")
+    page.keyboard.type("Hello from the keyboard")
+    page.keyboard.press("Enter")
+    wait_for_answer(page, 1)
+    tab_to("el.tagName === 'BUTTON' && el.textContent.endsWith('New chat')")
+    page.keyboard.press("Enter")
+    expect(bubbles(page)).to_have_count(0)
+
+
+UNLABELLED = """() => [...document.querySelectorAll(
+    'button, input, textarea, select, a[href], [role=button], [role=radio], [role=slider], [role=combobox]')]
+  .filter(el => el.offsetParent !== null || el.getClientRects().length)
+  .filter(el => !['radio', 'file'].includes(el.type) || !el.closest('label, [data-testid=stFileUploader]'))
+  .filter(el => {
+    const labelled = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title
+      || (el.labels && el.labels.length) || el.textContent.trim() || el.getAttribute('placeholder');
+    return !labelled;
+  })
+  .map(el => el.outerHTML.slice(0, 160))"""
+
+
+def test_every_control_has_a_name(page: Page) -> None:
+    send(page, "Hi")
+    wait_for_answer(page, 1)
+    page.get_by_test_id("stSidebar").get_by_text("This conversation", exact=True).click()
+    assert page.evaluate(UNLABELLED) == []
+    page.get_by_test_id("stSidebarNav").get_by_text("Summarize a PDF").click()
+    page.locator("input[type=file]").set_input_files(PDFS / "pdflatex-4-pages.pdf")
+    expect(page.get_by_text("4 pages ·")).to_be_visible()
+    assert page.evaluate(UNLABELLED) == []
