@@ -19,9 +19,17 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         "",
         f"{conversation.model} · {conversation.mode} · started {_when(conversation.created_at)}",
     ]
+    edited = {m.stats.get("replaces") for m in messages if m.role == "user"}
+    latest = {m.answers: m.key for m in messages if m.answers}
     for message in messages:
         who = "You" if message.role == "user" else "Assistant"
         note = "" if message.answered else " (unanswered)"
+        if message.key in edited:
+            note = " (edited, see below)"
+        elif message.answers and latest[message.answers] != message.key:
+            note = " (regenerated, see below)"
+        elif message.role == "assistant" and message.stats.get("stopped"):
+            note = " (stopped)"
         lines += ["", f"**{who}**{note}, {_when(message.created_at)}:", "", message.text]
     return "\n".join(lines) + "\n"
 

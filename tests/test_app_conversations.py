@@ -120,6 +120,21 @@ def test_exports_hold_the_conversation() -> None:
     assert data["messages"][2]["answered"] is False
 
 
+def test_exports_say_which_messages_were_edited_regenerated_or_stopped() -> None:
+    from chat_core.export import to_markdown
+
+    store = open_store()
+    conversation = store.create("local", "Trip", "local-smollm2", "PromptTemplate")
+    typo = store.add_question("local", conversation.id, "Wher to?")
+    store.add_answer("local", conversation.id, typo, "Pardon?", {"tokens": 2})
+    fixed = store.add_question("local", conversation.id, "Where to?", replaces=typo)
+    store.add_answer("local", conversation.id, fixed, "Busan.", {"tokens": 2})
+    store.add_answer("local", conversation.id, fixed, "Seoul, because", {"tokens": 3, "stopped": True})
+    markdown = to_markdown(conversation, store.messages("local", conversation.id))
+    assert "**You** (edited, see below)" in markdown and "**Assistant** (regenerated, see below)" in markdown
+    assert "**Assistant** (stopped)" in markdown and markdown.count("(unanswered)") == 0
+
+
 def test_a_conversation_deleted_elsewhere_closes_quietly() -> None:
     at = start()
     send(at, "Short-lived")

@@ -5,6 +5,8 @@ exceptions are built as botocore raises them; missing region, missing
 credentials, a refused connection and a real model error are driven end to end
 in test_chat.py."""
 
+import re
+
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -41,3 +43,5 @@ def test_failures_map_to_their_own_message(error: Exception, kind: type, advice:
     explained = explain(error, "my-llama")
     assert isinstance(explained, kind)
     assert advice in str(explained) and "my-llama" in str(explained)
+    korean = explained.text("ko")
+    assert "my-llama" in korean and re.search("[\uac00-\ud7a3]", korean)
