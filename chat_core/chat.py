@@ -69,10 +69,12 @@ class ChatSession:
         self.params = params or spec.defaults
         self.store = store
         self.owner = owner
+        self.conversation_number = 0
         self.clear()
 
     def clear(self) -> None:
         """Start a new conversation (saved once its first question is asked)."""
+        self.conversation_number += 1  # an answer still streaming from before is not ours: _commit
         self.turns: list[Turn] = []
         self.stats: list[Stats | None] = []
         self.keys: list[str | None] = []  # each turn's saved question
@@ -166,6 +168,7 @@ class ChatSession:
         except Exception as error:
             raise explain(error, self.spec.endpoint_name) from error
         reply.question_key = question_key
+        reply.conversation = (self.conversation_number, self.conversation_id)
         return reply
 
     def _ask_template(self, llm: Any, question: str, started: float) -> Reply:
@@ -204,10 +207,17 @@ class ChatSession:
         return reply
 
     def _commit(self, reply: Reply, memory_start: int) -> None:
+        """Save the answer to the conversation it was asked in.  Only if the session
+        is still in that conversation does it become a turn here: an answer
+        stopped by a click on "New chat" or another conversation ends after the
+        click has moved the session on."""
         question, answer, stats = reply.question, reply.answer, reply.stats
-        if self.store is not None and self.conversation_id and reply.question_key:
-            self.store.add_answer(self.owner, self.conversation_id, reply.question_key, answer, asdict(stats))
-            self.unanswered = None
+        number, conversation_id = reply.conversation
+        if self.store is not None and conversation_id and reply.question_key:
+            self.store.add_answer(self.owner, conversation_id, reply.question_key, answer, asdict(stats))
+        if number != self.conversation_number:
+            return
+        self.unanswered = None
         self.turns.append(Turn(question, answer))
         self.stats.append(stats)
         self.keys.append(reply.question_key)
@@ -235,6 +245,7 @@ class Reply:
         self.stats: Stats | None = None
         self.notice: Text | None = None  # something the user should know about this answer
         self.question_key: str | None = None  # the saved question this answers
+        self.conversation: tuple[int, str | None] = (0, None)  # where it was asked (see _commit)
         self._chunks = chunks
         self._recorder = recorder
         self._started = started

@@ -29,6 +29,11 @@ class Text:
     def text(self, language: str) -> str:
         return self.ko if language == "ko" else self.en
 
+    @classmethod
+    def of(cls, label: str) -> Text:
+        """A label of the dictionary below as a message in both languages."""
+        return cls(label, KO[label])
+
 
 def tr(label: str, language: str, **values: object) -> str:
     """``label`` in ``language``, with ``{name}`` placeholders filled from ``values``."""

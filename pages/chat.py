@@ -105,10 +105,7 @@ def show_unanswered() -> None:
     if chat.unanswered:
         st.session_state.failed = {
             "question": chat.unanswered[0],
-            "error": Text(
-                "This question has no answer yet: the answer failed or was cut short.",
-                ko=tr("This question has no answer yet: the answer failed or was cut short.", "ko"),
-            ),
+            "error": Text.of("This question has no answer yet: the answer failed or was cut short."),
         }
 
 
@@ -212,7 +209,7 @@ def caption(stats: Stats | None) -> None:
         st.caption(stopped + timing + rate)
 
 
-STOPPED_EARLY = Text("Stopped before any answer came.", ko=tr("Stopped before any answer came.", "ko"))
+STOPPED_EARLY = Text.of("Stopped before any answer came.")
 
 
 def regenerate() -> None:

@@ -80,3 +80,18 @@ def test_an_edited_question_replaces_the_last_turn_now_and_after_reopening() -> 
     assert [(t.question, t.answer) for t in chat.turns] == expected
     assert "capitl" not in chat.last_prompt
     assert [(t.question, t.answer) for t in reopened(chat).turns] == expected
+
+
+def test_an_answer_stopped_after_new_chat_was_clicked_is_saved_where_it_was_asked() -> None:
+    """A click on "New chat" while an answer streams runs before the stream ends."""
+    chat = session()
+    reply = chat.ask("Write a long story about a dog.")
+    shown = "".join(itertools.islice(iter(reply), 5))
+    asked_in = chat.conversation_id
+    chat.clear()  # New chat
+    reply.stop()
+
+    assert chat.turns == [] and chat.conversation_id is None
+    again = session()
+    again.open(asked_in)
+    assert [t.answer for t in again.turns] == [shown] and again.stats[0].stopped
