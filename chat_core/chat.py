@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -353,10 +354,13 @@ class _TokenRelay(_PromptRecorder):
                 chain.invoke({"input": question}, config={"callbacks": [self]})
                 self.tokens.put(self._DONE)
             except BaseException as error:  # handed to the reading thread, if it still reads
-                # A stopped chain's error is dropped: its traceback would keep the
-                # model's stream open, and with it the model's lock.
                 if not self.cancelled:
                     self.tokens.put(error)
+                    return
+                # Stopped: the traceback's frames hold the model's half-read stream, and
+                # so the model's lock, for as long as anything (a log record) keeps the
+                # error. Clearing them closes the stream now.
+                traceback.clear_frames(error.__traceback__)
 
         threading.Thread(target=work, daemon=True).start()
         try:

@@ -4,7 +4,7 @@ outlive a reload, Korean, IME input and keyboard-only use."""
 import time
 
 import pytest
-from conftest import open_page
+from conftest import ARTIFACTS, open_page
 from playwright.sync_api import Browser, Page, expect
 
 from bench.servers import ROOT
@@ -96,6 +96,8 @@ def test_a_korean_browser_gets_the_korean_page_and_can_switch(
     expect(page.get_by_role("heading", name="SageMaker 채팅")).to_be_visible()
     expect(page.get_by_role("button", name="새 채팅")).to_be_visible()
     expect(page.get_by_test_id("stChatInputTextArea")).to_have_attribute("placeholder", "무엇이든 물어보세요")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "korean-chat-page.png")
     page.get_by_test_id("stSidebar").get_by_text("English").click()
     expect(page.get_by_role("heading", name="SageMaker Chat")).to_be_visible()
     page.get_by_test_id("stSidebarNav").get_by_text("Summarize a PDF").click()  # kept across pages
