@@ -102,34 +102,24 @@ def run(quick: bool, out: Path) -> list[Figure]:
             }
             spreads[n] = interleaved(runs, repeats, warm=2)
     ms = {n: {k: Spread(tuple(s * 1e3 for s in v.samples)) for k, v in s.items()} for n, s in spreads.items()}
-    figures = []
-    for n in sizes:
-        ours, original = ms[n]["local"], ms[n]["original"]
-        figures.append(
-            figure(
-                f"Turn overhead, {n:,} turns of history, bundled model",
-                ours,
-                "ms",
-                "original (re-split buffer)",
-                original,
-                ratio=original.median / ours.median,
-                ratio_means="original / ours",
-                target=">= 50" if n == sizes[-1] else "",
-            )
-        )
-    ours, original = ms[sizes[-1]]["remote"], ms[sizes[-1]]["original"]
-    figures.append(
-        figure(
-            f"Turn overhead, {sizes[-1]:,} turns of history, Llama 2 endpoint",
+
+    def against_original(n: int, key: str, label: str, target: str) -> Figure:
+        ours, original = ms[n][key], ms[n]["original"]
+        return figure(
+            f"Turn overhead, {n:,} turns of history, {label}",
             ours,
             "ms",
             "original (re-split buffer)",
             original,
             ratio=original.median / ours.median,
             ratio_means="original / ours",
-            target=">= 50",
+            target=target,
         )
-    )
+
+    figures = [
+        against_original(n, "local", "bundled model", ">= 50" if n == sizes[-1] else "") for n in sizes
+    ]
+    figures.append(against_original(sizes[-1], "remote", "Llama 2 endpoint", ">= 50"))
     for key, label in (("local", "bundled model"), ("remote", "Llama 2 endpoint")):
         big, small = ms[sizes[-1]][key], ms[sizes[0]][key]
         figures.append(

@@ -9,6 +9,8 @@ any test that renders a page proves its labels are translated.  Messages made in
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 LANGUAGES = {"en": "English", "ko": "한국어"}
@@ -40,6 +42,15 @@ def tr(label: str, language: str, **values: object) -> str:
     korean = KO[label]  # KeyError: a label was added without its translation
     template = korean if language == "ko" else label
     return template.format(**values) if values else template
+
+
+def translator(language: str) -> Callable[..., str]:
+    """``tr`` for one language: each page's ``t("label", name=value)``."""
+    return functools.partial(_tr_in, language)
+
+
+def _tr_in(language: str, label: str, **values: object) -> str:
+    return tr(label, language, **values)
 
 
 KO: dict[str, str] = {

@@ -6,16 +6,13 @@ import streamlit as st
 
 from chat_core.catalog import DEFAULT_MODEL, load_catalog
 from chat_core.errors import ChatError
-from chat_core.i18n import tr
+from chat_core.i18n import translator
 from chat_core.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
 from chat_core.summarize import DETAILS, Summary, summarize
 from chat_core.uploads import UploadStore, open_uploads, sha256
 
 language = st.session_state.get("language", "en")
-
-
-def t(label: str, **values: object) -> str:
-    return tr(label, language, **values)
+t = translator(language)
 
 
 st.title(t("Summarize a PDF"))

@@ -8,14 +8,11 @@ from chat_core.catalog import DEFAULT_MODEL, PAYLOAD_PROMPTS, GenerationParams, 
 from chat_core.chat import DEFAULT_SYSTEM, MODES, ChatSession, Stats
 from chat_core.errors import ChatError
 from chat_core.export import to_json, to_markdown
-from chat_core.i18n import Text, tr
+from chat_core.i18n import Text, translator
 from chat_core.store import LOCAL_USER, ConversationNotFound, Store, StoreUnavailable, open_store
 
 language = st.session_state.get("language", "en")
-
-
-def t(label: str, **values: object) -> str:
-    return tr(label, language, **values)
+t = translator(language)
 
 
 # Root-level secrets become environment variables; an [auth] section turns on login.
