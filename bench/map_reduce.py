@@ -14,11 +14,11 @@ from pathlib import Path
 
 from bench.results import Figure, Spread, figure, timed
 from bench.servers import pointed_at
-from chat_core.catalog import custom_model
-from chat_core.endpoint_server import EndpointServer
-from chat_core.local_endpoint import LocalEndpoint
-from chat_core.pdf import read_pdf
-from chat_core.summarize import summarize
+from chat_core.documents.pdf import read_pdf
+from chat_core.documents.summaries import summarize
+from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.server import EndpointServer
+from chat_core.models.catalog import custom_model
 
 GEOTOPO = Path(__file__).resolve().parents[2] / "shared" / "pdfs" / "GeoTopo-komprimiert.pdf"
 SERVED = "bench-falcon"

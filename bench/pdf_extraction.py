@@ -1,6 +1,6 @@
 """Figure 3: PDF text extraction, pages per second, on GeoTopo (117 pages).
 
-Ours is ``chat_core.pdf.read_pdf`` (checks, password handling, progress) and
+Ours is ``chat_core.documents.pdf.read_pdf`` (checks, password handling, progress) and
 must cost nothing over pypdf's own ``PdfReader`` + ``extract_text`` per page;
 pypdfium2 (PDFium, in C) is reported for scale, not used by the app.
 """
@@ -14,7 +14,7 @@ import pypdf
 import pypdfium2
 
 from bench.results import Figure, Spread, figure, interleaved, timed
-from chat_core.pdf import read_pdf
+from chat_core.documents.pdf import read_pdf
 
 GEOTOPO = Path(__file__).resolve().parents[2] / "shared" / "pdfs" / "GeoTopo-komprimiert.pdf"
 

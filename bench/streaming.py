@@ -20,10 +20,10 @@ from pathlib import Path
 
 from bench.results import Figure, Spread, figure
 from bench.servers import endpoint_server_process, pointed_at
-from chat_core import local_model
-from chat_core.catalog import GenerationParams, load_catalog
-from chat_core.endpoint import endpoint_llm
-from chat_core.prompts import Turn
+from chat_core.local import model as local_model
+from chat_core.models.catalog import GenerationParams, load_catalog
+from chat_core.models.endpoint import endpoint_llm
+from chat_core.models.prompts import Turn
 
 SERVED = "bench-smollm2"
 SHARED_CORES = (

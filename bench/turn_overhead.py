@@ -19,10 +19,10 @@ from langchain_core._api import LangChainDeprecationWarning
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bench.results import Figure, Spread, figure, interleaved, timed
-from chat_core.catalog import ModelSpec, load_catalog
-from chat_core.prompts import Turn
-from chat_core.sqlite_store import SQLiteStore
-from chat_core.window import fit_history
+from chat_core.conversations.sqlite import SQLiteStore
+from chat_core.models.catalog import ModelSpec, load_catalog
+from chat_core.models.prompts import Turn
+from chat_core.models.window import fit_history
 
 SYSTEM = "You are a helpful assistant."
 OWNER = "bench"

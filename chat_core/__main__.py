@@ -7,13 +7,13 @@ import contextlib
 import sys
 from pathlib import Path
 
-from chat_core.catalog import DEFAULT_MODEL, load_catalog
-from chat_core.dynamodb_store import create_table
-from chat_core.endpoint_server import EndpointServer
+from chat_core.conversations.dynamodb import create_table
+from chat_core.documents.pdf import read_pdf
+from chat_core.documents.summaries import DETAILS, summarize
 from chat_core.errors import ChatError
-from chat_core.local_endpoint import DEFAULT_ENDPOINTS, PAYLOAD_FORMATS, LocalEndpoint
-from chat_core.pdf import read_pdf
-from chat_core.summarize import DETAILS, summarize
+from chat_core.local.endpoint import DEFAULT_ENDPOINTS, PAYLOAD_FORMATS, LocalEndpoint
+from chat_core.local.server import EndpointServer
+from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
 
 
 def _endpoint_format(text: str) -> tuple[str, str]:

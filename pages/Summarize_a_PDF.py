@@ -4,12 +4,12 @@ import os
 
 import streamlit as st
 
-from chat_core.catalog import DEFAULT_MODEL, load_catalog
+from chat_core.documents.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
+from chat_core.documents.summaries import DETAILS, Summary, summarize
+from chat_core.documents.uploads import UploadStore, open_uploads, sha256
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
-from chat_core.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
-from chat_core.summarize import DETAILS, Summary, summarize
-from chat_core.uploads import UploadStore, open_uploads, sha256
+from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
 
 language = st.session_state.get("language", "en")
 t = translator(language)

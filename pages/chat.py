@@ -4,12 +4,24 @@ import os
 
 import streamlit as st
 
-from chat_core.catalog import DEFAULT_MODEL, PAYLOAD_PROMPTS, GenerationParams, custom_model, load_catalog
-from chat_core.chat import DEFAULT_SYSTEM, MODES, ChatSession, Stats
+from chat_core.conversations.export import to_json, to_markdown
+from chat_core.conversations.session import DEFAULT_SYSTEM, MODES, ChatSession, Stats
+from chat_core.conversations.store import (
+    LOCAL_USER,
+    ConversationNotFound,
+    Store,
+    StoreUnavailable,
+    open_store,
+)
 from chat_core.errors import ChatError
-from chat_core.export import to_json, to_markdown
 from chat_core.i18n import Text, translator
-from chat_core.store import LOCAL_USER, ConversationNotFound, Store, StoreUnavailable, open_store
+from chat_core.models.catalog import (
+    DEFAULT_MODEL,
+    PAYLOAD_PROMPTS,
+    GenerationParams,
+    custom_model,
+    load_catalog,
+)
 
 language = st.session_state.get("language", "en")
 t = translator(language)

@@ -4,8 +4,8 @@ import pytest
 from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 
-from chat_core.endpoint_server import EndpointServer
-from chat_core.local_endpoint import LocalEndpoint
+from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.server import EndpointServer
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 
 from chat_page import messages, send, start
 
-from chat_core.store import open_store
+from chat_core.conversations.store import open_store
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
 

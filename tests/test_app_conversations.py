@@ -7,7 +7,7 @@ import pytest
 from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 
-from chat_core.store import open_store
+from chat_core.conversations.store import open_store
 
 
 def shown(at: AppTest) -> list[str]:
@@ -105,7 +105,7 @@ def test_a_store_that_cannot_be_opened_is_explained_at_start_up(
 
 
 def test_exports_hold_the_conversation() -> None:
-    from chat_core.export import to_json, to_markdown
+    from chat_core.conversations.export import to_json, to_markdown
 
     store = open_store()
     conversation = store.create("local", "Trip", "local-smollm2", "PromptTemplate")
@@ -121,7 +121,7 @@ def test_exports_hold_the_conversation() -> None:
 
 
 def test_exports_say_which_messages_were_edited_regenerated_or_stopped() -> None:
-    from chat_core.export import to_markdown
+    from chat_core.conversations.export import to_markdown
 
     store = open_store()
     conversation = store.create("local", "Trip", "local-smollm2", "PromptTemplate")

@@ -6,10 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from chat_core import local_model
-from chat_core.catalog import GenerationParams, load_catalog
-from chat_core.chat import MODES, ChatSession
-from chat_core.endpoint import runtime_client
+from chat_core.conversations.session import MODES, ChatSession
 from chat_core.errors import (
     ChatError,
     EndpointNotConfigured,
@@ -17,8 +14,11 @@ from chat_core.errors import (
     MissingCredentials,
     PromptTooLong,
 )
-from chat_core.prompts import Turn
-from chat_core.tokens import count_tokens
+from chat_core.local import model as local_model
+from chat_core.models.catalog import GenerationParams, load_catalog
+from chat_core.models.endpoint import runtime_client
+from chat_core.models.prompts import Turn
+from chat_core.models.tokens import count_tokens
 
 LOCAL = load_catalog()["local-smollm2"]
 GREEDY = GenerationParams(max_new_tokens=48, temperature=0.0, top_p=1.0)

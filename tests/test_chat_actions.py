@@ -4,10 +4,10 @@ conversation is opened again."""
 
 import itertools
 
-from chat_core import local_model
-from chat_core.catalog import GenerationParams, load_catalog
-from chat_core.chat import ChatSession
-from chat_core.store import open_store
+from chat_core.conversations.session import ChatSession
+from chat_core.conversations.store import open_store
+from chat_core.local import model as local_model
+from chat_core.models.catalog import GenerationParams, load_catalog
 
 LOCAL = load_catalog()["local-smollm2"]
 LONG = GenerationParams(max_new_tokens=200, temperature=0.0, top_p=1.0)

@@ -12,10 +12,7 @@ import boto3
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
-from chat_core.catalog import GenerationParams, custom_model, load_catalog
-from chat_core.chat import MODES, ChatSession
-from chat_core.endpoint import endpoint_llm
-from chat_core.endpoint_server import EndpointServer, event_message
+from chat_core.conversations.session import MODES, ChatSession
 from chat_core.errors import (
     EndpointNotFound,
     EndpointTimeout,
@@ -27,8 +24,11 @@ from chat_core.errors import (
     Throttled,
     explain,
 )
-from chat_core.local_endpoint import PAYLOAD_FORMATS, LocalEndpoint, Response
-from chat_core.prompts import Turn
+from chat_core.local.endpoint import PAYLOAD_FORMATS, LocalEndpoint, Response
+from chat_core.local.server import EndpointServer, event_message
+from chat_core.models.catalog import GenerationParams, custom_model, load_catalog
+from chat_core.models.endpoint import endpoint_llm
+from chat_core.models.prompts import Turn
 
 GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0)
 SERVED = {f"test-{payload}": payload for payload in PAYLOAD_FORMATS}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from langchain_aws.llms.sagemaker_endpoint import LineIterator
 
-from chat_core.catalog import PAYLOAD_PROMPTS
-from chat_core.handlers import HANDLERS, TGIHandler
-from chat_core.prompts import FALCON
+from chat_core.models.catalog import PAYLOAD_PROMPTS
+from chat_core.models.handlers import HANDLERS, TGIHandler
+from chat_core.models.prompts import FALCON
 
 GOLDEN = Path(__file__).parent / "golden"
 SYSTEM, QUESTION = "Always answer with Haiku", "I am going to Paris, what should I see?"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from chat_core.pdf import (
+from chat_core.documents.pdf import (
     CorruptPDF,
     EmptyFile,
     FileTooLarge,
@@ -18,7 +18,7 @@ from chat_core.pdf import (
     WrongPassword,
     read_pdf,
 )
-from chat_core.summarize import instruction_for, language
+from chat_core.documents.summaries import instruction_for, language
 
 PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 ROOT = Path(__file__).resolve().parents[1]

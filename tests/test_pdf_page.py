@@ -10,7 +10,7 @@ from moto_server import moto_server
 from streamlit.testing.v1 import AppTest
 from test_pdf import BAD_FILES
 
-from chat_core.uploads import open_uploads, sha256
+from chat_core.documents.uploads import open_uploads, sha256
 
 PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 PAGE = "../pages/Summarize_a_PDF.py"

@@ -3,8 +3,8 @@
 import jinja2
 import pytest
 
-from chat_core import local_model
-from chat_core.prompts import CHATML, FALCON, FORMATS, LLAMA2, LLAMA3, ZWSP, Turn, neutralize
+from chat_core.local import model as local_model
+from chat_core.models.prompts import CHATML, FALCON, FORMATS, LLAMA2, LLAMA3, ZWSP, Turn, neutralize
 
 PIRATE_TURNS = [
     Turn("Hi", "Arr!"),

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from moto_server import moto_server
 
-from chat_core.dynamodb_store import create_table
-from chat_core.migrations import MIGRATIONS
-from chat_core.store import ConversationNotFound, Store, StoreUnavailable, open_store, title_for
+from chat_core.conversations.dynamodb import create_table
+from chat_core.conversations.migrations import MIGRATIONS
+from chat_core.conversations.store import ConversationNotFound, Store, StoreUnavailable, open_store, title_for
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +142,7 @@ def test_twenty_threads_of_fifty_turns_lose_nothing_and_keep_order(store: Store,
 def test_another_process_sees_the_same_conversations(store_url: str) -> None:
     """A second app process (a real one) writes; this one reads what it wrote."""
     script = (
-        "import sys; from chat_core.store import open_store; s = open_store(sys.argv[1]); "
+        "import sys; from chat_core.conversations.store import open_store; s = open_store(sys.argv[1]); "
         "c = s.create('ana', 'from afar', 'm', 'PromptTemplate'); "
         "s.add_answer('ana', c.id, s.add_question('ana', c.id, 'q'), 'a', {}); print(c.id)"
     )

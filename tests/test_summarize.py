@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from chat_core.catalog import GenerationParams, load_catalog
-from chat_core.pdf import read_pdf
-from chat_core.summarize import split, summarize
-from chat_core.tokens import count_tokens
+from chat_core.documents.pdf import read_pdf
+from chat_core.documents.summaries import split, summarize
+from chat_core.models.catalog import GenerationParams, load_catalog
+from chat_core.models.tokens import count_tokens
 
 PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 LOCAL = load_catalog()["local-smollm2"]

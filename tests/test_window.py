@@ -6,12 +6,12 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from chat_core import local_model
-from chat_core.catalog import GenerationParams, load_catalog
 from chat_core.errors import PromptTooLong
-from chat_core.prompts import Turn
-from chat_core.tokens import count_tokens, estimate_tokens, turn_tokens
-from chat_core.window import fit_history
+from chat_core.local import model as local_model
+from chat_core.models.catalog import GenerationParams, load_catalog
+from chat_core.models.prompts import Turn
+from chat_core.models.tokens import count_tokens, estimate_tokens, turn_tokens
+from chat_core.models.window import fit_history
 
 PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 MODELS = load_catalog()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chat_core.catalog import GenerationParams, ModelSpec
 from chat_core.errors import PromptTooLong
-from chat_core.prompts import Turn
-from chat_core.tokens import count_tokens, turn_tokens
+from chat_core.models.catalog import GenerationParams, ModelSpec
+from chat_core.models.prompts import Turn
+from chat_core.models.tokens import count_tokens, turn_tokens
 
 
 def history_budget(spec: ModelSpec, params: GenerationParams, system: str, question: str) -> int:

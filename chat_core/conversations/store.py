@@ -149,11 +149,11 @@ def open_store(url: str | None = None) -> Store:
     url = url or os.environ.get("CHAT_STORE") or f"sqlite://{DATA_DIR / 'chat.db'}"
     # The backends are imported here because they import this module.
     if url.startswith("sqlite://"):
-        from chat_core.sqlite_store import SQLiteStore
+        from chat_core.conversations.sqlite import SQLiteStore
 
         return SQLiteStore(Path(url[len("sqlite://") :]))
     if url.startswith("dynamodb://"):
-        from chat_core.dynamodb_store import DynamoDBStore
+        from chat_core.conversations.dynamodb import DynamoDBStore
 
         return DynamoDBStore(url[len("dynamodb://") :])
     raise StoreUnavailable(

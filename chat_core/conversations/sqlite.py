@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from chat_core.migrations import migrate
-from chat_core.store import (
+from chat_core.conversations.migrations import migrate
+from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
     Message,

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from chat_core.catalog import GenerationParams, ModelSpec
-from chat_core.endpoint import endpoint_llm
 from chat_core.errors import explain
-from chat_core.tokens import count_tokens
+from chat_core.models.catalog import GenerationParams, ModelSpec
+from chat_core.models.endpoint import endpoint_llm
+from chat_core.models.tokens import count_tokens
 
 DETAILS = ("short", "detailed")
 SYSTEM = "You summarize documents faithfully, without adding facts."

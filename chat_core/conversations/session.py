@@ -32,14 +32,14 @@ from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from chat_core.catalog import GenerationParams, ModelSpec
-from chat_core.endpoint import endpoint_llm
+from chat_core.conversations.store import LOCAL_USER, Store, title_for
 from chat_core.errors import explain
 from chat_core.i18n import Text
-from chat_core.prompts import Turn
-from chat_core.store import LOCAL_USER, Store, title_for
-from chat_core.tokens import count_tokens
-from chat_core.window import fit_history, history_budget, newest_fitting
+from chat_core.models.catalog import GenerationParams, ModelSpec
+from chat_core.models.endpoint import endpoint_llm
+from chat_core.models.prompts import Turn
+from chat_core.models.tokens import count_tokens
+from chat_core.models.window import fit_history, history_budget, newest_fitting
 
 MODES = ("PromptTemplate", "ConversationChain")
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."

@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chat_core.conversations.store import DATA_DIR
 from chat_core.errors import ChatError
-from chat_core.store import DATA_DIR
 
 
 class UploadStoreUnavailable(ChatError):

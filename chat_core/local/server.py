@@ -19,7 +19,7 @@ from collections.abc import Generator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-from chat_core.local_endpoint import EndpointFault, LocalEndpoint
+from chat_core.local.endpoint import EndpointFault, LocalEndpoint
 
 _PATH_PREFIX = "/endpoints/"
 

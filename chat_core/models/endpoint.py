@@ -16,10 +16,11 @@ import boto3
 from botocore.config import Config
 from langchain_aws import SagemakerEndpoint
 
-from chat_core import local_model, tokens
-from chat_core.catalog import GenerationParams, ModelSpec
-from chat_core.handlers import HANDLERS
-from chat_core.local_runtime import LocalRuntimeClient
+from chat_core.local import model as local_model
+from chat_core.local.runtime import LocalRuntimeClient
+from chat_core.models import tokens
+from chat_core.models.catalog import GenerationParams, ModelSpec
+from chat_core.models.handlers import HANDLERS
 
 
 def _config() -> Config:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from chat_core.errors import InvalidEndpoint
-from chat_core.prompts import CHATML, FALCON, LLAMA2, LLAMA3, PromptFormat
+from chat_core.models.prompts import CHATML, FALCON, LLAMA2, LLAMA3, PromptFormat
 
 LOCAL_ENDPOINT = "local-smollm2"
 

@@ -19,7 +19,7 @@ from typing import Any
 from langchain_aws.llms.sagemaker_endpoint import LLMContentHandler
 
 from chat_core.errors import MalformedResponse
-from chat_core.prompts import PromptFormat
+from chat_core.models.prompts import PromptFormat
 
 
 def _sampling(model_kwargs: dict[str, Any]) -> dict[str, Any]:

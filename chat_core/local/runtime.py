@@ -16,8 +16,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
-from chat_core.catalog import LOCAL_ENDPOINT
-from chat_core.local_endpoint import EndpointFault, LocalEndpoint, Response
+from chat_core.local.endpoint import EndpointFault, LocalEndpoint, Response
+from chat_core.models.catalog import LOCAL_ENDPOINT
 
 # The in-process model speaks TGI: the same handler as Falcon's serves it.
 _ENDPOINT = LocalEndpoint({LOCAL_ENDPOINT: "tgi"}, max_queue=1_000_000)

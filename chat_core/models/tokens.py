@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import functools
 
-from chat_core import local_model
-from chat_core.catalog import ModelSpec
-from chat_core.prompts import Turn
+from chat_core.local import model as local_model
+from chat_core.models.catalog import ModelSpec
+from chat_core.models.prompts import Turn
 
 
 def estimate_tokens(text: str) -> int:

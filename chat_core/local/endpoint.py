@@ -18,8 +18,8 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat_core import local_model
-from chat_core.prompts import CHATML, FORMATS, Turn
+from chat_core.local import model as local_model
+from chat_core.models.prompts import CHATML, FORMATS, Turn
 
 PAYLOAD_FORMATS = ("llama2-chat", "llama3", "tgi", "messages")
 EULA_FORMATS = ("llama2-chat", "llama3")

@@ -30,7 +30,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chat_core.store import (
+from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
     Message,

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from chat_core.store import Conversation, Message
+from chat_core.conversations.store import Conversation, Message
 
 
 def _when(timestamp: float) -> str:
