@@ -9,26 +9,21 @@ the figure is about our client overlapping calls, not about the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 from bench.results import Figure, Spread, figure, timed
-from bench.servers import pointed_at
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import summarize
 from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import custom_model
+from tests.shared import PDFS, pointed_at
 
-GEOTOPO = Path(__file__).resolve().parents[2] / "shared" / "pdfs" / "GeoTopo-komprimiert.pdf"
+GEOTOPO = PDFS / "GeoTopo-komprimiert.pdf"
 SERVED = "bench-falcon"
 LATENCY_S = 0.5
 LEVELS = (1, 2, 4, 8)
-
-
-def stand_in(prompt: str, **_: object) -> Iterator[str]:
-    """A short summary of any prompt, at once."""
-    yield from ("A part ", "of the document, ", "summarized.")
 
 
 def run(quick: bool, out: Path) -> list[Figure]:
@@ -36,7 +31,8 @@ def run(quick: bool, out: Path) -> list[Figure]:
     text = "\n\n".join(document.pages[:30]) if quick else document.text
     spec = custom_model(SERVED, "tgi", 2048, None)  # Falcon 7B's window, payload and prompt
     repeats = 1 if quick else 3
-    endpoint = LocalEndpoint({SERVED: "tgi"}, latency_s=LATENCY_S, complete=stand_in)
+    answers_at_once = ScriptedModel(token_ms=0).complete
+    endpoint = LocalEndpoint({SERVED: "tgi"}, latency_s=LATENCY_S, complete=answers_at_once)
     server = EndpointServer(endpoint, port=0, quiet=True).start()
     calls: dict[int, int] = {}
     seconds: dict[int, list[float]] = {level: [] for level in LEVELS}

@@ -16,10 +16,10 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 
 from bench.results import Figure, Spread, figure
-from bench.servers import CHROMIUM, CHROMIUM_ARGS, app_process
 from chat_core.conversations.sqlite import SQLiteStore
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.local.model import gguf_path
+from tests.shared import CHROMIUM, CHROMIUM_ARGS, app_process
 
 TURNS = 20
 

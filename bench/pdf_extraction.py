@@ -15,8 +15,9 @@ import pypdfium2
 
 from bench.results import Figure, Spread, figure, interleaved, timed
 from chat_core.documents.pdf import read_pdf
+from tests.shared import PDFS
 
-GEOTOPO = Path(__file__).resolve().parents[2] / "shared" / "pdfs" / "GeoTopo-komprimiert.pdf"
+GEOTOPO = PDFS / "GeoTopo-komprimiert.pdf"
 
 
 def _pypdf(data: bytes) -> list[str]:

@@ -19,11 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.results import Figure, Spread, figure
-from bench.servers import endpoint_server_process, pointed_at
 from chat_core.local import model as local_model
 from chat_core.models.catalog import GenerationParams, load_catalog
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
+from tests.shared import endpoint_server_process, pointed_at
 
 SERVED = "bench-smollm2"
 SHARED_CORES = (

@@ -1,5 +1,5 @@
 """Tokens per character of real documents with the bundled model's tokenizer,
-against the estimate used for remote models (``chat_core.models.tokens.estimate_tokens``),
+against the estimate used for remote models (``chat_core.models.budget.estimate_tokens``),
 which must never fall below it: history is windowed by it.  Not a speed figure;
 counted once, as counting does not vary."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 from bench.results import Figure, Spread, figure
 from chat_core.documents.pdf import read_pdf
 from chat_core.local import model as local_model
-from chat_core.models.tokens import estimate_tokens
+from chat_core.models.budget import estimate_tokens
+from tests.shared import PDFS
 
-PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 DOCUMENTS = {
     "error_code.pdf": "Korean",
     "pdflatex-4-pages.pdf": "English",

@@ -20,9 +20,9 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bench.results import Figure, Spread, figure, interleaved, timed
 from chat_core.conversations.sqlite import SQLiteStore
+from chat_core.models.budget import fit_history
 from chat_core.models.catalog import ModelSpec, load_catalog
 from chat_core.models.prompts import Turn
-from chat_core.models.window import fit_history
 
 SYSTEM = "You are a helpful assistant."
 OWNER = "bench"

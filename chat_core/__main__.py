@@ -11,17 +11,17 @@ from chat_core.conversations.dynamodb import create_table
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
 from chat_core.errors import ChatError
-from chat_core.local.endpoint import DEFAULT_ENDPOINTS, PAYLOAD_FORMATS, LocalEndpoint
+from chat_core.i18n import plural
+from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
+from chat_core.models.handlers import PAYLOADS
 
 
 def _endpoint_format(text: str) -> tuple[str, str]:
     name, sep, payload = text.partition("=")
-    if not sep or not name or payload not in PAYLOAD_FORMATS:
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=FORMAT with FORMAT one of {', '.join(PAYLOAD_FORMATS)}"
-        )
+    if not sep or not name or payload not in PAYLOADS:
+        raise argparse.ArgumentTypeError(f"expected NAME=FORMAT with FORMAT one of {', '.join(PAYLOADS)}")
     return name, payload
 
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         type=_endpoint_format,
         action="append",
         metavar="NAME=FORMAT",
-        help=f"serve endpoint NAME in payload FORMAT ({', '.join(PAYLOAD_FORMATS)}); repeatable. "
+        help=f"serve endpoint NAME in payload FORMAT ({', '.join(PAYLOADS)}); repeatable. "
         f"Default: {', '.join(f'{n}={f}' for n, f in DEFAULT_ENDPOINTS.items())}",
     )
     serve.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
@@ -78,7 +78,8 @@ def _summarize(file: Path, model_id: str, password: str | None, detail: str) -> 
     try:
         data = file.read_bytes()
         document = read_pdf(data, file.name, password=password)
-        print(f"{document.page_count} pages, {document.characters} characters")
+        pages, characters = plural(document.page_count, "page", "pages"), f"{document.characters} characters"
+        print(f"{pages}, {characters}")
         summary = summarize(
             document.text,
             spec,

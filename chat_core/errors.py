@@ -18,18 +18,20 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from chat_core.i18n import Text
+
 
 class ChatError(Exception):
-    """Base of every error a user is shown: ``str(error)`` is the message in
-    English, ``text(language)`` in the user's language.  The Korean text is
-    required, so that no message can reach a Korean page untranslated."""
+    """Base of every error a user is shown: ``message`` in both languages,
+    ``str(error)`` in English.  The Korean text is required, so that no message
+    can reach a Korean page untranslated."""
 
     def __init__(self, message: str, *, ko: str) -> None:
         super().__init__(message)
-        self.ko = ko
+        self.message = Text(message, ko)
 
     def text(self, language: str) -> str:
-        return self.ko if language == "ko" else str(self)
+        return self.message.text(language)
 
 
 class EndpointNotConfigured(ChatError):

@@ -37,10 +37,18 @@ class Text:
         return cls(label, KO[label])
 
 
+def plural(count: int, one: str, many: str) -> str:
+    """ "1 turn", "2 turns": an English count with its noun (Korean nouns do not change)."""
+    return f"{count} {one if count == 1 else many}"
+
+
 def tr(label: str, language: str, **values: object) -> str:
-    """``label`` in ``language``, with ``{name}`` placeholders filled from ``values``."""
+    """``label`` in ``language``, with ``{name}`` placeholders filled from ``values``;
+    a label that counts something reads in the singular for one (``ONE``)."""
     korean = KO[label]  # KeyError: a label was added without its translation
     template = korean if language == "ko" else label
+    if language != "ko" and label in ONE and values.get(ONE[label][0]) == 1:
+        template = ONE[label][1]
     return template.format(**values) if values else template
 
 
@@ -107,6 +115,7 @@ KO: dict[str, str] = {
     "Question": "질문",
     "Send edited question": "고친 질문 보내기",
     "Resend": "다시 보내기",
+    "Save again": "다시 저장하기",
     "This question has no answer yet: the answer failed or was cut short.": (
         "이 질문에는 아직 답이 없습니다. 답변이 실패했거나 중간에 끊겼습니다."
     ),
@@ -135,4 +144,20 @@ KO: dict[str, str] = {
     "**Part {number}.** {text}": "**{number}부분.** {text}",
     "Discuss in chat": "채팅에서 이야기하기",
     "Summarize {name} ({pages} pages).": "{name}({pages}쪽)을 요약해 주세요.",
+}
+
+# English labels that count something: the value counted, and the label for one.
+ONE: dict[str, tuple[str, str]] = {
+    "first token {seconds:.2f} s · {tokens} tokens": (
+        "tokens",
+        "first token {seconds:.2f} s · {tokens} token",
+    ),
+    "Yes, delete all {count}": ("count", "Yes, delete the {count} conversation"),
+    "{pages} pages · {characters:,} characters": ("pages", "{pages} page · {characters:,} characters"),
+    "Summarized {done} of {total} parts": ("total", "Summarized {done} of {total} part"),
+    "Stopped after {done} of {total} parts; here is what was done.": (
+        "total",
+        "Stopped after {done} of {total} part; here is what was done.",
+    ),
+    "Summarize {name} ({pages} pages).": ("pages", "Summarize {name} ({pages} page)."),
 }

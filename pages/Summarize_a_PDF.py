@@ -4,15 +4,17 @@ import os
 
 import streamlit as st
 
+from chat_core.conversations.session import ChatSession, Settings
 from chat_core.documents.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
 from chat_core.documents.summaries import DETAILS, Summary, summarize
 from chat_core.documents.uploads import UploadStore, open_uploads, sha256
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
-from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
+from pages.common import conversation_store, model_picker, owner
 
 language = st.session_state.get("language", "en")
 t = translator(language)
+user = owner()
 
 
 st.title(t("Summarize a PDF"))
@@ -29,16 +31,8 @@ except ChatError as error:
     st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
 
-models = load_catalog() | st.session_state.get("custom_models", {})
-model = models[
-    st.selectbox(
-        t("Model"),
-        list(models),
-        format_func=lambda m: models[m].label,
-        key="pdf-model",
-        index=list(models).index(DEFAULT_MODEL),
-    )
-]
+with st.sidebar:
+    model = model_picker("pdf-model")
 upload = st.file_uploader(t("Drop a PDF here"), type=["pdf"], key="pdf-file")
 if upload is None:
     st.stop()
@@ -76,11 +70,7 @@ if text is None:  # never read before
         st.stop()
     bar.empty()
     text = document.text
-    uploads.save_text(digest, text)
-    uploads.remember(
-        digest, pages=document.page_count, characters=document.characters, preview=document.pages[0][:2000]
-    )
-    record = uploads.record(digest) or record
+    record = uploads.keep_document(digest, document)
 
 st.subheader(upload.name)
 st.caption(
@@ -93,7 +83,7 @@ detail = st.radio(t("Length"), DETAILS, format_func=t, horizontal=True, key="pdf
 concurrency = 1  # the bundled model takes one call at a time
 if not model.is_local:
     concurrency = st.number_input(t("Parallel calls to the endpoint"), 1, 16, 4, key="pdf-concurrency")
-known = record.get("summaries", {}).get(f"{model.id}/{detail}")
+known = uploads.summary(digest, model.id, detail)
 partial: Summary | None = st.session_state.get("pdf-partial", {}).get(digest)
 
 if known:
@@ -120,7 +110,7 @@ elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
         st.error(error.text(language), icon=":material/error:")
         st.stop()
     bar.empty()
-    uploads.remember(digest, summaries={**record.get("summaries", {}), f"{model.id}/{detail}": summary.text})
+    uploads.keep_summary(digest, model.id, detail, summary.text)
     st.session_state["pdf-partial"].pop(digest, None)
     summary_text = summary.text
 elif partial and partial.done:
@@ -140,8 +130,8 @@ else:
 
 st.markdown(summary_text)
 if st.button(t("Discuss in chat"), icon=":material/forum:"):
-    st.session_state.discuss = {
-        "question": t("Summarize {name} ({pages} pages).", name=upload.name, pages=record["pages"]),
-        "answer": summary_text,
-    }
-    st.switch_page("pages/chat.py")
+    question = t("Summarize {name} ({pages} pages).", name=upload.name, pages=record["pages"])
+    started = ChatSession(conversation_store(), user).start_with(
+        question, summary_text, Settings(model, model.defaults)
+    )
+    st.switch_page("pages/chat.py", query_params={"c": started})

@@ -1,86 +1,124 @@
-"""Chat with a model served behind the SageMaker runtime contract (or the bundled one)."""
+"""Chat with a model served behind the SageMaker runtime contract (or the bundled one).
 
-import os
+The conversation is ``ChatSession``'s: this page draws its exchanges, passes the
+sidebar's settings with each question, and keeps the open conversation's id in
+the URL (``?c=``) so that a reload or a shared link finds it.
+"""
+
+import contextlib
 
 import streamlit as st
 
 from chat_core.conversations.export import to_json, to_markdown
-from chat_core.conversations.session import DEFAULT_SYSTEM, MODES, ChatSession, Stats
-from chat_core.conversations.store import (
-    LOCAL_USER,
-    ConversationNotFound,
-    Store,
-    StoreUnavailable,
-    open_store,
-)
+from chat_core.conversations.session import DEFAULT_SYSTEM, MODES, ChatSession, Exchange, Settings, State
+from chat_core.conversations.store import ConversationNotFound, StoreUnavailable
 from chat_core.errors import ChatError
-from chat_core.i18n import Text, translator
-from chat_core.models.catalog import (
-    DEFAULT_MODEL,
-    PAYLOAD_PROMPTS,
-    GenerationParams,
-    custom_model,
-    load_catalog,
-)
+from chat_core.i18n import translator
+from chat_core.models.catalog import GenerationParams
+from pages.common import conversation_store, language, model_picker, owner
 
-language = st.session_state.get("language", "en")
-t = translator(language)
-
-
-# Root-level secrets become environment variables; an [auth] section turns on login.
-has_secrets = st.secrets.load_if_toml_exists()
+lang = language()
+t = translator(lang)
+store = conversation_store()
+user = owner()
+chat: ChatSession = st.session_state.setdefault("chat", ChatSession(store, user))
+# A click while an answer streams starts this run before the interrupted one ends:
+# the answer so far is kept (and saved) before anything is drawn.
+chat.settle()
 
 
-@st.cache_resource(show_spinner=False)
-def conversation_store(url: str) -> Store:
-    return open_store(url or None)
+def show_in_url() -> None:
+    """The one place the URL learns which conversation is open."""
+    if chat.conversation_id:
+        st.query_params["c"] = chat.conversation_id
+    else:
+        st.query_params.pop("c", None)
 
 
-try:
-    store = conversation_store(os.environ.get("CHAT_STORE", ""))
-except StoreUnavailable as error:
-    st.error(error.text(language), icon=":material/database:")
-    st.stop()
+def go_to(conversation_id: str | None) -> None:
+    """Open a conversation, or with None start a new one."""
+    if conversation_id is None:
+        chat.clear()
+    else:
+        try:
+            chat.open(conversation_id)
+        except ConversationNotFound as error:
+            chat.clear()
+            st.session_state.notice = error.message  # shown once, at the top of the page
+    show_in_url()
 
-# Who the user is: Streamlit's login when [auth] is configured, else the one local user.
-if has_secrets and "auth" in st.secrets:
-    if not st.user.is_logged_in:
-        st.button(t("Log in"), on_click=st.login, icon=":material/login:")
-        st.stop()
-    owner = str(st.user.get("email") or st.user.get("sub"))
-else:
-    owner = LOCAL_USER
 
-models = load_catalog() | st.session_state.setdefault("custom_models", {})
-st.session_state.setdefault("model", DEFAULT_MODEL)
+def delete(conversation_id: str | None = None) -> None:
+    """Delete one conversation, or with no id all of the user's."""
+    if conversation_id:
+        store.delete(user, conversation_id)
+    else:
+        store.delete_all(user)
+    if conversation_id in (None, chat.conversation_id):
+        go_to(None)
+
+
+def ask(question: str) -> None:
+    """Send from a button (resend, regenerate, edit): asked in this run, below."""
+    st.session_state.send = question
+
+
+# A link, a reload or "Discuss in chat" names a conversation in the URL.
+if (linked := st.query_params.get("c")) and linked != chat.conversation_id:
+    go_to(linked)
 
 with st.sidebar:
-    conversations_area = st.container()  # filled below, once the session is set up
-    st.header(t("Settings"))
-    with st.expander(t("Add a SageMaker endpoint")), st.form("add-endpoint", border=False):
-        endpoint_name = st.text_input(t("Endpoint name"), key="endpoint-name")
-        region = st.text_input(t("Region"), placeholder=t("default region"), key="endpoint-region")
-        payload = st.selectbox(t("Payload format"), list(PAYLOAD_PROMPTS), key="endpoint-payload")
-        context_window = st.number_input(
-            t("Context window (tokens)"), 512, 1_000_000, 4096, 512, key="endpoint-context"
+    st.button(
+        t("New chat"), icon=":material/add:", width="stretch", key="new-chat", on_click=go_to, args=(None,)
+    )
+    st.header(t("Conversations"))
+    try:
+        conversations = store.conversations(user)
+        current = store.get(user, chat.conversation_id) if chat.conversation_id else None
+    except ConversationNotFound:  # deleted meanwhile, from another tab or replica
+        go_to(None)
+        conversations, current = store.conversations(user), None
+    except StoreUnavailable as error:
+        st.error(error.text(lang), icon=":material/database:")
+        conversations, current = [], None
+    for conversation in conversations:
+        st.button(
+            conversation.title,
+            key=f"open-{conversation.id}",
+            width="stretch",
+            type="primary" if conversation.id == chat.conversation_id else "tertiary",
+            on_click=go_to,
+            args=(conversation.id,),
         )
-        if st.form_submit_button(t("Add endpoint"), key="add-endpoint"):
-            try:
-                custom = custom_model(endpoint_name, payload, int(context_window), region)
-            except ChatError as error:
-                st.error(t("Not added: {error}", error=error.text(language)))
-            else:
-                st.session_state.custom_models[custom.id] = custom
-                st.session_state.model = custom.id
+    if current:
+        with st.expander(t("This conversation"), icon=":material/chat:"):
+            title = st.text_input(t("Title"), current.title, key=f"title-{current.id}")
+            if st.button(t("Rename"), key="rename") and title.strip():
+                store.rename(user, current.id, title.strip())
                 st.rerun()
-    model = models[
-        st.selectbox(
-            t("Model"),
-            list(models),
-            format_func=lambda model_id: models[model_id].label,
-            key="model",
-        )
-    ]
+            # Made when clicked, not on every run: a long conversation costs nothing until then.
+            for label, export, kind in (
+                ("Export Markdown", to_markdown, "md"),
+                ("Export JSON", to_json, "json"),
+            ):
+                st.download_button(
+                    t(label),
+                    lambda export=export, conversation=current: export(
+                        conversation, store.messages(user, conversation.id)
+                    ),
+                    f"{current.id}.{kind}",
+                    "text/markdown" if kind == "md" else "application/json",
+                    on_click="ignore",
+                )
+            if st.checkbox(t("Yes, delete this conversation"), key=f"confirm-{current.id}"):
+                st.button(t("Delete"), type="primary", key="delete", on_click=delete, args=(current.id,))
+    if conversations:
+        with st.expander(t("Delete all conversations"), icon=":material/delete_sweep:"):
+            if st.checkbox(t("Yes, delete all {count}", count=len(conversations)), key="confirm-all"):
+                st.button(t("Delete all"), type="primary", key="delete-all", on_click=delete)
+
+    st.header(t("Settings"))
+    model = model_picker("model")
     mode = st.radio(
         t("Conversation mode"),
         MODES,
@@ -93,215 +131,78 @@ with st.sidebar:
         temperature=st.slider(t("Temperature"), 0.0, 1.0, defaults.temperature, 0.05, key=f"t-{model.id}"),
         top_p=st.slider(t("Top p"), 0.05, 1.0, defaults.top_p, 0.05, key=f"p-{model.id}"),
         max_new_tokens=st.slider(
-            t("Max new tokens"),
-            16,
-            min(2048, model.context_window // 2),
-            defaults.max_new_tokens,
-            16,
+            t("Max new tokens"), 16, min(2048, model.context_window // 2), defaults.max_new_tokens, 16,
             key=f"n-{model.id}",
         ),
     )
-    system = st.text_area(t("System prompt"), DEFAULT_SYSTEM, key="system")
-
-if "chat" not in st.session_state:
-    st.session_state.chat = ChatSession(model, store=store, owner=owner)
-chat: ChatSession = st.session_state.chat
-chat.spec, chat.mode, chat.system, chat.params = model, mode, system, params
+    settings = Settings(model, params, mode, st.text_area(t("System prompt"), DEFAULT_SYSTEM, key="system"))
 
 
-def show_unanswered() -> None:
-    """A saved question with no answer is offered for resending."""
-    if chat.unanswered:
-        st.session_state.failed = {
-            "question": chat.unanswered[0],
-            "error": Text.of("This question has no answer yet: the answer failed or was cut short."),
-        }
-
-
-def open_conversation(conversation_id: str) -> None:
-    st.session_state.pop("failed", None)
-    try:
-        chat.open(conversation_id)
-    except ConversationNotFound as error:
-        st.session_state.notice = error
-        chat.clear()
-        st.query_params.clear()
-        return
-    st.query_params["c"] = conversation_id
-    show_unanswered()
-
-
-def new_chat() -> None:
-    chat.clear()
-    st.session_state.pop("failed", None)
-    st.query_params.clear()
-
-
-def delete(conversation_id: str | None = None) -> None:
-    """Delete one conversation, or with no id all of the user's."""
-    if conversation_id:
-        store.delete(owner, conversation_id)
-    else:
-        store.delete_all(owner)
-    if conversation_id in (None, chat.conversation_id):
-        new_chat()
-
-
-# "Discuss in chat" on the PDF page: a new conversation that opens with the summary.
-if discussed := st.session_state.pop("discuss", None):
-    chat.start_with(discussed["question"], discussed["answer"])
-    st.query_params["c"] = chat.conversation_id or ""
-
-# A conversation named in the URL opens, if it is the user's own.
-if st.query_params.get("c", chat.conversation_id) != chat.conversation_id:
-    open_conversation(st.query_params["c"])
-
-with conversations_area:
-    st.button(t("New chat"), icon=":material/add:", width="stretch", key="new-chat", on_click=new_chat)
-    st.header(t("Conversations"))
-    try:
-        conversations = store.conversations(owner)
-        current = store.get(owner, chat.conversation_id) if chat.conversation_id else None
-    except ConversationNotFound:  # deleted meanwhile, from another tab or replica
-        new_chat()
-        conversations, current = store.conversations(owner), None
-    except StoreUnavailable as error:
-        st.error(error.text(language), icon=":material/database:")
-        conversations, current = [], None
-    for conversation in conversations:
-        st.button(
-            conversation.title,
-            key=f"open-{conversation.id}",
-            width="stretch",
-            type="primary" if conversation.id == chat.conversation_id else "tertiary",
-            on_click=open_conversation,
-            args=(conversation.id,),
-        )
-    if current:
-        with st.expander(t("This conversation"), icon=":material/chat:"):
-            title = st.text_input(t("Title"), current.title, key=f"title-{current.id}")
-            if st.button(t("Rename"), key="rename") and title.strip():
-                store.rename(owner, current.id, title.strip())
-                st.rerun()
-            # Made when clicked, not on every run: a long conversation costs nothing until then.
-            st.download_button(
-                t("Export Markdown"),
-                lambda conversation=current: to_markdown(
-                    conversation, store.messages(owner, conversation.id)
-                ),
-                f"{current.id}.md",
-                "text/markdown",
-                on_click="ignore",
-            )
-            st.download_button(
-                t("Export JSON"),
-                lambda conversation=current: to_json(conversation, store.messages(owner, conversation.id)),
-                f"{current.id}.json",
-                "application/json",
-                on_click="ignore",
-            )
-            if st.checkbox(t("Yes, delete this conversation"), key=f"confirm-{current.id}"):
-                st.button(t("Delete"), type="primary", key="delete", on_click=delete, args=(current.id,))
-    if conversations:
-        with st.expander(t("Delete all conversations"), icon=":material/delete_sweep:"):
-            if st.checkbox(t("Yes, delete all {count}", count=len(conversations)), key="confirm-all"):
-                st.button(t("Delete all"), type="primary", key="delete-all", on_click=delete)
-
-
-def caption(stats: Stats | None) -> None:
-    if stats:
+def caption(exchange: Exchange) -> None:
+    if stats := exchange.stats:
         rate = t(" · {rate:.1f} tokens/s", rate=stats.tokens_per_s) if stats.tokens_per_s else ""
-        stopped = t("stopped · ") if stats.stopped else ""
+        stopped = t("stopped · ") if exchange.state is State.STOPPED else ""
         timing = t(
             "first token {seconds:.2f} s · {tokens} tokens", seconds=stats.first_token_s, tokens=stats.tokens
         )
         st.caption(stopped + timing + rate)
 
 
-STOPPED_EARLY = Text.of("Stopped before any answer came.")
-
-
-def regenerate() -> None:
-    st.session_state.resend = chat.regenerate_last()
+def draw(index: int, exchange: Exchange) -> None:
+    st.chat_message("user").markdown(exchange.question)
+    with st.chat_message("assistant"):
+        if not exchange.answered:  # failed or unanswered: the question can be sent again
+            st.error(exchange.reason.text(lang) if exchange.reason else "", icon=":material/error:")
+            st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
+            return
+        st.markdown(exchange.answer or t("*(empty answer)*"))
+        caption(exchange)
+        if not exchange.saved:  # shown, not lost: saving can be tried again
+            st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
+            st.button(t("Save again"), key=f"save-{index}", on_click=chat.save_again, args=(exchange,))
+        with st.container(horizontal=True, gap="small"):
+            with st.popover(t("Copy"), icon=":material/content_copy:", type="tertiary", key=f"copy-{index}"):
+                st.caption(t("The copy button is at the top right of the text."))
+                st.code(exchange.answer, language=None, wrap_lines=True)
+            if index == len(chat.exchanges) - 1:
+                st.button(
+                    t("Regenerate"), icon=":material/refresh:", type="tertiary", key="regenerate",
+                    on_click=lambda: ask(chat.regenerate_last()),
+                )  # fmt: skip
+                with st.popover(t("Edit question"), icon=":material/edit:", type="tertiary", key="edit"):
+                    st.text_area(t("Question"), exchange.question, key="edited-question")
+                    st.button(t("Send edited question"), key="send-edited", on_click=send_edited)
 
 
 def send_edited() -> None:
-    edited = st.session_state.get("edited-question", "").strip()
-    if edited:
+    if edited := st.session_state.get("edited-question", "").strip():
         chat.edit_last()
-        st.session_state.resend = edited
+        ask(edited)
 
-
-def answer_actions(index: int, answer: str) -> None:
-    """Copy for every answer; regenerate and edit for the last turn."""
-    with st.container(horizontal=True, gap="small"):
-        with st.popover(t("Copy"), icon=":material/content_copy:", type="tertiary", key=f"copy-{index}"):
-            st.caption(t("The copy button is at the top right of the text."))
-            st.code(answer, language=None, wrap_lines=True)
-        if index != len(chat.turns) - 1:
-            return
-        st.button(
-            t("Regenerate"), icon=":material/refresh:", type="tertiary", key="regenerate", on_click=regenerate
-        )
-        with st.popover(t("Edit question"), icon=":material/edit:", type="tertiary", key="edit"):
-            st.text_area(t("Question"), chat.turns[-1].question, key="edited-question")
-            st.button(t("Send edited question"), key="send-edited", on_click=send_edited)
-
-
-# A click while an answer streams starts this run before the interrupted one has
-# saved the answer so far: wait for it, so that it is shown.
-if (interrupted := st.session_state.pop("streaming", None)) is not None:
-    interrupted.stop_from_elsewhere()
 
 st.title(t("SageMaker Chat"))
 st.caption(f"{model.label} · {mode}")
 if notice := st.session_state.pop("notice", None):
-    st.warning(notice.text(language), icon=":material/lock:")
-for index, (turn, stats) in enumerate(zip(chat.turns, chat.stats, strict=True)):
-    st.chat_message("user").markdown(turn.question)
-    with st.chat_message("assistant"):
-        st.markdown(turn.answer or t("*(empty answer)*"))
-        caption(stats)
-        answer_actions(index, turn.answer)
-
-# A question whose answer failed stays on screen, ready to be sent again.
+    st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
 question = st.chat_input(t("Ask anything"), key="question", submit_mode="disable") or st.session_state.pop(
-    "resend", None
+    "send", None
 )
-failed = st.session_state.pop("failed", None)
-if failed and not question:
-    st.chat_message("user").markdown(failed["question"])
-    with st.chat_message("assistant"):
-        st.error(failed["error"].text(language), icon=":material/error:")
-        st.button(
-            t("Resend"),
-            icon=":material/refresh:",
-            on_click=lambda: st.session_state.update(resend=failed["question"]),
-        )
-    st.session_state.failed = failed
+shown = chat.exchanges
+if question and shown and not shown[-1].answered:  # sent again, or left for a new question
+    shown = shown[:-1]
+for index, exchange in enumerate(shown):
+    draw(index, exchange)
 
 if question:
     st.chat_message("user").markdown(question)
-    with st.chat_message("assistant"):
-        try:
-            reply = chat.ask(question)
-            st.query_params["c"] = chat.conversation_id or ""  # a reload finds it, even mid-answer
+    # A failure is kept in the exchange, and shown with a Resend button on the rerun.
+    with st.chat_message("assistant"), contextlib.suppress(ChatError), chat.ask(question, settings) as reply:
+            show_in_url()  # a reload finds the conversation, even mid-answer
             if reply.notice:
-                st.info(reply.notice.text(language), icon=":material/info:")
+                st.info(reply.notice.text(lang), icon=":material/info:")
             # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
             st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
-            st.session_state.streaming = reply
-            try:
-                st.write_stream(reply)
-                st.session_state.pop("streaming", None)
-            finally:
-                reply.stop()  # stopped mid-answer: the text so far is kept, marked stopped
-                if reply.stats is None:  # stopped before any text came: offered for resending
-                    st.session_state.failed = {"question": question, "error": STOPPED_EARLY}
-            caption(reply.stats)
-        except ChatError as error:
-            st.session_state.failed = {"question": question, "error": error}
-        if chat.conversation_id:
-            st.query_params["c"] = chat.conversation_id
-        st.rerun()  # the sidebar lists the conversation, newest first
+            st.write_stream(reply)
+    show_in_url()
+    st.rerun()  # the sidebar lists the conversation, newest first

@@ -1,8 +1,13 @@
 """Every test runs without AWS: no credentials, no region, no profile, and
 botocore never reaches for the EC2 metadata address (this machine has no network).
-Conversations go to a fresh SQLite file per test."""
+Conversations go to a fresh SQLite file per test.  The in-process runtime answers
+with the scripted model (``chat_core/local/scripted.py``), exact and at a set
+pace, except in tests marked ``real_model``, which run SmolLM2 itself."""
 
 import pytest
+
+from chat_core.local import runtime
+from chat_core.local.scripted import ScriptedModel
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +31,14 @@ def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFac
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
     monkeypatch.setenv("CHAT_STORE", f"sqlite://{empty / 'chat.db'}")
+
+
+@pytest.fixture(autouse=True)
+def scripted(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ScriptedModel | None:
+    """The model behind the in-process runtime: ``scripted.enqueue("...")`` sets the
+    next answers, ``scripted.prompts`` holds what it was asked."""
+    if request.node.get_closest_marker("real_model"):
+        return None
+    model = ScriptedModel(token_ms=2)
+    monkeypatch.setattr(runtime.ENDPOINT, "complete", model.complete)
+    return model

@@ -1,10 +1,13 @@
-"""The chat page, driven through Streamlit's AppTest on the real bundled model."""
+"""The chat page, driven through Streamlit's AppTest: the scripted model, and the real one once."""
 
 import pytest
 from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
+from test_chat_actions import refuse_answers
 
+from chat_core.conversations.store import open_store
 from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
 
 
@@ -13,6 +16,7 @@ def app() -> AppTest:
     return start()
 
 
+@pytest.mark.real_model
 def test_a_message_gets_a_streamed_answer_with_its_speed(app: AppTest) -> None:
     send(app, "I live in Seoul, Korea.")
     assert not app.exception
@@ -76,10 +80,10 @@ def test_a_custom_endpoint_added_in_the_sidebar_answers_through_boto3(
         monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        app.sidebar.text_input(key="endpoint-name").input("my-falcon")
-        app.sidebar.text_input(key="endpoint-region").input("us-east-1")
-        app.sidebar.selectbox(key="endpoint-payload").set_value("tgi")
-        app.button(key="add-endpoint").click().run()
+        app.sidebar.text_input(key="model-endpoint-name").input("my-falcon")
+        app.sidebar.text_input(key="model-endpoint-region").input("us-east-1")
+        app.sidebar.selectbox(key="model-endpoint-payload").set_value("tgi")
+        app.button(key="model-add-endpoint").click().run()
         assert app.sidebar.selectbox(key="model").value == "custom-my-falcon"
         app.sidebar.slider(key="n-custom-my-falcon").set_value(32)
         send(app, "Hello Falcon")
@@ -88,3 +92,23 @@ def test_a_custom_endpoint_added_in_the_sidebar_answers_through_boto3(
         assert app.caption[0].value.startswith("my-falcon (tgi)")
     finally:
         server.shutdown()
+
+
+def test_an_answer_whose_save_fails_stays_on_screen_and_can_be_saved_again(
+    app: AppTest, scripted: ScriptedModel
+) -> None:
+    """A real SQLite file that refuses answers (a trigger, added by another connection)."""
+    send(app, "First question")  # creates the conversation and its file
+    refusing = refuse_answers(open_store().path)
+    scripted.enqueue("An answer worth keeping.")
+    send(app, "Second question")
+    assert messages(app)[-1] == ("assistant", "An answer worth keeping.")
+    assert "Could not save" in app.warning[0].value
+    app.run(timeout=10)  # the next run does not wait for the answer: it is settled
+    assert messages(app)[-1] == ("assistant", "An answer worth keeping.")
+
+    refusing.execute("DROP TRIGGER refuse")
+    app.button(key="save-1").click().run()
+    assert not app.warning
+    saved = open_store().messages("local", app.session_state["chat"].conversation_id)
+    assert [m.text for m in saved][-1] == "An answer worth keeping."

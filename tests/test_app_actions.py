@@ -8,6 +8,7 @@ import re
 from chat_page import messages, send, start
 
 from chat_core.conversations.store import open_store
+from chat_core.local.scripted import ScriptedModel
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
 
@@ -25,7 +26,7 @@ def test_regenerate_answers_the_last_question_again_without_saving_it_twice() ->
     assert saved[1].answers == saved[2].answers == saved[0].key
 
 
-def test_an_edited_question_replaces_the_last_turn() -> None:
+def test_an_edited_question_replaces_the_last_turn(scripted: ScriptedModel) -> None:
     at = start()
     send(at, "I live in Busan.")
     send(at, "What is the capitl of France?")
@@ -34,14 +35,14 @@ def test_an_edited_question_replaces_the_last_turn() -> None:
 
     questions = [text for role, text in messages(at) if role == "user"]
     assert questions == ["I live in Busan.", "What is the capital of France?"]
-    assert "capitl" not in at.session_state["chat"].last_prompt
+    assert "capitl" not in scripted.prompts[-1] and "Busan" in scripted.prompts[-1]
 
 
-def test_every_answer_can_be_copied_as_its_exact_text() -> None:
+def test_every_answer_can_be_copied_as_its_exact_text(scripted: ScriptedModel) -> None:
+    scripted.enqueue("Hi! **Bold** and `code`.")
     at = start()
     send(at, "Say hi.")
-    answer = at.session_state["chat"].turns[-1].answer
-    assert [code.value for code in at.code] == [answer]  # st.code carries the copy button
+    assert [code.value for code in at.code] == ["Hi! **Bold** and `code`."]  # st.code carries the copy button
 
 
 def test_the_page_in_korean_has_no_english_label_left() -> None:

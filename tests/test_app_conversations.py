@@ -8,6 +8,7 @@ from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.store import open_store
+from chat_core.local.scripted import ScriptedModel
 
 
 def shown(at: AppTest) -> list[str]:
@@ -18,7 +19,9 @@ def conversation_buttons(at: AppTest) -> list[str]:
     return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open-")]
 
 
-def test_a_conversation_outlives_the_session_and_its_history_feeds_the_next_prompt() -> None:
+def test_a_conversation_outlives_the_session_and_its_history_feeds_the_next_prompt(
+    scripted: ScriptedModel,
+) -> None:
     first = start()
     send(first, "I live in Seoul, Korea.")
     answer = shown(first)[1]
@@ -31,7 +34,7 @@ def test_a_conversation_outlives_the_session_and_its_history_feeds_the_next_prom
     assert shown(second) == ["I live in Seoul, Korea.", answer]
 
     send(second, "Tell me how to travel the city.")
-    prompt = second.session_state["chat"].last_prompt
+    prompt = scripted.prompts[-1]
     assert "I live in Seoul, Korea." in prompt and answer in prompt
     assert len(shown(second)) == 4
 

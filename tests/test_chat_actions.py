@@ -1,97 +1,133 @@
-"""Stopping, regenerating and editing answers, on the real bundled model and a
+"""Stopping, regenerating and editing answers, and an answer whose save fails, on a
 real SQLite store: what the user sees now and what comes back when the
 conversation is opened again."""
 
 import itertools
+import sqlite3
+from pathlib import Path
 
-from chat_core.conversations.session import ChatSession
+import pytest
+
+from chat_core.conversations.session import ChatSession, Settings, State
 from chat_core.conversations.store import open_store
 from chat_core.local import model as local_model
+from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import GenerationParams, load_catalog
 
 LOCAL = load_catalog()["local-smollm2"]
-LONG = GenerationParams(max_new_tokens=200, temperature=0.0, top_p=1.0)
-
-
-def session(mode: str = "PromptTemplate") -> ChatSession:
-    return ChatSession(LOCAL, mode=mode, params=LONG, store=open_store())
+LONG = Settings(LOCAL, GenerationParams(max_new_tokens=200, temperature=0.0, top_p=1.0))
 
 
 def reopened(chat: ChatSession) -> ChatSession:
-    again = session()
+    again = ChatSession(open_store())
     assert chat.conversation_id
     again.open(chat.conversation_id)
     return again
 
 
-def test_a_stopped_answer_keeps_its_text_marked_stopped_and_frees_the_model() -> None:
-    for mode in ("PromptTemplate", "ConversationChain"):
-        chat = session(mode)
-        reply = chat.ask("Write a long story about a cat who travels the world.")
-        shown = "".join(itertools.islice(iter(reply), 5))
-        reply.stop()
+@pytest.mark.real_model
+@pytest.mark.parametrize("mode", ["PromptTemplate", "ConversationChain"])
+def test_a_stopped_answer_keeps_its_text_marked_stopped_and_frees_the_model(mode: str) -> None:
+    chat = ChatSession(open_store())
+    settings = Settings(LOCAL, LONG.params, mode)
+    reply = chat.ask("Write a long story about a cat who travels the world.", settings)
+    shown = "".join(itertools.islice(iter(reply), 5))
+    reply.stop()
 
-        assert shown and chat.turns[-1].answer == shown
-        assert chat.stats[-1] is not None and chat.stats[-1].stopped
-        assert chat.unanswered is None
-        again = reopened(chat)
-        assert again.turns[-1].answer == shown and again.stats[-1].stopped
-        # The model is free again: the lock is not left held by the abandoned stream.
-        assert local_model._lock.acquire(timeout=30)
-        local_model._lock.release()
-        assert "".join(chat.ask("Thanks. What is 2 + 2?")).strip()
+    last = chat.exchanges[-1]
+    assert shown and last.answer == shown and last.state is State.STOPPED
+    again = reopened(chat)
+    assert again.exchanges[-1].answer == shown and again.exchanges[-1].state is State.STOPPED
+    # The model is free again: the lock is not left held by the abandoned stream.
+    assert local_model._lock.acquire(timeout=30)
+    local_model._lock.release()
+    assert "".join(chat.ask("Thanks. What is 2 + 2?", settings)).strip()
 
 
 def test_stopping_before_any_text_leaves_the_question_unanswered_and_stopping_twice_is_harmless() -> None:
-    chat = session()
-    reply = chat.ask("Hello there!")
+    chat = ChatSession(open_store())
+    reply = chat.ask("Hello there!", LONG)
     reply.stop()
     reply.stop()
-    assert chat.turns == [] and chat.unanswered and chat.unanswered[0] == "Hello there!"
-    finished = chat.ask("Hello there!")
+    assert chat.turns == [] and chat.exchanges[-1].state is State.UNANSWERED
+    assert "Stopped before any answer" in chat.exchanges[-1].reason.text("en")
+    finished = chat.ask("Hello there!", LONG)
     text = "".join(finished)
     finished.stop()  # after the end: nothing changes
-    assert chat.turns[-1].answer == text and not chat.stats[-1].stopped
+    assert chat.turns[-1].answer == text and chat.exchanges[-1].state is State.ANSWERED
+    assert len(chat.exchanges) == 1
 
 
-def test_regenerating_replaces_the_last_answer_now_and_after_reopening() -> None:
-    chat = session()
-    "".join(chat.ask("Name a color."))
-    chat.params = GenerationParams(max_new_tokens=40, temperature=1.0, top_p=1.0, seed=7)
+def test_regenerating_replaces_the_last_answer_now_and_after_reopening(scripted: ScriptedModel) -> None:
+    scripted.enqueue("Blue.", "Green.")
+    chat = ChatSession(open_store())
+    "".join(chat.ask("Name a color.", LONG))
     question = chat.regenerate_last()
     assert question == "Name a color." and chat.turns == []
-    new = "".join(chat.ask(question))
+    assert "".join(chat.ask(question, LONG)) == "Green."
 
-    assert [t.answer for t in chat.turns] == [new]
+    assert [t.answer for t in chat.turns] == ["Green."]
     again = reopened(chat)
-    assert [(t.question, t.answer) for t in again.turns] == [("Name a color.", new)]
+    assert [(t.question, t.answer) for t in again.turns] == [("Name a color.", "Green.")]
     questions = [m for m in open_store().messages("local", chat.conversation_id) if m.role == "user"]
     assert len(questions) == 1  # the question was not saved twice
 
 
-def test_an_edited_question_replaces_the_last_turn_now_and_after_reopening() -> None:
-    chat = session()
-    first = "".join(chat.ask("I live in Busan."))
-    "".join(chat.ask("What is the capitl of France?"))
+def test_an_edited_question_replaces_the_last_turn_now_and_after_reopening(scripted: ScriptedModel) -> None:
+    scripted.enqueue("Nice city.", "Pardon?", "Paris.")
+    chat = ChatSession(open_store())
+    "".join(chat.ask("I live in Busan.", LONG))
+    "".join(chat.ask("What is the capitl of France?", LONG))
     assert chat.edit_last() == "What is the capitl of France?"
-    edited = "".join(chat.ask("What is the capital of France?"))
+    "".join(chat.ask("What is the capital of France?", LONG))
 
-    expected = [("I live in Busan.", first), ("What is the capital of France?", edited)]
+    expected = [("I live in Busan.", "Nice city."), ("What is the capital of France?", "Paris.")]
     assert [(t.question, t.answer) for t in chat.turns] == expected
-    assert "capitl" not in chat.last_prompt
+    assert "capitl" not in scripted.prompts[-1] and "Pardon?" not in scripted.prompts[-1]
     assert [(t.question, t.answer) for t in reopened(chat).turns] == expected
 
 
 def test_an_answer_stopped_after_new_chat_was_clicked_is_saved_where_it_was_asked() -> None:
     """A click on "New chat" while an answer streams runs before the stream ends."""
-    chat = session()
-    reply = chat.ask("Write a long story about a dog.")
+    chat = ChatSession(open_store())
+    reply = chat.ask("Write a long story about a dog.", LONG)
     shown = "".join(itertools.islice(iter(reply), 5))
     asked_in = chat.conversation_id
     chat.clear()  # New chat
     reply.stop()
 
     assert chat.turns == [] and chat.conversation_id is None
-    again = session()
+    again = ChatSession(open_store())
     again.open(asked_in)
-    assert [t.answer for t in again.turns] == [shown] and again.stats[0].stopped
+    assert [t.answer for t in again.turns] == [shown] and again.exchanges[0].state is State.STOPPED
+
+
+def refuse_answers(database: Path) -> sqlite3.Connection:
+    """Another connection to the real SQLite file makes every answer's insert fail,
+    as a full disk or a lost volume would, until the trigger is dropped."""
+    other = sqlite3.connect(database, isolation_level=None)
+    other.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.role = 'assistant' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    return other
+
+
+def test_an_answer_whose_save_fails_stays_with_a_retry_and_nothing_waits(scripted: ScriptedModel) -> None:
+    scripted.enqueue("Kept.")
+    store = open_store()
+    chat = ChatSession(store)
+    reply = chat.ask("Remember this.", LONG)
+    other = refuse_answers(store.path)
+    assert "".join(reply) == "Kept."
+
+    unsaved = chat.exchanges[-1]
+    assert unsaved.state is State.ANSWERED and unsaved.answer == "Kept." and not unsaved.saved
+    assert "Could not save" in unsaved.reason.text("en")
+    chat.settle(timeout=0.01)  # settled already: the next page run does not wait for it
+    assert reply.exchange is unsaved
+
+    other.execute("DROP TRIGGER refuse")
+    chat.save_again(unsaved)
+    assert unsaved.saved and unsaved.reason is None
+    assert [(t.question, t.answer) for t in reopened(chat).turns] == [("Remember this.", "Kept.")]

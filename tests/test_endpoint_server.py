@@ -1,10 +1,12 @@
 """Real boto3 and langchain-aws against the local endpoint server on 127.0.0.1.
 
-The server ignores SigV4 signatures; the test keys only let botocore sign."""
+The server ignores SigV4 signatures; the test keys only let botocore sign.  It
+answers with the scripted model (exact answers, and the prompts it was given),
+except in tests marked ``real_model``, which run the bundled SmolLM2 itself."""
 
 import contextlib
+import json
 import threading
-import time
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 
@@ -12,8 +14,9 @@ import boto3
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
-from chat_core.conversations.session import MODES, ChatSession
+from chat_core.conversations.session import MODES, ChatSession, Exchange, Settings, State
 from chat_core.errors import (
+    ChatError,
     EndpointNotFound,
     EndpointTimeout,
     MalformedResponse,
@@ -24,25 +27,58 @@ from chat_core.errors import (
     Throttled,
     explain,
 )
-from chat_core.local.endpoint import PAYLOAD_FORMATS, LocalEndpoint, Response
+from chat_core.local.endpoint import LocalEndpoint, Response
+from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer, event_message
 from chat_core.models.catalog import GenerationParams, custom_model, load_catalog
 from chat_core.models.endpoint import endpoint_llm
-from chat_core.models.prompts import Turn
+from chat_core.models.handlers import PAYLOADS
+from chat_core.models.prompts import CHATML, Turn
 
-GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0)
-SERVED = {f"test-{payload}": payload for payload in PAYLOAD_FORMATS}
+GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0, seed=0)
+SERVED = {f"test-{payload}": payload for payload in PAYLOADS}
 
 
-def serve(**options: object) -> EndpointServer:
-    return EndpointServer(LocalEndpoint(SERVED, **options), port=0, quiet=True).start()
+@contextlib.contextmanager
+def serving(endpoint: LocalEndpoint) -> Iterator[EndpointServer]:
+    running = EndpointServer(endpoint, port=0, quiet=True).start()
+    try:
+        yield running
+    finally:
+        running.shutdown()
+        running.server_close()
+
+
+@pytest.fixture
+def script() -> ScriptedModel:
+    """The model behind ``server``: ``script.enqueue`` sets its answers."""
+    return ScriptedModel(token_ms=0)
+
+
+@pytest.fixture
+def server(script: ScriptedModel) -> Iterator[EndpointServer]:
+    with serving(LocalEndpoint(SERVED, complete=script.complete)) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[EndpointServer]:
-    running = serve()
-    yield running
-    running.shutdown()
+def real_server() -> Iterator[EndpointServer]:
+    """The endpoint server with the bundled model behind it."""
+    with serving(LocalEndpoint(SERVED)) as running:
+        yield running
+
+
+class HeldModel:
+    """A model that, once asked, holds on (a long generation) until released."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.released = threading.Event()
+
+    def complete(self, prompt: str, *, max_new_tokens: int, **sampling: object) -> Iterator[str]:
+        self.asked.set()
+        self.released.wait(60)  # released by the test when it ends; the bound only guards a hang
+        yield "Done."
 
 
 def point_at(monkeypatch: pytest.MonkeyPatch, server: EndpointServer, *, keys: bool = True) -> None:
@@ -57,35 +93,59 @@ def model(payload: str, endpoint: str | None = None):
     return custom_model(endpoint or f"test-{payload}", payload, 8192, None)
 
 
-@pytest.mark.parametrize("payload", PAYLOAD_FORMATS)
-def test_every_format_answers_the_same_streamed_and_not(
-    payload: str, server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+CONVERSATION = ("Be brief.", [Turn("Hi", "Hello!")], "Name a colour.")
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_every_format_reaches_the_model_as_the_same_conversation(
+    payload: str, server: EndpointServer, script: ScriptedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     point_at(monkeypatch, server)
     spec = model(payload)
-    prompt = spec.prompt_format.render("Be brief.", [Turn("Hi", "Hello!")], "Name a colour.")
+    prompt = spec.prompt_format.render(*CONVERSATION)
+    answer = "Red, like a ripe tomato."
+    script.enqueue(answer, answer)
+    whole = endpoint_llm(spec, GREEDY, streaming=False).invoke(prompt)
+    streamed = list(endpoint_llm(spec, GREEDY, streaming=True).stream(prompt))
+    assert whole == answer
+    assert streamed == ["Red,", " like", " a", " ripe", " tomato."]
+    # The model only follows ChatML: every format's request is rewritten to it.
+    assert script.prompts == [CHATML.render(*CONVERSATION)] * 2
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_every_format_answers_the_same_streamed_and_not(
+    payload: str, real_server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, real_server)
+    spec = model(payload)
+    prompt = spec.prompt_format.render(*CONVERSATION)
     whole = endpoint_llm(spec, GREEDY, streaming=False).invoke(prompt)
     streamed = list(endpoint_llm(spec, GREEDY, streaming=True).stream(prompt))
     assert whole.strip()
     assert len(streamed) > 1 and "".join(streamed) == whole
 
 
+@pytest.mark.real_model
 @pytest.mark.parametrize("mode", MODES)
 def test_the_built_in_jumpstart_models_chat_through_the_server(
-    mode: str, server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+    mode: str, real_server: EndpointServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    point_at(monkeypatch, server)
+    point_at(monkeypatch, real_server)
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_LLAMA2_7B_CHAT", "test-llama2-chat")
     monkeypatch.setenv("SAGEMAKER_ENDPOINT_FALCON_7B_INSTRUCT", "test-tgi")
     for spec in list(load_catalog().values())[1:]:
-        session = ChatSession(spec, mode=mode, params=GREEDY)
-        first = "".join(session.ask("I live in Seoul, Korea."))
-        second = "".join(session.ask("Tell me how to travel the city."))
+        session = ChatSession()
+        settings = Settings(spec, GREEDY, mode)
+        first = "".join(session.ask("I live in Seoul, Korea.", settings))
+        second = "".join(session.ask("Tell me how to travel the city.", settings))
         assert first.strip() and second.strip()
-        assert [t.question for t in session.turns] == [
-            "I live in Seoul, Korea.",
-            "Tell me how to travel the city.",
+        assert session.turns == [
+            Turn("I live in Seoul, Korea.", first),
+            Turn("Tell me how to travel the city.", second),
         ]
+        assert [e.state for e in session.exchanges] == [State.ANSWERED, State.ANSWERED]
 
 
 def test_the_default_endpoint_names_are_served() -> None:
@@ -95,7 +155,7 @@ def test_the_default_endpoint_names_are_served() -> None:
     }
 
 
-def test_streams_are_aws_event_stream_payload_parts(server: EndpointServer) -> None:
+def test_streams_are_aws_event_stream_payload_parts(server: EndpointServer, script: ScriptedModel) -> None:
     decoder = EventStreamBuffer()
     decoder.add_data(event_message(b"data: hello\n\n"))
     (message,) = list(decoder)
@@ -108,58 +168,59 @@ def test_streams_are_aws_event_stream_payload_parts(server: EndpointServer) -> N
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+    script.enqueue("One two three four five six.")
     response = client.invoke_endpoint_with_response_stream(
         EndpointName="test-tgi", Body=b'{"inputs": "Hi", "parameters": {"max_new_tokens": 4}}'
     )
     parts = [event["PayloadPart"]["Bytes"] for event in response["Body"]]
-    assert len(parts) == 5 and all(part.startswith(b"data:") for part in parts)
+    assert len(parts) == 5 and all(part.startswith(b"data:") for part in parts)  # 4 tokens, then the end
+    assert json.loads(parts[-1][len(b"data:") :])["generated_text"] == "One two three four"
 
 
-def ask_and_fail(session: ChatSession, question: str = "Are you there?") -> str:
-    """Ask; the answer must fail with a ChatError and leave the history as it was."""
-    before = list(session.turns)
-    with pytest.raises(Exception) as failure:
-        list(session.ask(question))
-    assert session.turns == before
+def ask_and_fail(spec, question: str = "Are you there?") -> pytest.ExceptionInfo[ChatError]:
+    """Ask, one exchange into a chat; the answer must fail with a ChatError, leave
+    the history as it was, and show the question as failed, saying why."""
+    session = ChatSession()
+    session.exchanges.append(Exchange("Hi", answer="Hello!", state=State.ANSWERED))
+    with pytest.raises(ChatError) as failure:
+        list(session.ask(question, Settings(spec, GREEDY)))
+    assert session.turns == [Turn("Hi", "Hello!")]
+    last = session.exchanges[-1]
+    assert (last.question, last.state, last.reason) == (question, State.FAILED, failure.value.message)
     return failure
-
-
-def chatting(spec) -> ChatSession:
-    session = ChatSession(spec, params=GREEDY)
-    session.turns, session.stats = [Turn("Hi", "Hello!")], [None]
-    return session
 
 
 def test_fault_no_credentials(server: EndpointServer, monkeypatch: pytest.MonkeyPatch) -> None:
     point_at(monkeypatch, server, keys=False)
-    failure = ask_and_fail(chatting(model("tgi")))
+    failure = ask_and_fail(model("tgi"))
     assert failure.type is MissingCredentials and "aws configure" in str(failure.value)
 
 
 def test_fault_unknown_endpoint(server: EndpointServer, monkeypatch: pytest.MonkeyPatch) -> None:
     point_at(monkeypatch, server)
-    failure = ask_and_fail(chatting(model("tgi", "no-such-endpoint")))
+    failure = ask_and_fail(model("tgi", "no-such-endpoint"))
     assert failure.type is EndpointNotFound and "does not exist" in str(failure.value)
 
 
 def test_fault_validation_error(server: EndpointServer, monkeypatch: pytest.MonkeyPatch) -> None:
     point_at(monkeypatch, server)  # a TGI request sent to a Llama 2 chat endpoint
-    failure = ask_and_fail(chatting(model("tgi", "test-llama2-chat")))
+    failure = ask_and_fail(model("tgi", "test-llama2-chat"))
     assert failure.type is RequestRejected and "payload format" in str(failure.value)
 
 
 def test_fault_model_error_without_the_eula(server: EndpointServer, monkeypatch: pytest.MonkeyPatch) -> None:
     point_at(monkeypatch, server)  # a TGI request, which carries no EULA, to a Llama 3 endpoint
-    failure = ask_and_fail(chatting(model("tgi", "test-llama3")))
+    failure = ask_and_fail(model("tgi", "test-llama3"))
     assert failure.type is ModelFailed and "accept_eula=true" in str(failure.value)
 
 
+@pytest.mark.real_model
 def test_fault_prompt_over_the_context_window(
-    server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+    real_server: EndpointServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    point_at(monkeypatch, server)
+    point_at(monkeypatch, real_server)  # llama.cpp itself refuses the prompt
     liar = replace(model("tgi"), context_window=100_000)
-    failure = ask_and_fail(chatting(liar), "Seoul " * 9000)
+    failure = ask_and_fail(liar, "Seoul " * 9000)
     assert failure.type is PromptTooLong
 
 
@@ -176,19 +237,17 @@ class GarblingEndpoint(LocalEndpoint):
 
 
 def test_fault_malformed_response(monkeypatch: pytest.MonkeyPatch) -> None:
-    garbling = EndpointServer(GarblingEndpoint(SERVED), port=0, quiet=True).start()
-    try:
+    with serving(GarblingEndpoint(SERVED, complete=ScriptedModel(token_ms=0).complete)) as garbling:
         point_at(monkeypatch, garbling)
-        failure = ask_and_fail(chatting(model("tgi")))
+        failure = ask_and_fail(model("tgi"))
         assert failure.type is ModelFailed and "cannot read" in str(failure.value)
-    finally:
-        garbling.shutdown()
 
 
 def test_a_plain_answer_of_the_wrong_shape_is_malformed(
-    server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+    server: EndpointServer, script: ScriptedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     point_at(monkeypatch, server)  # a Llama 3 reader given TGI's list-shaped answer
+    script.enqueue("Hello there.")
     spec = model("llama3", "test-tgi")
     with pytest.raises(MalformedResponse) as failure:
         endpoint_llm(spec, GREEDY, streaming=False).invoke(spec.prompt_format.render("", [], "Hi"))
@@ -196,31 +255,32 @@ def test_a_plain_answer_of_the_wrong_shape_is_malformed(
 
 
 def test_fault_throttled_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    busy = serve(max_queue=0, latency_s=60)
-    try:
+    held = HeldModel()
+    with serving(LocalEndpoint(SERVED, max_queue=0, complete=held.complete)) as busy:
         point_at(monkeypatch, busy)
 
         def hold_the_model() -> None:
-            with contextlib.suppress(Exception):  # it outlives the test, and its server
+            with contextlib.suppress(Exception):
                 endpoint_llm(model("tgi"), GREEDY).invoke("Hi")
 
         blocker = threading.Thread(target=hold_the_model, daemon=True)
         blocker.start()
-        deadline = time.monotonic() + 30
-        while busy.endpoint.in_flight == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)  # until the blocker holds the model
-        failure = ask_and_fail(chatting(model("tgi")))
-        assert failure.type is Throttled and "Wait a few seconds" in str(failure.value)
-    finally:
-        busy.shutdown()
+        try:
+            assert held.asked.wait(30)  # the blocker holds the model: every other request waits
+            failure = ask_and_fail(model("tgi"))
+            assert failure.type is Throttled and "Wait a few seconds" in str(failure.value)
+        finally:
+            held.released.set()
+            blocker.join(30)
 
 
 def test_fault_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    slow = serve(latency_s=3)
-    try:
+    held = HeldModel()  # answers only after the test, far past the read timeout
+    with serving(LocalEndpoint(SERVED, complete=held.complete)) as slow:
         point_at(monkeypatch, slow)
         monkeypatch.setenv("SAGEMAKER_READ_TIMEOUT", "1")
-        failure = ask_and_fail(chatting(model("tgi")))
-        assert failure.type is EndpointTimeout and "did not answer in time" in str(failure.value)
-    finally:
-        slow.shutdown()
+        try:
+            failure = ask_and_fail(model("tgi"))
+            assert failure.type is EndpointTimeout and "did not answer in time" in str(failure.value)
+        finally:
+            held.released.set()

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 from langchain_aws.llms.sagemaker_endpoint import LineIterator
 
-from chat_core.models.catalog import PAYLOAD_PROMPTS
-from chat_core.models.handlers import HANDLERS, TGIHandler
-from chat_core.models.prompts import FALCON
+from chat_core.models.handlers import PAYLOADS, TGIHandler
 
 GOLDEN = Path(__file__).parent / "golden"
 SYSTEM, QUESTION = "Always answer with Haiku", "I am going to Paris, what should I see?"
@@ -24,16 +22,16 @@ def kwargs(temperature: float = 0.6, stop: tuple[str, ...] = ()) -> dict:
     return {"max_new_tokens": 512, "temperature": temperature, "top_p": 0.9, "seed": None, "stop": stop}
 
 
-@pytest.mark.parametrize("payload", list(HANDLERS))
+@pytest.mark.parametrize("payload", list(PAYLOADS))
 def test_requests_match_the_jumpstart_samples(payload: str) -> None:
-    fmt = PAYLOAD_PROMPTS[payload]
-    handler = HANDLERS[payload](fmt, stream=True)
+    fmt = PAYLOADS[payload].prompt_format
+    handler = PAYLOADS[payload](stream=True)
     body = json.loads(handler.transform_input(fmt.render(SYSTEM, [], QUESTION), kwargs(stop=fmt.stop)))
     assert body == golden(payload)
 
 
 def test_llama_requests_carry_the_eula_and_the_others_do_not() -> None:
-    assert {p: h.custom_attributes for p, h in HANDLERS.items()} == {
+    assert {p: h.custom_attributes for p, h in PAYLOADS.items()} == {
         "llama2-chat": "accept_eula=true",
         "llama3": "accept_eula=true",
         "tgi": None,
@@ -42,7 +40,7 @@ def test_llama_requests_carry_the_eula_and_the_others_do_not() -> None:
 
 
 def test_temperature_zero_is_sent_as_greedy() -> None:
-    body = json.loads(TGIHandler(FALCON).transform_input("User: hi\nAssistant:", kwargs(temperature=0.0)))
+    body = json.loads(TGIHandler().transform_input("User: hi\nAssistant:", kwargs(temperature=0.0)))
     assert body["parameters"]["do_sample"] is False
     assert "temperature" not in body["parameters"] and "top_p" not in body["parameters"]
     assert "stream" not in body
@@ -59,7 +57,7 @@ TGI_STREAM = (
 
 
 def streamed_text(parts: list[bytes]) -> str:
-    handler = TGIHandler(FALCON, stream=True)
+    handler = TGIHandler(stream=True)
     events = ({"PayloadPart": {"Bytes": part}} for part in parts)
     return "".join(handler.transform_output(line) for line in LineIterator(events))
 
@@ -76,7 +74,7 @@ def test_a_stream_cut_into_single_bytes_reads_the_same() -> None:
 
 
 def test_messages_api_stream_lines() -> None:
-    handler = HANDLERS["messages"](PAYLOAD_PROMPTS["messages"], stream=True)
+    handler = PAYLOADS["messages"](stream=True)
     lines = [
         b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"}}]}',
         b'data: {"choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]}',

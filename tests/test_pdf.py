@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pypdf
 import pytest
+from shared import PDFS
 
 from chat_core.documents.pdf import (
     CorruptPDF,
@@ -20,7 +21,6 @@ from chat_core.documents.pdf import (
 )
 from chat_core.documents.summaries import instruction_for, language
 
-PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -119,7 +119,7 @@ def test_the_command_line_prints_the_page_count_and_the_summary() -> None:
     )
     assert run.returncode == 0, run.stderr
     first, *summary = run.stdout.splitlines()
-    assert first == "1 pages, 595 characters" and "".join(summary).strip()
+    assert first == "1 page, 595 characters" and "".join(summary).strip()
     assert "chunk 1/1" in run.stderr
 
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import boto3
 import pytest
 from moto_server import moto_server
+from shared import PDFS
 from streamlit.testing.v1 import AppTest
 from test_pdf import BAD_FILES
 
+from chat_core.conversations.store import open_store
 from chat_core.documents.uploads import open_uploads, sha256
 
-PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 PAGE = "../pages/Summarize_a_PDF.py"
 
 
@@ -35,7 +36,7 @@ def test_upload_shows_facts_then_a_summary_and_a_second_upload_reuses_it(uploads
     at = page_with("minimal-document.pdf")
     assert not at.exception
     assert at.subheader[0].value == "minimal-document.pdf"
-    assert at.caption[0].value == "1 pages · 595 characters"
+    assert at.caption[0].value == "1 page · 595 characters"
     assert at.expander[0].label == "First page"
     next(b for b in at.button if b.label == "Summarize").click().run()
     summary = at.markdown[-1].value
@@ -57,7 +58,7 @@ def test_an_encrypted_pdf_asks_for_its_password() -> None:
     at.text_input(key="pdf-password").input("wrong").run()
     assert "is wrong" in at.warning[0].value
     at.text_input(key="pdf-password").input("openpassword").run()
-    assert not at.warning and at.caption[0].value.startswith("1 pages")
+    assert not at.warning and at.caption[0].value.startswith("1 page ·")
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))
@@ -95,11 +96,12 @@ def test_discuss_in_chat_opens_a_conversation_that_starts_with_the_summary() -> 
     next(b for b in at.button if b.label == "Summarize").click().run()
     summary = at.markdown[-1].value
     next(b for b in at.button if b.label == "Discuss in chat").click().run()
+    (started,) = open_store().conversations("local")
     chat = AppTest.from_file("../app.py", default_timeout=120)
-    chat.session_state["discuss"] = at.session_state["discuss"]  # what switch_page carries over
+    chat.query_params["c"] = started.id  # what switch_page carries over
     chat.run()
     bubbles = [" ".join(md.value for md in m.markdown) for m in chat.chat_message]
-    assert bubbles == ["Summarize minimal-document.pdf (1 pages).", summary]
+    assert bubbles == ["Summarize minimal-document.pdf (1 page).", summary]
     assert [b.label for b in chat.sidebar.button if b.key and b.key.startswith("open-")] == [
-        "Summarize minimal-document.pdf (1 pages)."
+        "Summarize minimal-document.pdf (1 page)."
     ]

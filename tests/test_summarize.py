@@ -3,16 +3,15 @@ whole of GeoTopo."""
 
 import itertools
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from shared import PDFS
 
 from chat_core.documents.pdf import read_pdf
-from chat_core.documents.summaries import split, summarize
+from chat_core.documents.summaries import Summary, split, summarize
+from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, load_catalog
-from chat_core.models.tokens import count_tokens
 
-PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 LOCAL = load_catalog()["local-smollm2"]
 SMALL = replace(LOCAL, context_window=1024)  # so a 4-page paper needs several chunks
 BRIEF = GenerationParams(max_new_tokens=48, temperature=0.0, top_p=1.0)
@@ -46,12 +45,18 @@ def test_a_long_document_is_map_reduced_and_a_cancel_keeps_what_was_done() -> No
     assert summary.chunks > 1 and len(summary.chunk_summaries) == summary.chunks
     assert seen == [(n, summary.chunks) for n in range(1, summary.chunks + 1)]
 
-    done: list[int] = []
-    stopped = summarize(
-        text, SMALL, BRIEF, progress=lambda d, _: done.append(d), cancelled=lambda: len(done) >= 2
-    )
+    class Stopped(Exception):
+        """What Streamlit's Stop raises in the page's progress callback."""
+
+    def stop_at_two(done: int, total: int) -> None:
+        if done == 2:
+            raise Stopped
+
+    stopped = Summary()
+    with pytest.raises(Stopped):
+        summarize(text, SMALL, BRIEF, progress=stop_at_two, summary=stopped)
     assert not stopped.complete and stopped.text == ""
-    assert 0 < len(stopped.chunk_summaries) < stopped.chunks
+    assert len(stopped.chunk_summaries) == 2 < stopped.chunks
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from chat_core.conversations.store import Conversation, Message
+from chat_core.conversations.store import Conversation, Message, current_view
 
 
 def _when(timestamp: float) -> str:
@@ -19,14 +19,15 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         "",
         f"{conversation.model} · {conversation.mode} · started {_when(conversation.created_at)}",
     ]
-    edited = {m.stats.get("replaces") for m in messages if m.role == "user"}
-    latest = {m.answers: m.key for m in messages if m.answers}
+    view = current_view(messages)
+    questions = {question.key for question, _ in view}
+    answers = {answer.key for _, answer in view if answer}
     for message in messages:
         who = "You" if message.role == "user" else "Assistant"
         note = "" if message.answered else " (unanswered)"
-        if message.key in edited:
+        if message.role == "user" and message.key not in questions:
             note = " (edited, see below)"
-        elif message.answers and latest[message.answers] != message.key:
+        elif message.answers in questions and message.key not in answers:
             note = " (regenerated, see below)"
         elif message.role == "assistant" and message.stats.get("stopped"):
             note = " (stopped)"

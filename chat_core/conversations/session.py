@@ -1,18 +1,21 @@
-"""A chat session: the conversation so far, and asking the model the next question.
+"""A chat session: one conversation's exchanges, and asking the model the next question.
 
-Two conversation modes build the prompt:
+``ChatSession.exchanges`` is the conversation as the user sees it: each question
+with its answer and that answer's state (answered, stopped, failed or
+unanswered, with the reason as text).  Pages render it and keep no copy.
+
+Two conversation modes build the prompt from the answered exchanges:
 
 - "PromptTemplate": the model's ``PromptTemplate`` filled with the newest turns
-  that fit the context window (``window.py``), chosen afresh for every question.
+  that fit the context window (``models.budget``), chosen afresh for every question.
 - "ConversationChain": LangChain's ``ConversationChain`` with a
   ``ConversationBufferMemory`` holding every turn since the chat began, as the
   original app had it, except that when the buffer would overflow the context
   window its oldest turns are dropped for good and the user is told.
 
-The session's ``turns`` are the record.  The chain's memory is rebuilt from them
-for each question, so an answer that fails or is abandoned half-way can never
-leave the buffer out of step with the conversation: a turn is added only when
-its answer has been generated in full.
+The chain's memory is rebuilt from the exchanges for each question, so an answer
+that fails or is abandoned half-way can never leave the buffer out of step with
+the conversation.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from enum import StrEnum
+from types import TracebackType
 from typing import Any
 
 from langchain_classic.chains import ConversationChain
@@ -32,17 +37,28 @@ from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from chat_core.conversations.store import LOCAL_USER, Store, title_for
-from chat_core.errors import explain
-from chat_core.i18n import Text
+from chat_core.conversations.store import LOCAL_USER, Store, current_view, title_for
+from chat_core.errors import ChatError, explain
+from chat_core.i18n import Text, plural
+from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
-from chat_core.models.tokens import count_tokens
-from chat_core.models.window import fit_history, history_budget, newest_fitting
 
 MODES = ("PromptTemplate", "ConversationChain")
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
+NO_ANSWER_YET = Text.of("This question has no answer yet: the answer failed or was cut short.")
+STOPPED_EARLY = Text.of("Stopped before any answer came.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a question is asked with: the model, its parameters, the mode and the system prompt."""
+
+    spec: ModelSpec
+    params: GenerationParams
+    mode: str = MODES[0]
+    system: str = DEFAULT_SYSTEM
 
 
 @dataclass(frozen=True)
@@ -50,143 +66,189 @@ class Stats:
     first_token_s: float  # from the question being sent to the first text arriving
     tokens: int
     tokens_per_s: float | None  # decoding speed after the first token; None for 1 token
-    stopped: bool = False  # the user stopped it: the answer is the text until then
+
+
+class State(StrEnum):
+    ANSWERED = "answered"
+    STOPPED = "stopped"  # the user stopped it: the answer is the text until then
+    FAILED = "failed"  # the model or endpoint failed: ``reason`` says why
+    UNANSWERED = "unanswered"  # saved, not (yet) answered: ``reason`` says why
+
+
+@dataclass
+class Exchange:
+    question: str
+    key: str | None = None  # the saved question's key
+    answer: str = ""
+    state: State = State.UNANSWERED
+    stats: Stats | None = None
+    reason: Text | None = None  # why it failed or is unanswered, or why its answer is not saved
+    saved: bool = True  # False: the answer could not be saved; ``ChatSession.save_again``
+    memory_start: int = 0  # ConversationChain: answered exchanges before this left the buffer
+
+    @property
+    def answered(self) -> bool:
+        return self.state in (State.ANSWERED, State.STOPPED)
 
 
 class ChatSession:
-    def __init__(
-        self,
-        spec: ModelSpec,
-        *,
-        mode: str = MODES[0],
-        system: str = DEFAULT_SYSTEM,
-        params: GenerationParams | None = None,
-        store: Store | None = None,
-        owner: str = LOCAL_USER,
-    ) -> None:
-        self.spec = spec
-        self.mode = mode
-        self.system = system
-        self.params = params or spec.defaults
+    def __init__(self, store: Store | None = None, owner: str = LOCAL_USER) -> None:
         self.store = store
         self.owner = owner
-        self.conversation_number = 0
         self.clear()
 
     def clear(self) -> None:
         """Start a new conversation (saved once its first question is asked)."""
-        self.conversation_number += 1  # an answer still streaming from before is not ours: _commit
-        self.turns: list[Turn] = []
-        self.stats: list[Stats | None] = []
-        self.keys: list[str | None] = []  # each turn's saved question
-        self.memory_start = 0  # ConversationChain mode: turns before this left the buffer
         self.conversation_id: str | None = None
-        self.unanswered: tuple[str, str] | None = None  # (text, key): a saved question, no answer
+        self.exchanges: list[Exchange] = []
         self.replacing: str | None = None  # the key of the question the next one edits
-        self.last_prompt = ""  # the prompt of the latest answer, as the model got it
+        self._streaming: Reply | None = None
+
+    @property
+    def turns(self) -> list[Turn]:
+        """The answered exchanges: the history the next prompt is built from."""
+        return [Turn(e.question, e.answer) for e in self.exchanges if e.answered]
 
     def open(self, conversation_id: str) -> None:
-        """Continue a saved conversation: its answered turns become the history,
-        each question with its latest answer; edited questions are left out."""
+        """Continue a saved conversation as it reads now (``store.current_view``)."""
         if self.store is None:
             raise ValueError("no store to open conversations from")
-        messages = self.store.messages(self.owner, conversation_id)
+        view = current_view(self.store.messages(self.owner, conversation_id))
         self.clear()
         self.conversation_id = conversation_id
-        edited = {m.stats.get("replaces") for m in messages if m.role == "user"}
-        latest = {m.answers: m for m in messages if m.answers}  # in key order: the last one wins
-        questions = [m for m in messages if m.role == "user" and m.key not in edited]
-        for question in questions:
-            if answer := latest.get(question.key):
-                self.turns.append(Turn(question.text, answer.text))
-                self.stats.append(Stats(**answer.stats) if answer.stats else None)
-                self.keys.append(question.key)
-        if questions and questions[-1].key not in latest:
-            self.unanswered = (questions[-1].text, questions[-1].key)
+        for question, answer in view:
+            exchange = Exchange(question.text, question.key)
+            if answer is not None:
+                stats = dict(answer.stats)
+                stopped = stats.pop("stopped", False)
+                exchange.answer, exchange.stats = answer.text, Stats(**stats) if stats else None
+                exchange.state = State.STOPPED if stopped else State.ANSWERED
+            elif question is view[-1][0]:
+                exchange.reason = NO_ANSWER_YET
+            else:
+                continue  # an unanswered question followed by others is not part of the history
+            self.exchanges.append(exchange)
 
-    def start_with(self, question: str, answer: str) -> None:
-        """A new conversation opening with a turn made elsewhere (a PDF's summary),
-        so that follow-up questions have it as history."""
+    def start_with(self, question: str, answer: str, settings: Settings) -> str:
+        """A new saved conversation opening with an exchange made elsewhere (a PDF's
+        summary), so that follow-up questions have it as history; returns its id."""
         self.clear()
-        key = self._save_question(question)
-        if self.store is not None and self.conversation_id and key:
-            self.store.add_answer(self.owner, self.conversation_id, key, answer, {})
-        self.unanswered = None
-        self.turns, self.stats, self.keys = [Turn(question, answer)], [None], [key]
+        exchange = self._exchange_for(question, settings)
+        exchange.answer, exchange.state = answer, State.ANSWERED
+        self._saver(exchange)(exchange)
+        return self.conversation_id or ""
 
-    def regenerate_last(self) -> str:
-        """Take the last turn back so that its question is answered again; returns
-        the question, to ``ask``.  The new answer is saved as the question's latest."""
-        turn, key = self._take_back_last()
-        self.unanswered = (turn.question, key) if key else None
-        return turn.question
-
-    def edit_last(self) -> str:
-        """Take the last turn back so that the next question replaces it (edit and
-        resend); returns the question, to edit.  Until one is sent, the saved
-        conversation keeps the turn."""
-        turn, key = self._take_back_last()
-        self.unanswered, self.replacing = None, key
-        return turn.question
-
-    def _take_back_last(self) -> tuple[Turn, str | None]:
-        if not self.turns:
-            raise ValueError("no turn to take back")
-        self.stats.pop()
-        self.memory_start = min(self.memory_start, len(self.turns) - 1)
-        return self.turns.pop(), self.keys.pop()
-
-    def _save_question(self, question: str) -> str | None:
-        """Keep the question before the model is called, so that it outlives a
-        failure or a crash; a resent question is not saved twice."""
-        if self.store is None:
-            return None
-        if self.unanswered and self.unanswered[0] == question:
-            return self.unanswered[1]
-        if self.conversation_id is None:
-            self.conversation_id = self.store.create(
-                self.owner, title_for(question), self.spec.id, self.mode
-            ).id
-        key = self.store.add_question(self.owner, self.conversation_id, question, replaces=self.replacing)
-        self.unanswered, self.replacing = (question, key), None
-        return key
-
-    def ask(self, question: str) -> Reply:
+    def ask(self, question: str, settings: Settings) -> Reply:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
 
-        Raises ``ChatError`` (here or while iterating) with a message for the user;
-        the turns are then unchanged, and a saved question stays, unanswered."""
-        if self.mode not in MODES:
-            raise ValueError(f"unknown conversation mode {self.mode!r}")
-        question_key = self._save_question(question)
+        Raises ``ChatError`` (here or while iterating) with a message for the
+        user; the exchange then says why it failed, and its saved question stays."""
+        if settings.mode not in MODES:
+            raise ValueError(f"unknown conversation mode {settings.mode!r}")
+        exchange = self._exchange_for(question, settings)
         started = time.perf_counter()
         try:
-            llm = endpoint_llm(self.spec, self.params)
-            if self.mode == "ConversationChain":
-                reply = self._ask_chain(llm, question, started)
+            llm = endpoint_llm(settings.spec, settings.params)
+            if settings.mode == "ConversationChain":
+                chunks, memory_start, notice = self._chain(llm, question, settings)
             else:
-                reply = self._ask_template(llm, question, started)
+                chunks, memory_start, notice = self._template(llm, question, settings), 0, None
         except Exception as error:
-            raise explain(error, self.spec.endpoint_name) from error
-        reply.question_key = question_key
-        reply.conversation = (self.conversation_number, self.conversation_id)
+            raise _failed(exchange, explain(error, settings.spec.endpoint_name)) from error
+        exchange.memory_start = memory_start
+        reply = Reply(exchange, chunks, settings, started, notice, save=self._saver(exchange))
+        self._streaming = reply
         return reply
 
-    def _ask_template(self, llm: Any, question: str, started: float) -> Reply:
-        fmt = self.spec.prompt_format
-        history = fit_history(self.spec, self.params, self.system, self.turns, question)
-        recorder = _PromptRecorder()
-        chunks = (fmt.template(self.system) | llm).stream(
-            {"history": fmt.render_history(history), "input": fmt.clean(question)},
-            config={"callbacks": [recorder]},
-        )
-        return Reply(self, question, chunks, recorder, started, self.memory_start)
+    def regenerate_last(self) -> str:
+        """Take the last answer back so that its question is asked again; returns
+        the question, to ``ask``.  The new answer is saved as the question's latest."""
+        last = self._last_answered()
+        last.answer, last.state, last.stats, last.reason = "", State.UNANSWERED, None, None
+        return last.question
 
-    def _ask_chain(self, llm: Any, question: str, started: float) -> Reply:
-        fmt = self.spec.prompt_format
-        buffered = self.turns[self.memory_start :]
-        budget = history_budget(self.spec, self.params, self.system, question)
-        dropped = len(buffered) - newest_fitting(self.spec, buffered, budget)
+    def edit_last(self) -> str:
+        """Take the last exchange back so that the next question replaces it (edit and
+        resend); returns the question, to edit.  Until one is sent, the saved
+        conversation keeps it."""
+        last = self._last_answered()
+        self.exchanges.pop()
+        self.replacing = last.key
+        return last.question
+
+    def save_again(self, exchange: Exchange) -> None:
+        """Retry saving an answer whose save failed."""
+        exchange.reason = None
+        self._saver(exchange)(exchange)
+
+    def settle(self, timeout: float = 30) -> None:
+        """Stop an answer that another thread is streaming (a page run that a click
+        interrupted) and wait until it is kept, so the caller sees it."""
+        if self._streaming is not None:
+            self._streaming.stop_from_elsewhere(timeout)
+
+    def _last_answered(self) -> Exchange:
+        if not self.exchanges or not self.exchanges[-1].answered:
+            raise ValueError("no answered exchange to take back")
+        return self.exchanges[-1]
+
+    def _exchange_for(self, question: str, settings: Settings) -> Exchange:
+        """The exchange a question goes in: a resent question reuses its unanswered
+        one (saved once); otherwise the question is saved before the model is
+        called, so that it outlives a failure or a crash."""
+        if self.exchanges and not self.exchanges[-1].answered:
+            last = self.exchanges[-1]
+            if last.question == question and (last.key or self.store is None):
+                last.state, last.reason = State.UNANSWERED, None
+                return last
+            self.exchanges.pop()  # left unanswered in the store, as the user moved on
+        exchange = Exchange(question)
+        if self.store is not None:
+            if self.conversation_id is None:
+                self.conversation_id = self.store.create(
+                    self.owner, title_for(question), settings.spec.id, settings.mode
+                ).id
+            exchange.key = self.store.add_question(
+                self.owner, self.conversation_id, question, replaces=self.replacing
+            )
+            self.replacing = None
+        self.exchanges.append(exchange)
+        return exchange
+
+    def _saver(self, exchange: Exchange) -> Callable[[Exchange], None]:
+        """Saves ``exchange``'s answer to the conversation it was asked in, even if the
+        session has moved on by the time it ends (a click on "New chat" mid-answer)."""
+        conversation_id = self.conversation_id
+
+        def save(done: Exchange) -> None:
+            if self.store is None or conversation_id is None or done.key is None:
+                return
+            record = {**(asdict(done.stats) if done.stats else {}), "stopped": done.state is State.STOPPED}
+            try:
+                self.store.add_answer(self.owner, conversation_id, done.key, done.answer, record)
+                done.saved = True
+            except ChatError as error:
+                done.saved, done.reason = False, error.message
+
+        return save
+
+    def _memory_start(self) -> int:
+        answered = [e for e in self.exchanges[:-1] if e.answered]
+        return answered[-1].memory_start if answered else 0
+
+    def _template(self, llm: Any, question: str, settings: Settings) -> Iterator[str]:
+        fmt = settings.spec.prompt_format
+        history = fit_history(settings.spec, settings.params, settings.system, self.turns, question)
+        return (fmt.template(settings.system) | llm).stream(
+            {"history": fmt.render_history(history), "input": fmt.clean(question)}
+        )
+
+    def _chain(self, llm: Any, question: str, settings: Settings) -> tuple[Iterator[str], int, Text | None]:
+        spec, fmt = settings.spec, settings.spec.prompt_format
+        start = min(self._memory_start(), len(self.turns))
+        buffered = self.turns[start:]
+        budget = history_budget(spec, settings.params, settings.system, question)
+        dropped = len(buffered) - newest_fitting(spec, buffered, budget)
         with warnings.catch_warnings():
             # The classic chain and memory are deprecated upstream; users ask for this mode.
             warnings.simplefilter("ignore", LangChainDeprecationWarning)
@@ -194,72 +256,56 @@ class ChatSession:
             for turn in buffered[dropped:]:
                 memory.chat_memory.add_user_message(turn.question)
                 memory.chat_memory.add_ai_message(turn.answer)
-            chain = ConversationChain(llm=llm, memory=memory, prompt=fmt.template(self.system))
-        relay = _TokenRelay()
-        chunks = relay.run(chain, fmt.clean(question))
-        reply = Reply(self, question, chunks, relay, started, self.memory_start + dropped)
+            chain = ConversationChain(llm=llm, memory=memory, prompt=fmt.template(settings.system))
+        notice = None
         if dropped:
-            reply.notice = Text(
-                f"The conversation no longer fits {self.spec.label}'s context window: the "
-                f"{dropped} oldest turn{'s' if dropped > 1 else ''} left the chain's memory.",
-                ko=f"대화가 더 이상 {self.spec.label}의 컨텍스트 창에 맞지 않아 가장 오래된 {dropped}개의 "
+            notice = Text(
+                f"The conversation no longer fits {spec.label}'s context window: the "
+                f"{plural(dropped, 'oldest turn', 'oldest turns')} left the chain's memory.",
+                ko=f"대화가 더 이상 {spec.label}의 컨텍스트 창에 맞지 않아 가장 오래된 {dropped}개의 "
                 "대화가 체인의 메모리에서 빠졌습니다.",
             )
-        return reply
+        return _TokenRelay().run(chain, fmt.clean(question)), start + dropped, notice
 
-    def _commit(self, reply: Reply, memory_start: int) -> None:
-        """Save the answer to the conversation it was asked in.  Only if the session
-        is still in that conversation does it become a turn here: an answer
-        stopped by a click on "New chat" or another conversation ends after the
-        click has moved the session on."""
-        question, answer, stats = reply.question, reply.answer, reply.stats
-        number, conversation_id = reply.conversation
-        if self.store is not None and conversation_id and reply.question_key:
-            self.store.add_answer(self.owner, conversation_id, reply.question_key, answer, asdict(stats))
-        if number != self.conversation_number:
-            return
-        self.unanswered = None
-        self.turns.append(Turn(question, answer))
-        self.stats.append(stats)
-        self.keys.append(reply.question_key)
-        self.last_prompt = reply.prompt
-        self.memory_start = memory_start
+
+def _failed(exchange: Exchange, error: ChatError) -> ChatError:
+    exchange.state, exchange.reason = State.FAILED, error.message
+    return error
 
 
 class Reply:
-    """An answer being generated.  Iterating yields its text as it streams; when
-    the iteration ends the turn is part of the session and ``stats`` is set.
-    ``stop`` ends it early and keeps the text so far."""
+    """An answer being generated into its exchange.  Iterating yields its text as
+    it streams; when the iteration ends the exchange is answered and saved.
+    ``stop`` (or leaving a ``with`` block) ends it early and keeps the text so far."""
 
     def __init__(
         self,
-        session: ChatSession,
-        question: str,
+        exchange: Exchange,
         chunks: Iterator[str],
-        recorder: _PromptRecorder,
+        settings: Settings,
         started: float,
-        memory_start: int,
+        notice: Text | None,
+        *,
+        save: Callable[[Exchange], None],
     ) -> None:
-        self.session = session
-        self.question = question
-        self.answer = ""
-        self.stats: Stats | None = None
-        self.notice: Text | None = None  # something the user should know about this answer
-        self.question_key: str | None = None  # the saved question this answers
-        self.conversation: tuple[int, str | None] = (0, None)  # where it was asked (see _commit)
+        self.exchange = exchange
+        self.settings = settings
+        self.notice = notice  # something the user should know about this answer
         self._chunks = chunks
-        self._recorder = recorder
+        self._save = save
         self._started = started
-        self._memory_start = memory_start
         self._parts: list[str] = []
         self._first: float | None = None
         self._stop_requested = False
-        self._settled = threading.Event()  # complete, stopped or failed
+        self._settled = threading.Event()  # answered, stopped or failed
 
-    @property
-    def prompt(self) -> str:
-        """The prompt exactly as it was sent to the model."""
-        return self._recorder.prompt
+    def __enter__(self) -> Reply:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
     def __iter__(self) -> Iterator[str]:
         try:
@@ -273,37 +319,41 @@ class Reply:
                 yield chunk
         except Exception as error:
             self._settled.set()
-            raise explain(error, self.session.spec.endpoint_name) from error
-        self._finish(stopped=False)
+            raise _failed(self.exchange, explain(error, self.settings.spec.endpoint_name)) from error
+        self._finish(State.ANSWERED)
 
     def stop(self) -> None:
         """Stop generating (the model stops at its next token) and keep the text so
         far as the answer, marked stopped.  Does nothing once the answer is
-        complete; with no text yet, the question stays unanswered."""
-        if self.stats is not None:
+        settled; with no text yet, the question stays unanswered."""
+        if self._settled.is_set():
             return
         close = getattr(self._chunks, "close", None)
         if close:
             close()
         if self._parts:
-            self._finish(stopped=True)
-        self._settled.set()
+            self._finish(State.STOPPED)
+        else:
+            self.exchange.reason = STOPPED_EARLY
+            self._settled.set()
 
-    def stop_from_elsewhere(self, timeout: float = 60) -> None:
-        """Stop an answer that another thread is streaming (a page run that was
-        interrupted) and wait until it is saved, so the caller sees it."""
+    def stop_from_elsewhere(self, timeout: float) -> None:
         self._stop_requested = True
         self._settled.wait(timeout)
 
-    def _finish(self, *, stopped: bool) -> None:
-        finished = time.perf_counter()
-        self.answer = "".join(self._parts)
-        first = self._first or finished
-        n_tokens = count_tokens(self.session.spec, self.answer)
-        rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
-        self.stats = Stats(first - self._started, n_tokens, rate, stopped)
-        self.session._commit(self, self._memory_start)
-        self._settled.set()
+    def _finish(self, state: State) -> None:
+        try:
+            finished = time.perf_counter()
+            exchange = self.exchange
+            exchange.answer = "".join(self._parts)
+            first = self._first or finished
+            n_tokens = count_tokens(self.settings.spec, exchange.answer)
+            rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
+            exchange.stats = Stats(first - self._started, n_tokens, rate)
+            exchange.state, exchange.reason = state, None
+            self._save(exchange)
+        finally:
+            self._settled.set()
 
 
 class _FormattedBufferMemory(ConversationBufferMemory):
@@ -318,19 +368,11 @@ class _FormattedBufferMemory(ConversationBufferMemory):
         return self.prompt_format.render_history(turns)
 
 
-class _PromptRecorder(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.prompt = ""
-
-    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], **kwargs: Any) -> None:
-        self.prompt = prompts[0]
-
-
 class _Cancelled(Exception):
     pass
 
 
-class _TokenRelay(_PromptRecorder):
+class _TokenRelay(BaseCallbackHandler):
     """Streams a classic chain: the chain runs in a thread and its LLM's tokens are
     passed here through a queue.  Leaving the stream early stops the chain at
     its next token."""
@@ -339,7 +381,6 @@ class _TokenRelay(_PromptRecorder):
     _DONE = object()
 
     def __init__(self) -> None:
-        super().__init__()
         self.tokens: queue.Queue[Any] = queue.Queue()
         self.cancelled = False
 

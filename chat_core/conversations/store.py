@@ -69,6 +69,15 @@ def in_order(messages: list[Message]) -> list[Message]:
     return [replace(m, answered=m.role != "user" or m.key in answered) for m in messages]
 
 
+def current_view(messages: list[Message]) -> list[tuple[Message, Message | None]]:
+    """The conversation as it reads now: each question that no edit replaced, in
+    order, with its latest answer (None while unanswered).  The session opens
+    this and the exports mark whatever is not in it."""
+    edited = {m.stats.get("replaces") for m in messages if m.role == "user"}
+    latest = {m.answers: m for m in messages if m.answers}  # in key order: the last one wins
+    return [(m, latest.get(m.key)) for m in messages if m.role == "user" and m.key not in edited]
+
+
 class Store(Protocol):
     def create(self, owner: str, title: str, model: str, mode: str) -> Conversation: ...
 

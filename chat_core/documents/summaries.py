@@ -18,9 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from chat_core.errors import explain
+from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
-from chat_core.models.tokens import count_tokens
 
 DETAILS = ("short", "detailed")
 SYSTEM = "You summarize documents faithfully, without adding facts."
@@ -109,13 +109,12 @@ def summarize(
     detail: str = "short",
     concurrency: int = 4,
     progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] = lambda: False,
     summary: Summary | None = None,
 ) -> Summary:
-    """Summarize ``text``; ``progress(done, total)`` counts map-step chunks.  When
-    ``cancelled()`` turns true no new chunk is started, and the summary returned
-    holds what was done (``complete`` is False).  A ``summary`` passed in is filled
-    as chunks finish, so a caller interrupted mid-way still has them."""
+    """Summarize ``text``; ``progress(done, total)`` counts map-step chunks.  A
+    ``summary`` passed in is filled as chunks finish, so a caller interrupted
+    mid-way (an exception from ``progress``: Streamlit's Stop) still has them, and
+    no chunk is started after the interruption."""
     summary = summary or Summary()
     summary.language = language(text)
     instruction = instruction_for(text, detail)
@@ -142,9 +141,7 @@ def summarize(
 
     chunks = split(spec, text, budget)
     summary.chunks = len(chunks)
-    _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress, cancelled)
-    if len(summary.done) < len(chunks):
-        return summary  # cancelled: what was done is kept
+    _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress)
     combined = "\n\n".join(summary.chunk_summaries)
     while count_tokens(spec, combined) > budget:  # reduce in rounds until one call can take it all
         parts = split(spec, combined, budget)
@@ -161,14 +158,13 @@ def _map(
     workers: int,
     done: dict[int, str],
     progress: Callable[[int, int], None] | None,
-    cancelled: Callable[[], bool],
 ) -> None:
-    """Summarize the chunks into ``done`` as each finishes; none is started after a cancel."""
+    """Summarize the chunks into ``done`` as each finishes."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: dict[Future[str], int] = {}
         queue = iter(enumerate(chunks))
         while True:
-            while len(pending) < workers and not cancelled():
+            while len(pending) < workers:
                 item = next(queue, None)
                 if item is None:
                     break

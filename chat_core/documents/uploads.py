@@ -21,6 +21,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chat_core.conversations.store import DATA_DIR
+from chat_core.documents.pdf import Document
 from chat_core.errors import ChatError
 
 
@@ -62,6 +63,26 @@ class UploadStore:
     def text(self, digest: str) -> str | None:
         raw = self._get(f"text/{digest}.txt")
         return raw.decode() if raw is not None else None
+
+    def keep_document(self, digest: str, document: Document) -> dict[str, Any]:
+        """Keep what was read from a file (its text, page count, first page), so it is
+        never read twice; the file's record, updated."""
+        self.save_text(digest, document.text)
+        self.remember(
+            digest,
+            pages=document.page_count,
+            characters=document.characters,
+            preview=document.pages[0][:2000],
+        )
+        return self.record(digest) or {}
+
+    def summary(self, digest: str, model_id: str, detail: str) -> str | None:
+        """The file's summary by this model at this length, if one was made before."""
+        return ((self.record(digest) or {}).get("summaries") or {}).get(f"{model_id}/{detail}")
+
+    def keep_summary(self, digest: str, model_id: str, detail: str, text: str) -> None:
+        summaries = (self.record(digest) or {}).get("summaries") or {}
+        self.remember(digest, summaries={**summaries, f"{model_id}/{detail}": text})
 
     def remember(self, digest: str, **facts: Any) -> None:
         """Add facts (page count, summary...) to a stored file's record."""

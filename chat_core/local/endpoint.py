@@ -13,21 +13,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from chat_core.local import model as local_model
+from chat_core.models.catalog import BUILT_IN
+from chat_core.models.handlers import PAYLOADS, PayloadHandler, Request
 from chat_core.models.prompts import CHATML, FORMATS, Turn
 
-PAYLOAD_FORMATS = ("llama2-chat", "llama3", "tgi", "messages")
-EULA_FORMATS = ("llama2-chat", "llama3")
-DEFAULT_ENDPOINTS = {
-    "jumpstart-dft-meta-textgeneration-llama-2-7b-f": "llama2-chat",
-    "jumpstart-dft-hf-llm-falcon-7b-instruct-bf16": "tgi",
-}
-DEFAULT_MAX_NEW_TOKENS = 256
+# The JumpStart endpoints of the catalog, each in its payload format.
+DEFAULT_ENDPOINTS = {spec.endpoint_name: spec.payload for spec in BUILT_IN if not spec.is_local}
 
 
 class EndpointFault(Exception):
@@ -40,18 +36,6 @@ class EndpointFault(Exception):
 
 def _validation(message: str) -> EndpointFault:
     return EndpointFault("ValidationError", message, 400)
-
-
-@dataclass
-class Generation:
-    """What a request asks the model for, whatever its payload format."""
-
-    prompt: str
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
-    temperature: float = 0.0  # 0: greedy
-    top_p: float = 1.0
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
 
 
 def _chatml(messages: list[dict[str, Any]]) -> str:
@@ -70,9 +54,12 @@ def _chatml(messages: list[dict[str, Any]]) -> str:
     return CHATML.render(system, turns, texts[-1])
 
 
-def _as_chatml(prompt: str) -> str:
-    """A prompt written for another chat format, rewritten for the bundled model
-    (it only follows ChatML); a prompt in no known format goes through as it is."""
+def _as_chatml(request: Request) -> str:
+    """The request's prompt in the bundled model's own chat format (it only follows
+    ChatML); a prompt in no known format goes through as it is."""
+    if request.messages is not None:
+        return _chatml(request.messages)
+    prompt = request.prompt or ""
     if prompt.startswith("<|im_start|>"):  # ChatML already: the in-process model's every call
         return prompt
     for fmt in FORMATS.values():
@@ -83,100 +70,17 @@ def _as_chatml(prompt: str) -> str:
     return prompt
 
 
-def _sampling(parameters: dict[str, Any], prompt: str) -> Generation:
-    sampling = parameters.get("do_sample", "temperature" in parameters)
-    return Generation(
-        prompt=prompt,
-        max_new_tokens=int(parameters.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
-        temperature=float(parameters.get("temperature", 1.0)) if sampling else 0.0,
-        top_p=float(parameters.get("top_p", 1.0)),
-        stop=_stops(parameters.get("stop")),
-        seed=parameters.get("seed"),
-    )
-
-
-def _stops(stop: str | list[str] | None) -> list[str]:
-    return [stop] if isinstance(stop, str) else [str(s) for s in stop or []]
-
-
-def _parse(payload: str, request: dict[str, Any]) -> Generation:
-    if payload == "messages":
-        return Generation(
-            prompt=_chatml(request["messages"]),
-            max_new_tokens=int(request.get("max_tokens", DEFAULT_MAX_NEW_TOKENS)),
-            temperature=float(request.get("temperature", 0.0)),
-            top_p=float(request.get("top_p", 1.0)),
-            stop=_stops(request.get("stop")),
-            seed=request.get("seed"),
-        )
-    parameters = request.get("parameters", {})
-    if not isinstance(parameters, dict):
-        raise TypeError("parameters must be an object")
-    if payload == "llama2-chat":
-        dialogs = request["inputs"]
-        if not isinstance(dialogs, list) or len(dialogs) != 1:
-            raise _validation("inputs must be a list holding exactly one dialog")
-        return _sampling(parameters, _chatml(dialogs[0]))
-    if not isinstance(request["inputs"], str):
-        raise TypeError("inputs must be a string")
-    return _sampling(parameters, _as_chatml(request["inputs"]))
-
-
 def _accepted_eula(custom_attributes: str | None) -> bool:
     # "key=value; key=value", the last value of a key wins (JumpStart's Llama notebooks).
     values = dict(pair.strip().split("=", 1) for pair in (custom_attributes or "").split(";") if "=" in pair)
     return values.get("accept_eula", "").lower() == "true"
 
 
-def _plain(payload: str, text: str) -> dict[str, Any] | list[dict[str, Any]]:
-    if payload == "llama2-chat":
-        return [{"generation": {"role": "assistant", "content": text}}]
-    if payload == "llama3":
-        return {"generated_text": text}
-    if payload == "messages":
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": "SmolLM2-135M-Instruct",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ],
-        }
-    return [{"generated_text": text}]
-
-
-def _events(payload: str, tokens: Iterator[str]) -> Generator[bytes, None, None]:
-    """Server-sent events, one per token: TGI's ``data:{"token": ...}`` for the
-    text formats, OpenAI-style chunks ending ``data: [DONE]`` for messages."""
-    text = ""
-    for index, token in enumerate(tokens):
-        text += token
-        if payload == "messages":
-            delta = {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
-            yield b"data: " + json.dumps(delta).encode() + b"\n\n"
-        else:
-            event = {
-                "index": index,
-                "token": {"id": None, "text": token, "special": False},
-                "generated_text": None,
-                "details": None,
-            }
-            yield b"data:" + json.dumps(event).encode() + b"\n\n"
-    if payload == "messages":
-        done = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        yield b"data: " + json.dumps(done).encode() + b"\n\n"
-        yield b"data: [DONE]\n\n"
-    else:
-        end = {"token": {"id": None, "text": "", "special": True}, "generated_text": text, "details": None}
-        yield b"data:" + json.dumps(end).encode() + b"\n\n"
-
-
 @dataclass
 class Response:
     content_type: str
     body: bytes | None = None  # a plain answer
-    events: Generator[bytes, None, None] | None = None  # a streamed one: one PayloadPart per item
+    events: Iterator[bytes] | None = None  # a streamed one: one PayloadPart per item
 
 
 class LocalEndpoint:
@@ -192,45 +96,41 @@ class LocalEndpoint:
         bench/ gives a stand-in that answers at once, to time clients against a
         fast remote endpoint, which this machine cannot run."""
         self.endpoints = dict(DEFAULT_ENDPOINTS if endpoints is None else endpoints)
-        unknown = set(self.endpoints.values()) - set(PAYLOAD_FORMATS)
+        unknown = set(self.endpoints.values()) - set(PAYLOADS)
         if unknown:
-            raise ValueError(f"unknown payload formats {sorted(unknown)}; known: {PAYLOAD_FORMATS}")
+            raise ValueError(f"unknown payload formats {sorted(unknown)}; known: {list(PAYLOADS)}")
         self.latency_s = latency_s
         self.max_queue = max_queue
         self.complete = complete
         self._in_flight = 0
         self._lock = threading.Lock()
 
-    @property
-    def in_flight(self) -> int:
-        """Requests being answered or waiting for the model."""
-        return self._in_flight
-
     def invoke(
         self, endpoint: str, body: bytes | str, *, stream: bool, custom_attributes: str | None = None
     ) -> Response:
-        payload = self.endpoints.get(endpoint)
-        if payload is None:
+        if endpoint not in self.endpoints:
             raise _validation(f"Endpoint {endpoint} of account local not found.")
+        payload: type[PayloadHandler] = PAYLOADS[self.endpoints[endpoint]]
         try:
-            generation = _parse(payload, json.loads(body))
+            request = payload.read(json.loads(body))
+            prompt = _as_chatml(request)
         except EndpointFault:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise _validation(f"Malformed {payload} request: {error}") from error
-        if payload in EULA_FORMATS and not _accepted_eula(custom_attributes):
+            raise _validation(f"Malformed {payload.name} request: {error}") from error
+        if payload.custom_attributes and not _accepted_eula(custom_attributes):
             raise EndpointFault(
                 "ModelError",
                 "Need to pass custom_attributes='accept_eula=true' as part of header. This means you "
                 "have read and accept the end-user-license-agreement (EULA) of the model.",
                 424,
             )
-        tokens = self._admitted(generation)
+        tokens = self._admitted(prompt, request)
         if stream:
-            return Response("text/event-stream", events=_events(payload, tokens))
-        return Response("application/json", body=json.dumps(_plain(payload, "".join(tokens))).encode())
+            return Response("text/event-stream", events=payload.events(tokens))
+        return Response("application/json", body=json.dumps(payload.response("".join(tokens))).encode())
 
-    def _admitted(self, generation: Generation) -> Iterator[str]:
+    def _admitted(self, prompt: str, request: Request) -> Iterator[str]:
         """Start generating, or refuse when more requests already wait than allowed.
         The first token is produced before returning, so that a prompt the model
         rejects fails the call itself, as it does on SageMaker."""
@@ -242,12 +142,12 @@ class LocalEndpoint:
             if self.latency_s:
                 time.sleep(self.latency_s)
             tokens = self.complete(
-                generation.prompt,
-                max_new_tokens=generation.max_new_tokens,
-                temperature=generation.temperature,
-                top_p=generation.top_p,
-                stop=generation.stop,
-                seed=generation.seed,
+                prompt,
+                max_new_tokens=request.max_new_tokens,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                stop=request.stop,
+                seed=request.seed,
             )
             first = next(tokens, "")
         except ValueError as error:  # llama.cpp: "Requested tokens (n) exceed context window of m"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from llama_cpp import Llama
 
-CONTEXT_WINDOW = 8192
+from chat_core.models.catalog import LOCAL_MODEL
+
 _lock = threading.Lock()
 
 
@@ -29,7 +30,7 @@ def gguf_path() -> Path:
 def model() -> Llama:
     return Llama(
         model_path=str(gguf_path()),
-        n_ctx=CONTEXT_WINDOW,
+        n_ctx=LOCAL_MODEL.context_window,
         n_threads=os.cpu_count() or 1,
         verbose=False,
     )

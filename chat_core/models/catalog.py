@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from chat_core.errors import InvalidEndpoint
-from chat_core.models.prompts import CHATML, FALCON, LLAMA2, LLAMA3, PromptFormat
+from chat_core.models.handlers import PAYLOADS
+from chat_core.models.prompts import CHATML, FALCON, LLAMA2, PromptFormat
 
 LOCAL_ENDPOINT = "local-smollm2"
 
@@ -32,7 +33,7 @@ class GenerationParams:
 class ModelSpec:
     id: str
     label: str
-    payload: str  # request/response shape: one of PAYLOAD_PROMPTS, see handlers.py
+    payload: str  # request/response shape: a name in handlers.PAYLOADS
     prompt_format: PromptFormat
     endpoint_name: str
     context_window: int
@@ -51,16 +52,19 @@ class ModelSpec:
         return "SAGEMAKER_ENDPOINT_" + self.id.upper().replace("-", "_")
 
 
+# The bundled model: llama.cpp is loaded with this context window (local/model.py).
+LOCAL_MODEL = ModelSpec(
+    id="local-smollm2",
+    label="Local - SmolLM2-135M (offline)",
+    payload="tgi",
+    prompt_format=CHATML,
+    endpoint_name=LOCAL_ENDPOINT,
+    context_window=8192,
+    defaults=GenerationParams(max_new_tokens=256, temperature=0.2, top_p=0.9),
+)
+
 BUILT_IN: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        id="local-smollm2",
-        label="Local - SmolLM2-135M (offline)",
-        payload="tgi",
-        prompt_format=CHATML,
-        endpoint_name=LOCAL_ENDPOINT,
-        context_window=8192,
-        defaults=GenerationParams(max_new_tokens=256, temperature=0.2, top_p=0.9),
-    ),
+    LOCAL_MODEL,
     ModelSpec(
         id="llama2-7b-chat",
         label="Llama 2 7B chat (JumpStart)",
@@ -83,18 +87,14 @@ BUILT_IN: tuple[ModelSpec, ...] = (
 
 DEFAULT_MODEL = BUILT_IN[0].id
 
-# Each payload format with the prompt format its models are usually trained on;
-# for the message formats it is only used to count tokens and to window history.
-PAYLOAD_PROMPTS = {"llama2-chat": LLAMA2, "llama3": LLAMA3, "tgi": FALCON, "messages": CHATML}
-
 
 def custom_model(endpoint_name: str, payload: str, context_window: int, region: str | None) -> ModelSpec:
     """A model on an endpoint the user names in the sidebar."""
     endpoint_name = endpoint_name.strip()
     if not endpoint_name or endpoint_name == LOCAL_ENDPOINT:
         raise InvalidEndpoint("give the endpoint's name", ko="엔드포인트 이름을 입력하세요")
-    if payload not in PAYLOAD_PROMPTS:
-        formats = ", ".join(PAYLOAD_PROMPTS)
+    if payload not in PAYLOADS:
+        formats = ", ".join(PAYLOADS)
         raise InvalidEndpoint(
             f"payload format must be one of {formats}", ko=f"페이로드 형식은 {formats} 중 하나여야 합니다"
         )
@@ -106,7 +106,7 @@ def custom_model(endpoint_name: str, payload: str, context_window: int, region: 
         id=f"custom-{endpoint_name}",
         label=f"{endpoint_name} ({payload})",
         payload=payload,
-        prompt_format=PAYLOAD_PROMPTS[payload],
+        prompt_format=PAYLOADS[payload].prompt_format,
         endpoint_name=endpoint_name,
         context_window=context_window,
         defaults=GenerationParams(max_new_tokens=min(512, context_window // 4), temperature=0.6, top_p=0.9),

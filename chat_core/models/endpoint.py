@@ -18,9 +18,9 @@ from langchain_aws import SagemakerEndpoint
 
 from chat_core.local import model as local_model
 from chat_core.local.runtime import LocalRuntimeClient
-from chat_core.models import tokens
+from chat_core.models import budget
 from chat_core.models.catalog import GenerationParams, ModelSpec
-from chat_core.models.handlers import HANDLERS
+from chat_core.models.handlers import PAYLOADS
 
 
 def _config() -> Config:
@@ -57,11 +57,11 @@ def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
     estimated count."""
     if spec.is_local:
         return lambda text: local_model.model().tokenize(text.encode(), add_bos=False, special=True)
-    return lambda text: [0] * tokens.estimate_tokens(text)
+    return lambda text: [0] * budget.estimate_tokens(text)
 
 
 def endpoint_llm(spec: ModelSpec, params: GenerationParams, *, streaming: bool = True) -> SagemakerEndpoint:
-    handler = HANDLERS[spec.payload](spec.prompt_format, stream=streaming)
+    handler = PAYLOADS[spec.payload](stream=streaming)
     attributes = handler.custom_attributes
     return SagemakerEndpoint(
         endpoint_name=spec.endpoint_name,

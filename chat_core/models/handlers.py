@@ -1,4 +1,10 @@
-"""Content handlers: the JSON each endpoint kind takes and gives back.
+"""Payload formats: the JSON each endpoint kind takes and gives back, both ways.
+
+``PAYLOADS`` is the registry: each format is one handler class declaring its
+name, the prompt format its models use, its EULA attribute, how a client writes
+a request and reads the answer (``SagemakerEndpoint``'s content handler), and how
+a server reads that request and writes the answer (``local.endpoint`` serves the
+bundled model in every format this way).  Adding a format is one class here.
 
 ``SagemakerEndpoint`` hands ``transform_output`` a ``StreamingBody`` for a plain
 call and one raw line (bytes, newline removed) per event-stream line when
@@ -14,12 +20,73 @@ request per format with the notebook it comes from.
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from langchain_aws.llms.sagemaker_endpoint import LLMContentHandler
 
 from chat_core.errors import MalformedResponse
-from chat_core.models.prompts import PromptFormat
+from chat_core.models.prompts import CHATML, FALCON, LLAMA2, LLAMA3, PromptFormat
+
+DEFAULT_MAX_NEW_TOKENS = 256
+
+
+@dataclass
+class Request:
+    """What a request asks the model for, whatever its payload format: a prompt
+    string, or a conversation as messages."""
+
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+
+def _stops(stop: str | list[str] | None) -> list[str]:
+    return [stop] if isinstance(stop, str) else [str(s) for s in stop or []]
+
+
+def _read_parameters(request: dict[str, Any], **what: Any) -> Request:
+    """TGI-style ``parameters``: sampling only when asked for (``do_sample`` or a temperature)."""
+    parameters = request.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise TypeError("parameters must be an object")
+    sampling = parameters.get("do_sample", "temperature" in parameters)
+    return Request(
+        **what,
+        max_new_tokens=int(parameters.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
+        temperature=float(parameters.get("temperature", 1.0)) if sampling else 0.0,
+        top_p=float(parameters.get("top_p", 1.0)),
+        stop=_stops(parameters.get("stop")),
+        seed=parameters.get("seed"),
+    )
+
+
+def _prompt(request: dict[str, Any]) -> str:
+    if not isinstance(request["inputs"], str):
+        raise TypeError("inputs must be a string")
+    return request["inputs"]
+
+
+def _tgi_events(tokens: Iterator[str]) -> Iterator[bytes]:
+    """TGI's server-sent events, one per token, then the end-of-sequence event.
+    Written as bytes around each token's JSON string: the per-token cost of the
+    streaming path (bench/streaming.py)."""
+    text = []
+    for index, token in enumerate(tokens):
+        text.append(token)
+        yield (
+            b'data:{"index":%d,"token":{"id":null,"text":%s,"special":false},"generated_text":null,'
+            b'"details":null}\n\n' % (index, json.dumps(token).encode())
+        )
+    end = json.dumps("".join(text)).encode()
+    yield b'data:{"token":{"id":null,"text":"","special":true},"generated_text":%s,"details":null}\n\n' % end
 
 
 def _sampling(model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -68,13 +135,17 @@ def _read_json(output: Any) -> Any:
         raise MalformedResponse(f"the response is not JSON: {error}") from error
 
 
-class _Handler(LLMContentHandler):
+class PayloadHandler(LLMContentHandler):
+    """One payload format.  Client side: ``request`` and ``answer`` (with LangChain's
+    ``transform_*``).  Server side: ``read``, ``response`` and ``events``."""
+
+    name: ClassVar[str]
+    prompt_format: ClassVar[PromptFormat]  # its models' own; for message formats, to count and window
     content_type = "application/json"
     accepts = "application/json"
-    custom_attributes: str | None = None
+    custom_attributes: str | None = None  # "accept_eula=true" for the formats that need it
 
-    def __init__(self, prompt_format: PromptFormat, stream: bool = False) -> None:
-        self.prompt_format = prompt_format
+    def __init__(self, stream: bool = False) -> None:
         self.stream = stream
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +153,18 @@ class _Handler(LLMContentHandler):
 
     def answer(self, response: Any) -> str:
         raise NotImplementedError
+
+    @classmethod
+    def read(cls, request: dict[str, Any]) -> Request:
+        raise NotImplementedError
+
+    @classmethod
+    def response(cls, text: str) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def events(cls, tokens: Iterator[str]) -> Iterator[bytes]:
+        return _tgi_events(tokens)
 
     def transform_input(self, prompt: str, model_kwargs: dict[str, Any]) -> bytes:
         return json.dumps(self.request(prompt, model_kwargs)).encode("utf-8")
@@ -96,8 +179,11 @@ class _Handler(LLMContentHandler):
             raise MalformedResponse(f"unexpected answer shape: {str(response)[:200]}") from error
 
 
-class TGIHandler(_Handler):
+class TGIHandler(PayloadHandler):
     """Hugging Face Text Generation Inference (Falcon, and the bundled model)."""
+
+    name = "tgi"
+    prompt_format = FALCON
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
         parameters = {
@@ -113,11 +199,21 @@ class TGIHandler(_Handler):
     def answer(self, response: Any) -> str:
         return response[0]["generated_text"]
 
+    @classmethod
+    def read(cls, request: dict[str, Any]) -> Request:
+        return _read_parameters(request, prompt=_prompt(request))
 
-class Llama2ChatHandler(_Handler):
+    @classmethod
+    def response(cls, text: str) -> Any:
+        return [{"generated_text": text}]
+
+
+class Llama2ChatHandler(PayloadHandler):
     """JumpStart Llama 2 chat: the conversation goes as a dialog (a message list);
     the endpoint applies the chat template itself."""
 
+    name = "llama2-chat"
+    prompt_format = LLAMA2
     custom_attributes = "accept_eula=true"
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -127,10 +223,23 @@ class Llama2ChatHandler(_Handler):
     def answer(self, response: Any) -> str:
         return response[0]["generation"]["content"]
 
+    @classmethod
+    def read(cls, request: dict[str, Any]) -> Request:
+        dialogs = request["inputs"]
+        if not isinstance(dialogs, list) or len(dialogs) != 1:
+            raise ValueError("inputs must be a list holding exactly one dialog")
+        return _read_parameters(request, messages=dialogs[0])
 
-class Llama3Handler(_Handler):
+    @classmethod
+    def response(cls, text: str) -> Any:
+        return [{"generation": {"role": "assistant", "content": text}}]
+
+
+class Llama3Handler(PayloadHandler):
     """JumpStart Llama 3: a prompt in Llama 3's own format; the answer is a dict."""
 
+    name = "llama3"
+    prompt_format = LLAMA3
     custom_attributes = "accept_eula=true"
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -146,9 +255,20 @@ class Llama3Handler(_Handler):
     def answer(self, response: Any) -> str:
         return response["generated_text"]
 
+    @classmethod
+    def read(cls, request: dict[str, Any]) -> Request:
+        return _read_parameters(request, prompt=_prompt(request))
 
-class MessagesHandler(_Handler):
+    @classmethod
+    def response(cls, text: str) -> Any:
+        return {"generated_text": text}
+
+
+class MessagesHandler(PayloadHandler):
     """TGI's Messages API, OpenAI-style: the conversation goes as messages."""
+
+    name = "messages"
+    prompt_format = CHATML
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -163,10 +283,40 @@ class MessagesHandler(_Handler):
     def answer(self, response: Any) -> str:
         return response["choices"][0]["message"]["content"]
 
+    @classmethod
+    def read(cls, request: dict[str, Any]) -> Request:
+        return Request(
+            messages=request["messages"],
+            max_new_tokens=int(request.get("max_tokens", DEFAULT_MAX_NEW_TOKENS)),
+            temperature=float(request.get("temperature", 0.0)),
+            top_p=float(request.get("top_p", 1.0)),
+            stop=_stops(request.get("stop")),
+            seed=request.get("seed"),
+        )
 
-HANDLERS: dict[str, type[_Handler]] = {
-    "llama2-chat": Llama2ChatHandler,
-    "llama3": Llama3Handler,
-    "tgi": TGIHandler,
-    "messages": MessagesHandler,
+    @classmethod
+    def response(cls, text: str) -> Any:
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "SmolLM2-135M-Instruct",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+        }
+
+    @classmethod
+    def events(cls, tokens: Iterator[str]) -> Iterator[bytes]:
+        """OpenAI-style chunks ending ``data: [DONE]``."""
+        for token in tokens:
+            delta = {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
+            yield b"data: " + json.dumps(delta).encode() + b"\n\n"
+        done = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield b"data: " + json.dumps(done).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+
+PAYLOADS: dict[str, type[PayloadHandler]] = {
+    handler.name: handler for handler in (Llama2ChatHandler, Llama3Handler, TGIHandler, MessagesHandler)
 }

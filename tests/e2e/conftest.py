@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-
-from bench.servers import CHROMIUM, CHROMIUM_ARGS, ROOT, app_process
+from shared import CHROMIUM, CHROMIUM_ARGS, ROOT, app_process
 
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -6,10 +6,7 @@ import time
 import pytest
 from conftest import ARTIFACTS, open_page
 from playwright.sync_api import Browser, Page, expect
-
-from bench.servers import ROOT
-
-PDFS = ROOT.parent / "shared" / "pdfs"
+from shared import PDFS
 
 
 def bubbles(page: Page):

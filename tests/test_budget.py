@@ -1,19 +1,17 @@
 """The history window: newest whole turns that fit the context window, never more."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import pypdf
 import pytest
+from shared import PDFS
 
 from chat_core.errors import PromptTooLong
 from chat_core.local import model as local_model
+from chat_core.models.budget import count_tokens, estimate_tokens, fit_history, turn_tokens
 from chat_core.models.catalog import GenerationParams, load_catalog
 from chat_core.models.prompts import Turn
-from chat_core.models.tokens import count_tokens, estimate_tokens, turn_tokens
-from chat_core.models.window import fit_history
 
-PDFS = Path(__file__).resolve().parents[2] / "shared" / "pdfs"
 MODELS = load_catalog()
 SYSTEM = "You are a helpful assistant."
 

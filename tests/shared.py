@@ -1,5 +1,5 @@
-"""Processes that benchmarks and browser tests run against: the local endpoint
-server, the app itself, and Debian's Chromium."""
+"""What tests and bench/ share: the real PDFs, and the processes they run against
+(the local endpoint server, the app itself, Debian's Chromium)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Real PDFs that nobody on this project wrote (see their README); read, never copied.
+PDFS = ROOT.parent / "shared" / "pdfs"
 # Debian's chromium (apt-get install chromium): Playwright cannot download a browser here.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]

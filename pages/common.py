@@ -1,0 +1,74 @@
+"""What both pages draw: the language's translator, the stores, the user, the model picker."""
+
+import os
+from collections.abc import Callable
+
+import streamlit as st
+
+from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, open_store
+from chat_core.errors import ChatError
+from chat_core.i18n import translator
+from chat_core.models.catalog import DEFAULT_MODEL, ModelSpec, custom_model, load_catalog
+from chat_core.models.handlers import PAYLOADS
+
+
+def language() -> str:
+    return st.session_state.get("language", "en")
+
+
+def t() -> Callable[..., str]:
+    return translator(language())
+
+
+@st.cache_resource(show_spinner=False)
+def _conversation_store(url: str) -> Store:
+    return open_store(url or None)
+
+
+def conversation_store() -> Store:
+    """The conversation store, or the page stops with why it cannot be opened."""
+    try:
+        return _conversation_store(os.environ.get("CHAT_STORE", ""))
+    except StoreUnavailable as error:
+        st.error(error.text(language()), icon=":material/database:")
+        st.stop()
+
+
+def owner() -> str:
+    """Who the user is: Streamlit's login when [auth] is configured (the page stops
+    with a login button until then), else the one local user."""
+    # Root-level secrets become environment variables; an [auth] section turns on login.
+    if not (st.secrets.load_if_toml_exists() and "auth" in st.secrets):
+        return LOCAL_USER
+    if not st.user.is_logged_in:
+        st.button(t()("Log in"), on_click=st.login, icon=":material/login:")
+        st.stop()
+    return str(st.user.get("email") or st.user.get("sub"))
+
+
+def model_picker(key: str) -> ModelSpec:
+    """The model select box, with a form to add any SageMaker endpoint (kept for the session)."""
+    tr = t()
+    custom: dict[str, ModelSpec] = st.session_state.setdefault("custom_models", {})
+    models = load_catalog() | custom
+    with st.expander(tr("Add a SageMaker endpoint")), st.form(f"add-endpoint-{key}", border=False):
+        name = st.text_input(tr("Endpoint name"), key=f"{key}-endpoint-name")
+        region = st.text_input(tr("Region"), placeholder=tr("default region"), key=f"{key}-endpoint-region")
+        payload = st.selectbox(tr("Payload format"), list(PAYLOADS), key=f"{key}-endpoint-payload")
+        window = st.number_input(
+            tr("Context window (tokens)"), 512, 1_000_000, 4096, 512, key=f"{key}-context"
+        )
+        if st.form_submit_button(tr("Add endpoint"), key=f"{key}-add-endpoint"):
+            try:
+                added = custom_model(name, payload, int(window), region)
+            except ChatError as error:
+                st.error(tr("Not added: {error}", error=error.text(language())))
+            else:
+                custom[added.id] = added
+                st.session_state[key] = added.id
+                st.rerun()
+    st.session_state.setdefault(key, DEFAULT_MODEL)
+    chosen = st.selectbox(
+        tr("Model"), list(load_catalog() | custom), format_func=lambda m: models[m].label, key=key
+    )
+    return models[chosen]
