@@ -1,7 +1,9 @@
 """The app as a user meets it: ``streamlit run app.py`` on 127.0.0.1, driven by
 headless Chromium (Debian's, through Playwright).  Each test gets its own app
 process and store, and leaves a screenshot in test-artifacts/.  Without chromium
-these tests skip, except under CI=true, where they fail: .ci/run installs it."""
+these tests skip, except under CI=true, where they fail: .ci/run installs it.
+The app answers with the scripted model, so answers are exact and stream at a
+known pace; the real model is tested through AppTest and the session tests."""
 
 import os
 from collections.abc import Iterator
@@ -30,6 +32,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
     environment = {
+        # The scripted model (chat_core/local/scripted.py): exact answers, one word per 40 ms.
+        "LOCAL_MODEL": "scripted:40",
         "CHAT_STORE": f"sqlite://{tmp_path / 'chat.db'}",
         "CHAT_DATA_DIR": str(tmp_path),
         "UPLOAD_STORE": f"file://{tmp_path / 'uploads'}",
