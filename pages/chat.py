@@ -1,9 +1,6 @@
 """Chat with a model served behind the SageMaker runtime contract (or the bundled one).
-
-The conversation is ``ChatSession``'s: this page draws its exchanges, passes the
-sidebar's settings with each question, and keeps the open conversation's id in
-the URL (``?c=``) so that a reload or a shared link finds it.
-"""
+The conversation is ``ChatSession``'s: this page draws its exchanges and passes the
+sidebar's settings with each question; ``?c=`` names the open conversation."""
 
 import contextlib
 
@@ -35,16 +32,13 @@ def show_in_url() -> None:
         st.query_params.pop("c", None)
 
 
-def go_to(conversation_id: str | None) -> None:
-    """Open a conversation, or with None start a new one."""
-    if conversation_id is None:
+def go_to(conversation_id: str | None = None) -> None:
+    """Open a conversation, or with none start a new one."""
+    try:
+        chat.open(conversation_id) if conversation_id else chat.clear()
+    except ConversationNotFound as error:
         chat.clear()
-    else:
-        try:
-            chat.open(conversation_id)
-        except ConversationNotFound as error:
-            chat.clear()
-            st.session_state.notice = error.message  # shown once, at the top of the page
+        st.session_state.notice = error.message  # shown once, at the top of the page
     show_in_url()
 
 
@@ -55,7 +49,7 @@ def delete(conversation_id: str | None = None) -> None:
     else:
         store.delete_all(user)
     if conversation_id in (None, chat.conversation_id):
-        go_to(None)
+        go_to()
 
 
 def ask(question: str) -> None:
@@ -68,15 +62,13 @@ if (linked := st.query_params.get("c")) and linked != chat.conversation_id:
     go_to(linked)
 
 with st.sidebar:
-    st.button(
-        t("New chat"), icon=":material/add:", width="stretch", key="new-chat", on_click=go_to, args=(None,)
-    )
+    st.button(t("New chat"), icon=":material/add:", width="stretch", key="new-chat", on_click=go_to)
     st.header(t("Conversations"))
     try:
         conversations = store.conversations(user)
         current = store.get(user, chat.conversation_id) if chat.conversation_id else None
     except ConversationNotFound:  # deleted meanwhile, from another tab or replica
-        go_to(None)
+        go_to()
         conversations, current = store.conversations(user), None
     except StoreUnavailable as error:
         st.error(error.text(lang), icon=":material/database:")
@@ -165,10 +157,8 @@ def draw(index: int, exchange: Exchange) -> None:
                 st.caption(t("The copy button is at the top right of the text."))
                 st.code(exchange.answer, language=None, wrap_lines=True)
             if index == len(chat.exchanges) - 1:
-                st.button(
-                    t("Regenerate"), icon=":material/refresh:", type="tertiary", key="regenerate",
-                    on_click=lambda: ask(chat.regenerate_last()),
-                )  # fmt: skip
+                again = {"icon": ":material/refresh:", "type": "tertiary", "key": "regenerate"}
+                st.button(t("Regenerate"), on_click=lambda: ask(chat.regenerate_last()), **again)
                 with st.popover(t("Edit question"), icon=":material/edit:", type="tertiary", key="edit"):
                     st.text_area(t("Question"), exchange.question, key="edited-question")
                     st.button(t("Send edited question"), key="send-edited", on_click=send_edited)
