@@ -33,7 +33,7 @@ def resident_mb(pid: int) -> float:
 def model_mappings(pid: int) -> int:
     """How many distinct mappings of the GGUF file the process holds."""
     maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
-    return len({line.split()[4] for line in maps if line.endswith(str(gguf_path()))})
+    return len({line.split()[4] for line in maps if line.endswith(str(gguf_path().resolve()))})
 
 
 def _seed(store: SQLiteStore, sessions: int) -> list[str]:

@@ -12,7 +12,15 @@ import time
 
 from bench.results import BENCH, README, markdown, write
 
-BENCHMARKS = ("turn_overhead", "streaming", "pdf_extraction", "map_reduce", "memory", "tokens_per_char")
+BENCHMARKS = (
+    "turn_overhead",
+    "streaming",
+    "pdf_extraction",
+    "map_reduce",
+    "memory",
+    "tokens_per_char",
+    "page_overhead",
+)
 
 
 def main() -> None:
