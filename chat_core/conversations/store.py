@@ -57,7 +57,8 @@ class Message:
     text: str
     created_at: float
     answers: str | None = None  # an answer: the key of its question
-    # An answer's Stats (chat.py); a question's {"replaces": key} when it edits that question.
+    # An answer's Stats (session.py) and whether it was stopped;
+    # a question's {"replaces": key} when it edits that question.
     stats: dict[str, Any] = field(default_factory=dict)
     answered: bool = True  # a question: whether an answer names it
 

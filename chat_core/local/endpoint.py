@@ -4,7 +4,7 @@ A ``LocalEndpoint`` maps endpoint names to payload formats and answers a request
 body the way a real SageMaker endpoint of that kind would: the same JSON, the
 same streamed events, and the same faults (``EndpointFault`` carries SageMaker's
 error code and HTTP status).  It is shared by the in-process client
-(``local_runtime.py``) and the HTTP server (``endpoint_server.py``), so that
+(``runtime.py``) and the HTTP server (``server.py``), so that
 developing against the SageMaker contract costs no instance.
 """
 
