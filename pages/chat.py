@@ -35,7 +35,10 @@ def show_in_url() -> None:
 def go_to(conversation_id: str | None = None) -> None:
     """Open a conversation, or with none start a new one."""
     try:
-        chat.open(conversation_id) if conversation_id else chat.clear()
+        if conversation_id:
+            chat.open(conversation_id)
+        else:
+            chat.clear()
     except ConversationNotFound as error:
         chat.clear()
         st.session_state.notice = error.message  # shown once, at the top of the page

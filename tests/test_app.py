@@ -44,6 +44,7 @@ def test_new_chat_clears_the_conversation(app: AppTest) -> None:
     assert len(messages(app)) == 2
     app.sidebar.button(key="new-chat").click().run()
     assert messages(app) == []
+    assert app.title[0].value == "SageMaker Chat" and not [m for m in app.main.markdown if "None" in m.value]
 
 
 def test_an_unconfigured_endpoint_explains_itself_and_the_message_can_be_resent(app: AppTest) -> None:
