@@ -5,7 +5,7 @@ import time
 
 import pytest
 from conftest import ARTIFACTS, open_page
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from shared import PDFS
 
 
@@ -20,9 +20,28 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
+def idle(page: Page) -> None:
+    """Until the page's script run has ended: a click while a run redraws the page
+    can land on an element being replaced, and be lost (seen under load)."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+
+
+def click_when_still(target: Locator) -> None:
+    """Click once ``target`` has stopped moving.  An expander opens with an animation;
+    on a loaded machine Playwright's own stability check can pass mid-way, and the
+    click lands on the block beside the target (seen in CI)."""
+    boxes = [None, target.bounding_box()]
+    while boxes[-1] != boxes[-2]:
+        time.sleep(0.1)
+        boxes.append(target.bounding_box())
+    target.click()
+
+
 def wait_for_answer(page: Page, count: int) -> None:
-    """Until ``count`` answers are complete (each shows its speed caption)."""
+    """Until ``count`` answers are complete (each shows its speed caption) and the
+    run that drew them has ended."""
     expect(page.get_by_text("first token")).to_have_count(count, timeout=120_000)
+    idle(page)
 
 
 SCRIPTED = "You asked: {} This scripted answer streams word by word at a set pace."
@@ -84,8 +103,9 @@ def test_a_conversation_is_found_after_a_reload_and_can_be_deleted(page: Page, a
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_role("button", name="Remember the word pineapple.").click()
     expect(bubbles(page).nth(0)).to_contain_text("Remember the word pineapple.")
+    idle(page)
     sidebar.get_by_text("This conversation", exact=True).click()
-    sidebar.get_by_text("Yes, delete this conversation").click()
+    click_when_still(sidebar.get_by_text("Yes, delete this conversation"))
     sidebar.get_by_role("button", name="Delete", exact=True).click()
     expect(sidebar.get_by_role("button", name="Remember the word pineapple.")).to_have_count(0)
     expect(bubbles(page)).to_have_count(0)
