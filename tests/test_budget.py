@@ -8,7 +8,7 @@ from shared import PDFS
 
 from chat_core.errors import PromptTooLong
 from chat_core.local import model as local_model
-from chat_core.models.budget import count_tokens, estimate_tokens, fit_history, turn_tokens
+from chat_core.models.budget import count_tokens, estimate_tokens, fit_history, prompt_tokens, turn_tokens
 from chat_core.models.catalog import GenerationParams, load_catalog
 from chat_core.models.prompts import Turn
 
@@ -42,20 +42,22 @@ def test_thousand_turns_fit_the_budget_newest_first_and_whole(model_id: str) -> 
         assert spec.prompt_format.render_turn(turn) in prompt
     # As many as fit, by the window's own accounting (exact for the local model;
     # for remote models per-turn estimates round up, so their sum is the bound).
-    base = count_tokens(spec, spec.prompt_format.render(SYSTEM, [], question))
+    base = prompt_tokens(spec, SYSTEM, question)
     assert base + sum(turn_tokens(spec, t) for t in turns[-len(kept) - 1 :]) > limit
     if spec.is_local:
         one_more = spec.prompt_format.render(SYSTEM, turns[-len(kept) - 1 :], question)
         assert count_tokens(spec, one_more) > limit
 
 
-def test_exact_count_for_the_local_model_matches_the_prompt_it_is_sent() -> None:
+@pytest.mark.parametrize("system", [SYSTEM, ""])
+def test_the_local_model_counted_by_parts_is_the_count_of_the_prompt_it_is_sent(system: str) -> None:
     spec = MODELS["local-smollm2"]
     turns = long_history(40)
-    kept = fit_history(spec, spec.defaults, SYSTEM, turns, "Next?")
-    prompt = spec.prompt_format.render(SYSTEM, kept, "Next?")
+    kept = fit_history(spec, spec.defaults, system, turns, "Next?")
+    prompt = spec.prompt_format.render(system, kept, "Next?")
+    by_parts = prompt_tokens(spec, system, "Next?") + sum(turn_tokens(spec, turn) for turn in kept)
     # What llama.cpp itself counts when it is sent this prompt.
-    assert count_tokens(spec, prompt) == len(local_model.model().tokenize(prompt.encode(), special=True))
+    assert by_parts == len(local_model.model().tokenize(prompt.encode(), special=True))
 
 
 def test_a_question_longer_than_the_window_is_refused_with_a_clear_message() -> None:

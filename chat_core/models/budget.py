@@ -2,9 +2,12 @@
 
 The prompt may hold ``context_window - max_new_tokens`` tokens.  The system
 prompt and the new question are always in it; past turns are added newest
-first, whole, while they fit.  Each turn's token count is cached
-(``turn_tokens``), so a turn costs only as much as the turns that end up in
-the window, however long the conversation is.
+first, whole, while they fit.  A prompt is counted by its parts: the head with
+the system prompt, each turn, the tail with the question.  The first two are
+cached (``head_tokens``, ``turn_tokens``), so a question costs one count of its
+own text, however long the conversation is.  For the local model the parts meet
+at ChatML's special tokens, which llama.cpp tokenizes apart, so the sum is the
+exact count of the whole prompt; for estimates the sum only rounds up.
 
 The local model's own tokenizer counts exactly.  Remote endpoints' tokenizers
 are not available offline, so their count is an estimate built to be an upper
@@ -55,11 +58,21 @@ def turn_tokens(spec: ModelSpec, turn: Turn) -> int:
     return count_tokens(spec, spec.prompt_format.render_turn(turn))
 
 
+@functools.lru_cache(maxsize=256)
+def head_tokens(spec: ModelSpec, system: str) -> int:
+    return count_tokens(spec, spec.prompt_format.render_head(system))
+
+
+def prompt_tokens(spec: ModelSpec, system: str, question: str) -> int:
+    """Tokens of the prompt for ``question`` with no history."""
+    return head_tokens(spec, system) + count_tokens(spec, spec.prompt_format.render_tail(question))
+
+
 def history_budget(spec: ModelSpec, params: GenerationParams, system: str, question: str) -> int:
     """Tokens left for past turns once the system prompt, the question and the
     answer's reserve are accounted for; raises ``PromptTooLong`` when none are."""
     limit = spec.context_window - params.max_new_tokens
-    needed = count_tokens(spec, spec.prompt_format.render(system, [], question))
+    needed = prompt_tokens(spec, system, question)
     if needed > limit:
         raise PromptTooLong(
             f"This message needs about {needed} tokens with the system prompt, but "

@@ -40,6 +40,10 @@ class ModelSpec:
     defaults: GenerationParams
     region: str | None = None  # None: the deployment's region (see endpoint.runtime_client)
 
+    def __hash__(self) -> int:
+        # By id alone, like PromptFormat: specs key the per-turn token cache.
+        return hash(self.id)
+
     @property
     def is_local(self) -> bool:
         return self.endpoint_name == LOCAL_ENDPOINT

@@ -72,12 +72,26 @@ class PromptFormat:
     stop: tuple[str, ...]
     strip: bool = True  # Llama 2's reference code strips every message; ChatML keeps text verbatim
 
+    def __hash__(self) -> int:
+        # By name alone (names are unique): formats key the per-turn caches, looked
+        # up for every turn of every prompt, and hashing every field costs 10x more.
+        return hash(self.name)
+
     def clean(self, text: str) -> str:
         text = neutralize(text)
         return text.strip() if self.strip else text
 
     def render_turn(self, turn: Turn) -> str:
         return _rendered_turn(self, turn)
+
+    def render_head(self, system: str) -> str:
+        """The prompt's opening, holding the system prompt."""
+        system = self.clean(system)
+        return self.head.format(system=system) if system else self.head_without_system
+
+    def render_tail(self, question: str) -> str:
+        """The prompt's end: the new question, then the opening of the answer."""
+        return self.tail.format(input=self.clean(question))
 
     def render_history(self, turns: Sequence[Turn]) -> str:
         return "".join(self.render_turn(turn) for turn in turns)
@@ -135,10 +149,8 @@ def _rendered_turn(fmt: PromptFormat, turn: Turn) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _template(fmt: PromptFormat, system: str) -> PromptTemplate:
-    system = fmt.clean(system)
-    head = fmt.head if system else fmt.head_without_system
     # The head is a literal: escape braces so a system prompt with "{" stays text.
-    literal_head = head.format(system=system).replace("{", "{{").replace("}", "}}")
+    literal_head = fmt.render_head(system).replace("{", "{{").replace("}", "}}")
     return PromptTemplate.from_template(literal_head + "{history}" + fmt.tail)
 
 
