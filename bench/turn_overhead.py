@@ -117,9 +117,9 @@ def run(quick: bool, out: Path) -> list[Figure]:
         )
 
     figures = [
-        against_original(n, "local", "bundled model", ">= 50" if n == sizes[-1] else "") for n in sizes
+        against_original(n, "local", "bundled model", ">= 60" if n == sizes[-1] else "") for n in sizes
     ]
-    figures.append(against_original(sizes[-1], "remote", "Llama 2 endpoint", ">= 50"))
+    figures.append(against_original(sizes[-1], "remote", "Llama 2 endpoint", ">= 60"))
     for key, label in (("local", "bundled model"), ("remote", "Llama 2 endpoint")):
         big, small = ms[sizes[-1]][key], ms[sizes[0]][key]
         figures.append(

@@ -126,7 +126,11 @@ with st.sidebar:
         temperature=st.slider(t("Temperature"), 0.0, 1.0, defaults.temperature, 0.05, key=f"t-{model.id}"),
         top_p=st.slider(t("Top p"), 0.05, 1.0, defaults.top_p, 0.05, key=f"p-{model.id}"),
         max_new_tokens=st.slider(
-            t("Max new tokens"), 16, min(2048, model.context_window // 2), defaults.max_new_tokens, 16,
+            t("Max new tokens"),
+            16,
+            min(2048, model.context_window // 2),
+            defaults.max_new_tokens,
+            16,
             key=f"n-{model.id}",
         ),
     )
@@ -191,11 +195,11 @@ if question:
     st.chat_message("user").markdown(question)
     # A failure is kept in the exchange, and shown with a Resend button on the rerun.
     with st.chat_message("assistant"), contextlib.suppress(ChatError), chat.ask(question, settings) as reply:
-            show_in_url()  # a reload finds the conversation, even mid-answer
-            if reply.notice:
-                st.info(reply.notice.text(lang), icon=":material/info:")
-            # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
-            st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
-            st.write_stream(reply)
+        show_in_url()  # a reload finds the conversation, even mid-answer
+        if reply.notice:
+            st.info(reply.notice.text(lang), icon=":material/info:")
+        # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
+        st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
+        st.write_stream(reply)
     show_in_url()
     st.rerun()  # the sidebar lists the conversation, newest first

@@ -23,13 +23,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 
 @contextmanager
-def endpoint_server_process(name: str) -> Iterator[str]:
+def endpoint_server_process(name: str, model: str = "smollm2") -> Iterator[str]:
     """``python -m chat_core endpoint`` serving ``name`` (TGI payloads) on a free port,
-    in its own process as it is deployed; yields its URL."""
+    in its own process as it is deployed, with ``model`` as ``LOCAL_MODEL``; yields its URL."""
     process = subprocess.Popen(
         [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", "--format", f"{name}=tgi"],
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "LOCAL_MODEL": model},
     )
     try:
         assert process.stderr

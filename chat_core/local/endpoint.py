@@ -11,6 +11,7 @@ developing against the SageMaker contract costs no instance.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat_core.local import model as local_model
+from chat_core.local.scripted import DEFAULT_TOKEN_MS, ScriptedModel
 from chat_core.models.catalog import BUILT_IN
 from chat_core.models.handlers import PAYLOADS, PayloadHandler, Request
 from chat_core.models.prompts import CHATML, FORMATS, Turn
@@ -70,6 +72,14 @@ def _as_chatml(request: Request) -> str:
     return prompt
 
 
+def chosen_model() -> Callable[..., Iterator[str]]:
+    """SmolLM2, or with ``LOCAL_MODEL=scripted[:MS]`` the scripted stand-in (local/scripted.py)."""
+    name, _, token_ms = os.environ.get("LOCAL_MODEL", "smollm2").partition(":")
+    if name == "scripted":
+        return ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS)).complete
+    return local_model.complete
+
+
 def _accepted_eula(custom_attributes: str | None) -> bool:
     # "key=value; key=value", the last value of a key wins (JumpStart's Llama notebooks).
     values = dict(pair.strip().split("=", 1) for pair in (custom_attributes or "").split(";") if "=" in pair)
@@ -90,18 +100,19 @@ class LocalEndpoint:
         *,
         latency_s: float = 0.0,
         max_queue: int = 16,
-        complete: Callable[..., Iterator[str]] = local_model.complete,
+        complete: Callable[..., Iterator[str]] | None = None,
     ) -> None:
-        """``complete`` generates the text (``local_model.complete``'s signature).
-        bench/ gives a stand-in that answers at once, to time clients against a
-        fast remote endpoint, which this machine cannot run."""
+        """``complete`` generates the text (``local_model.complete``'s signature);
+        by default the model ``LOCAL_MODEL`` names (``chosen_model``).  bench/
+        gives a stand-in that answers at once, to time clients against a fast
+        remote endpoint, which this machine cannot run."""
         self.endpoints = dict(DEFAULT_ENDPOINTS if endpoints is None else endpoints)
         unknown = set(self.endpoints.values()) - set(PAYLOADS)
         if unknown:
             raise ValueError(f"unknown payload formats {sorted(unknown)}; known: {list(PAYLOADS)}")
         self.latency_s = latency_s
         self.max_queue = max_queue
-        self.complete = complete
+        self.complete = complete or chosen_model()
         self._in_flight = 0
         self._lock = threading.Lock()
 

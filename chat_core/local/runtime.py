@@ -10,29 +10,17 @@ with SageMaker's error codes), so the local model goes through exactly the same
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
-from chat_core.local import model as local_model
 from chat_core.local.endpoint import EndpointFault, LocalEndpoint, Response
-from chat_core.local.scripted import DEFAULT_TOKEN_MS, ScriptedModel
 from chat_core.models.catalog import LOCAL_ENDPOINT
 
-
-def _generator() -> Callable[..., Iterator[str]]:
-    """SmolLM2, or with ``LOCAL_MODEL=scripted[:MS]`` the scripted stand-in (local/scripted.py)."""
-    name, _, token_ms = os.environ.get("LOCAL_MODEL", "smollm2").partition(":")
-    if name == "scripted":
-        return ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS)).complete
-    return local_model.complete
-
-
 # The in-process model speaks TGI: the same handler as Falcon's serves it.
-ENDPOINT = LocalEndpoint({LOCAL_ENDPOINT: "tgi"}, max_queue=1_000_000, complete=_generator())
+ENDPOINT = LocalEndpoint({LOCAL_ENDPOINT: "tgi"}, max_queue=1_000_000)
 
 
 class LocalRuntimeClient:
