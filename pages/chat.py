@@ -121,17 +121,12 @@ with st.sidebar:
         help=t("PromptTemplate keeps the newest turns that fit; ConversationChain keeps a buffer memory."),
     )
     # Keyed by model, so each model starts from its own defaults.
-    defaults = model.defaults
+    defaults, most = model.defaults, min(2048, model.context_window // 2)
     params = GenerationParams(
         temperature=st.slider(t("Temperature"), 0.0, 1.0, defaults.temperature, 0.05, key=f"t-{model.id}"),
         top_p=st.slider(t("Top p"), 0.05, 1.0, defaults.top_p, 0.05, key=f"p-{model.id}"),
         max_new_tokens=st.slider(
-            t("Max new tokens"),
-            16,
-            min(2048, model.context_window // 2),
-            defaults.max_new_tokens,
-            16,
-            key=f"n-{model.id}",
+            t("Max new tokens"), 16, most, defaults.max_new_tokens, 16, key=f"n-{model.id}"
         ),
     )
     settings = Settings(model, params, mode, st.text_area(t("System prompt"), DEFAULT_SYSTEM, key="system"))
