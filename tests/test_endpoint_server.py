@@ -258,6 +258,7 @@ def test_fault_throttled_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     held = HeldModel()
     with serving(LocalEndpoint(SERVED, max_queue=0, complete=held.complete)) as busy:
         point_at(monkeypatch, busy)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # one retry, after a backoff of up to 1 s
 
         def hold_the_model() -> None:
             with contextlib.suppress(Exception):
@@ -278,7 +279,8 @@ def test_fault_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     held = HeldModel()  # answers only after the test, far past the read timeout
     with serving(LocalEndpoint(SERVED, complete=held.complete)) as slow:
         point_at(monkeypatch, slow)
-        monkeypatch.setenv("SAGEMAKER_READ_TIMEOUT", "1")
+        monkeypatch.setenv("SAGEMAKER_READ_TIMEOUT", "0.25")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
         try:
             failure = ask_and_fail(model("tgi"))
             assert failure.type is EndpointTimeout and "did not answer in time" in str(failure.value)

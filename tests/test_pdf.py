@@ -1,5 +1,6 @@
 """Reading PDFs: the real files in ../shared/pdfs, and bad files made here."""
 
+import functools
 import io
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from shared import PDFS
 
 from chat_core.documents.pdf import (
     CorruptPDF,
+    Document,
     EmptyFile,
     FileTooLarge,
     NotAPDF,
@@ -28,6 +30,13 @@ def pdf(name: str) -> bytes:
     return (PDFS / name).read_bytes()
 
 
+@functools.cache  # GeoTopo takes 3 s, and two tests read it
+def read_with_progress(name: str) -> tuple[Document, list[tuple[int, int]]]:
+    seen: list[tuple[int, int]] = []
+    document = read_pdf(pdf(name), name, progress=lambda done, total: seen.append((done, total)))
+    return document, seen
+
+
 @pytest.mark.parametrize(
     ("name", "pages", "starts_with"),
     [
@@ -40,15 +49,14 @@ def pdf(name: str) -> bytes:
     ],
 )
 def test_real_pdfs_give_their_pages_and_text(name: str, pages: int, starts_with: str) -> None:
-    seen = []
-    document = read_pdf(pdf(name), name, progress=lambda done, total: seen.append((done, total)))
+    document, seen = read_with_progress(name)
     assert document.page_count == pages
     assert document.pages[0].startswith(starts_with)
     assert seen == [(n, pages) for n in range(1, pages + 1)]  # progress, page by page
 
 
 def test_geotopo_is_read_whole() -> None:
-    assert 130_000 < read_pdf(pdf("GeoTopo-komprimiert.pdf")).characters < 145_000
+    assert 130_000 < read_with_progress("GeoTopo-komprimiert.pdf")[0].characters < 145_000
 
 
 def test_the_encrypted_pdf_needs_its_password() -> None:

@@ -25,11 +25,12 @@ from chat_core.models.handlers import PAYLOADS
 
 def _config() -> Config:
     """Timeouts and retries: adaptive mode backs off and rate-limits itself when an
-    endpoint throttles.  SAGEMAKER_READ_TIMEOUT (seconds) suits slow models."""
+    endpoint throttles.  SAGEMAKER_READ_TIMEOUT (seconds) suits slow models;
+    AWS_MAX_ATTEMPTS is botocore's own setting, which an explicit Config would hide."""
     return Config(
         connect_timeout=5,
         read_timeout=float(os.environ.get("SAGEMAKER_READ_TIMEOUT", 120)),
-        retries={"mode": "adaptive", "max_attempts": 4},
+        retries={"mode": "adaptive", "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", 4))},
     )
 
 

@@ -1,6 +1,8 @@
 """The app as a user meets it: ``streamlit run app.py`` on 127.0.0.1, driven by
-headless Chromium (Debian's, through Playwright).  Each test gets its own app
-process and store, and leaves a screenshot in test-artifacts/.  Without chromium
+headless Chromium (Debian's, through Playwright).  The tests share one app
+process and store, as users share a deployment (a fresh app costs 3 s a test):
+each test is a new browser session that starts its own conversations, and leaves
+a screenshot in test-artifacts/.  Without chromium
 these tests skip, except under CI=true, where they fail: .ci/run installs it.
 The app answers with the scripted model, so answers are exact and stream at a
 known pace; the real model is tested through AppTest and the session tests."""
@@ -29,8 +31,9 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def app_url(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp_path = tmp_path_factory.mktemp("app")
     environment = {
         # The scripted model (chat_core/local/scripted.py): exact answers, one word per 40 ms.
         "LOCAL_MODEL": "scripted:40",
