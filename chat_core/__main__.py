@@ -80,6 +80,8 @@ def _summarize(file: Path, model_id: str, password: str | None, detail: str) -> 
         document = read_pdf(data, file.name, password=password)
         pages, characters = plural(document.page_count, "page", "pages"), f"{document.characters} characters"
         print(f"{pages}, {characters}")
+        if document.notice:
+            print(document.notice.en, file=sys.stderr)
         summary = summarize(
             document.text,
             spec,

@@ -76,6 +76,8 @@ st.subheader(upload.name)
 st.caption(
     t("{pages} pages · {characters:,} characters", pages=record["pages"], characters=record["characters"])
 )
+if notice := uploads.notice(record):
+    st.warning(notice.text(language), icon=":material/content_cut:")
 with st.expander(t("First page")):
     st.text(record["preview"] or t("(no text on the first page)"))
 

@@ -2,20 +2,40 @@
 
 Every way an upload can fail has its own ``PDFError`` with a message for the
 user: not a PDF, empty, too large, corrupt, encrypted without or with a wrong
-password, or a scan with no text layer (it needs OCR).
+password, a scan with no text layer (it needs OCR), or a file built to exhaust
+a reader (``BeyondLimits``).
+
+A PDF is parsed in child processes, never in the app's: a small file can expand
+to gigabytes or hours of work, and only a process can be stopped at any point
+and given a memory ceiling.  Each child is a new interpreter (about 0.13 s to
+start), not a fork of the app with its threads.  Two processes read alternate pages, which also
+makes a long document read faster on two cores (bench/pdf_extraction.py).
+``ReadLimits`` bounds pages, characters, time and memory; a document over a
+limit is read up to it, and says so (``Document.notice``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import multiprocessing
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
 
 import pypdf
-from pypdf.errors import FileNotDecryptedError, PdfReadError
+from pypdf.errors import FileNotDecryptedError, LimitReachedError
 
 from chat_core.errors import ChatError
+from chat_core.i18n import Text
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -56,10 +76,39 @@ class NoTextLayer(PDFError):
     pass
 
 
+class BeyondLimits(PDFError):
+    """Not even a first page could be read within ``ReadLimits``."""
+
+
+def _setting(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much one PDF may take to read; each has an environment variable."""
+
+    pages: int = 2_000  # PDF_MAX_PAGES
+    characters: int = 3_000_000  # PDF_MAX_CHARACTERS: about 1,500 pages of dense text
+    seconds: float = 30  # PDF_MAX_SECONDS
+    memory_mb: int = 768  # PDF_MAX_MEMORY_MB, for each reading process
+
+    @classmethod
+    def from_environment(cls) -> ReadLimits:
+        defaults = cls()
+        return cls(
+            _setting("PDF_MAX_PAGES", defaults.pages),
+            _setting("PDF_MAX_CHARACTERS", defaults.characters),
+            _setting("PDF_MAX_SECONDS", int(defaults.seconds)),
+            _setting("PDF_MAX_MEMORY_MB", defaults.memory_mb),
+        )
+
+
 @dataclass(frozen=True)
 class Document:
     name: str
     pages: tuple[str, ...]
+    notice: Text | None = None  # why only part of the document was read
 
     @property
     def page_count(self) -> int:
@@ -80,9 +129,10 @@ def read_pdf(
     *,
     password: str | None = None,
     max_bytes: int = MAX_BYTES,
+    limits: ReadLimits | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Document:
-    """The text of every page; ``progress(done, total)`` after each page."""
+    """The text of every page, up to ``limits``; ``progress(done, total)`` after each page."""
     if not data:
         raise EmptyFile(
             f"{name} is empty (0 bytes). Choose the file again.",
@@ -99,34 +149,18 @@ def read_pdf(
             f"{name} is not a PDF (it does not start like one), whatever its name says.",
             ko=f"{name}은 이름과 달리 PDF가 아닙니다(PDF처럼 시작하지 않습니다).",
         )
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(password or ""):
-            if password:
-                raise WrongPassword(
-                    f"The password for {name} is wrong. Try again.",
-                    ko=f"{name}의 비밀번호가 틀렸습니다. 다시 입력하세요.",
-                )
-            raise _password_required(name)
-        total = len(reader.pages)
-        pages = []
-        for number, page in enumerate(reader.pages, start=1):
-            pages.append(page.extract_text() or "")
-            if progress:
-                progress(number, total)
-    except PDFError:
-        raise
-    except FileNotDecryptedError as error:
-        raise _password_required(name) from error
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
-        raise CorruptPDF(
-            f"{name} is damaged or truncated and cannot be read ({error}).",
-            ko=f"{name}이 손상되었거나 잘려서 읽을 수 없습니다({error}).",
-        ) from error
-    if total == 0:
+    reading = _Reading(name, limits or ReadLimits.from_environment(), progress)
+    pages = reading.run(data, password)
+    if not pages:
         raise CorruptPDF(f"{name} has no pages.", ko=f"{name}에 페이지가 없습니다.")
-    document = Document(name, tuple(pages))
+    document = Document(name, tuple(pages), reading.notice)
+    if not document.text.strip() and document.notice:
+        raise BeyondLimits(
+            f"{name} has no text that could be read. {document.notice.en}",
+            ko=f"{name}에서 읽을 수 있는 글이 없습니다. {document.notice.ko}",
+        )
     if not document.text.strip():
+        total = reading.total
         raise NoTextLayer(
             f"{name} has {total} page{'s' if total != 1 else ''} but no text to read: it is probably "
             "scanned. Run it through OCR first, then upload the result.",
@@ -136,8 +170,204 @@ def read_pdf(
     return document
 
 
-def _password_required(name: str) -> PasswordRequired:
-    return PasswordRequired(
-        f"{name} is encrypted: enter its password to read it.",
-        ko=f"{name}은 암호화되어 있습니다. 읽으려면 비밀번호를 입력하세요.",
-    )
+_WORKERS = 2
+# pypdf inflates a stream up to 75 MB by default: one string of 60 million letters
+# takes it 17 s and a gigabyte.  A page of text is kilobytes; a page's stream past
+# this is left out (its page read as empty, and the user told).
+_STREAM_BYTES = 8 * 2**20
+_STREAM_LIMITS = {
+    f"{kind}_maximum_output_length": _STREAM_BYTES
+    for kind in ("zlib", "lzw", "run_length", "brotli", "jbig2")
+}
+
+
+def _read_pages(connection: Connection) -> None:
+    """A child process (``python -m chat_core.documents.pdf FD``): reads its task
+    from standard input, sends pages ``first``, ``first + _WORKERS``, ... one by one
+    as ("page", index, text) after ("total", pages), each preceded by ("oversized",
+    index) if it is left out, or one ("locked" | "corrupt" | "memory", detail)."""
+    data, password, first, pages, characters, memory_mb = pickle.load(sys.stdin.buffer)
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+    pypdf.overwrite_configuration(**_STREAM_LIMITS)
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(password or ""):
+            connection.send(("locked", bool(password)))
+            return
+        total = len(reader.pages)
+        connection.send(("total", total))
+        for index in range(first, min(total, pages), _WORKERS):
+            try:
+                text = reader.pages[index].extract_text() or ""
+            except LimitReachedError:
+                connection.send(("oversized", index))
+                text = ""
+            connection.send(("page", index, text[: characters + 1]))
+    except FileNotDecryptedError:
+        connection.send(("locked", False))
+    except MemoryError:
+        connection.send(("memory", None))
+    except Exception as error:  # whatever pypdf raises on a damaged file, it is unreadable
+        connection.send(("corrupt", str(error)[:300]))
+    finally:
+        connection.close()
+
+
+class _Reading:
+    """One PDF read by ``_WORKERS`` child processes, collected here in page order."""
+
+    def __init__(self, name: str, limits: ReadLimits, progress: Callable[[int, int], None] | None) -> None:
+        self.name, self.limits, self.progress = name, limits, progress
+        self.total = 0
+        self._cut: Text | None = None  # why reading stopped before the end
+        self._texts: dict[int, str] = {}
+        self._characters = 0  # in every page received, in whatever order
+        self._oversized: list[int] = []
+
+    def run(self, data: bytes, password: str | None) -> list[str]:
+        deadline = time.monotonic() + self.limits.seconds
+        limits = self.limits
+        children, connections = [], []
+        try:
+            for first in range(_WORKERS):
+                # A new interpreter, not a fork: the app's threads and memory stay out of it.
+                receiving, sending = multiprocessing.Pipe(duplex=False)
+                child = subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(sending.fileno())],
+                    stdin=subprocess.PIPE,
+                    pass_fds=[sending.fileno()],
+                )
+                sending.close()
+                children.append(child)
+                connections.append(receiving)
+                task = (data, password, first, limits.pages, limits.characters, limits.memory_mb)
+                with contextlib.suppress(BrokenPipeError), child.stdin as stdin:  # type: ignore[union-attr]
+                    pickle.dump(task, stdin)
+            while connections:
+                ready = wait(connections, timeout=max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    return self._stopped(self._limit_notice("seconds"))
+                for connection in ready:
+                    try:
+                        message = connection.recv()
+                    except EOFError:  # finished, or killed at its memory ceiling
+                        connections.remove(connection)
+                        connection.close()
+                        continue
+                    if (stop := self._take(message)) is not None:
+                        return self._stopped(stop)
+            if self.total == 0 or len(self._texts) < self._wanted():  # a child died early
+                return self._stopped(self._limit_notice("memory"))
+            if self.total > limits.pages:
+                return self._stopped(self._limit_notice("pages"))
+            return self._pages()
+        finally:
+            for child in children:
+                child.kill()
+                child.wait()
+            for connection in connections:
+                connection.close()
+
+    def _wanted(self) -> int:
+        return min(self.total, self.limits.pages)
+
+    def _take(self, message: tuple[Any, ...]) -> Text | None:
+        """Handle a child's message; a notice when reading must stop here."""
+        kind = message[0]
+        if kind == "total":
+            self.total = message[1]
+        elif kind == "page":
+            self._texts[message[1]] = message[2]
+            self._characters += len(message[2])
+            if self.progress:
+                self.progress(len(self._texts), self._wanted())
+            if self._characters > self.limits.characters:
+                return self._limit_notice("characters")
+        elif kind == "locked":
+            if message[1]:
+                raise WrongPassword(
+                    f"The password for {self.name} is wrong. Try again.",
+                    ko=f"{self.name}의 비밀번호가 틀렸습니다. 다시 입력하세요.",
+                )
+            raise PasswordRequired(
+                f"{self.name} is encrypted: enter its password to read it.",
+                ko=f"{self.name}은 암호화되어 있습니다. 읽으려면 비밀번호를 입력하세요.",
+            )
+        elif kind == "corrupt":
+            raise CorruptPDF(
+                f"{self.name} is damaged or truncated and cannot be read ({message[1]}).",
+                ko=f"{self.name}이 손상되었거나 잘려서 읽을 수 없습니다({message[1]}).",
+            )
+        elif kind == "oversized":
+            self._oversized.append(message[1] + 1)
+        elif kind == "memory":
+            return self._limit_notice("memory")
+        return None
+
+    def _pages(self) -> list[str]:
+        """The pages read so far, from the first, without a gap."""
+        pages = []
+        while len(pages) in self._texts:
+            pages.append(self._texts[len(pages)])
+        return pages
+
+    def _stopped(self, notice: Text) -> list[str]:
+        pages = self._pages()
+        if not pages:
+            raise BeyondLimits(
+                f"{self.name} could not be read: {notice.en}",
+                ko=f"{self.name}을 읽을 수 없습니다: {notice.ko}",
+            )
+        kept, room = [], self.limits.characters
+        for page in pages:
+            kept.append(page[:room])
+            room -= len(kept[-1])
+            if not room:
+                break
+        self._cut = Text(
+            f"Read up to page {len(kept)} of {self.total}. {notice.en}",
+            ko=f"전체 {self.total}쪽 중 {len(kept)}쪽까지만 읽었습니다. {notice.ko}",
+        )
+        return kept
+
+    @property
+    def notice(self) -> Text | None:
+        """What the user should know about the text read: where it stops, what is left out."""
+        notices = [self._cut] if self._cut else []
+        if self._oversized:
+            pages = ", ".join(str(page) for page in sorted(self._oversized))
+            megabytes = _STREAM_BYTES // 2**20
+            notices.append(
+                Text(
+                    f"Left out as too large to read (over {megabytes} MB of drawing): page {pages}.",
+                    ko=f"너무 커서 읽지 않은 페이지(그리기 명령 {megabytes}MB 초과): {pages}쪽.",
+                )
+            )
+        if not notices:
+            return None
+        return Text(" ".join(n.en for n in notices), ko=" ".join(n.ko for n in notices))
+
+    def _limit_notice(self, which: str) -> Text:
+        limits = self.limits
+        return {
+            "seconds": Text(
+                f"Reading took longer than {limits.seconds:g} s (PDF_MAX_SECONDS).",
+                ko=f"읽는 데 {limits.seconds:g}초 넘게 걸렸습니다(PDF_MAX_SECONDS).",
+            ),
+            "pages": Text(
+                f"Only the first {limits.pages:,} pages are read (PDF_MAX_PAGES).",
+                ko=f"처음 {limits.pages:,}쪽만 읽습니다(PDF_MAX_PAGES).",
+            ),
+            "characters": Text(
+                f"The text reached the limit of {limits.characters:,} characters (PDF_MAX_CHARACTERS).",
+                ko=f"글자 수가 한도인 {limits.characters:,}자에 이르렀습니다(PDF_MAX_CHARACTERS).",
+            ),
+            "memory": Text(
+                f"A page needed more than {limits.memory_mb} MB of memory (PDF_MAX_MEMORY_MB).",
+                ko=f"한 페이지가 {limits.memory_mb}MB 넘는 메모리를 요구했습니다(PDF_MAX_MEMORY_MB).",
+            ),
+        }[which]
+
+
+if __name__ == "__main__":
+    _read_pages(Connection(int(sys.argv[1]), readable=False))

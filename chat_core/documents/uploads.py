@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chat_core.conversations.store import DATA_DIR
 from chat_core.documents.pdf import Document
 from chat_core.errors import ChatError
+from chat_core.i18n import Text
 
 
 class UploadStoreUnavailable(ChatError):
@@ -73,8 +75,14 @@ class UploadStore:
             pages=document.page_count,
             characters=document.characters,
             preview=document.pages[0][:2000],
+            notice=asdict(document.notice) if document.notice else None,
         )
         return self.record(digest) or {}
+
+    @staticmethod
+    def notice(record: dict[str, Any]) -> Text | None:
+        """What the user should know about the text kept (``Document.notice``)."""
+        return Text(**record["notice"]) if record.get("notice") else None
 
     def summary(self, digest: str, model_id: str, detail: str) -> str | None:
         """The file's summary by this model at this length, if one was made before."""

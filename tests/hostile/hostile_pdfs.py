@@ -1,0 +1,57 @@
+"""Hostile PDFs, written byte by byte as an attacker would: pypdf's writer would
+refuse or rewrite what makes them hostile."""
+
+from __future__ import annotations
+
+import zlib
+
+FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def pdf_bytes(objects: list[bytes]) -> bytes:
+    """A PDF of ``objects`` (numbered from 1; object 1 is the catalog) with a valid xref."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def stream(content: bytes) -> bytes:
+    packed = zlib.compress(content, 9)
+    return b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream"
+
+
+def page(contents: int, parent: int = 2, font: int = 4) -> bytes:
+    return (
+        b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+        b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (parent, contents, font)
+    )
+
+
+def text_bomb(characters: int = 60_000_000) -> bytes:
+    """One page whose one compressed stream (a few dozen KB) shows ``characters`` letters."""
+    content = b"BT /F1 12 Tf 72 720 Td (" + b"A" * characters + b") Tj ET"
+    catalog, pages = b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+    return pdf_bytes([catalog, pages, page(5), FONT, stream(content)])
+
+
+def shared_pages(pages: int = 20_000, line: bytes = b"Every page shows this same sentence. " * 50) -> bytes:
+    """``pages`` pages that all draw one content stream: a small file, a huge text."""
+    kids = b" ".join(b"%d 0 R" % (6 + i) for i in range(pages))
+    content = b"BT /F1 12 Tf 72 720 Td (" + line + b") Tj ET"
+    return pdf_bytes(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+            b"<< >>",  # unused: object numbers stay simple
+            FONT,
+            stream(content),
+        ]
+        + [page(5) for _ in range(pages)]
+    )
