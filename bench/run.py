@@ -20,6 +20,7 @@ BENCHMARKS = (
     "memory",
     "tokens_per_char",
     "page_overhead",
+    "hostile_pdfs",
 )
 
 
