@@ -9,13 +9,13 @@ the figure is about our client overlapping calls, not about the model.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.results import Figure, Spread, figure, timed
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import summarize
 from chat_core.local.endpoint import LocalEndpoint
-from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import custom_model
 from tests.shared import PDFS, pointed_at
@@ -26,13 +26,18 @@ LATENCY_S = 0.5
 LEVELS = (1, 2, 4, 8)
 
 
+def one_sentence(prompt: str, **sampling: object) -> Iterator[str]:
+    """The stand-in model: a summary of one sentence, at once (the scripted model
+    quotes its input, and summaries that do not get shorter cannot be combined)."""
+    yield "This part, summarized in one sentence."
+
+
 def run(quick: bool, out: Path) -> list[Figure]:
     document = read_pdf(GEOTOPO.read_bytes(), GEOTOPO.name)
     text = "\n\n".join(document.pages[:30]) if quick else document.text
     spec = custom_model(SERVED, "tgi", 2048, None)  # Falcon 7B's window, payload and prompt
     repeats = 1 if quick else 3
-    answers_at_once = ScriptedModel(token_ms=0).complete
-    endpoint = LocalEndpoint({SERVED: "tgi"}, latency_s=LATENCY_S, complete=answers_at_once)
+    endpoint = LocalEndpoint({SERVED: "tgi"}, latency_s=LATENCY_S, complete=one_sentence)
     server = EndpointServer(endpoint, port=0, quiet=True).start()
     calls: dict[int, int] = {}
     seconds: dict[int, list[float]] = {level: [] for level in LEVELS}

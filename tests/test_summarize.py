@@ -8,7 +8,8 @@ import pytest
 from shared import PDFS
 
 from chat_core.documents.pdf import read_pdf
-from chat_core.documents.summaries import Summary, split, summarize
+from chat_core.documents.summaries import Summary, SummaryTooCostly, split, summarize
+from chat_core.local.scripted import ScriptedModel
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, load_catalog
 
@@ -59,11 +60,45 @@ def test_a_long_document_is_map_reduced_and_a_cancel_keeps_what_was_done() -> No
     assert len(stopped.chunk_summaries) == 2 < stopped.chunks
 
 
-@pytest.mark.slow
 def test_geotopo_is_summarized_end_to_end() -> None:
-    """117 pages, ~137,000 characters: about ten 8,000-token chunks; takes minutes here."""
+    """117 pages, ~137,000 characters: about ten 8,000-token chunks (the scripted model)."""
     text = text_of("GeoTopo-komprimiert.pdf")
     summary = summarize(text, LOCAL, GenerationParams(64, 0.0, 1.0))
     assert summary.chunks >= 8 and summary.complete
     assert len(summary.chunk_summaries) == summary.chunks and all(s.strip() for s in summary.chunk_summaries)
     assert summary.text.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.real_model
+def test_geotopo_is_map_reduced_by_the_bundled_model() -> None:
+    """SmolLM2 itself on GeoTopo's first 20 pages, in a 2,048-token window so that the
+    map step has several chunks and a combining call: about a minute and a half
+    here (the whole book takes SmolLM2 14 minutes on this machine's 2 cores)."""
+    reader = read_pdf((PDFS / "GeoTopo-komprimiert.pdf").read_bytes())
+    text = "\n\n".join(reader.pages[:20])
+    summary = summarize(text, replace(LOCAL, context_window=2048), GenerationParams(64, 0.0, 1.0))
+    assert summary.chunks >= 4 and summary.complete
+    assert all(part.strip() for part in summary.chunk_summaries) and summary.text.strip()
+
+
+def test_summaries_that_do_not_get_shorter_stop_with_a_message_and_the_parts_are_kept(
+    scripted: ScriptedModel,
+) -> None:
+    """The scripted model quotes what it is asked, up to max_new_tokens words: its
+    summaries of the parts are as long as the parts (with the old code the
+    combining rounds never ended)."""
+    scripted.token_s = 0
+    summary = Summary()
+    with pytest.raises(SummaryTooCostly, match="do not get shorter"):
+        summarize(text_of("pdflatex-4-pages.pdf"), SMALL, GenerationParams(400, 0.0, 1.0), summary=summary)
+    assert summary.chunks > 1 and len(summary.chunk_summaries) == summary.chunks
+
+
+def test_a_document_needing_more_calls_than_allowed_is_refused_before_any_call(
+    scripted: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUMMARY_MAX_CALLS", "3")
+    with pytest.raises(SummaryTooCostly, match="SUMMARY_MAX_CALLS"):
+        summarize(text_of("pdflatex-4-pages.pdf"), SMALL, BRIEF)
+    assert scripted.prompts == []

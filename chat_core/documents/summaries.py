@@ -13,11 +13,12 @@ original app chose.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from chat_core.errors import explain
+from chat_core.errors import ChatError, explain
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
@@ -36,6 +37,15 @@ COMBINE = {
     "ko": "다음은 한 문서의 연속된 부분들의 요약입니다. 하나의 요약으로 합쳐 주세요.",
 }
 OVERLAP = 0.05  # of a chunk's tokens, repeated at the start of the next one
+MAX_CALLS = 300  # per summary, SUMMARY_MAX_CALLS: GeoTopo (117 pages) takes 69 on Falcon's window
+
+
+class SummaryTooCostly(ChatError):
+    """A summary would take more model calls than allowed, or cannot converge."""
+
+
+def _max_calls() -> int:
+    return int(os.environ.get("SUMMARY_MAX_CALLS", MAX_CALLS))
 
 
 def language(text: str) -> str:
@@ -141,14 +151,36 @@ def summarize(
 
     chunks = split(spec, text, budget)
     summary.chunks = len(chunks)
+    calls_left = _max_calls() - len(chunks) - 1  # the map step and the final combination
+    if calls_left < 0:
+        raise SummaryTooCostly(
+            f"This document is {len(chunks)} parts for {spec.label}: more model calls than the "
+            f"limit of {_max_calls()} a summary (SUMMARY_MAX_CALLS). Summarize a shorter document.",
+            ko=f"이 문서는 {spec.label}에서 {len(chunks)}개 부분으로 나뉩니다. 요약 한 번의 모델 호출 "
+            f"한도 {_max_calls()}회(SUMMARY_MAX_CALLS)보다 많습니다. 더 짧은 문서를 요약하세요.",
+        )
     _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress)
     combined = "\n\n".join(summary.chunk_summaries)
+    parts = chunks
     while count_tokens(spec, combined) > budget:  # reduce in rounds until one call can take it all
-        parts = split(spec, combined, budget)
+        # Each round must need fewer calls than the one before, or it would never end.
+        parts, before = split(spec, combined, budget), len(parts)
+        calls_left -= len(parts)
+        if len(parts) >= before or calls_left < 0:
+            raise _not_converging(spec)
         combined = "\n\n".join(ask(COMBINE[summary.language], part) for part in parts)
     summary.text = ask(COMBINE[summary.language], combined) if len(chunks) > 1 else combined
     summary.complete = True
     return summary
+
+
+def _not_converging(spec: ModelSpec) -> SummaryTooCostly:
+    return SummaryTooCostly(
+        f"{spec.label}'s summaries of the parts do not get shorter when combined, so they cannot "
+        "be brought down to one summary. The summaries of the parts are kept.",
+        ko=f"{spec.label}의 부분 요약을 합쳐도 짧아지지 않아 하나의 요약으로 만들 수 없습니다. "
+        "부분 요약은 남겨 둡니다.",
+    )
 
 
 def _map(
