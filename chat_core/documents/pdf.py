@@ -154,7 +154,7 @@ def read_pdf(
     if not pages:
         raise CorruptPDF(f"{name} has no pages.", ko=f"{name}에 페이지가 없습니다.")
     document = Document(name, tuple(pages), reading.notice)
-    if not document.text.strip() and document.notice:
+    if not document.text.strip() and reading.left_out:
         raise BeyondLimits(
             f"{name} has no text that could be read. {document.notice.en}",
             ko=f"{name}에서 읽을 수 있는 글이 없습니다. {document.notice.ko}",
@@ -222,7 +222,7 @@ class _Reading:
         self._cut: Text | None = None  # why reading stopped before the end
         self._texts: dict[int, str] = {}
         self._characters = 0  # in every page received, in whatever order
-        self._oversized: list[int] = []
+        self.left_out: list[int] = []  # page numbers too large to read
 
     def run(self, data: bytes, password: str | None) -> list[str]:
         deadline = time.monotonic() + self.limits.seconds
@@ -299,7 +299,7 @@ class _Reading:
                 ko=f"{self.name}이 손상되었거나 잘려서 읽을 수 없습니다({message[1]}).",
             )
         elif kind == "oversized":
-            self._oversized.append(message[1] + 1)
+            self.left_out.append(message[1] + 1)
         elif kind == "memory":
             return self._limit_notice("memory")
         return None
@@ -334,8 +334,8 @@ class _Reading:
     def notice(self) -> Text | None:
         """What the user should know about the text read: where it stops, what is left out."""
         notices = [self._cut] if self._cut else []
-        if self._oversized:
-            pages = ", ".join(str(page) for page in sorted(self._oversized))
+        if self.left_out:
+            pages = ", ".join(str(page) for page in sorted(self.left_out))
             megabytes = _STREAM_BYTES // 2**20
             notices.append(
                 Text(
