@@ -80,8 +80,8 @@ class BeyondLimits(PDFError):
     """Not even a first page could be read within ``ReadLimits``."""
 
 
-def _setting(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+def _setting(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,10 @@ class ReadLimits:
     def from_environment(cls) -> ReadLimits:
         defaults = cls()
         return cls(
-            _setting("PDF_MAX_PAGES", defaults.pages),
-            _setting("PDF_MAX_CHARACTERS", defaults.characters),
-            _setting("PDF_MAX_SECONDS", int(defaults.seconds)),
-            _setting("PDF_MAX_MEMORY_MB", defaults.memory_mb),
+            int(_setting("PDF_MAX_PAGES", defaults.pages)),
+            int(_setting("PDF_MAX_CHARACTERS", defaults.characters)),
+            _setting("PDF_MAX_SECONDS", defaults.seconds),  # fractions of a second allowed
+            int(_setting("PDF_MAX_MEMORY_MB", defaults.memory_mb)),
         )
 
 

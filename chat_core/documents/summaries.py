@@ -151,13 +151,14 @@ def summarize(
 
     chunks = split(spec, text, budget)
     summary.chunks = len(chunks)
-    calls_left = _max_calls() - len(chunks) - 1  # the map step and the final combination
+    max_calls = _max_calls()
+    calls_left = max_calls - len(chunks) - 1  # the map step and the final combination
     if calls_left < 0:
         raise SummaryTooCostly(
             f"This document is {len(chunks)} parts for {spec.label}: more model calls than the "
-            f"limit of {_max_calls()} a summary (SUMMARY_MAX_CALLS). Summarize a shorter document.",
+            f"limit of {max_calls} a summary (SUMMARY_MAX_CALLS). Summarize a shorter document.",
             ko=f"이 문서는 {spec.label}에서 {len(chunks)}개 부분으로 나뉩니다. 요약 한 번의 모델 호출 "
-            f"한도 {_max_calls()}회(SUMMARY_MAX_CALLS)보다 많습니다. 더 짧은 문서를 요약하세요.",
+            f"한도 {max_calls}회(SUMMARY_MAX_CALLS)보다 많습니다. 더 짧은 문서를 요약하세요.",
         )
     _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress)
     combined = "\n\n".join(summary.chunk_summaries)
