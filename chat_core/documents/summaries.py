@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from chat_core.errors import ChatError, explain
+from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
@@ -77,38 +77,54 @@ class Summary:
 def split(spec: ModelSpec, text: str, budget: int) -> list[str]:
     """Consecutive pieces of ``text`` of at most ``budget`` tokens, cut between
     lines, each starting with the last ~5% of the one before."""
-    lines = [line for line in text.splitlines(keepends=True) if line.strip()]
+    kept = [line for line in text.splitlines(keepends=True) if line.strip()]
+    lines, sizes = _short_lines(spec, kept, budget // 4)
     pieces: list[str] = []
-    current: list[tuple[str, int]] = []
-    used = 0
-    for line in _short_lines(spec, lines, budget // 4):
-        tokens = count_tokens(spec, line)
-        if current and used + tokens > budget:
-            pieces.append("".join(part for part, _ in current))
-            carried: list[tuple[str, int]] = []
-            for part, size in reversed(current):
-                if sum(s for _, s in carried) + size > budget * OVERLAP:
-                    break
-                carried.insert(0, (part, size))
-            current, used = carried, sum(size for _, size in carried)
-        current.append((line, tokens))
-        used += tokens
-    if current:
-        pieces.append("".join(part for part, _ in current))
+    start = 0
+    while start < len(lines):
+        end, used = start + 1, sizes[start]
+        while end < len(lines) and used + sizes[end] <= budget:
+            used += sizes[end]
+            end += 1
+        # Lines joined can take more tokens than apart (a line ending in a space
+        # costs one more before the next line's word), so the piece is counted whole.
+        while end - start > 1 and (over := count_tokens(spec, "".join(lines[start:end])) - budget) > 0:
+            while end - start > 1 and over > 0:
+                end -= 1
+                over -= sizes[end]
+        pieces.append("".join(lines[start:end]))
+        if end == len(lines):
+            break
+        # The next piece repeats this one's last lines, up to the overlap, never all of it.
+        first, start, carried = start, end, 0
+        while start - 1 > first and carried + sizes[start - 1] <= budget * OVERLAP:
+            start -= 1
+            carried += sizes[start]
     return pieces
 
 
-def _short_lines(spec: ModelSpec, lines: list[str], limit: int) -> list[str]:
-    """Lines cut so that none exceeds ``limit`` tokens (a page may be one line)."""
-    short = []
+def _short_lines(spec: ModelSpec, lines: list[str], limit: int) -> tuple[list[str], list[int]]:
+    """Lines cut so that none exceeds ``limit`` tokens (a page may be one line),
+    and the tokens of each."""
+    short, sizes = [], []
     for line in lines:
         tokens = count_tokens(spec, line)
         if tokens <= limit:
             short.append(line)
+            sizes.append(tokens)
             continue
         step = max(1, len(line) * limit // tokens)
-        short += [line[i : i + step] for i in range(0, len(line), step)]
-    return short
+        cut = [line[i : i + step] for i in range(0, len(line), step)]
+        short += cut
+        sizes += [count_tokens(spec, part) for part in cut]
+    return short, sizes
+
+
+def collapse_whitespace(text: str) -> str:
+    """Each line's runs of spaces and tabs as one space, blank lines dropped: a
+    layout-preserving export pads columns with hundreds of them, which cost
+    tokens and say nothing to a summary."""
+    return "\n".join(" ".join(words) for line in text.splitlines() if (words := line.split()))
 
 
 def summarize(
@@ -126,6 +142,7 @@ def summarize(
     mid-way (an exception from ``progress``: Streamlit's Stop) still has them, and
     no chunk is started after the interruption."""
     summary = summary or Summary()
+    text = collapse_whitespace(text)
     summary.language = language(text)
     instruction = instruction_for(text, detail)
     llm = endpoint_llm(spec, params, streaming=False)
@@ -135,7 +152,10 @@ def summarize(
         try:
             return llm.invoke(prompt).strip()
         except Exception as error:
-            raise explain(error, spec.endpoint_name) from error
+            explained = explain(error, spec.endpoint_name)
+            if isinstance(explained, PromptTooLong):  # its text is about chats
+                raise _part_too_long(spec) from error
+            raise explained from error
 
     # The room a chunk has: the window, less the answer, the instruction and a margin.
     overhead = count_tokens(spec, spec.prompt_format.render(SYSTEM, [], instruction + "\n\n")) + 16
@@ -173,6 +193,17 @@ def summarize(
     summary.text = ask(COMBINE[summary.language], combined) if len(chunks) > 1 else combined
     summary.complete = True
     return summary
+
+
+def _part_too_long(spec: ModelSpec) -> PromptTooLong:
+    return PromptTooLong(
+        f"{spec.label} refused a part of this document as longer than its context window "
+        f"({spec.context_window} tokens, as configured). Summarize with a model that has a "
+        "larger window, or set this endpoint's window to what it really accepts.",
+        ko=f"{spec.label}이(가) 문서의 한 부분을 컨텍스트 창({spec.context_window}토큰, 설정값)보다 "
+        "길다며 거부했습니다. 창이 더 큰 모델로 요약하거나, 이 엔드포인트의 창을 실제로 받는 "
+        "길이로 설정하세요.",
+    )
 
 
 def _not_converging(spec: ModelSpec) -> SummaryTooCostly:

@@ -8,6 +8,7 @@ the same two calls in-process.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,11 @@ from chat_core.local.runtime import LocalRuntimeClient
 from chat_core.models import budget
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.handlers import PAYLOADS
+
+# SagemakerEndpoint logs every error it re-raises, traceback included, to stderr
+# (a command line's output, the app's log); every one reaches a caller that
+# explains it (errors.explain), so the log would only repeat it as a traceback.
+logging.getLogger("langchain_aws.llms.sagemaker_endpoint").setLevel(logging.CRITICAL)
 
 
 def _config() -> Config:

@@ -55,3 +55,26 @@ def shared_pages(pages: int = 20_000, line: bytes = b"Every page shows this same
         ]
         + [page(5) for _ in range(pages)]
     )
+
+
+def layout_export(pages: int = 23, rows: int = 90, columns: int = 2) -> bytes:
+    """A ``pages``-page report as a layout-preserving export writes it: short table
+    rows whose columns are padded with runs of spaces and tabs, trailing ones too,
+    all kept by pypdf's extraction."""
+    words = b"invoice total amount due date customer region quarter revenue cost margin".split()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"", b"<< >>", FONT]
+    kids = []
+    for number in range(pages):
+        shown = []
+        for row in range(rows):
+            line = b""
+            for column in range(columns):
+                line += b"%s %d" % (words[(number + row + column) % len(words)], number * 1000 + row)
+                line += b" " * (8 + (row * 7 + column * 13) % 40) if column % 2 else b"\t" * (1 + row % 5)
+            shown.append(b"(" + line + b") Tj T*")
+        objects.append(stream(b"BT /F1 8 Tf 8 TL 36 760 Td " + b" ".join(shown) + b" ET"))
+        objects.append(page(len(objects)))
+        kids.append(len(objects))
+    listed = b" ".join(b"%d 0 R" % kid for kid in kids)
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (listed, pages)
+    return pdf_bytes(objects)
