@@ -20,7 +20,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bench.results import Figure, Spread, figure, interleaved, timed
 from chat_core.conversations.sqlite import SQLiteStore
-from chat_core.models.budget import fit_history
+from chat_core.models.budget import fit_history, history_budget
 from chat_core.models.catalog import ModelSpec, load_catalog
 from chat_core.models.prompts import Turn
 
@@ -55,7 +55,8 @@ class Ours:
 
         def one_turn() -> None:
             key = self.store.add_question(OWNER, self.conversation, new.question)
-            kept = fit_history(self.spec, self.spec.defaults, SYSTEM, self.turns, new.question)
+            budget = history_budget(self.spec, self.spec.defaults, SYSTEM, new.question)
+            kept = fit_history(self.spec, self.turns, budget)
             assert self.spec.prompt_format.render(SYSTEM, kept, new.question)
             self.store.add_answer(OWNER, self.conversation, key, new.answer, {"tokens": 20})
             self.turns.append(new)

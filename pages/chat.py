@@ -7,7 +7,15 @@ import contextlib
 import streamlit as st
 
 from chat_core.conversations.export import to_json, to_markdown
-from chat_core.conversations.session import DEFAULT_SYSTEM, MODES, ChatSession, Exchange, Settings, State
+from chat_core.conversations.session import (
+    DEFAULT_SYSTEM,
+    MODES,
+    QUESTION_MAX_CHARS,
+    ChatSession,
+    Exchange,
+    Settings,
+    State,
+)
 from chat_core.conversations.store import ConversationNotFound, StoreUnavailable
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
@@ -162,7 +170,9 @@ def draw(index: int, exchange: Exchange) -> None:
                 again = {"icon": ":material/refresh:", "type": "tertiary", "key": "regenerate"}
                 st.button(t("Regenerate"), on_click=lambda: ask(chat.regenerate_last()), **again)
                 with st.popover(t("Edit question"), icon=":material/edit:", type="tertiary", key="edit"):
-                    st.text_area(t("Question"), exchange.question, key="edited-question")
+                    st.text_area(
+                        t("Question"), exchange.question, max_chars=QUESTION_MAX_CHARS, key="edited-question"
+                    )
                     st.button(t("Send edited question"), key="send-edited", on_click=send_edited)
 
 
@@ -177,9 +187,8 @@ st.caption(f"{model.label} · {mode}")
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
-question = st.chat_input(t("Ask anything"), key="question", submit_mode="disable") or st.session_state.pop(
-    "send", None
-)
+typed = st.chat_input(t("Ask anything"), max_chars=QUESTION_MAX_CHARS, key="question", submit_mode="disable")
+question = typed or st.session_state.pop("send", None)
 shown = chat.exchanges
 if question and shown and not shown[-1].answered:  # sent again, or left for a new question
     shown = shown[:-1]

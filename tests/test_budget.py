@@ -8,7 +8,14 @@ from shared import PDFS
 
 from chat_core.errors import PromptTooLong
 from chat_core.local import model as local_model
-from chat_core.models.budget import count_tokens, estimate_tokens, fit_history, prompt_tokens, turn_tokens
+from chat_core.models.budget import (
+    count_tokens,
+    estimate_tokens,
+    fit_history,
+    history_budget,
+    prompt_tokens,
+    turn_tokens,
+)
 from chat_core.models.catalog import GenerationParams, load_catalog
 from chat_core.models.prompts import Turn
 
@@ -31,7 +38,7 @@ def test_thousand_turns_fit_the_budget_newest_first_and_whole(model_id: str) -> 
     question = "And what about the last one?"
     limit = spec.context_window - params.max_new_tokens
 
-    kept = fit_history(spec, params, SYSTEM, turns, question)
+    kept = fit_history(spec, turns, history_budget(spec, params, SYSTEM, question))
     prompt = spec.prompt_format.render(SYSTEM, kept, question)
 
     assert 0 < len(kept) < 1000
@@ -53,7 +60,7 @@ def test_thousand_turns_fit_the_budget_newest_first_and_whole(model_id: str) -> 
 def test_the_local_model_counted_by_parts_is_the_count_of_the_prompt_it_is_sent(system: str) -> None:
     spec = MODELS["local-smollm2"]
     turns = long_history(40)
-    kept = fit_history(spec, spec.defaults, system, turns, "Next?")
+    kept = fit_history(spec, turns, history_budget(spec, spec.defaults, system, "Next?"))
     prompt = spec.prompt_format.render(system, kept, "Next?")
     by_parts = prompt_tokens(spec, system, "Next?") + sum(turn_tokens(spec, turn) for turn in kept)
     # What llama.cpp itself counts when it is sent this prompt.
@@ -63,13 +70,13 @@ def test_the_local_model_counted_by_parts_is_the_count_of_the_prompt_it_is_sent(
 def test_a_question_longer_than_the_window_is_refused_with_a_clear_message() -> None:
     spec = MODELS["falcon-7b-instruct"]
     with pytest.raises(PromptTooLong, match="Shorten the message"):
-        fit_history(spec, spec.defaults, SYSTEM, [], "word " * 5000)
+        history_budget(spec, spec.defaults, SYSTEM, "word " * 5000)
 
 
 def test_short_history_is_kept_entirely() -> None:
     spec = replace(MODELS["local-smollm2"], defaults=GenerationParams(64, 0.2, 0.9))
     turns = long_history(3)
-    assert list(fit_history(spec, spec.defaults, SYSTEM, turns, "Next?")) == turns
+    assert list(fit_history(spec, turns, history_budget(spec, spec.defaults, SYSTEM, "Next?"))) == turns
 
 
 def pdf_text(name: str, pages: int) -> str:

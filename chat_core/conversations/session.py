@@ -47,8 +47,15 @@ from chat_core.models.prompts import Turn
 
 MODES = ("PromptTemplate", "ConversationChain")
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
+# Room for a long pasted text, and a question of Hangul (3 bytes a character)
+# still fits one DynamoDB item (400 KB).
+QUESTION_MAX_CHARS = 100_000
 NO_ANSWER_YET = Text.of("This question has no answer yet: the answer failed or was cut short.")
 STOPPED_EARLY = Text.of("Stopped before any answer came.")
+
+
+class QuestionTooLong(ChatError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -145,14 +152,21 @@ class ChatSession:
         user; the exchange then says why it failed, and its saved question stays."""
         if settings.mode not in MODES:
             raise ValueError(f"unknown conversation mode {settings.mode!r}")
+        try:  # refused before it is saved: a question that cannot be asked is not kept
+            budget = _history_budget(question, settings)
+        except ChatError as error:
+            if self.exchanges and not self.exchanges[-1].answered:
+                self.exchanges.pop()
+            self.exchanges.append(refused := Exchange(question))  # shown, to be shortened
+            raise _failed(refused, error) from None
         exchange = self._exchange_for(question, settings)
         started = time.perf_counter()
         try:
             llm = endpoint_llm(settings.spec, settings.params)
             if settings.mode == "ConversationChain":
-                chunks, memory_start, notice = self._chain(llm, question, settings)
+                chunks, memory_start, notice = self._chain(llm, question, settings, budget)
             else:
-                chunks, memory_start, notice = self._template(llm, question, settings), 0, None
+                chunks, memory_start, notice = self._template(llm, question, settings, budget), 0, None
         except Exception as error:
             raise _failed(exchange, explain(error, settings.spec.endpoint_name)) from error
         exchange.memory_start = memory_start
@@ -236,18 +250,19 @@ class ChatSession:
         answered = [e for e in self.exchanges[:-1] if e.answered]
         return answered[-1].memory_start if answered else 0
 
-    def _template(self, llm: Any, question: str, settings: Settings) -> Iterator[str]:
+    def _template(self, llm: Any, question: str, settings: Settings, budget: int) -> Iterator[str]:
         fmt = settings.spec.prompt_format
-        history = fit_history(settings.spec, settings.params, settings.system, self.turns, question)
+        history = fit_history(settings.spec, self.turns, budget)
         return (fmt.template(settings.system) | llm).stream(
             {"history": fmt.render_history(history), "input": fmt.clean(question)}
         )
 
-    def _chain(self, llm: Any, question: str, settings: Settings) -> tuple[Iterator[str], int, Text | None]:
+    def _chain(
+        self, llm: Any, question: str, settings: Settings, budget: int
+    ) -> tuple[Iterator[str], int, Text | None]:
         spec, fmt = settings.spec, settings.spec.prompt_format
         start = min(self._memory_start(), len(self.turns))
         buffered = self.turns[start:]
-        budget = history_budget(spec, settings.params, settings.system, question)
         dropped = len(buffered) - newest_fitting(spec, buffered, budget)
         with warnings.catch_warnings():
             # The classic chain and memory are deprecated upstream; users ask for this mode.
@@ -266,6 +281,18 @@ class ChatSession:
                 "대화가 체인의 메모리에서 빠졌습니다.",
             )
         return _TokenRelay().run(chain, fmt.clean(question)), start + dropped, notice
+
+
+def _history_budget(question: str, settings: Settings) -> int:
+    """Tokens left for history with ``question``; raises when it is too long to ask."""
+    if len(question) > QUESTION_MAX_CHARS:
+        raise QuestionTooLong(
+            f"This message is {len(question):,} characters long; the most a message may "
+            f"have is {QUESTION_MAX_CHARS:,}. Shorten it, or summarize a long text as a PDF.",
+            ko=f"이 메시지는 {len(question):,}자입니다. 메시지는 최대 {QUESTION_MAX_CHARS:,}자까지 "
+            "보낼 수 있습니다. 줄이거나, 긴 글은 PDF로 요약하세요.",
+        )
+    return history_budget(settings.spec, settings.params, settings.system, question)
 
 
 def _failed(exchange: Exchange, error: ChatError) -> ChatError:

@@ -98,9 +98,6 @@ def newest_fitting(spec: ModelSpec, turns: Sequence[Turn], budget: int) -> int:
     return kept
 
 
-def fit_history(
-    spec: ModelSpec, params: GenerationParams, system: str, turns: Sequence[Turn], question: str
-) -> Sequence[Turn]:
-    """The newest past turns that fit the prompt together with ``question``."""
-    kept = newest_fitting(spec, turns, history_budget(spec, params, system, question))
-    return turns[len(turns) - kept :]
+def fit_history(spec: ModelSpec, turns: Sequence[Turn], budget: int) -> Sequence[Turn]:
+    """The newest past turns that fit ``budget`` tokens (``history_budget``), whole."""
+    return turns[len(turns) - newest_fitting(spec, turns, budget) :]

@@ -1,0 +1,68 @@
+"""Limits on what a user can type: a question too long to ask is refused before
+anything is saved, and the longest question allowed fits every store."""
+
+import os
+from pathlib import Path
+
+import pytest
+from moto_server import moto_server
+from chat_page import send, start
+
+from chat_core.conversations.dynamodb import create_table
+from chat_core.conversations.session import (
+    QUESTION_MAX_CHARS,
+    ChatSession,
+    QuestionTooLong,
+    Settings,
+    State,
+)
+from chat_core.conversations.store import open_store
+from chat_core.errors import PromptTooLong
+from chat_core.models.catalog import load_catalog
+
+LOCAL = load_catalog()["local-smollm2"]
+
+
+def test_a_question_over_the_limit_is_refused_and_nothing_is_saved(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    session = ChatSession(store)
+    for _ in range(3):
+        with pytest.raises(QuestionTooLong):
+            session.ask("x" * 5_000_000, Settings(LOCAL, LOCAL.defaults))
+    assert store.conversations(session.owner) == []
+    assert os.path.getsize(tmp_path / "chat.db") < 1_000_000
+
+
+def test_a_question_too_long_for_the_models_window_is_refused_before_it_is_saved(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    session = ChatSession(store)
+    with pytest.raises(PromptTooLong):
+        session.ask("word " * 20_000, Settings(LOCAL, LOCAL.defaults))
+    assert store.conversations(session.owner) == []
+    [refused] = session.exchanges  # still on screen, to be shortened
+    assert refused.state is State.FAILED and refused.key is None
+
+
+def test_the_longest_question_allowed_fits_a_dynamodb_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hangul takes three bytes a character; DynamoDB's items hold 400 KB."""
+    with moto_server() as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        create_table("limits")
+        store = open_store("dynamodb://limits")
+        conversation = store.create("ana", "긴 질문", "local-smollm2", "PromptTemplate")
+        longest = "가" * QUESTION_MAX_CHARS
+        store.add_question("ana", conversation.id, longest)
+        assert store.messages("ana", conversation.id)[0].text == longest
+
+
+def test_the_chat_box_takes_no_more_than_the_limit_and_a_refused_question_stays_on_screen() -> None:
+    page = start()
+    assert page.chat_input[0].max_chars == QUESTION_MAX_CHARS
+    send(page, "word " * 20_000)
+    assert page.chat_message[0].markdown[0].value.startswith("word word")
+    assert "Shorten the message" in page.error[0].value
