@@ -7,6 +7,8 @@ translated by ``explain`` into one of these, so pages only ever show a
 
 from __future__ import annotations
 
+import re
+
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -79,6 +81,16 @@ class MalformedResponse(ValueError):
     shown as it is, ``explain`` turns it into a ``ModelFailed``."""
 
 
+# What an error text from AWS or a library may hold that a user must not see:
+# ARNs (with the account id and role names in them), account ids, and URLs.
+_PRIVATE = re.compile(r"\barn:aws[\w-]*:\S*|\b\d{12}\b|\b[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
+
+
+def redacted(text: str) -> str:
+    """``text`` with ARNs, account ids and URLs replaced by "…"."""
+    return _PRIVATE.sub("…", text)
+
+
 def explain(error: BaseException, endpoint: str) -> ChatError:
     """The user-facing error for whatever the model path raised."""
     if isinstance(error, ChatError):
@@ -114,20 +126,21 @@ def explain(error: BaseException, endpoint: str) -> ChatError:
         return _explain_client_error(error, endpoint)
     if isinstance(error, MalformedResponse):
         return ModelFailed(
-            f"Endpoint '{endpoint}' answered in a shape this app cannot read ({error}). Check that "
-            "the model's payload format matches what the endpoint serves.",
-            ko=f"엔드포인트 '{endpoint}'의 응답 형식을 이 앱이 읽을 수 없습니다({error}). 모델의 페이로드 "
-            "형식이 엔드포인트와 맞는지 확인하세요.",
+            f"Endpoint '{endpoint}' answered in a shape this app cannot read ({redacted(str(error))}). "
+            "Check that the model's payload format matches what the endpoint serves.",
+            ko=f"엔드포인트 '{endpoint}'의 응답 형식을 이 앱이 읽을 수 없습니다({redacted(str(error))}). "
+            "모델의 페이로드 형식이 엔드포인트와 맞는지 확인하세요.",
         )
+    detail = f"{type(error).__name__}: {redacted(str(error))}"
     return ModelFailed(
-        f"The model behind '{endpoint}' failed ({type(error).__name__}: {error}). Resend to try again.",
-        ko=f"'{endpoint}'의 모델이 실패했습니다({type(error).__name__}: {error}). 다시 보내 보세요.",
+        f"The model behind '{endpoint}' failed ({detail}). Resend to try again.",
+        ko=f"'{endpoint}'의 모델이 실패했습니다({detail}). 다시 보내 보세요.",
     )
 
 
 def _explain_client_error(error: ClientError, endpoint: str) -> ChatError:
     code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "")
+    message = redacted(error.response.get("Error", {}).get("Message", ""))
     if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
         return Throttled(
             f"Endpoint '{endpoint}' is busy (throttled). Wait a few seconds and resend.",

@@ -10,6 +10,7 @@ from chat_core.documents.summaries import DETAILS, Summary, summarize
 from chat_core.documents.uploads import UploadStore, open_uploads, sha256
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
+from chat_core.markdown import safe_markdown
 from pages.common import conversation_store, model_picker, owner
 
 language = st.session_state.get("language", "en")
@@ -72,7 +73,7 @@ if text is None:  # never read before
     text = document.text
     record = uploads.keep_document(digest, document)
 
-st.subheader(upload.name)
+st.subheader(safe_markdown(upload.name))
 st.caption(
     t("{pages} pages · {characters:,} characters", pages=record["pages"], characters=record["characters"])
 )
@@ -125,12 +126,12 @@ elif partial and partial.done:
         icon=":material/pause:",
     )
     for number, text in enumerate(partial.chunk_summaries, start=1):
-        st.markdown(t("**Part {number}.** {text}", number=number, text=text))
+        st.markdown(t("**Part {number}.** {text}", number=number, text=safe_markdown(text)))
     st.stop()
 else:
     st.stop()
 
-st.markdown(summary_text)
+st.markdown(safe_markdown(summary_text))
 if st.button(t("Discuss in chat"), icon=":material/forum:"):
     question = t("Summarize {name} ({pages} pages).", name=upload.name, pages=record["pages"])
     started = ChatSession(conversation_store(), user).start_with(

@@ -19,6 +19,7 @@ from chat_core.conversations.session import (
 from chat_core.conversations.store import ConversationNotFound, StoreUnavailable
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
+from chat_core.markdown import safe_markdown, safe_stream
 from chat_core.models.catalog import GenerationParams
 from pages.common import conversation_store, language, model_picker, owner
 
@@ -86,7 +87,7 @@ with st.sidebar:
         conversations, current = [], None
     for conversation in conversations:
         st.button(
-            conversation.title,
+            safe_markdown(conversation.title),
             key=f"open-{conversation.id}",
             width="stretch",
             type="primary" if conversation.id == chat.conversation_id else "tertiary",
@@ -151,13 +152,13 @@ def caption(exchange: Exchange) -> None:
 
 
 def draw(index: int, exchange: Exchange) -> None:
-    st.chat_message("user").markdown(exchange.question)
+    st.chat_message("user").markdown(safe_markdown(exchange.question))
     with st.chat_message("assistant"):
         if not exchange.answered:  # failed or unanswered: the question can be sent again
             st.error(exchange.reason.text(lang) if exchange.reason else "", icon=":material/error:")
             st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
             return
-        st.markdown(exchange.answer or t("*(empty answer)*"))
+        st.markdown(safe_markdown(exchange.answer) or t("*(empty answer)*"))
         caption(exchange)
         if not exchange.saved:  # shown, not lost: saving can be tried again
             st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
@@ -196,7 +197,7 @@ for index, exchange in enumerate(shown):
     draw(index, exchange)
 
 if question:
-    st.chat_message("user").markdown(question)
+    st.chat_message("user").markdown(safe_markdown(question))
     # A failure is kept in the exchange, and shown with a Resend button on the rerun.
     with st.chat_message("assistant"), contextlib.suppress(ChatError), chat.ask(question, settings) as reply:
         show_in_url()  # a reload finds the conversation, even mid-answer
@@ -204,6 +205,6 @@ if question:
             st.info(reply.notice.text(lang), icon=":material/info:")
         # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
         st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
-        st.write_stream(reply)
+        st.write_stream(safe_stream(reply))
     show_in_url()
     st.rerun()  # the sidebar lists the conversation, newest first

@@ -63,7 +63,7 @@ def test_another_users_conversation_cannot_be_opened_by_its_id_in_the_url() -> N
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.query_params["c"] = theirs.id
     at.run()
-    assert "There is no conversation" in at.warning[0].value
+    assert "not one of yours" in at.warning[0].value
     assert shown(at) == [] and conversation_buttons(at) == []
     assert "c" not in at.query_params
     send(at, "Hello")  # and writing goes to a new conversation of the user's own

@@ -148,9 +148,10 @@ def next_key() -> str:
 
 
 def not_found(conversation_id: str) -> ConversationNotFound:
+    # The id is not repeated: it may come from a link, and pages render messages as Markdown.
     return ConversationNotFound(
-        f"There is no conversation {conversation_id} of yours.",
-        ko=f"내 대화 중에 {conversation_id}는 없습니다.",
+        "That conversation is not one of yours, or it was deleted.",
+        ko="내 대화가 아니거나 삭제된 대화입니다.",
     )
 
 

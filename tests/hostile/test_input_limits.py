@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-from moto_server import moto_server
 from chat_page import send, start
+from moto_server import moto_server
 
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.session import (

@@ -1,0 +1,33 @@
+"""Markdown from untrusted text (model output, documents, questions) made safe to render.
+
+An image in Markdown is fetched by the browser as soon as it is drawn, so a
+model steered by a hidden instruction in a document could send what it read to
+any server in an image's URL.  A zero-width space between ``!`` and ``[`` turns
+every image, inline or by reference, into a plain link: it reads the same and
+fetches nothing until clicked.  Streamlit escapes raw HTML, so no ``<img>`` gets
+through either.  Written here because Streamlit's Markdown has no switch for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+_IMAGE = "!["
+_LINK = "!\u200b["
+
+
+def safe_markdown(text: str) -> str:
+    return text.replace(_IMAGE, _LINK)
+
+
+def safe_stream(chunks: Iterable[str]) -> Iterator[str]:
+    """``safe_markdown`` over streamed text: a ``!`` that ends a chunk waits for the
+    next one, which may open the ``[``."""
+    held = ""
+    for chunk in chunks:
+        text = held + chunk
+        held = "!" if text.endswith("!") else ""
+        if text := safe_markdown(text[: len(text) - len(held)]):
+            yield text
+    if held:
+        yield held

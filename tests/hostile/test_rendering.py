@@ -1,0 +1,55 @@
+"""What pages show of untrusted text: no Markdown from the URL, no stack traces,
+no account ids, ARNs or URLs from AWS's error texts."""
+
+import tomllib
+
+from botocore.exceptions import ClientError, EndpointConnectionError
+from chat_page import start
+from shared import ROOT
+
+from chat_core.errors import explain
+from chat_core.markdown import safe_markdown, safe_stream
+
+PHISHING = "x. **[sign in again](https://evil.example/login)**"
+
+
+def test_a_conversation_id_from_the_url_is_not_rendered_as_markdown() -> None:
+    page = start()
+    page.query_params["c"] = PHISHING
+    page.run()
+    shown = " ".join(warning.value for warning in page.warning)
+    assert shown and "evil.example" not in shown and "sign in again" not in shown
+
+
+def test_users_see_no_stack_traces() -> None:
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_aws_error_texts_lose_account_ids_arns_and_urls() -> None:
+    denied = ClientError(
+        {
+            "Error": {
+                "Code": "AccessDeniedException",
+                "Message": "User: arn:aws:sts::123456789012:assumed-role/chat/i-0abc is not authorized "
+                "to perform: sagemaker:InvokeEndpoint on resource: "
+                "arn:aws:sagemaker:us-east-1:123456789012:endpoint/llama (see https://docs.aws.amazon.com/x)",
+            }
+        },
+        "InvokeEndpoint",
+    )
+    failed = ClientError(
+        {"Error": {"Code": "InternalFailure", "Message": "account 123456789012 at https://10.0.0.1/x"}},
+        "InvokeEndpoint",
+    )
+    unreachable = EndpointConnectionError(endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com/x")
+    for error in (denied, failed, unreachable, RuntimeError("see arn:aws:iam::123456789012:role/x")):
+        shown = str(explain(error, "llama"))
+        assert "123456789012" not in shown and "arn:aws" not in shown and "https://" not in shown, shown
+
+
+def test_images_become_links_whole_or_streamed_in_any_pieces() -> None:
+    text = "See ![chart](https://attacker.example/?d=1) and ![ref][r].\n\n[r]: https://attacker.example/r.png"
+    for shown in (safe_markdown(text), "".join(safe_stream(iter(["See !", "[chart](https://", "x)", "!"])))):
+        assert "![" not in shown
+    assert safe_markdown(text).replace("\u200b", "") == text  # reads the same
