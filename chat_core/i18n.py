@@ -108,6 +108,9 @@ KO: dict[str, str] = {
     "stopped · ": "중지됨 · ",
     "Stop": "중지",
     "Stopped before any answer came.": "답변이 오기 전에 중지했습니다.",
+    "This conversation was deleted, in another tab or window, while this answer came: the question "
+    "and its answer are saved as a new conversation, open now.": "이 답변이 오는 동안 다른 탭이나 창에서 "
+    "이 대화가 삭제되었습니다. 질문과 답변은 새 대화로 저장되어 지금 열려 있습니다.",
     "Copy": "복사",
     "The copy button is at the top right of the text.": "복사 버튼은 글 오른쪽 위에 있습니다.",
     "Regenerate": "다시 생성",

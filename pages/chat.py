@@ -160,9 +160,12 @@ def draw(index: int, exchange: Exchange) -> None:
             return
         st.markdown(safe_markdown(exchange.answer) or t("*(empty answer)*"))
         caption(exchange)
+        if exchange.saved and exchange.reason:  # saved elsewhere than asked: says where
+            st.info(exchange.reason.text(lang), icon=":material/move_item:")
         if not exchange.saved:  # shown, not lost: saving can be tried again
             st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
-            st.button(t("Save again"), key=f"save-{index}", on_click=chat.save_again, args=(exchange,))
+            again = {"key": f"save-{index}", "on_click": chat.save_again, "args": (exchange, settings)}
+            st.button(t("Save again"), **again)
         with st.container(horizontal=True, gap="small"):
             with st.popover(t("Copy"), icon=":material/content_copy:", type="tertiary", key=f"copy-{index}"):
                 st.caption(t("The copy button is at the top right of the text."))

@@ -128,6 +128,6 @@ def test_an_answer_whose_save_fails_stays_with_a_retry_and_nothing_waits(scripte
     assert reply.exchange is unsaved
 
     other.execute("DROP TRIGGER refuse")
-    chat.save_again(unsaved)
+    chat.save_again(unsaved, LONG)
     assert unsaved.saved and unsaved.reason is None
     assert [(t.question, t.answer) for t in reopened(chat).turns] == [("Remember this.", "Kept.")]

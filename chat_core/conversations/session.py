@@ -37,7 +37,7 @@ from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from chat_core.conversations.store import LOCAL_USER, Store, current_view, title_for
+from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Store, current_view, title_for
 from chat_core.errors import ChatError, explain
 from chat_core.i18n import Text, plural
 from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting
@@ -52,6 +52,10 @@ DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
 QUESTION_MAX_CHARS = 100_000
 NO_ANSWER_YET = Text.of("This question has no answer yet: the answer failed or was cut short.")
 STOPPED_EARLY = Text.of("Stopped before any answer came.")
+MOVED = Text.of(
+    "This conversation was deleted, in another tab or window, while this answer came: the question "
+    "and its answer are saved as a new conversation, open now."
+)
 
 
 class QuestionTooLong(ChatError):
@@ -89,7 +93,8 @@ class Exchange:
     answer: str = ""
     state: State = State.UNANSWERED
     stats: Stats | None = None
-    reason: Text | None = None  # why it failed or is unanswered, or why its answer is not saved
+    # Why it failed or is unanswered, why its answer is not saved, or where it was saved instead.
+    reason: Text | None = None
     saved: bool = True  # False: the answer could not be saved; ``ChatSession.save_again``
     memory_start: int = 0  # ConversationChain: answered exchanges before this left the buffer
 
@@ -142,7 +147,7 @@ class ChatSession:
         self.clear()
         exchange = self._exchange_for(question, settings)
         exchange.answer, exchange.state = answer, State.ANSWERED
-        self._saver(exchange)(exchange)
+        self._saver(exchange, settings)(exchange)
         return self.conversation_id or ""
 
     def ask(self, question: str, settings: Settings) -> Reply:
@@ -170,7 +175,7 @@ class ChatSession:
         except Exception as error:
             raise _failed(exchange, explain(error, settings.spec.endpoint_name)) from error
         exchange.memory_start = memory_start
-        reply = Reply(exchange, chunks, settings, started, notice, save=self._saver(exchange))
+        reply = Reply(exchange, chunks, settings, started, notice, save=self._saver(exchange, settings))
         self._streaming = reply
         return reply
 
@@ -190,10 +195,10 @@ class ChatSession:
         self.replacing = last.key
         return last.question
 
-    def save_again(self, exchange: Exchange) -> None:
+    def save_again(self, exchange: Exchange, settings: Settings) -> None:
         """Retry saving an answer whose save failed."""
         exchange.reason = None
-        self._saver(exchange)(exchange)
+        self._saver(exchange, settings)(exchange)
 
     def settle(self, timeout: float = 30) -> None:
         """Stop an answer that another thread is streaming (a page run that a click
@@ -229,7 +234,7 @@ class ChatSession:
         self.exchanges.append(exchange)
         return exchange
 
-    def _saver(self, exchange: Exchange) -> Callable[[Exchange], None]:
+    def _saver(self, exchange: Exchange, settings: Settings) -> Callable[[Exchange], None]:
         """Saves ``exchange``'s answer to the conversation it was asked in, even if the
         session has moved on by the time it ends (a click on "New chat" mid-answer)."""
         conversation_id = self.conversation_id
@@ -239,12 +244,30 @@ class ChatSession:
                 return
             record = {**(asdict(done.stats) if done.stats else {}), "stopped": done.state is State.STOPPED}
             try:
-                self.store.add_answer(self.owner, conversation_id, done.key, done.answer, record)
+                try:
+                    self.store.add_answer(self.owner, conversation_id, done.key, done.answer, record)
+                except ConversationNotFound:  # deleted meanwhile, in another tab or replica
+                    self._save_as_new(conversation_id, done, record, settings)
                 done.saved = True
             except ChatError as error:
                 done.saved, done.reason = False, error.message
 
         return save
+
+    def _save_as_new(
+        self, deleted: str, exchange: Exchange, record: dict[str, Any], settings: Settings
+    ) -> None:
+        """Keep an exchange whose conversation was deleted while it was answered: as
+        a new conversation, which the session moves to if it was still on the old one."""
+        assert self.store is not None
+        title = title_for(exchange.question)
+        moved = self.store.create(self.owner, title, settings.spec.id, settings.mode).id
+        exchange.key = self.store.add_question(self.owner, moved, exchange.question)
+        self.store.add_answer(self.owner, moved, exchange.key, exchange.answer, record)
+        exchange.reason = MOVED
+        if self.conversation_id == deleted:
+            self.conversation_id = moved
+            self.exchanges = [exchange]
 
     def _memory_start(self) -> int:
         answered = [e for e in self.exchanges[:-1] if e.answered]
