@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import threading
 import uuid
@@ -23,6 +24,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto_server import moto_server
 from shared import PDFS
+from streamlit.testing.v1 import AppTest
+from test_pdf import BAD_FILES
 from urllib3.response import HTTPResponse
 
 from chat_core.documents.uploads import UploadStore, UploadStoreUnavailable, open_uploads, sha256
@@ -153,6 +156,21 @@ def test_the_same_on_the_folder_store(tmp_path: Path, monkeypatch: pytest.Monkey
     tabs[0].join()
     assert other.summary(DIGEST, "smollm2", "short") == "The short summary."
     assert other.summary(DIGEST, "smollm2", "detailed") == "The detailed summary."
+
+
+@pytest.mark.parametrize("name", ["renamed.pdf", "scan.pdf"])
+def test_a_refused_upload_leaves_nothing_in_the_store(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a PDF, or a PDF with no text: the user reads why, and no byte of it is kept."""
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path}")
+    data, _, message = BAD_FILES[name]
+    at = AppTest.from_file("../../pages/Summarize_a_PDF.py", default_timeout=60)
+    at.run()
+    at.file_uploader(key="pdf-file").set_value((name, data, "application/pdf"))
+    at.run()
+    assert not at.exception and re.search(message, at.error[0].value)
+    assert [path.name for path in tmp_path.rglob("*") if path.is_file() and path.name != ".lock"] == []
 
 
 def forbidden(message: str, when: Callable[[str, str], bool] = lambda bucket, key: True) -> Callable:
