@@ -41,13 +41,13 @@ if upload is None:
 data = upload.getvalue()
 digest = sha256(data)
 try:
-    record = uploads.save(data, upload.name)
-    text = uploads.text(digest)
+    record = uploads.record(digest)
+    text = uploads.text(digest) if record else None
 except ChatError as error:
     st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
 
-if text is None:  # never read before
+if text is None:  # never read before: read (and so checked) before anything is stored
     password = st.session_state.get("pdf-password") or None
     bar = st.progress(0.0, t("Reading pages…"))
     try:
@@ -71,7 +71,12 @@ if text is None:  # never read before
         st.stop()
     bar.empty()
     text = document.text
-    record = uploads.keep_document(digest, document)
+    try:
+        uploads.save(data, upload.name)
+        record = uploads.keep_document(digest, document)
+    except ChatError as error:
+        st.error(error.text(language), icon=":material/folder_off:")
+        st.stop()
 
 st.subheader(safe_markdown(upload.name))
 st.caption(
@@ -86,7 +91,11 @@ detail = st.radio(t("Length"), DETAILS, format_func=t, horizontal=True, key="pdf
 concurrency = 1  # the bundled model takes one call at a time
 if not model.is_local:
     concurrency = st.number_input(t("Parallel calls to the endpoint"), 1, 16, 4, key="pdf-concurrency")
-known = uploads.summary(digest, model.id, detail)
+try:
+    known = uploads.summary(digest, model.id, detail)
+except ChatError as error:
+    st.error(error.text(language), icon=":material/folder_off:")
+    st.stop()
 partial: Summary | None = st.session_state.get("pdf-partial", {}).get(digest)
 
 if known:
@@ -113,7 +122,10 @@ elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
         st.error(error.text(language), icon=":material/error:")
         st.stop()
     bar.empty()
-    uploads.keep_summary(digest, model.id, detail, summary.text)
+    try:
+        uploads.keep_summary(digest, model.id, detail, summary.text)
+    except ChatError as error:  # shown all the same, only not kept
+        st.warning(error.text(language), icon=":material/folder_off:")
     st.session_state["pdf-partial"].pop(digest, None)
     summary_text = summary.text
 elif partial and partial.done:

@@ -5,21 +5,28 @@ data folder) or ``s3://bucket/prefix`` (boto3's configuration, so
 ``AWS_ENDPOINT_URL_S3`` works).  A file is stored as ``<uuid>.pdf``, never
 under the user's file name; ``index/<sha256>.json`` records it and, once done,
 its summary, and ``text/<sha256>.txt`` its text, so the same file uploaded again
-is neither read nor summarized twice.
+is neither read nor summarized twice.  Many sessions may write about one file at
+once: every write is whole or not at all, and a record is changed only from its
+latest version (a file lock on a folder, conditional writes on S3), so no fact
+or summary is lost.  Every backend failure is an ``UploadStoreUnavailable``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from chat_core.conversations.store import DATA_DIR
 from chat_core.documents.pdf import Document
@@ -35,8 +42,21 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+Record = dict[str, Any]
+
+
+def parse(raw: bytes | None) -> Record | None:
+    """A stored record; None when there is none, or when it is damaged (as the
+    unlocked writes of earlier versions could leave it), so it is written anew."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
 class UploadStore:
-    """Where bytes go; subclasses say how to put and get one object."""
+    """Where bytes go; subclasses say how to put, get and delete one object, and
+    how to change one record so that no other writer's change is lost."""
 
     def _put(self, key: str, data: bytes) -> None:
         raise NotImplementedError
@@ -44,19 +64,28 @@ class UploadStore:
     def _get(self, key: str) -> bytes | None:
         raise NotImplementedError
 
-    def save(self, data: bytes, name: str) -> dict[str, Any]:
-        """Store ``data`` under a new UUID name (once per content); its record."""
-        known = self.record(sha256(data))
-        if known:
+    def _delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def _update(self, key: str, change: Callable[[Record | None], Record]) -> Record:
+        """Store ``change(the record now stored)`` at ``key``; never from a stale copy."""
+        raise NotImplementedError
+
+    def save(self, data: bytes, name: str) -> Record:
+        """Store ``data`` under a new UUID name (once per content); its record.
+        Only a file that was read (``read_pdf``) should be saved."""
+        digest = sha256(data)
+        if known := self.record(digest):
             return known
-        record = {"id": uuid.uuid4().hex, "name": name, "sha256": sha256(data), "bytes": len(data)}
-        self._put(f"{record['id']}.pdf", data)
-        self._put(f"index/{record['sha256']}.json", json.dumps(record).encode())
+        fresh = {"id": uuid.uuid4().hex, "name": name, "sha256": digest, "bytes": len(data)}
+        self._put(f"{fresh['id']}.pdf", data)
+        record = self._update(f"index/{digest}.json", lambda stored: stored or fresh)
+        if record["id"] != fresh["id"]:  # another session stored the same file meanwhile
+            self._delete(f"{fresh['id']}.pdf")
         return record
 
-    def record(self, digest: str) -> dict[str, Any] | None:
-        raw = self._get(f"index/{digest}.json")
-        return json.loads(raw) if raw else None
+    def record(self, digest: str) -> Record | None:
+        return parse(self._get(f"index/{digest}.json"))
 
     def save_text(self, digest: str, text: str) -> None:
         """Keep a file's extracted text, so it is never extracted twice."""
@@ -66,21 +95,20 @@ class UploadStore:
         raw = self._get(f"text/{digest}.txt")
         return raw.decode() if raw is not None else None
 
-    def keep_document(self, digest: str, document: Document) -> dict[str, Any]:
+    def keep_document(self, digest: str, document: Document) -> Record:
         """Keep what was read from a file (its text, page count, first page), so it is
         never read twice; the file's record, updated."""
         self.save_text(digest, document.text)
-        self.remember(
+        return self.remember(
             digest,
             pages=document.page_count,
             characters=document.characters,
             preview=document.pages[0][:2000],
             notice=asdict(document.notice) if document.notice else None,
         )
-        return self.record(digest) or {}
 
     @staticmethod
-    def notice(record: dict[str, Any]) -> Text | None:
+    def notice(record: Record) -> Text | None:
         """What the user should know about the text kept (``Document.notice``)."""
         return Text(**record["notice"]) if record.get("notice") else None
 
@@ -89,39 +117,113 @@ class UploadStore:
         return ((self.record(digest) or {}).get("summaries") or {}).get(f"{model_id}/{detail}")
 
     def keep_summary(self, digest: str, model_id: str, detail: str, text: str) -> None:
-        summaries = (self.record(digest) or {}).get("summaries") or {}
-        self.remember(digest, summaries={**summaries, f"{model_id}/{detail}": text})
+        """Add a summary to the record as it is when written, not as it was when the
+        summary began: facts and summaries kept meanwhile stay."""
 
-    def remember(self, digest: str, **facts: Any) -> None:
-        """Add facts (page count, summary...) to a stored file's record."""
-        record = self.record(digest) or {}
-        self._put(f"index/{digest}.json", json.dumps({**record, **facts}, ensure_ascii=False).encode())
+        def add(record: Record | None) -> Record:
+            record = record or {}
+            return {**record, "summaries": {**record.get("summaries", {}), f"{model_id}/{detail}": text}}
+
+        self._update(f"index/{digest}.json", add)
+
+    def remember(self, digest: str, **facts: Any) -> Record:
+        """Add facts (page count, summary...) to a stored file's record; the record."""
+        return self._update(f"index/{digest}.json", lambda record: {**(record or {}), **facts})
+
+
+def _folder_unavailable(error: OSError) -> UploadStoreUnavailable:
+    reason = error.strerror or type(error).__name__
+    return UploadStoreUnavailable(
+        f"The upload folder cannot be used ({reason}). Check UPLOAD_STORE, the folder's "
+        "permissions and free space.",
+        ko=f"업로드 폴더를 사용할 수 없습니다({reason}). UPLOAD_STORE와 폴더의 권한, 남은 공간을 확인하세요.",
+    )
 
 
 class FolderUploads(UploadStore):
+    """Files in a folder.  Each is written to a temp file of its own and renamed
+    into place, so a reader sees it whole or not at all; records are changed
+    under an exclusive lock on ``.lock``, which threads and processes share."""
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         try:
             for sub in ("index", "text"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise UploadStoreUnavailable(
-                f"Cannot keep uploads in {folder}: {error.strerror}.",
-                ko=f"{folder}에 업로드를 보관할 수 없습니다: {error.strerror}.",
-            ) from error
+            raise _folder_unavailable(error) from error
 
     def _put(self, key: str, data: bytes) -> None:
         path = self.folder / key
-        partial = path.with_suffix(path.suffix + ".part")
-        partial.write_bytes(data)
-        partial.replace(path)  # whole or not at all
+        try:
+            handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data)
+                os.replace(partial, path)
+            except BaseException:
+                Path(partial).unlink(missing_ok=True)
+                raise
+        except OSError as error:
+            raise _folder_unavailable(error) from error
 
     def _get(self, key: str) -> bytes | None:
-        path = self.folder / key
-        return path.read_bytes() if path.exists() else None
+        try:
+            return (self.folder / key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise _folder_unavailable(error) from error
+
+    def _delete(self, key: str) -> None:
+        try:
+            (self.folder / key).unlink(missing_ok=True)
+        except OSError as error:
+            raise _folder_unavailable(error) from error
+
+    def _update(self, key: str, change: Callable[[Record | None], Record]) -> Record:
+        try:
+            with open(self.folder / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+                record = change(parse(self._get(key)))
+                self._put(key, json.dumps(record, ensure_ascii=False).encode())
+        except OSError as error:
+            raise _folder_unavailable(error) from error
+        return record
+
+
+class _Changed(Exception):
+    """The object changed between reading it and writing it back."""
+
+
+# S3's answers to a conditional write that lost: 412 to If-Match / If-None-Match,
+# 409 when another conditional write to the key was in flight, 404 to If-Match
+# when the object was deleted meanwhile.
+CONFLICTS = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey")
+# A missing key reads as 403 AccessDenied, not 404, without s3:ListBucket.
+MISSING = ("NoSuchKey", "404", "AccessDenied")
+
+
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _s3_unavailable(error: Exception) -> UploadStoreUnavailable:
+    """Only the error's code: S3's messages carry ARNs, account ids and URLs."""
+    reason = (isinstance(error, ClientError) and _code(error)) or type(error).__name__
+    return UploadStoreUnavailable(
+        f"The upload store on S3 cannot be used ({reason}). Check UPLOAD_STORE, the network "
+        "and the app's S3 permissions.",
+        ko=f"S3의 업로드 저장소를 사용할 수 없습니다({reason}). UPLOAD_STORE, 네트워크, 앱의 S3 권한을 "
+        "확인하세요.",
+    )
 
 
 class S3Uploads(UploadStore):
+    """Objects under a prefix in a bucket.  Records are changed with conditional
+    writes (If-Match the ETag read, If-None-Match: * to create), retried from a
+    fresh read when another writer got there first."""
+
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket, self.prefix = bucket, prefix.strip("/")
         region = os.environ.get("AWS_REGION") or None  # botocore reads only AWS_DEFAULT_REGION
@@ -130,30 +232,55 @@ class S3Uploads(UploadStore):
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _put(self, key: str, data: bytes) -> None:
+    def _put(self, key: str, data: bytes, **condition: str) -> None:
         try:
-            self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-        except (ClientError, BotoCoreError) as error:
-            raise UploadStoreUnavailable(
-                f"Could not store the upload in s3://{self.bucket}: {error}.",
-                ko=f"s3://{self.bucket}에 업로드를 저장하지 못했습니다: {error}.",
-            ) from error
+            self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+        except ClientError as error:
+            if condition and _code(error) in CONFLICTS:
+                raise _Changed from error
+            raise _s3_unavailable(error) from error
+        except BotoCoreError as error:
+            raise _s3_unavailable(error) from error
+
+    def _get_with_etag(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=self._key(key))
+            return answer["Body"].read(), answer["ETag"]
+        except ClientError as error:
+            if _code(error) in MISSING:
+                return None, None
+            raise _s3_unavailable(error) from error
+        except BotoCoreError as error:
+            raise _s3_unavailable(error) from error
 
     def _get(self, key: str) -> bytes | None:
+        return self._get_with_etag(key)[0]
+
+    def _delete(self, key: str) -> None:
         try:
-            return self._s3.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                return None
+            self._s3.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as error:
+            raise _s3_unavailable(error) from error
+
+    def _update(self, key: str, change: Callable[[Record | None], Record]) -> Record:
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(_Changed),
+                wait=wait_random_exponential(multiplier=0.005, max=0.1),  # writers spread out
+                stop=stop_after_delay(10),
+                reraise=True,
+            ):
+                with attempt:
+                    raw, etag = self._get_with_etag(key)
+                    record = change(parse(raw))
+                    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+                    self._put(key, json.dumps(record, ensure_ascii=False).encode(), **condition)
+        except _Changed as error:
             raise UploadStoreUnavailable(
-                f"Could not read s3://{self.bucket}: {error}.",
-                ko=f"s3://{self.bucket}을 읽지 못했습니다: {error}.",
+                "Too many changes to this file's record at once on S3. Try again.",
+                ko="S3에서 이 파일의 기록이 동시에 너무 많이 바뀌고 있습니다. 다시 시도하세요.",
             ) from error
-        except BotoCoreError as error:
-            raise UploadStoreUnavailable(
-                f"Could not read s3://{self.bucket}: {error}.",
-                ko=f"s3://{self.bucket}을 읽지 못했습니다: {error}.",
-            ) from error
+        return record
 
 
 def open_uploads(url: str | None = None) -> UploadStore:
