@@ -12,10 +12,11 @@ authenticated: it listens on the loopback address only.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
 import struct
 import threading
-from collections.abc import Generator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
@@ -48,6 +49,11 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # a streamed token is sent at once, not held for the next one
     server: EndpointServer
 
+    def handle(self) -> None:
+        # A client gone mid-request (reset, broken pipe) has nobody left to answer.
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         path = self.path.split("?", 1)[0]
@@ -68,34 +74,32 @@ class _Handler(BaseHTTPRequestHandler):
         except EndpointFault as fault:
             self._fault(fault)
             return
-        if response.events is not None:
-            self._stream(response.content_type, response.events)
-            return
-        assert response.body is not None
-        self.send_response(200)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        self.wfile.write(response.body)
+        try:
+            if response.events is not None:
+                self._stream(response.content_type, response.events)
+                return
+            assert response.body is not None
+            self.send_response(200)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+        finally:  # a client gone at any point, even before the first event, gives its place back
+            response.close()
 
-    def _stream(self, content_type: str, events: Generator[bytes, None, None]) -> None:
+    def _stream(self, content_type: str, events: Iterator[bytes]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")
         self.send_header("X-Amzn-SageMaker-Content-Type", content_type)
         self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        try:
-            for event in events:
-                message = event_message(event)
-                self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
-            self.close_connection = True
-        finally:
-            events.close()
+        for event in events:
+            message = event_message(event)
+            self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _fault(self, fault: EndpointFault) -> None:
         body = json.dumps({"message": fault.message, **_model_error_fields(fault)}).encode()
