@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
-from chat_core.local.server import EndpointServer
+from chat_core.local.server import MAX_BODY_BYTES, EndpointServer
 from chat_core.models.prompts import CHATML
 
 FALCON = "jumpstart-dft-hf-llm-falcon-7b-instruct-bf16"
@@ -37,6 +37,14 @@ def serving(endpoint: LocalEndpoint, **options: float) -> Iterator[EndpointServe
     finally:
         running.shutdown()
         running.server_close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EndpointServer]:
+    """One server for the tests that need no particular model (a server takes
+    half a second to stop)."""
+    with serving(LocalEndpoint(complete=ScriptedModel(token_ms=0).complete)) as running:
+        yield running
 
 
 def runtime(server: EndpointServer):
@@ -178,3 +186,69 @@ def test_streams_reset_by_their_clients_give_their_places_back() -> None:
             time.sleep(0.01)
         assert (status, headers.get("x-amzn-errortype")) == (200, None)
         assert ask(server, stream=True) == "Hello there."
+
+
+# Idle connections have no timeout.
+
+
+def test_idle_and_half_sent_requests_are_dropped_and_slow_answers_are_not() -> None:
+    slow = ScriptedModel(token_ms=150)  # longer between tokens than the timeout
+    with serving(LocalEndpoint(complete=slow.complete), timeout_s=0.1) as server:
+        stalled = [raw(server, b"") for _ in range(5)] + [raw(server, post(server)[:60])]
+        assert all(closed_by_server(connection) for connection in stalled)  # idle, then half-sent
+        for connection in stalled:
+            connection.close()
+        slow.enqueue("One two three.")
+        assert ask(server, stream=True) == "One two three."
+
+
+# Content-Length: -1 blocks a thread.
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("-1", 400), ("x", 400), ("+5", 400), ("5, 5", 400), ("", 411)],
+    ids=["negative", "not-a-number", "signed", "two-values", "missing"],
+)
+def test_a_request_without_a_valid_length_is_refused_at_once(
+    length: str, status: int, server: EndpointServer
+) -> None:
+    with contextlib.closing(raw(server, post(server, length=length))) as connection:
+        assert status_of(connection)[0] == status
+        assert closed_by_server(connection)  # what follows cannot be told apart from a next request
+
+
+# Bodies have no size limit.
+
+
+def test_a_body_over_sagemakers_limit_is_refused_before_it_is_read(server: EndpointServer) -> None:
+    # Only the headers are sent: the answer must not wait for the body.
+    with contextlib.closing(
+        raw(server, post(server, length=str(MAX_BODY_BYTES + 1), body=b""))
+    ) as connection:
+        status, headers = status_of(connection)
+    assert (status, headers["x-amzn-errortype"]) == (413, "ValidationError")
+    with pytest.raises(ClientError, match="larger than"):  # what a boto3 caller is told
+        runtime(server).invoke_endpoint(EndpointName=FALCON, Body=b" " * (MAX_BODY_BYTES + 1))
+
+
+# Requests whose Host is not the loopback address are accepted (DNS rebinding).
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("evil.example", 403),
+        ("evil.example:{port}", 403),
+        ("127.0.0.1.evil.example", 403),
+        ("", 403),
+        ("127.0.0.1:{port}", 200),
+        ("localhost:{port}", 200),
+        ("LOCALHOST", 200),
+        ("[::1]:{port}", 200),
+    ],
+)
+def test_only_requests_for_a_loopback_host_are_served(host: str, status: int, server: EndpointServer) -> None:
+    request = post(server, host=host.format(port=server.server_address[1]))
+    with contextlib.closing(raw(server, request)) as connection:
+        assert status_of(connection)[0] == status
