@@ -10,11 +10,12 @@ developing against the SageMaker contract costs no instance.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,8 @@ def _chatml(messages: list[dict[str, Any]]) -> str:
 
 def _as_chatml(request: Request) -> str:
     """The request's prompt in the bundled model's own chat format (it only follows
-    ChatML); a prompt in no known format goes through as it is."""
+    ChatML: given plain text, it ends its answer at once).  A prompt in no known
+    format, such as the Falcon demo's plain question, is asked as one user turn."""
     if request.messages is not None:
         return _chatml(request.messages)
     prompt = request.prompt or ""
@@ -69,7 +71,7 @@ def _as_chatml(request: Request) -> str:
             return _chatml(fmt.messages(prompt))
         except (ValueError, EndpointFault):
             continue
-    return prompt
+    return CHATML.render("", [], prompt)
 
 
 def chosen_model() -> Callable[..., Iterator[str]]:
@@ -91,6 +93,10 @@ class Response:
     content_type: str
     body: bytes | None = None  # a plain answer
     events: Iterator[bytes] | None = None  # a streamed one: one PayloadPart per item
+    # Stops a streamed answer and gives its place in the queue back, whether its
+    # events were read to the end, in part, or not at all (a client gone before
+    # the first): call it on every path once the response is done with.
+    close: Callable[[], None] = lambda: None
 
 
 class LocalEndpoint:
@@ -136,19 +142,31 @@ class LocalEndpoint:
                 "have read and accept the end-user-license-agreement (EULA) of the model.",
                 424,
             )
-        tokens = self._admitted(prompt, request)
+        if request.max_new_tokens < 1:
+            raise _validation("max_new_tokens must be at least 1")
+        first, generation = self._admitted(prompt, request)
         if stream:
-            return Response("text/event-stream", events=payload.events(tokens))
-        return Response("application/json", body=json.dumps(payload.response("".join(tokens))).encode())
+            events = payload.events(itertools.chain([first], generation))
+            return Response("text/event-stream", events=events, close=generation.close)
+        text = first + "".join(generation)
+        return Response("application/json", body=json.dumps(payload.response(text)).encode())
 
-    def _admitted(self, prompt: str, request: Request) -> Iterator[str]:
+    def _admitted(self, prompt: str, request: Request) -> tuple[str, Generator[str, None, None]]:
         """Start generating, or refuse when more requests already wait than allowed.
-        The first token is produced before returning, so that a prompt the model
-        rejects fails the call itself, as it does on SageMaker."""
+
+        The answer's first text is produced before this returns, so that a prompt
+        the model rejects, or an answer with no text, fails the call itself, as on
+        SageMaker.  The generator returned has started: it holds its place in the
+        queue until it ends or is closed, read any further or not."""
         with self._lock:
             if self._in_flight > self.max_queue:  # one is generating, the rest wait
                 raise EndpointFault("ThrottlingException", "Rate exceeded: too many requests wait.", 400)
             self._in_flight += 1
+        generation = self._generate(prompt, request)
+        return next(generation), generation
+
+    def _generate(self, prompt: str, request: Request) -> Generator[str, None, None]:
+        """The answer: its first text (leading whitespace and all), then each token."""
         try:
             if self.latency_s:
                 time.sleep(self.latency_s)
@@ -160,24 +178,21 @@ class LocalEndpoint:
                 stop=request.stop,
                 seed=request.seed,
             )
-            first = next(tokens, "")
-        except ValueError as error:  # llama.cpp: "Requested tokens (n) exceed context window of m"
-            self._leave()
-            message = f"Received client error (400) from primary: {error}"
-            raise EndpointFault("ModelError", message, 424) from error
-        except BaseException:
-            self._leave()
-            raise
-        return self._until_done(first, tokens)
-
-    def _until_done(self, first: str, tokens: Iterator[str]) -> Iterator[str]:
-        try:
-            if first:
-                yield first
+            first = ""
+            try:
+                for token in tokens:
+                    first += token
+                    if first.strip():
+                        break
+            except ValueError as error:  # llama.cpp: "Requested tokens (n) exceed context window of m"
+                message = f"Received client error (400) from primary: {error}"
+                raise EndpointFault("ModelError", message, 424) from error
+            if not first.strip():
+                # Not a success: an empty answer on the page would leave its reader guessing.
+                message = "The model generated no text for this prompt. Rephrase it and resend."
+                raise EndpointFault("ModelError", message, 424)
+            yield first
             yield from tokens
         finally:
-            self._leave()
-
-    def _leave(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
+            with self._lock:
+                self._in_flight -= 1

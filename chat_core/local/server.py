@@ -5,23 +5,37 @@ InvokeEndpoint (``POST /endpoints/{name}/invocations``) and
 InvokeEndpointWithResponseStream (``.../invocations-response-stream``, framed
 as AWS event-stream ``PayloadPart`` events), with SageMaker's error responses.
 Point the app at it with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080``
-and the whole boto3 -> botocore -> HTTP path runs offline.  Requests are not
-authenticated: it listens on the loopback address only.
+and the whole boto3 -> botocore -> HTTP path runs offline.
+
+Requests are not authenticated: it listens on the loopback address only, and
+answers only requests addressed to it by a loopback name (a web page whose DNS
+name was rebound to 127.0.0.1 sends its own name as Host).  A request must
+declare its body's length, within SageMaker's limit, and a client that sends
+or reads nothing for ``timeout_s`` is disconnected, so that no caller can hold
+a thread, or a place in the queue, for ever.
 """
 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
+import re
 import struct
 import threading
-from collections.abc import Generator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 from chat_core.local.endpoint import EndpointFault, LocalEndpoint
 
 _PATH_PREFIX = "/endpoints/"
+# InvokeEndpoint's largest request body: BodyBlob's "max" in botocore's
+# sagemaker-runtime service model (6 MB, SageMaker's real-time payload limit).
+MAX_BODY_BYTES = 6 * 1024 * 1024
+# Seconds a client may leave the server waiting on it, for each read or write.
+CLIENT_TIMEOUT_S = 30.0
+_LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?", re.IGNORECASE)
 
 
 def _header(name: str, value: str) -> bytes:
@@ -48,8 +62,28 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # a streamed token is sent at once, not held for the next one
     server: EndpointServer
 
+    def setup(self) -> None:
+        self.timeout = self.server.timeout_s  # applied to the connection by StreamRequestHandler
+        super().setup()
+
+    def handle(self) -> None:
+        # A client gone mid-request (reset, broken pipe) has nobody left to answer;
+        # one that stalls past the timeout is dropped by handle_one_request itself.
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            self._check_host()
+            length = self._body_length()
+        except EndpointFault as fault:
+            self.close_connection = True  # the unread body cannot be told from a next request
+            self._fault(fault)
+            return
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client closed its side before sending it all
+            self.close_connection = True
+            return
         path = self.path.split("?", 1)[0]
         name, _, operation = path[len(_PATH_PREFIX) :].partition("/")
         if not path.startswith(_PATH_PREFIX) or operation not in (
@@ -68,34 +102,58 @@ class _Handler(BaseHTTPRequestHandler):
         except EndpointFault as fault:
             self._fault(fault)
             return
-        if response.events is not None:
-            self._stream(response.content_type, response.events)
-            return
-        assert response.body is not None
-        self.send_response(200)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        self.wfile.write(response.body)
+        try:
+            if response.events is not None:
+                self._stream(response.content_type, response.events)
+                return
+            assert response.body is not None
+            self.send_response(200)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+        finally:  # a client gone at any point, even before the first event, gives its place back
+            response.close()
 
-    def _stream(self, content_type: str, events: Generator[bytes, None, None]) -> None:
+    def _check_host(self) -> None:
+        hosts = self.headers.get_all("Host", [])
+        if len(hosts) != 1 or not _LOOPBACK_HOST.fullmatch(hosts[0].strip()):
+            raise EndpointFault(
+                "AccessDeniedException",
+                "This server answers requests addressed to 127.0.0.1 or localhost (the Host header) only.",
+                403,
+            )
+
+    def _body_length(self) -> int:
+        """The body's length, as one Content-Length header declares it: chunked
+        bodies are not read (boto3 sends none), and none over SageMaker's limit."""
+        lengths = self.headers.get_all("Content-Length", [])
+        if not lengths or "Transfer-Encoding" in self.headers:
+            raise EndpointFault("ValidationError", "A request must declare its body's Content-Length.", 411)
+        if len(lengths) != 1 or not re.fullmatch(r"[0-9]+", lengths[0].strip()):
+            raise EndpointFault("ValidationError", "Content-Length must be one number of bytes.", 400)
+        length = int(lengths[0])
+        if length > MAX_BODY_BYTES:
+            raise EndpointFault(
+                "ValidationError",
+                f"The request body of {length} bytes is larger than the {MAX_BODY_BYTES} bytes allowed.",
+                413,
+            )
+        return length
+
+    def _stream(self, content_type: str, events: Iterator[bytes]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")
         self.send_header("X-Amzn-SageMaker-Content-Type", content_type)
         self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        try:
-            for event in events:
-                message = event_message(event)
-                self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading
-            self.close_connection = True
-        finally:
-            events.close()
+        for event in events:
+            message = event_message(event)
+            self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _fault(self, fault: EndpointFault) -> None:
         body = json.dumps({"message": fault.message, **_model_error_fields(fault)}).encode()
@@ -103,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Amzn-ErrorType", fault.code)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
@@ -120,9 +180,17 @@ def _model_error_fields(fault: EndpointFault) -> dict[str, object]:
 class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, endpoint: LocalEndpoint, port: int = 8080, *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        endpoint: LocalEndpoint,
+        port: int = 8080,
+        *,
+        quiet: bool = False,
+        timeout_s: float = CLIENT_TIMEOUT_S,
+    ) -> None:
         self.endpoint = endpoint
         self.quiet = quiet
+        self.timeout_s = timeout_s
         super().__init__(("127.0.0.1", port), _Handler)
 
     @property
