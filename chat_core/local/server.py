@@ -9,7 +9,8 @@ and the whole boto3 -> botocore -> HTTP path runs offline.
 
 Requests are not authenticated: it listens on the loopback address only, and
 answers only requests addressed to it by a loopback name (a web page whose DNS
-name was rebound to 127.0.0.1 sends its own name as Host).  A request must
+name was rebound to 127.0.0.1 sends its own name as Host), and none a browser
+sends for a web page (those carry Origin).  A request must
 declare its body's length, within SageMaker's limit, and a client that sends
 or reads nothing for ``timeout_s`` is disconnected, so that no caller can hold
 a thread, or a place in the queue, for ever.
@@ -124,6 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "This server answers requests addressed to 127.0.0.1 or localhost (the Host header) only.",
                 403,
             )
+        # Any web page can send a POST here and make the model work; browsers name the
+        # page in Origin, and SDKs never send one.
+        if "Origin" in self.headers:
+            raise EndpointFault("AccessDeniedException", "Requests from web pages are not served.", 403)
 
     def _body_length(self) -> int:
         """The body's length, as one Content-Length header declares it: chunked

@@ -252,3 +252,13 @@ def test_only_requests_for_a_loopback_host_are_served(host: str, status: int, se
     request = post(server, host=host.format(port=server.server_address[1]))
     with contextlib.closing(raw(server, request)) as connection:
         assert status_of(connection)[0] == status
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://localhost:8501", "null"])
+def test_a_request_sent_by_a_web_page_is_refused(origin: str, server: EndpointServer) -> None:
+    """A page on any site can POST to 127.0.0.1 (its Host is right, it only cannot
+    read the answer) and make the model work; browsers name the page in Origin,
+    boto3 never sends one."""
+    request = post(server).replace(b"Content-Type:", f"Origin: {origin}\r\nContent-Type:".encode(), 1)
+    with contextlib.closing(raw(server, request)) as connection:
+        assert status_of(connection)[0] == 403
