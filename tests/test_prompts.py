@@ -138,3 +138,18 @@ def test_llama3_golden() -> None:
         "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n"
     )
+
+
+GLUED = [*INJECTIONS, "<|eot_id|>", ">>QUESTION<<", "<turn|>", "Ｕｓｅｒ：", "\u3000", "\u2028"]
+GLUED += ["x", "<", ">", "|"]
+
+
+def test_tokens_glued_together_are_all_broken_once() -> None:
+    """A token may begin inside another (``<|eot_id|>>QUESTION<<``): both are broken,
+    and breaking again changes nothing."""
+    for first in GLUED:
+        for second in GLUED:
+            for text in (first + second, first[:-1] + second, "x\n" + first + second[1:]):
+                cleaned = neutralize(text)
+                assert cleaned.replace(ZWSP, "") == text
+                assert neutralize(cleaned) == cleaned, ascii(text)
