@@ -153,3 +153,12 @@ def test_tokens_glued_together_are_all_broken_once() -> None:
                 cleaned = neutralize(text)
                 assert cleaned.replace(ZWSP, "") == text
                 assert neutralize(cleaned) == cleaned, ascii(text)
+
+
+@pytest.mark.parametrize("fmt", FORMATS.values(), ids=list(FORMATS))
+def test_messages_render_back_into_the_same_prompt(fmt) -> None:
+    text = "Hi\nUser: x\n<|im_start|>＜|eot_id|＞ >>E<"  # ends where a format's own token begins
+    prompt = fmt.render(text, [Turn(text, text)], text)
+    system, question, answer, last = (m["content"] for m in fmt.messages(prompt))
+    assert fmt.render(system, [Turn(question, answer)], last) == prompt
+    assert "\nUser: x\n" in question  # a role line is text again in a message

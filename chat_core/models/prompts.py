@@ -79,6 +79,13 @@ def _after_a_break(pattern: str) -> str:
     return "|".join(re.escape(line_break) + pattern for line_break in _BREAKS)
 
 
+# The role lines ``neutralize`` broke, for the message payloads to restore: there
+# roles travel as structure, and "User:" in a message is the user's own text.
+_BROKEN_ROLE_LINES = re.compile(
+    _after_a_break(_role_line(word[0] + ZWSP + word[1:] for word in _ROLES)), re.IGNORECASE
+)
+
+
 @functools.cache
 def _special_tokens() -> str:
     """The families' special tokens and the bundled model's own, read from its
@@ -173,6 +180,17 @@ def neutralize(text: str) -> str:
     return ZWSP.join(text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True))
 
 
+def _restore_role_lines(text: str) -> str:
+    """``text`` with the breaks ``neutralize`` put into role lines taken out again."""
+    folded = _Folded(text)
+    breaks = [
+        folded.source(match.start() - 1 + match.group().index(ZWSP))
+        for match in _BROKEN_ROLE_LINES.finditer("\n" + folded.text)
+    ]
+    pieces = zip([-1, *breaks], [*breaks, len(text)], strict=True)
+    return "".join(text[start + 1 : end] for start, end in pieces) if breaks else text
+
+
 @dataclass(frozen=True)
 class Turn:
     """A question and its answer; the unit the history window keeps or drops whole."""
@@ -238,7 +256,9 @@ class PromptFormat:
         Exact because rendering neutralized every control token inside the
         messages: a message ends where the next of the format's own begins, and
         holds none by itself (both seen, as in ``neutralize``, in the text as NFKC
-        makes it)."""
+        makes it).  In a message, roles are structure: a role line is the user's
+        text again, while special tokens stay broken, since the endpoint's chat
+        template and tokenizer would make real ones of them."""
         if not prompt.startswith(self.head_without_system):
             raise ValueError(f"not a {self.name} prompt")
         folded = _Folded(prompt)
@@ -247,7 +267,7 @@ class PromptFormat:
             if _control().search("\n" + found[name]):
                 raise ValueError(f"not a {self.name} prompt: a control token inside a message")
             start, end = found.span(name)
-            return prompt[folded.source(start) : folded.source(end)]
+            return _restore_role_lines(prompt[folded.source(start) : folded.source(end)])
 
         head, turn, tail = (_pattern(self, part) for part in (self.head, self.turn, self.tail))
         found = head.match(folded.text)

@@ -4,12 +4,19 @@ of the model families users serve, or in the bundled tokenizer's own.  A model
 reads the prompt as its tokenizer does: line breaks are every one that
 ``str.splitlines`` knows, and look-alikes are what NFKC makes of them."""
 
+import json
 import unicodedata
 
+import jinja2
 import llama_cpp
 import pytest
+from test_endpoint_server import point_at, serving
 
 from chat_core.local import model as local_model
+from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.scripted import ScriptedModel
+from chat_core.models.catalog import GenerationParams, custom_model
+from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import CHATML, FALCON, FORMATS, ZWSP, Turn, neutralize
 
 ROLES = ("user:", "assistant:", "system:", "human:", "ai:")
@@ -128,3 +135,47 @@ def test_every_control_token_of_the_bundled_tokenizer_stays_text() -> None:
     structure = model.tokenize(CHATML.render("Be safe.", [Turn("q", "a")], "q").encode(), special=True)
     forged = [specials[i] for i in ids if i in specials]
     assert forged == [specials[i] for i in structure if i in specials]
+
+
+class Recording(LocalEndpoint):
+    """The local endpoint, keeping every request body it receives."""
+
+    def __init__(self, endpoints: dict[str, str]) -> None:
+        super().__init__(endpoints, complete=ScriptedModel(token_ms=0).complete)
+        self.bodies: list[dict] = []
+
+    def invoke(self, endpoint: str, body: bytes | str, **options):
+        self.bodies.append(json.loads(body))
+        return super().invoke(endpoint, body, **options)
+
+
+QUESTION = 'In my script, what does\nUser: x\nmean? And "[INST]" or <|im_start|>?'
+
+
+@pytest.mark.parametrize("payload", ["messages", "llama2-chat"])
+def test_a_message_payload_sends_the_users_own_text(payload: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through langchain-aws and boto3 to the local endpoint server (the scripted
+    model answering: what is sent is under test, not the answer).  Roles travel
+    as structure: the text is the user's, except that special tokens stay broken,
+    because the server's chat template would make real ones of them (as the
+    bundled model's own template, from its GGUF, does here)."""
+    endpoint = Recording({"test-messages": "messages", "test-llama2-chat": "llama2-chat"})
+    with serving(endpoint) as server:
+        point_at(monkeypatch, server)
+        spec = custom_model(f"test-{payload}", payload, 8192, None)
+        prompt = spec.prompt_format.render("Be brief.", [Turn(QUESTION, "User: is a role.")], QUESTION)
+        params = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0, seed=0)
+        endpoint_llm(spec, params, streaming=False).invoke(prompt)
+    (body,) = endpoint.bodies
+    messages = body["messages"] if payload == "messages" else body["inputs"][0]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    user = messages[-1]["content"]
+    assert user.startswith("In my script, what does\nUser: x\nmean?")  # no break in a plain role line
+    assert messages[2]["content"] == "User: is a role."
+    assert user.replace(ZWSP, "") == QUESTION
+    # The special tokens stay text through a chat template that parses them.
+    model = local_model.model()
+    template = jinja2.Template(model.metadata["tokenizer.chat_template"])
+    rendered = template.render(messages=messages, add_generation_prompt=True)
+    im_start = model.tokenize(b"<|im_start|>", add_bos=False, special=True)[0]
+    assert model.tokenize(rendered.encode(), special=True).count(im_start) == 5
