@@ -138,3 +138,27 @@ def test_llama3_golden() -> None:
         "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n"
     )
+
+
+GLUED = [*INJECTIONS, "<|eot_id|>", ">>QUESTION<<", "<turn|>", "Ｕｓｅｒ：", "\u3000", "\u2028"]
+GLUED += ["x", "<", ">", "|"]
+
+
+def test_tokens_glued_together_are_all_broken_once() -> None:
+    """A token may begin inside another (``<|eot_id|>>QUESTION<<``): both are broken,
+    and breaking again changes nothing."""
+    for first in GLUED:
+        for second in GLUED:
+            for text in (first + second, first[:-1] + second, "x\n" + first + second[1:]):
+                cleaned = neutralize(text)
+                assert cleaned.replace(ZWSP, "") == text
+                assert neutralize(cleaned) == cleaned, ascii(text)
+
+
+@pytest.mark.parametrize("fmt", FORMATS.values(), ids=list(FORMATS))
+def test_messages_render_back_into_the_same_prompt(fmt) -> None:
+    text = "Hi\nUser: x\n<|im_start|>＜|eot_id|＞ >>E<"  # ends where a format's own token begins
+    prompt = fmt.render(text, [Turn(text, text)], text)
+    system, question, answer, last = (m["content"] for m in fmt.messages(prompt))
+    assert fmt.render(system, [Turn(question, answer)], last) == prompt
+    assert "\nUser: x\n" in question  # a role line is text again in a message

@@ -13,6 +13,10 @@ parameters, where the endpoint enforces them: LangChain's own ``stop`` argument
 is not used because it splits text with the stop strings as regular
 expressions, and ``<|im_end|>`` is not a safe one.
 
+The message payloads (llama2-chat, messages) carry roles as structure: their
+messages come from ``PromptFormat.messages``, each the user's own text, with only
+the special tokens still broken that the endpoint's chat template would parse.
+
 Request shapes follow AWS's JumpStart sample notebooks; tests/golden/ holds one
 request per format with the notebook it comes from.
 """

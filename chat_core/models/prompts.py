@@ -7,43 +7,188 @@ with the very same template.  The system prompt is a partial variable.
 
 User-controlled text (questions, answers, the editable system prompt) is passed
 through ``neutralize`` before it is placed in a prompt, so it can never open or
-close a role in any format.
+close a role in any format: not the special tokens of the families users serve
+nor the bundled model's own, not a role line after any line break a tokenizer
+knows, not a full-width look-alike that NFKC makes plain.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from langchain_core.prompts import PromptTemplate
 
 ZWSP = "\u200b"
 
-# Every token that delimits a role in a format we speak, in any of them: text
-# written for one model must not be able to steer another one either.
-_CONTROL = re.compile(
-    r"\[/?INST\]"  # Llama 2 instruction brackets
-    r"|<</?SYS>>"  # Llama 2 system block
-    r"|</?s>"  # sentence-piece BOS/EOS as literal text
-    r"|<\|[A-Za-z0-9_]+\|>"  # ChatML and Llama 3 special tokens: <|im_start|>, <|eot_id|>...
-    r"|^[ \t]*(?:User|Assistant|System|Human|AI)[ \t]*:",  # plain role lines (Falcon)
-    re.IGNORECASE | re.MULTILINE,
+# Special tokens: text that the tokenizers of the model families users serve turn
+# into control tokens (on a TGI endpoint, even inside a message's content).  One
+# pattern per family, matched case-insensitively on the text as NFKC makes it.
+_FAMILY_TOKENS = (
+    # Llama 2: https://huggingface.co/blog/llama2#how-to-prompt-llama-2 (and its
+    # sentence-piece <s>, </s>, <unk>, which Mistral shares).
+    r"\[/?INST\]",
+    r"<</?SYS>>",
+    r"</?s>",
+    r"<unk>",
+    # Llama 3 (<|begin_of_text|>, <|start_header_id|>, <|eot_id|>, <|python_tag|>...):
+    # https://www.llama.com/docs/model-cards-and-prompt-formats/meta-llama-3/ ; the same
+    # shape in ChatML (<|im_start|>: the template in SmolLM2's GGUF), Falcon's
+    # <|endoftext|>, and DeepSeek's full-width <｜User｜>, <｜end▁of▁sentence｜>, which
+    # NFKC writes with ASCII bars: tokenizer_config.json of deepseek-ai/DeepSeek-V3.
+    r"<\|[^\s|<>\u200b]+\|>",
+    # Mistral's control tokens: SpecialTokens in mistral-common,
+    # src/mistral_common/tokens/tokenizers/base.py; [THINK] in Magistral's.
+    r"\[/?(?:SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_RESULTS|TOOL_CALLS|TOOL_CONTENT|ARGS|CALL_ID"
+    r"|IMG|IMG_BREAK|IMG_END|PREFIX|MIDDLE|SUFFIX|THINK)\]",
+    r"<pad>",
+    # Gemma: https://ai.google.dev/gemma/docs/core/prompt-structure ; Gemma 4's
+    # chat template opens and closes a turn with half-barred <|turn> and <turn|>.
+    r"<(?:start|end)_of_(?:turn|image)>",
+    r"</?(?:bos|eos)>",
+    r"<\|[^\s|<>\u200b]+>|<[^\s|<>\u200b]+\|>",
+    # DeepSeek-R1's reasoning block: tokenizer.json of deepseek-ai/DeepSeek-R1.
+    r"</?think>",
+    # Falcon: >>QUESTION<<, >>ANSWER<<, >>INTRODUCTION<<, >>SUMMARY<<... are tokens 0-10
+    # in tokenizer.json of tiiuae/falcon-7b-instruct (Falcon 3 adds more, same shape).
+    r">>[A-Z][A-Z0-9_]*<<",
 )
+
+# Line breaks as str.splitlines and tokenizers see them; `re`'s MULTILINE `^`
+# knows only "\n".
+_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_START = rf"(?<![^{_BREAKS}])"
+_ROLES = ("User", "Assistant", "System", "Human", "AI")
+
+
+def _role_line(words: Iterable[str]) -> str:
+    """A role written as text (Falcon's format, chat transcripts), from a line start:
+    spaces, a role word, its colon."""
+    return rf"[^\S{_BREAKS}]*(?:{'|'.join(words)})[^\S{_BREAKS}]*:"
+
+
+def _after_a_break(pattern: str) -> str:
+    """``pattern`` at a line start, matched from the line break before it, one
+    alternative per break.  When every alternative of a regex starts with a literal,
+    ``re`` scans for those first characters: with the special tokens, five times
+    faster than ``_LINE_START``.  Texts searched with it begin with a "\n"."""
+    return "|".join(re.escape(line_break) + pattern for line_break in _BREAKS)
+
+
+# The role lines ``neutralize`` broke, for the message payloads to restore: there
+# roles travel as structure, and "User:" in a message is the user's own text.
+_BROKEN_ROLE_LINES = re.compile(
+    _after_a_break(_role_line(word[0] + ZWSP + word[1:] for word in _ROLES)), re.IGNORECASE
+)
+
+
+@functools.cache
+def _special_tokens() -> str:
+    """The families' special tokens and the bundled model's own, read from its
+    tokenizer once, as one alternation."""
+    from chat_core.local import model as local_model  # imports the catalog, which imports this module
+
+    bundled = sorted({unicodedata.normalize("NFKC", token) for token in local_model.special_tokens()})
+    bundled.sort(key=len, reverse=True)  # the longest first where one token begins another
+    return "|".join((*_FAMILY_TOKENS, *map(re.escape, bundled)))
+
+
+@functools.cache
+def _control() -> re.Pattern[str]:
+    """Every control token, for ``neutralize``: special tokens and role lines."""
+    return re.compile(f"{_special_tokens()}|{_after_a_break(_role_line(_ROLES))}", re.IGNORECASE)
+
+
+@functools.cache
+def _maybe_changed_by_nfkc() -> re.Pattern[str]:
+    """A character that NFKC may change (full-width forms, ligatures, compatibility
+    spaces...), as one class to scan texts with: the exact ones of the Basic
+    Multilingual Plane, which ``re`` keeps as a bitmap, and every character beyond
+    it (mathematical letters such as 𝐔 change, emoji do not), which it could only
+    test range by range, twenty times slower."""
+    ranges: list[list[int]] = []
+    for code in range(0x80, 0x10000):
+        if not unicodedata.is_normalized("NFKC", chr(code)):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    bmp = "".join(f"{chr(low)}-{chr(high)}" for low, high in ranges)
+    return re.compile(f"[{bmp}\U00010000-\U0010ffff]")
+
+
+class _Folded:
+    """A text as a model reads it: full-width and other look-alikes made plain by
+    NFKC, one character at a time, so that every character of ``text`` comes from
+    one of the original.  Matching happens here; breaks go into the original, since
+    NFKC would also change what the user wrote (x² into x2, ① into 1)."""
+
+    def __init__(self, original: str) -> None:
+        self.text = original
+        # Each changed character: where its result starts and ends here, and its index.
+        self.starts: list[int] = []
+        self.changes: list[tuple[int, int]] = []
+        if original.isascii():
+            return
+        pieces, last, shift = [], 0, 0
+        for found in _maybe_changed_by_nfkc().finditer(original):
+            index, plain = found.start(), unicodedata.normalize("NFKC", found.group())
+            if plain == found.group():
+                continue
+            pieces += (original[last:index], plain)
+            self.starts.append(index + shift)
+            self.changes.append((index + shift + len(plain), index))
+            shift += len(plain) - 1
+            last = index + 1
+        if pieces:
+            self.text = "".join([*pieces, original[last:]])
+
+    def source(self, position: int) -> int:
+        """Where the character at ``position`` here comes from in the original."""
+        before = bisect.bisect_right(self.starts, position) - 1
+        if before < 0:
+            return position
+        end, index = self.changes[before]
+        return index if position < end else index + 1 + position - end
+
+
+def _every_match(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Every match, overlapping ones too: a token may begin inside another
+    (``<|eot_id|>>QUESTION<<``), and breaking only the first leaves the other whole."""
+    match = pattern.search(text)
+    while match:
+        yield match
+        match = pattern.search(text, match.start() + 1)
 
 
 def neutralize(text: str) -> str:
     """Break every control token in ``text`` with a zero-width space after its first
     visible character, so the text reads the same but no tokenizer or template
-    sees the token.  Idempotent."""
+    sees the token.  Tokens are found in the text as NFKC makes it and broken in
+    the user's own characters.  Idempotent."""
+    folded = _Folded(text)
+    cuts = []
+    for match in _every_match(_control(), "\n" + folded.text):  # the text begins a line
+        token = match.group()
+        cuts.append(folded.source(match.start() - 1 + len(token) - len(token.lstrip())) + 1)
+    if not cuts:
+        return text
+    return ZWSP.join(text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True))
 
-    def breaks(match: re.Match[str]) -> str:
-        token = match.group(0)
-        start = len(token) - len(token.lstrip(" \t"))
-        return token[: start + 1] + ZWSP + token[start + 1 :]
 
-    return _CONTROL.sub(breaks, text)
+def _restore_role_lines(text: str) -> str:
+    """``text`` with the breaks ``neutralize`` put into role lines taken out again."""
+    folded = _Folded(text)
+    breaks = [
+        folded.source(match.start() - 1 + match.group().index(ZWSP))
+        for match in _BROKEN_ROLE_LINES.finditer("\n" + folded.text)
+    ]
+    pieces = zip([-1, *breaks], [*breaks, len(text)], strict=True)
+    return "".join(text[start + 1 : end] for start, end in pieces) if breaks else text
 
 
 @dataclass(frozen=True)
@@ -78,8 +223,9 @@ class PromptFormat:
         return hash(self.name)
 
     def clean(self, text: str) -> str:
-        text = neutralize(text)
-        return text.strip() if self.strip else text
+        # Stripped first: a role line behind a leading space or break would otherwise
+        # be found at no line start, then bared at the start of the prompt.
+        return neutralize(text.strip() if self.strip else text)
 
     def render_turn(self, turn: Turn) -> str:
         return _rendered_turn(self, turn)
@@ -108,36 +254,57 @@ class PromptFormat:
         endpoints that take messages (JumpStart Llama 2 chat, the TGI Messages API).
 
         Exact because rendering neutralized every control token inside the
-        messages: a message is the text between two of them."""
+        messages: a message ends where the next of the format's own begins, and
+        holds none by itself (both seen, as in ``neutralize``, in the text as NFKC
+        makes it).  In a message, roles are structure: a role line is the user's
+        text again, while special tokens stay broken, since the endpoint's chat
+        template and tokenizer would make real ones of them."""
         if not prompt.startswith(self.head_without_system):
             raise ValueError(f"not a {self.name} prompt")
-        head, turn, tail = (_pattern(part) for part in (self.head, self.turn, self.tail))
-        found = head.match(prompt)
-        messages = [{"role": "system", "content": found["system"]}] if found else []
+        folded = _Folded(prompt)
+
+        def content(found: re.Match[str], name: str) -> str:
+            if _control().search("\n" + found[name]):
+                raise ValueError(f"not a {self.name} prompt: a control token inside a message")
+            start, end = found.span(name)
+            return _restore_role_lines(prompt[folded.source(start) : folded.source(end)])
+
+        head, turn, tail = (_pattern(self, part) for part in (self.head, self.turn, self.tail))
+        found = head.match(folded.text)
+        messages = [{"role": "system", "content": content(found, "system")}] if found else []
         position = found.end() if found else len(self.head_without_system)
-        while not (last := tail.fullmatch(prompt, position)):
-            found = turn.match(prompt, position)
+        while not (last := tail.fullmatch(folded.text, position)):
+            found = turn.match(folded.text, position)
             if not found:
                 raise ValueError(f"not a {self.name} prompt")
-            messages.append({"role": "user", "content": found["question"]})
-            messages.append({"role": "assistant", "content": found["answer"]})
+            messages.append({"role": "user", "content": content(found, "question")})
+            messages.append({"role": "assistant", "content": content(found, "answer")})
             position = found.end()
-        messages.append({"role": "user", "content": last["input"]})
+        messages.append({"role": "user", "content": content(last, "input")})
         return messages
 
 
-# Text between control tokens: what a message can be once neutralized.
-_MESSAGE = f"(?:(?!{_CONTROL.pattern}).)*"
+@functools.cache
+def _delimiters(fmt: PromptFormat) -> str:
+    """The control tokens ``fmt`` writes itself, as one pattern: a message ends
+    where the next one begins.  Only these: a token of another family may begin at
+    the end of a message and end in the format's text (">>E<" and "<|eot_id|>")."""
+    literals = re.sub(r"\{\w+\}", "\n", fmt.head + fmt.turn + fmt.tail)
+    tokens = {match.group() for match in _every_match(_control(), "\n" + literals)}
+    specials = {re.escape(token) for token in tokens if token[0] not in _BREAKS}
+    role_lines = [_LINE_START + _role_line(_ROLES)] if len(specials) < len(tokens) else []
+    return "|".join([*sorted(specials, key=len, reverse=True), *role_lines])
 
 
 @functools.lru_cache(maxsize=32)
-def _pattern(template: str) -> re.Pattern[str]:
-    """A template as a regular expression, each placeholder a named group."""
+def _pattern(fmt: PromptFormat, template: str) -> re.Pattern[str]:
+    """A template of ``fmt`` as a regular expression, each placeholder a named group."""
+    message = f"(?:(?!{_delimiters(fmt)}).)*"
     parts = re.split(r"\{(\w+)\}", template)
     regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_MESSAGE})" for i, part in enumerate(parts)
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{message})" for i, part in enumerate(parts)
     )
-    return re.compile(regex, _CONTROL.flags | re.DOTALL)
+    return re.compile(regex, re.IGNORECASE | re.DOTALL)
 
 
 # Cached: every turn in a window is rendered for each new question, and a
