@@ -4,6 +4,7 @@ padded with runs of spaces and tabs, and endpoints that refuse a part anyway."""
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from hostile_pdfs import layout_export
@@ -41,10 +42,12 @@ def test_the_estimate_for_remote_models_stays_above_the_real_count_on_padded_tex
 def test_a_part_the_endpoint_finds_too_long_is_explained_as_a_summary_problem(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Stands in for llama.cpp refusing a prompt (its own ValueError text)."""
+    """Stands in for llama.cpp refusing a prompt: its own ValueError text, raised
+    when the answer's first token is asked for, as ``local.model.complete`` does."""
 
-    def too_long(prompt: str, **sampling: object):
+    def too_long(prompt: str, **sampling: object) -> Iterator[str]:
         raise ValueError("Requested tokens (8361) exceed context window of 8192")
+        yield
 
     monkeypatch.setattr(runtime.ENDPOINT, "complete", too_long)
     with pytest.raises(Exception) as caught:
