@@ -160,7 +160,7 @@ def test_a_file_that_is_not_sqlite_is_refused_clearly(tmp_path: Path) -> None:
 
 
 def test_a_location_that_cannot_be_written_is_refused_clearly() -> None:
-    with pytest.raises(StoreUnavailable, match="Set CHAT_STORE to a writable"):
+    with pytest.raises(StoreUnavailable, match="set CHAT_STORE to a writable"):
         open_store("sqlite:///proc/sagemaker-chat/chat.db")
 
 
