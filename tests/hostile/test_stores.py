@@ -7,7 +7,7 @@ import json
 import multiprocessing
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def every_method(store: Store) -> dict[str, Callable[[], object]]:
 
 
 @pytest.fixture
-def broken_sqlite(tmp_path: Path) -> Iterator[Store]:
+def broken_sqlite(tmp_path: Path) -> Store:
     """A database whose header is sound (it opens) and whose tables are garbage, as
     after a disk fault: every read and write of a table fails inside SQLite."""
     path = tmp_path / "chat.db"
@@ -54,11 +54,11 @@ def broken_sqlite(tmp_path: Path) -> Iterator[Store]:
     data = bytearray(path.read_bytes())
     data[4096:] = b"\xff" * (len(data) - 4096)  # page 1 (header, schema) kept
     path.write_bytes(data)
-    yield open_store(f"sqlite://{path}")
+    return open_store(f"sqlite://{path}")
 
 
 @pytest.fixture
-def unreachable_dynamodb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Store]:
+def unreachable_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Store:
     """A DynamoDB store opened against a moto server that then goes away: the
     endpoint is a closed port on 127.0.0.1 (no retries, to be quick)."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
@@ -66,7 +66,7 @@ def unreachable_dynamodb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
         use_moto(monkeypatch, url)
         create_table("chat")
         store = open_store("dynamodb://chat")
-    yield store
+    return store
 
 
 @pytest.mark.parametrize("backend", ["broken_sqlite", "unreachable_dynamodb"])
@@ -159,7 +159,7 @@ def test_a_delete_racing_appends_leaves_nothing_and_the_appenders_are_told(dynam
             endings.append(error)
             enough.set()
 
-    appenders = [threading.Thread(target=append_until_refused) for _ in range(3)]
+    appenders = [threading.Thread(target=append_until_refused, daemon=True) for _ in range(3)]
     for appender in appenders:
         appender.start()
     assert enough.wait(timeout=30)
