@@ -4,7 +4,10 @@ Conversations go to a fresh SQLite file per test.  The in-process runtime answer
 with the scripted model (``chat_core/local/scripted.py``), exact and at a set
 pace, except in tests marked ``real_model``, which run SmolLM2 itself."""
 
+from collections.abc import Iterator
+
 import pytest
+from moto_server import moto_server
 
 from chat_core.local import runtime
 from chat_core.local.scripted import ScriptedModel
@@ -42,3 +45,10 @@ def scripted(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     model = ScriptedModel(token_ms=2)
     monkeypatch.setattr(runtime.ENDPOINT, "complete", model.complete)
     return model
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """One moto DynamoDB server for the session (moto_server.py); each test makes its own table."""
+    with moto_server() as url:
+        yield url

@@ -6,10 +6,16 @@ competes with them for the GIL.
     python tests/moto_server.py   # prints the port it listens on
 """
 
+from __future__ import annotations
+
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # not imported by the server child, which starts faster without it
+    import pytest
 
 
 @contextmanager
@@ -21,6 +27,14 @@ def moto_server() -> Iterator[str]:
     finally:
         child.terminate()
         child.wait(timeout=10)
+
+
+def use_moto(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Point boto3 at the moto server ``url``, with placeholder keys that only let botocore sign."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
 if __name__ == "__main__":

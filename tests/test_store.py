@@ -5,28 +5,14 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto_server import moto_server
+from moto_server import use_moto
 
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.migrations import MIGRATIONS
 from chat_core.conversations.store import ConversationNotFound, Store, StoreUnavailable, open_store, title_for
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-def use_moto(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -174,7 +160,7 @@ def test_a_file_that_is_not_sqlite_is_refused_clearly(tmp_path: Path) -> None:
 
 
 def test_a_location_that_cannot_be_written_is_refused_clearly() -> None:
-    with pytest.raises(StoreUnavailable, match="Set CHAT_STORE to a writable"):
+    with pytest.raises(StoreUnavailable, match="set CHAT_STORE to a writable"):
         open_store("sqlite:///proc/sagemaker-chat/chat.db")
 
 

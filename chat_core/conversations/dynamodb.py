@@ -11,9 +11,16 @@ Key design (one table, on-demand billing):
   (``store.next_key``): messages keep the order they were written in however
   fast they come, and none overwrites another (the original keyed them on a
   second-precision timestamp).
-- A message is written after the conversation's ``updated_at`` is bumped on
-  condition that the conversation belongs to the writer; an answer is one item
-  that names its question (``answers``), so a pair is never half written.
+- A message is written in one transaction with the bump of its conversation's
+  ``updated_at``, on condition that the conversation exists under the writer's
+  key and is not being deleted; an answer is one item that names its question
+  (``answers``), so a pair is never half written.
+- Deleting marks the conversation ``deleting`` first (no message can be added
+  from then on), deletes its messages, then the conversation: a delete racing an
+  append leaves nothing, and one cut short leaves the conversation, marked, to be
+  deleted again, never messages that nothing leads to.
+- Lists are read consistently (the index is local, so it can be): the sidebar
+  right after a write, and "Delete all", see every conversation written.
 
 Region and endpoint come from boto3's own configuration
 (``AWS_ENDPOINT_URL_DYNAMODB`` included).
@@ -23,11 +30,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
+from botocore import exceptions as botocore_errors
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chat_core.conversations.store import (
@@ -35,13 +46,37 @@ from chat_core.conversations.store import (
     Conversation,
     Message,
     StoreUnavailable,
+    backend_errors,
     in_order,
     next_key,
     not_found,
     now,
 )
+from chat_core.i18n import Text
 
 INDEX = "by-updated"
+# DynamoDB refuses a write that meets another transaction on the same item rather
+# than wait, and botocore does not retry that: tried again this many times.
+CONFLICT_ATTEMPTS = 5
+T = TypeVar("T")
+# Connecting failed, timed out, or the connection was cut (botocore's two families).
+_UNREACHABLE = (botocore_errors.ConnectionError, botocore_errors.HTTPClientError)
+_NO_CREDENTIALS = (botocore_errors.NoCredentialsError, botocore_errors.PartialCredentialsError)
+_REFUSED = {
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "MissingAuthenticationTokenException",
+}
+_BUSY = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+}
+# The same, as a cancelled transaction's reasons.
+_BUSY_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
 
 
 def create_table(table: str, client: Any = None) -> None:
@@ -85,42 +120,69 @@ def _updated_key(updated_at: float, conversation_id: str) -> str:
     return f"{updated_at:017.6f}#{conversation_id}"
 
 
+@backend_errors(ClientError, BotoCoreError)
 class DynamoDBStore(AppendOnlyMessages):
     def __init__(self, table: str) -> None:
         self.table = table
-        try:
-            self._db = _client()
-            status = self._db.describe_table(TableName=table)["Table"]["TableStatus"]
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            hint = (
-                f"it does not exist: create it with `python -m chat_core create-table {table}`"
-                if code == "ResourceNotFoundException"
-                else f"{code}: {error.response['Error'].get('Message', '')}"
-            )
-            raise StoreUnavailable(
-                f"Cannot use DynamoDB table '{table}': {hint}.",
-                ko=f"DynamoDB 테이블 '{table}'을 쓸 수 없습니다: {hint}.",
-            ) from error
-        except BotoCoreError as error:
-            raise StoreUnavailable(
-                f"Cannot reach DynamoDB for table '{table}': {error}.",
-                ko=f"테이블 '{table}'의 DynamoDB에 연결할 수 없습니다: {error}.",
-            ) from error
+        self.where = Text(f"in DynamoDB table '{table}'", f"DynamoDB 테이블 '{table}'")
+        self._db = _client()
+        status = self._db.describe_table(TableName=table)["Table"]["TableStatus"]
         if status not in ("ACTIVE", "UPDATING"):
             raise StoreUnavailable(
                 f"DynamoDB table '{table}' is {status}; try again when it is ACTIVE.",
                 ko=f"DynamoDB 테이블 '{table}'이 {status} 상태입니다. ACTIVE가 되면 다시 시도하세요.",
             )
 
+    def hint(self, error: Exception) -> Text:
+        """The cause of a failure and what to do, by error code only: AWS's own texts
+        may hold account ids, ARNs and URLs (they go to the log)."""
+        if isinstance(error, _UNREACHABLE):
+            return Text(
+                "DynamoDB cannot be reached; check the network (and AWS_ENDPOINT_URL_DYNAMODB if it is set)",
+                "DynamoDB에 연결할 수 없습니다. "
+                "네트워크를(설정했다면 AWS_ENDPOINT_URL_DYNAMODB도) 확인하세요",
+            )
+        if isinstance(error, _NO_CREDENTIALS):
+            return Text(
+                "no AWS credentials were found; configure them (AWS_PROFILE or an instance role)",
+                "AWS 자격 증명이 없습니다. 자격 증명을 설정하세요(AWS_PROFILE이나 인스턴스 역할)",
+            )
+        if isinstance(error, botocore_errors.NoRegionError):
+            return Text(
+                "no AWS region is set; set AWS_REGION",
+                "AWS 리전이 설정되지 않았습니다. AWS_REGION을 설정하세요",
+            )
+        if not isinstance(error, ClientError):
+            name = type(error).__name__
+            return Text(f"the AWS client failed ({name})", f"AWS 클라이언트가 실패했습니다({name})")
+        code = error.response["Error"]["Code"]
+        reasons = set(_reasons(error))
+        if code == "ResourceNotFoundException":
+            return Text(
+                f"it does not exist: create it with `python -m chat_core create-table {self.table}`",
+                f"테이블이 없습니다. `python -m chat_core create-table {self.table}`로 만드세요",
+            )
+        if code in _REFUSED:
+            return Text(
+                f"AWS refused the credentials or their permissions ({code}); fix the app's role or keys",
+                f"AWS가 자격 증명이나 권한을 거부했습니다({code}). 앱의 역할이나 키를 고치세요",
+            )
+        if code in _BUSY or reasons & _BUSY_REASONS:
+            return Text(
+                f"DynamoDB is busy ({code}); try again in a moment",
+                f"DynamoDB가 바쁩니다({code}). 잠시 뒤 다시 시도하세요",
+            )
+        texts = [error.response["Error"].get("Message", "")]
+        texts += [reason.get("Message", "") for reason in error.response.get("CancellationReasons", [])]
+        if any("item size" in text.lower() for text in texts):
+            return Text(
+                "DynamoDB refused the item; a message can be at most 400 KB there",
+                "DynamoDB가 항목을 거부했습니다. 그곳에서 메시지는 최대 400KB입니다",
+            )
+        return Text(f"DynamoDB refused the request ({code})", f"DynamoDB가 요청을 거부했습니다({code})")
+
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._db, operation)(TableName=self.table, **kwargs)
-        except (ClientError, BotoCoreError) as error:
-            raise StoreUnavailable(
-                f"Could not use DynamoDB table '{self.table}': {error}.",
-                ko=f"DynamoDB 테이블 '{self.table}'을 쓰지 못했습니다: {error}.",
-            ) from error
+        return _retried(lambda: getattr(self._db, operation)(TableName=self.table, **kwargs))
 
     def create(self, owner: str, title: str, model: str, mode: str) -> Conversation:
         conversation = Conversation(uuid.uuid4().hex, owner, title, model, mode, now(), now())
@@ -146,6 +208,7 @@ class DynamoDBStore(AppendOnlyMessages):
             KeyConditionExpression="PK = :owner",
             ExpressionAttributeValues={":owner": _s(f"USER#{owner}")},
             ScanIndexForward=False,
+            ConsistentRead=True,
         )
         return [_conversation(owner, item) for item in items]
 
@@ -159,36 +222,23 @@ class DynamoDBStore(AppendOnlyMessages):
 
     def messages(self, owner: str, conversation_id: str) -> list[Message]:
         self.get(owner, conversation_id)
-        return in_order([_message(item) for item in self._messages(conversation_id, ConsistentRead=True)])
+        return in_order([_message(item) for item in self._messages(conversation_id)])
 
     def _update_own(self, owner: str, conversation_id: str, expression: str, values: dict[str, Any]) -> None:
         """Update the conversation on condition that it exists under the owner's key,
         so nothing is ever written to another's."""
         try:
-            self._db.update_item(
-                TableName=self.table,
-                Key=_conversation_key(owner, conversation_id),
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues=values,
-            )
+            self._call("update_item", **_update(owner, conversation_id, expression, values))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise not_found(conversation_id) from error
-            raise StoreUnavailable(
-                f"Could not save to DynamoDB table '{self.table}': {error}.",
-                ko=f"DynamoDB 테이블 '{self.table}'에 저장하지 못했습니다: {error}.",
-            ) from error
+            raise
 
     def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
-        """Bump the owner's conversation's ``updated_at``, then put the message."""
+        """Put the message and bump the conversation's ``updated_at``, in one
+        transaction on condition that the conversation is the owner's and not being
+        deleted: a message is never written to a conversation that is going."""
         updated_at = now()
-        self._update_own(
-            owner,
-            conversation_id,
-            "SET updated_at = :at, LSI1SK = :sort",
-            {":at": _n(updated_at), ":sort": _s(_updated_key(updated_at, conversation_id))},
-        )
         key = next_key()
         item = {
             "PK": _s(f"CONV#{conversation_id}"),
@@ -200,15 +250,35 @@ class DynamoDBStore(AppendOnlyMessages):
         }
         if extra.get("answers"):
             item["answers"] = _s(extra["answers"])
-        self._call("put_item", Item=item)
+        bump = _update(
+            owner,
+            conversation_id,
+            "SET updated_at = :at, LSI1SK = :sort",
+            {":at": _n(updated_at), ":sort": _s(_updated_key(updated_at, conversation_id))},
+        )
+        bump["ConditionExpression"] += " AND attribute_not_exists(deleting)"
+        try:
+            _retried(
+                lambda: self._db.transact_write_items(
+                    TransactItems=[
+                        {"Update": {"TableName": self.table, **bump}},
+                        {"Put": {"TableName": self.table, "Item": item}},
+                    ]
+                )
+            )
+        except ClientError as error:
+            if _reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                raise not_found(conversation_id) from error
+            raise
         return key
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
         self._update_own(owner, conversation_id, "SET title = :title", {":title": _s(title)})
 
     def delete(self, owner: str, conversation_id: str) -> None:
-        self.get(owner, conversation_id)
-        # Messages first: a delete cut short leaves the conversation, not orphans.
+        # Marked first: no message can be added after (see _append), so the messages
+        # listed next are all it will ever have.
+        self._update_own(owner, conversation_id, "SET deleting = :yes", {":yes": {"BOOL": True}})
         for key in self._messages(conversation_id, ProjectionExpression="PK, SK"):
             self._call("delete_item", Key=key)
         self._call("delete_item", Key=_conversation_key(owner, conversation_id))
@@ -217,6 +287,7 @@ class DynamoDBStore(AppendOnlyMessages):
         return self._query(
             KeyConditionExpression="PK = :conversation",
             ExpressionAttributeValues={":conversation": _s(f"CONV#{conversation_id}")},
+            ConsistentRead=True,
             **options,
         )
 
@@ -237,6 +308,42 @@ class DynamoDBStore(AppendOnlyMessages):
 
 def _conversation_key(owner: str, conversation_id: str) -> dict[str, Any]:
     return {"PK": _s(f"USER#{owner}"), "SK": _s(f"CONV#{conversation_id}")}
+
+
+def _update(owner: str, conversation_id: str, expression: str, values: dict[str, Any]) -> dict[str, Any]:
+    """An update of the owner's conversation, on condition that it exists."""
+    return {
+        "Key": _conversation_key(owner, conversation_id),
+        "UpdateExpression": expression,
+        "ConditionExpression": "attribute_exists(PK)",
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _retried(call: Callable[[], T]) -> T:
+    """``call``, tried again (after a short random wait) while it meets another transaction."""
+    for attempt in range(1, CONFLICT_ATTEMPTS):
+        try:
+            return call()
+        except ClientError as error:
+            if not _conflicting(error):
+                raise
+        time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    return call()
+
+
+def _reasons(error: ClientError) -> list[str]:
+    """Why DynamoDB cancelled a transaction: a code for each of its items, in order."""
+    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+
+
+def _conflicting(error: ClientError) -> bool:
+    """Whether a write was refused only because another transaction held its item."""
+    code = error.response["Error"]["Code"]
+    reasons = set(_reasons(error)) - {"None"}
+    return code == "TransactionConflictException" or (
+        code == "TransactionCanceledException" and reasons == {"TransactionConflict"}
+    )
 
 
 def _conversation(owner: str, item: dict[str, Any]) -> Conversation:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,53 +22,69 @@ from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
     Message,
-    StoreUnavailable,
+    backend_errors,
     in_order,
     next_key,
     not_found,
     now,
 )
+from chat_core.i18n import Text
 
 _CONVERSATION = "id, owner, title, model, mode, created_at, updated_at"
 
 
+TIMEOUT = 30  # seconds a write waits for another process's
+
+
+@backend_errors(sqlite3.Error, OSError)
 class SQLiteStore(AppendOnlyMessages):
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # No fsync per commit (WAL's recommended setting): a turn costs 0.1 ms, not 0.6;
-            # a power cut may lose the last turns, never the file's integrity.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            migrate(self._db)
-        except (OSError, sqlite3.Error) as error:
-            raise StoreUnavailable(
-                f"Cannot open the conversation store {path}: {error}. Set CHAT_STORE to a "
-                "writable sqlite:///path/to/chat.db (or move the file away if it is not a database).",
-                ko=f"대화 저장소 {path}를 열 수 없습니다: {error}. CHAT_STORE를 쓰기 가능한 "
-                "sqlite:///경로/chat.db로 설정하세요(데이터베이스가 아닌 파일이면 옮기세요).",
-            ) from error
+        self.where = Text(str(path), str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=TIMEOUT, check_same_thread=False, isolation_level=None)
+        migrate(self._db)
+        _use_wal(self._db)
+        # An fsync per commit, so that a saved turn survives a power cut (NORMAL, WAL's
+        # default, may lose the last ones).  A turn costs 0.6 ms instead of 0.1: nothing
+        # beside the seconds its answer takes.
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute("PRAGMA foreign_keys = ON")
         self._lock = threading.Lock()
+
+    def hint(self, error: Exception) -> Text:
+        """What went wrong with the file, and what the operator can do about it."""
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+        if code == sqlite3.SQLITE_BUSY:
+            advice = Text(
+                f"another process has kept it locked for {TIMEOUT} s; try again in a moment",
+                f"다른 프로세스가 {TIMEOUT}초 동안 잠그고 있습니다. 잠시 뒤 다시 시도하세요",
+            )
+        elif code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+            advice = Text(
+                "move the file away (the app starts a new one) or restore a copy",
+                "파일을 옮기거나(앱이 새로 만듭니다) 사본을 복원하세요",
+            )
+        elif code == sqlite3.SQLITE_FULL:
+            advice = Text("free some disk space", "디스크 공간을 비우세요")
+        else:
+            advice = Text(
+                "set CHAT_STORE to a writable sqlite:///path/to/chat.db",
+                "CHAT_STORE를 쓰기 가능한 sqlite:///경로/chat.db로 설정하세요",
+            )
+        return Text(f"{error}; {advice.en}", f"{error}. {advice.ko}")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+                yield self._db
                 self._db.execute("COMMIT")
-            except sqlite3.Error as error:
-                raise StoreUnavailable(
-                    f"Could not save to {self.path}: {error}.",
-                    ko=f"{self.path}에 저장하지 못했습니다: {error}.",
-                ) from error
+            except BaseException:
+                if self._db.in_transaction:  # not when SQLite has rolled it back itself
+                    self._db.execute("ROLLBACK")
+                raise
 
     def _read(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -158,3 +175,18 @@ class SQLiteStore(AppendOnlyMessages):
     def delete_all(self, owner: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM conversations WHERE owner = ?", (owner,))
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (which it keeps).  Processes switching a new file at
+    once may be refused at once rather than made to wait (SQLite's deadlock
+    avoidance skips the busy timeout), so the switch is tried again for as long."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

@@ -16,15 +16,19 @@ never half a pair.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from chat_core.errors import ChatError
+from chat_core.i18n import Text
 
 DATA_DIR = Path(os.environ.get("CHAT_DATA_DIR", Path.home() / ".local" / "share" / "sagemaker-chat"))
 LOCAL_USER = "local"
@@ -32,7 +36,8 @@ TITLE_LENGTH = 60
 
 
 class StoreUnavailable(ChatError):
-    """The store cannot be opened or written: said once, at start-up or on save."""
+    """The store's backend failed (cannot be opened, read or written): what every
+    backend error becomes, said in words that name no account, ARN or URL."""
 
 
 class ConversationNotFound(ChatError):
@@ -105,6 +110,48 @@ class Store(Protocol):
     def delete(self, owner: str, conversation_id: str) -> None: ...
 
     def delete_all(self, owner: str) -> None: ...
+
+
+BackendT = TypeVar("BackendT", bound=type)
+# The methods every store has (Store's), each of which a page may call.
+_STORE_METHODS = tuple(name for name in vars(Store) if not name.startswith("_"))
+log = logging.getLogger(__name__)
+
+
+def backend_errors(*errors: type[Exception]) -> Callable[[BackendT], BackendT]:
+    """Make a backend class raise ``StoreUnavailable`` for any of ``errors``, from its
+    constructor and each ``Store`` method: the one place where its exceptions become
+    a message, so none reaches a page as a traceback.  The message says what could
+    not be done, to which store (the backend's ``where``), why and what to do (its
+    ``hint(error)``); the error itself is logged for the operator."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def translated(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except errors as error:
+                log.warning("%s.%s failed: %r", type(self).__name__, method.__name__, error)
+                raise _unavailable(method.__name__, self.where, self.hint(error)) from error
+
+        return translated
+
+    def decorate(backend: BackendT) -> BackendT:
+        for name in ("__init__", *_STORE_METHODS):
+            setattr(backend, name, wrap(getattr(backend, name)))
+        return backend
+
+    return decorate
+
+
+def _unavailable(method: str, where: Text, hint: Text) -> StoreUnavailable:
+    if method == "__init__":
+        en, ko = "Cannot open the conversation store", "대화 저장소를 열 수 없습니다"
+    elif method in ("conversations", "get", "messages"):
+        en, ko = "Could not read the conversation store", "대화 저장소를 읽지 못했습니다"
+    else:
+        en, ko = "Could not save to the conversation store", "대화 저장소에 저장하지 못했습니다"
+    return StoreUnavailable(f"{en} {where.en}: {hint.en}.", ko=f"{ko}({where.ko}): {hint.ko}.")
 
 
 class AppendOnlyMessages:
