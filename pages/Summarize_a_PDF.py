@@ -146,7 +146,11 @@ else:
 st.markdown(safe_markdown(summary_text))
 if st.button(t("Discuss in chat"), icon=":material/forum:"):
     question = t("Summarize {name} ({pages} pages).", name=upload.name, pages=record["pages"])
-    started = ChatSession(conversation_store(), user).start_with(
-        question, summary_text, Settings(model, model.defaults)
-    )
+    try:
+        started = ChatSession(conversation_store(), user).start_with(
+            question, summary_text, Settings(model, model.defaults)
+        )
+    except ChatError as error:
+        st.error(error.text(language), icon=":material/database:")
+        st.stop()
     st.switch_page("pages/chat.py", query_params={"c": started})

@@ -3,6 +3,7 @@ The conversation is ``ChatSession``'s: this page draws its exchanges and passes 
 sidebar's settings with each question; ``?c=`` names the open conversation."""
 
 import contextlib
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -16,7 +17,13 @@ from chat_core.conversations.session import (
     Settings,
     State,
 )
-from chat_core.conversations.store import ConversationNotFound, StoreUnavailable
+from chat_core.conversations.store import (
+    TITLE_LENGTH,
+    Conversation,
+    ConversationNotFound,
+    Message,
+    StoreUnavailable,
+)
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.markdown import safe_markdown, safe_stream
@@ -41,6 +48,10 @@ def show_in_url() -> None:
         st.query_params.pop("c", None)
 
 
+def tell(error: ChatError) -> None:
+    st.session_state.notice = error.message  # shown once, at the top of the page
+
+
 def go_to(conversation_id: str | None = None) -> None:
     """Open a conversation, or with none start a new one."""
     try:
@@ -48,20 +59,40 @@ def go_to(conversation_id: str | None = None) -> None:
             chat.open(conversation_id)
         else:
             chat.clear()
-    except ConversationNotFound as error:
+    except ChatError as error:  # not found, or the store failed
         chat.clear()
-        st.session_state.notice = error.message  # shown once, at the top of the page
+        tell(error)
     show_in_url()
 
 
 def delete(conversation_id: str | None = None) -> None:
     """Delete one conversation, or with no id all of the user's."""
-    if conversation_id:
-        store.delete(user, conversation_id)
-    else:
-        store.delete_all(user)
+    try:
+        if conversation_id:
+            store.delete(user, conversation_id)
+        else:
+            store.delete_all(user)
+    except ChatError as error:
+        tell(error)
+        return
     if conversation_id in (None, chat.conversation_id):
         go_to()
+
+
+def rename(conversation_id: str) -> None:
+    if title := st.session_state[f"title-{conversation_id}"].strip():
+        try:
+            store.rename(user, conversation_id, title)
+        except ChatError as error:
+            tell(error)
+
+
+def exported(export: Callable[[Conversation, list[Message]], str], conversation: Conversation) -> str:
+    """An export, made when its button is clicked; the store's message if it cannot be read."""
+    try:
+        return export(conversation, store.messages(user, conversation.id))
+    except ChatError as error:
+        return error.text(lang)
 
 
 def ask(question: str) -> None:
@@ -76,15 +107,15 @@ if (linked := st.query_params.get("c")) and linked != chat.conversation_id:
 with st.sidebar:
     st.button(t("New chat"), icon=":material/add:", width="stretch", key="new-chat", on_click=go_to)
     st.header(t("Conversations"))
+    conversations: list[Conversation] = []
+    current = None
     try:
         conversations = store.conversations(user)
         current = store.get(user, chat.conversation_id) if chat.conversation_id else None
     except ConversationNotFound:  # deleted meanwhile, from another tab or replica
         go_to()
-        conversations, current = store.conversations(user), None
     except StoreUnavailable as error:
         st.error(error.text(lang), icon=":material/database:")
-        conversations, current = [], None
     for conversation in conversations:
         st.button(
             safe_markdown(conversation.title),
@@ -96,10 +127,8 @@ with st.sidebar:
         )
     if current:
         with st.expander(t("This conversation"), icon=":material/chat:"):
-            title = st.text_input(t("Title"), current.title, key=f"title-{current.id}")
-            if st.button(t("Rename"), key="rename") and title.strip():
-                store.rename(user, current.id, title.strip())
-                st.rerun()
+            st.text_input(t("Title"), current.title, max_chars=TITLE_LENGTH, key=f"title-{current.id}")
+            st.button(t("Rename"), key="rename", on_click=rename, args=(current.id,))
             # Made when clicked, not on every run: a long conversation costs nothing until then.
             for label, export, kind in (
                 ("Export Markdown", to_markdown, "md"),
@@ -107,9 +136,7 @@ with st.sidebar:
             ):
                 st.download_button(
                     t(label),
-                    lambda export=export, conversation=current: export(
-                        conversation, store.messages(user, conversation.id)
-                    ),
+                    lambda export=export, conversation=current: exported(export, conversation),
                     f"{current.id}.{kind}",
                     "text/markdown" if kind == "md" else "application/json",
                     on_click="ignore",

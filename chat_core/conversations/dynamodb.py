@@ -51,6 +51,7 @@ from chat_core.conversations.store import (
     next_key,
     not_found,
     now,
+    title_for,
 )
 from chat_core.i18n import Text
 
@@ -185,7 +186,7 @@ class DynamoDBStore(AppendOnlyMessages):
         return _retried(lambda: getattr(self._db, operation)(TableName=self.table, **kwargs))
 
     def create(self, owner: str, title: str, model: str, mode: str) -> Conversation:
-        conversation = Conversation(uuid.uuid4().hex, owner, title, model, mode, now(), now())
+        conversation = Conversation(uuid.uuid4().hex, owner, title_for(title), model, mode, now(), now())
         self._call(
             "put_item",
             Item={
@@ -193,7 +194,7 @@ class DynamoDBStore(AppendOnlyMessages):
                 "SK": _s(f"CONV#{conversation.id}"),
                 "LSI1SK": _s(_updated_key(conversation.updated_at, conversation.id)),
                 "id": _s(conversation.id),
-                "title": _s(title),
+                "title": _s(conversation.title),
                 "model": _s(model),
                 "mode": _s(mode),
                 "created_at": _n(conversation.created_at),
@@ -217,7 +218,7 @@ class DynamoDBStore(AppendOnlyMessages):
             "Item"
         )
         if item is None:
-            raise not_found(conversation_id)
+            raise not_found()
         return _conversation(owner, item)
 
     def messages(self, owner: str, conversation_id: str) -> list[Message]:
@@ -231,7 +232,7 @@ class DynamoDBStore(AppendOnlyMessages):
             self._call("update_item", **_update(owner, conversation_id, expression, values))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise not_found(conversation_id) from error
+                raise not_found() from error
             raise
 
     def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
@@ -268,12 +269,12 @@ class DynamoDBStore(AppendOnlyMessages):
             )
         except ClientError as error:
             if _reasons(error)[:1] == ["ConditionalCheckFailed"]:
-                raise not_found(conversation_id) from error
+                raise not_found() from error
             raise
         return key
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
-        self._update_own(owner, conversation_id, "SET title = :title", {":title": _s(title)})
+        self._update_own(owner, conversation_id, "SET title = :title", {":title": _s(title_for(title))})
 
     def delete(self, owner: str, conversation_id: str) -> None:
         # Marked first: no message can be added after (see _append), so the messages

@@ -37,7 +37,7 @@ from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Store, current_view, title_for
+from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Store, current_view
 from chat_core.errors import ChatError, explain
 from chat_core.i18n import Text, plural
 from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting
@@ -159,12 +159,12 @@ class ChatSession:
             raise ValueError(f"unknown conversation mode {settings.mode!r}")
         try:  # refused before it is saved: a question that cannot be asked is not kept
             budget = _history_budget(question, settings)
-        except ChatError as error:
+            exchange = self._exchange_for(question, settings)
+        except ChatError as error:  # too long, or the store failed: shown, to be resent
             if self.exchanges and not self.exchanges[-1].answered:
                 self.exchanges.pop()
-            self.exchanges.append(refused := Exchange(question))  # shown, to be shortened
+            self.exchanges.append(refused := Exchange(question))
             raise _failed(refused, error) from None
-        exchange = self._exchange_for(question, settings)
         started = time.perf_counter()
         try:
             llm = endpoint_llm(settings.spec, settings.params)
@@ -225,7 +225,7 @@ class ChatSession:
         if self.store is not None:
             if self.conversation_id is None:
                 self.conversation_id = self.store.create(
-                    self.owner, title_for(question), settings.spec.id, settings.mode
+                    self.owner, question, settings.spec.id, settings.mode
                 ).id
             exchange.key = self.store.add_question(
                 self.owner, self.conversation_id, question, replaces=self.replacing
@@ -260,8 +260,7 @@ class ChatSession:
         """Keep an exchange whose conversation was deleted while it was answered: as
         a new conversation, which the session moves to if it was still on the old one."""
         assert self.store is not None
-        title = title_for(exchange.question)
-        moved = self.store.create(self.owner, title, settings.spec.id, settings.mode).id
+        moved = self.store.create(self.owner, exchange.question, settings.spec.id, settings.mode).id
         exchange.key = self.store.add_question(self.owner, moved, exchange.question)
         self.store.add_answer(self.owner, moved, exchange.key, exchange.answer, record)
         exchange.reason = MOVED

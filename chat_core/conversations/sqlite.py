@@ -27,6 +27,7 @@ from chat_core.conversations.store import (
     next_key,
     not_found,
     now,
+    title_for,
 )
 from chat_core.i18n import Text
 
@@ -91,14 +92,14 @@ class SQLiteStore(AppendOnlyMessages):
             return self._db.execute(sql, args).fetchall()
 
     def create(self, owner: str, title: str, model: str, mode: str) -> Conversation:
-        conversation = Conversation(uuid.uuid4().hex, owner, title, model, mode, now(), now())
+        conversation = Conversation(uuid.uuid4().hex, owner, title_for(title), model, mode, now(), now())
         with self._write() as db:
             db.execute(
                 f"INSERT INTO conversations ({_CONVERSATION}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation.id,
                     owner,
-                    title,
+                    conversation.title,
                     model,
                     mode,
                     conversation.created_at,
@@ -118,7 +119,7 @@ class SQLiteStore(AppendOnlyMessages):
             f"SELECT {_CONVERSATION} FROM conversations WHERE id = ? AND owner = ?", conversation_id, owner
         )
         if not rows:
-            raise not_found(conversation_id)
+            raise not_found()
         return Conversation(*rows[0])
 
     def messages(self, owner: str, conversation_id: str) -> list[Message]:
@@ -141,7 +142,7 @@ class SQLiteStore(AppendOnlyMessages):
                 "UPDATE conversations SET updated_at = ? WHERE id = ? AND owner = ?",
                 (now(), conversation_id, owner),
             ).rowcount:
-                raise not_found(conversation_id)
+                raise not_found()
             db.execute(
                 "INSERT INTO messages (conversation_id, key, role, text, created_at, answers, stats) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -161,16 +162,16 @@ class SQLiteStore(AppendOnlyMessages):
         with self._write() as db:
             if not db.execute(
                 "UPDATE conversations SET title = ? WHERE id = ? AND owner = ?",
-                (title, conversation_id, owner),
+                (title_for(title), conversation_id, owner),
             ).rowcount:
-                raise not_found(conversation_id)
+                raise not_found()
 
     def delete(self, owner: str, conversation_id: str) -> None:
         with self._write() as db:
             if not db.execute(
                 "DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
             ).rowcount:
-                raise not_found(conversation_id)
+                raise not_found()
 
     def delete_all(self, owner: str) -> None:
         with self._write() as db:

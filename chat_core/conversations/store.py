@@ -85,7 +85,9 @@ def current_view(messages: list[Message]) -> list[tuple[Message, Message | None]
 
 
 class Store(Protocol):
-    def create(self, owner: str, title: str, model: str, mode: str) -> Conversation: ...
+    def create(self, owner: str, title: str, model: str, mode: str) -> Conversation:
+        """A new conversation, titled ``title_for(title)``."""
+        ...
 
     def conversations(self, owner: str) -> list[Conversation]:
         """The owner's conversations, most recently updated first."""
@@ -172,6 +174,8 @@ class AppendOnlyMessages:
 
 
 def title_for(question: str) -> str:
+    """A conversation's title: the text on one line, at most ``TITLE_LENGTH`` characters.
+    Every title stored goes through it, given or made from the first question."""
     line = " ".join(question.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
@@ -194,8 +198,8 @@ def next_key() -> str:
         return f"{_last_key:020d}-{secrets.token_hex(4)}"
 
 
-def not_found(conversation_id: str) -> ConversationNotFound:
-    # The id is not repeated: it may come from a link, and pages render messages as Markdown.
+def not_found() -> ConversationNotFound:
+    # Without the id: it may come from a link, and pages render messages as Markdown.
     return ConversationNotFound(
         "That conversation is not one of yours, or it was deleted.",
         ko="내 대화가 아니거나 삭제된 대화입니다.",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from chat_page import send, start
-from moto_server import moto_server
+from moto_server import use_moto
 
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.session import (
@@ -16,7 +16,7 @@ from chat_core.conversations.session import (
     Settings,
     State,
 )
-from chat_core.conversations.store import open_store
+from chat_core.conversations.store import TITLE_LENGTH, Store, open_store
 from chat_core.errors import PromptTooLong
 from chat_core.models.catalog import load_catalog
 
@@ -43,21 +43,28 @@ def test_a_question_too_long_for_the_models_window_is_refused_before_it_is_saved
     assert refused.state is State.FAILED and refused.key is None
 
 
-def test_the_longest_question_allowed_fits_a_dynamodb_item(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    if request.param == "sqlite":
+        return open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    use_moto(monkeypatch, request.getfixturevalue("moto_url"))
+    create_table(f"limits-{tmp_path.name}")
+    return open_store(f"dynamodb://limits-{tmp_path.name}")
+
+
+def test_the_longest_question_allowed_fits_every_store(store: Store) -> None:
     """Hangul takes three bytes a character; DynamoDB's items hold 400 KB."""
-    with moto_server() as url:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
-        monkeypatch.setenv("AWS_REGION", "us-east-1")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        create_table("limits")
-        store = open_store("dynamodb://limits")
-        conversation = store.create("ana", "긴 질문", "local-smollm2", "PromptTemplate")
-        longest = "가" * QUESTION_MAX_CHARS
-        store.add_question("ana", conversation.id, longest)
-        assert store.messages("ana", conversation.id)[0].text == longest
+    conversation = store.create("ana", "긴 질문", "local-smollm2", "PromptTemplate")
+    longest = "가" * QUESTION_MAX_CHARS
+    store.add_question("ana", conversation.id, longest)
+    assert store.messages("ana", conversation.id)[0].text == longest
+
+
+def test_titles_are_bounded_however_they_are_given(store: Store) -> None:
+    conversation = store.create("ana", "A title " * 100_000, "local-smollm2", "PromptTemplate")
+    assert len(store.get("ana", conversation.id).title) <= TITLE_LENGTH
+    store.rename("ana", conversation.id, "Renamed\n" * 100_000)
+    assert len(store.get("ana", conversation.id).title) <= TITLE_LENGTH
 
 
 def test_the_chat_box_takes_no_more_than_the_limit_and_a_refused_question_stays_on_screen() -> None:

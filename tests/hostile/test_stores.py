@@ -224,3 +224,26 @@ def test_a_message_too_large_for_dynamodb_says_so(dynamodb: DynamoDBStore) -> No
         dynamodb.add_question("ana", conversation_id, "x" * 410_000)
     assert "400KB" in raised.value.message.ko
     assert dynamodb.messages("ana", conversation_id) == []
+
+
+def test_the_chat_page_keeps_working_when_the_store_goes_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB unreachable after the app opened it: every action says so on the page,
+    no traceback, and a question sent meanwhile stays on screen to be resent."""
+    from chat_page import send, start  # the chat page's helpers: AppTest is slow to import
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with moto_server() as url:
+        use_moto(monkeypatch, url)
+        create_table("gone")
+        monkeypatch.setenv("CHAT_STORE", "dynamodb://gone")
+        page = start()
+    send(page, "Is anyone there?")
+    assert not page.exception
+    assert "Could not read the conversation store" in page.sidebar.error[0].value
+    assert page.chat_message[0].markdown[0].value == "Is anyone there?"
+    assert "Could not save to the conversation store" in page.chat_message[1].error[0].value
+    assert [button for button in page.button if button.label == "Resend"]
+    page.query_params["c"] = CONVERSATION_ID
+    page.run()
+    assert not page.exception
+    assert "Could not read the conversation store" in page.warning[0].value
