@@ -22,6 +22,7 @@ from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
+from chat_core.models.prompts import neutralize
 
 DETAILS = ("short", "detailed")
 SYSTEM = "You summarize documents faithfully, without adding facts."
@@ -108,16 +109,20 @@ def _short_lines(spec: ModelSpec, lines: list[str], limit: int) -> tuple[list[st
     and the tokens of each."""
     short, sizes = [], []
     for line in lines:
-        tokens = count_tokens(spec, line)
-        if tokens <= limit:
-            short.append(line)
+        for piece, tokens in _cut(spec, line, limit):
+            short.append(piece)
             sizes.append(tokens)
-            continue
-        step = max(1, len(line) * limit // tokens)
-        cut = [line[i : i + step] for i in range(0, len(line), step)]
-        short += cut
-        sizes += [count_tokens(spec, part) for part in cut]
     return short, sizes
+
+
+def _cut(spec: ModelSpec, line: str, limit: int) -> list[tuple[str, int]]:
+    """``line`` in pieces of at most ``limit`` tokens, each counted: cut at its
+    average density, and a piece denser than that (Hangul after English) cut again."""
+    tokens = count_tokens(spec, line)
+    if tokens <= limit or len(line) == 1:
+        return [(line, tokens)]
+    step = max(1, min(len(line) // 2, len(line) * limit // tokens))
+    return [piece for i in range(0, len(line), step) for piece in _cut(spec, line[i : i + step], limit)]
 
 
 def collapse_whitespace(text: str) -> str:
@@ -142,7 +147,9 @@ def summarize(
     mid-way (an exception from ``progress``: Streamlit's Stop) still has them, and
     no chunk is started after the interruption."""
     summary = summary or Summary()
-    text = collapse_whitespace(text)
+    # Neutralized before it is cut, as the prompt will have it: a zero-width space
+    # in each role line costs tokens the parts must have room for.
+    text = neutralize(collapse_whitespace(text))
     summary.language = language(text)
     instruction = instruction_for(text, detail)
     llm = endpoint_llm(spec, params, streaming=False)
@@ -181,7 +188,7 @@ def summarize(
             f"한도 {max_calls}회(SUMMARY_MAX_CALLS)보다 많습니다. 더 짧은 문서를 요약하세요.",
         )
     _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress)
-    combined = "\n\n".join(summary.chunk_summaries)
+    combined = neutralize("\n\n".join(summary.chunk_summaries))  # a model's text may hold role lines too
     parts = chunks
     while count_tokens(spec, combined) > budget:  # reduce in rounds until one call can take it all
         # Each round must need fewer calls than the one before, or it would never end.
@@ -189,7 +196,7 @@ def summarize(
         calls_left -= len(parts)
         if len(parts) >= before or calls_left < 0:
             raise _not_converging(spec)
-        combined = "\n\n".join(ask(COMBINE[summary.language], part) for part in parts)
+        combined = neutralize("\n\n".join(ask(COMBINE[summary.language], part) for part in parts))
     summary.text = ask(COMBINE[summary.language], combined) if len(chunks) > 1 else combined
     summary.complete = True
     return summary

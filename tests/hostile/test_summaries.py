@@ -84,3 +84,20 @@ def test_each_part_is_counted_whole_not_as_the_sum_of_its_lines() -> None:
     parts = split(LOCAL, text, 7600)
     assert len(parts) > 1
     assert max(local_model.count_tokens(part) for part in parts) <= 7600
+
+
+def test_a_transcript_full_of_role_lines_fits_once_they_are_neutralized(scripted: ScriptedModel) -> None:
+    """A zero-width space in each "User:" line costs SmolLM2 three more tokens."""
+    text = "\n".join(f"User: question {i}?\nAssistant: answer {i}." for i in range(3000))
+    summarize(text, LOCAL, LOCAL.defaults)
+    window = LOCAL.context_window - LOCAL.defaults.max_new_tokens
+    assert max(local_model.count_tokens(prompt) for prompt in scripted.prompts) <= window
+
+
+def test_one_long_line_denser_in_places_is_cut_into_parts_that_fit() -> None:
+    """A page extracted as one line: mostly English at 0.25 tokens a character, then
+    Hangul at ~1.9: cut at the line's average density, a Hangul piece was 11,000 tokens."""
+    line = "the " * 50_000 + "보일러 에러코드 표 " * 1000
+    parts = split(LOCAL, line, 7884)
+    assert max(local_model.count_tokens(part) for part in parts) <= 7884
+    assert "".join(parts).count("보") >= 1000  # all of it, some twice where parts overlap
