@@ -21,6 +21,7 @@ from botocore.exceptions import (
 )
 
 from chat_core.i18n import Text
+from chat_core.markdown import safe_markdown
 
 
 class ChatError(Exception):
@@ -33,7 +34,9 @@ class ChatError(Exception):
         self.message = Text(message, ko)
 
     def text(self, language: str) -> str:
-        return self.message.text(language)
+        """The message for a page, which shows it as Markdown: an image in it (from a
+        file name, a model's malformed answer) is a link, never fetched."""
+        return safe_markdown(self.message.text(language))
 
 
 class EndpointNotConfigured(ChatError):
@@ -83,7 +86,11 @@ class MalformedResponse(ValueError):
 
 # What an error text from AWS or a library may hold that a user must not see:
 # ARNs (with the account id and role names in them), account ids, and URLs.
-_PRIVATE = re.compile(r"\barn:aws[\w-]*:\S*|\b\d{12}\b|\b[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
+# Each runs to the next space, quote or closing bracket, less a sentence's full stop.
+_PRIVATE = re.compile(
+    r"(?:\barn:aws[\w-]*:|\b[a-z][a-z0-9+.-]*://)[^\s'\"()<>\[\]]*[^\s'\"()<>\[\].,;:]|\b\d{12}\b",
+    re.IGNORECASE,
+)
 
 
 def redacted(text: str) -> str:

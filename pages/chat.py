@@ -67,6 +67,7 @@ def go_to(conversation_id: str | None = None) -> None:
 
 def delete(conversation_id: str | None = None) -> None:
     """Delete one conversation, or with no id all of the user's."""
+    chat.settle()  # an answer still streaming is saved first, and so deleted with the rest
     try:
         if conversation_id:
             store.delete(user, conversation_id)

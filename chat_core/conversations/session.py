@@ -160,11 +160,11 @@ class ChatSession:
         try:  # refused before it is saved: a question that cannot be asked is not kept
             budget = _history_budget(question, settings)
             exchange = self._exchange_for(question, settings)
-        except ChatError as error:  # too long, or the store failed: shown, to be resent
+        except Exception as error:  # too long, or the store failed: shown, to be resent
             if self.exchanges and not self.exchanges[-1].answered:
                 self.exchanges.pop()
             self.exchanges.append(refused := Exchange(question))
-            raise _failed(refused, error) from None
+            raise _failed(refused, explain(error, settings.spec.endpoint_name)) from error
         started = time.perf_counter()
         try:
             llm = endpoint_llm(settings.spec, settings.params)
@@ -261,12 +261,12 @@ class ChatSession:
         a new conversation, which the session moves to if it was still on the old one."""
         assert self.store is not None
         moved = self.store.create(self.owner, exchange.question, settings.spec.id, settings.mode).id
+        if self.conversation_id == deleted:  # before saving, so that "Save again" saves there
+            self.conversation_id, self.exchanges = moved, [exchange]
+        exchange.memory_start = 0  # the first turn of its conversation now
         exchange.key = self.store.add_question(self.owner, moved, exchange.question)
         self.store.add_answer(self.owner, moved, exchange.key, exchange.answer, record)
         exchange.reason = MOVED
-        if self.conversation_id == deleted:
-            self.conversation_id = moved
-            self.exchanges = [exchange]
 
     def _memory_start(self) -> int:
         answered = [e for e in self.exchanges[:-1] if e.answered]

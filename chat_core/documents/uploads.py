@@ -97,15 +97,17 @@ class UploadStore:
 
     def keep_document(self, digest: str, document: Document) -> Record:
         """Keep what was read from a file (its text, page count, first page), so it is
-        never read twice; the file's record, updated."""
-        self.save_text(digest, document.text)
-        return self.remember(
+        never read twice; the file's record, updated.  The text is written last: a
+        file whose text is stored is one whose facts are, however a write fails."""
+        record = self.remember(
             digest,
             pages=document.page_count,
             characters=document.characters,
             preview=document.pages[0][:2000],
             notice=asdict(document.notice) if document.notice else None,
         )
+        self.save_text(digest, document.text)
+        return record
 
     @staticmethod
     def notice(record: Record) -> Text | None:

@@ -3,11 +3,13 @@ no account ids, ARNs or URLs from AWS's error texts."""
 
 import tomllib
 
+import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from chat_page import start
 from shared import ROOT
 
-from chat_core.errors import explain
+from chat_core.documents.pdf import read_pdf
+from chat_core.errors import ChatError, explain, redacted
 from chat_core.markdown import safe_markdown, safe_stream
 
 PHISHING = "x. **[sign in again](https://evil.example/login)**"
@@ -53,3 +55,13 @@ def test_images_become_links_whole_or_streamed_in_any_pieces() -> None:
     for shown in (safe_markdown(text), "".join(safe_stream(iter(["See !", "[chart](https://", "x)", "!"])))):
         assert "![" not in shown
     assert safe_markdown(text).replace("\u200b", "") == text  # reads the same
+
+
+def test_an_image_in_a_file_name_is_a_link_in_the_message_about_it() -> None:
+    with pytest.raises(ChatError) as refused:
+        read_pdf(b"not a pdf at all", "![](https://evil.example/p.png).pdf")
+    assert "![" not in refused.value.text("en")
+
+
+def test_redaction_keeps_the_sentence_around_what_it_removes() -> None:
+    assert redacted("Denied (see https://aws.example/x). Then retry.") == "Denied (see …). Then retry."
