@@ -28,6 +28,7 @@ Region and endpoint come from boto3's own configuration
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -44,6 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
+    ConversationNotFound,
     Message,
     StoreUnavailable,
     backend_errors,
@@ -304,7 +306,8 @@ class DynamoDBStore(AppendOnlyMessages):
 
     def delete_all(self, owner: str) -> None:
         for conversation in self.conversations(owner):
-            self.delete(owner, conversation.id)
+            with contextlib.suppress(ConversationNotFound):  # deleted meanwhile, in another tab
+                self.delete(owner, conversation.id)
 
 
 def _conversation_key(owner: str, conversation_id: str) -> dict[str, Any]:

@@ -247,3 +247,20 @@ def test_the_chat_page_keeps_working_when_the_store_goes_away(monkeypatch: pytes
     page.run()
     assert not page.exception
     assert "Could not read the conversation store" in page.warning[0].value
+
+
+def test_delete_all_goes_on_past_a_conversation_another_tab_deleted_meanwhile(
+    monkeypatch: pytest.MonkeyPatch, moto_url: str
+) -> None:
+    """The other tab's delete lands between "Delete all" listing and deleting: the
+    listing is replaced by the one read before it."""
+    use_moto(monkeypatch, moto_url)
+    create_table("delete-all-race")
+    store = open_store("dynamodb://delete-all-race")
+    for title in ("one", "two"):
+        store.create("ana", title, "m", "PromptTemplate")
+    listed = store.conversations("ana")
+    monkeypatch.setattr(store, "conversations", lambda owner: listed)
+    store.delete("ana", listed[0].id)  # the other tab
+    store.delete_all("ana")
+    assert type(store).conversations(store, "ana") == []
