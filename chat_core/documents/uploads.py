@@ -244,13 +244,15 @@ class S3Uploads(UploadStore):
         except BotoCoreError as error:
             raise _s3_unavailable(error) from error
 
-    def _get_with_etag(self, key: str) -> tuple[bytes | None, str | None]:
+    def _get_with_etag(self, key: str) -> tuple[bytes | None, str | None, ClientError | None]:
+        """The object and its ETag, or Nones when it is missing; with the denial, when
+        it read as missing because reading was denied (it may exist after all)."""
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=self._key(key))
-            return answer["Body"].read(), answer["ETag"]
+            return answer["Body"].read(), answer["ETag"], None
         except ClientError as error:
             if _code(error) in MISSING:
-                return None, None
+                return None, None, error if _code(error) == "AccessDenied" else None
             raise _s3_unavailable(error) from error
         except BotoCoreError as error:
             raise _s3_unavailable(error) from error
@@ -273,10 +275,15 @@ class S3Uploads(UploadStore):
                 reraise=True,
             ):
                 with attempt:
-                    raw, etag = self._get_with_etag(key)
+                    raw, etag, denied = self._get_with_etag(key)
                     record = change(parse(raw))
                     condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-                    self._put(key, json.dumps(record, ensure_ascii=False).encode(), **condition)
+                    try:
+                        self._put(key, json.dumps(record, ensure_ascii=False).encode(), **condition)
+                    except _Changed:
+                        if denied:  # it exists after all: reading it is what is denied
+                            raise _s3_unavailable(denied) from denied
+                        raise
         except _Changed as error:
             raise UploadStoreUnavailable(
                 "Too many changes to this file's record at once on S3. Try again.",

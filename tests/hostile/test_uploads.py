@@ -10,6 +10,7 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -203,6 +204,19 @@ def test_access_denied_on_a_missing_object_reads_as_missing(bucket: str) -> None
     assert uploads.text(DIGEST) is None
     record = uploads.save(DATA, "minimal-document.pdf")
     assert uploads.record(DIGEST) == record
+
+
+def test_reading_denied_on_an_object_that_exists_is_said_at_once(bucket: str) -> None:
+    """GetObject denied for every key (a KMS key the app may not use, say) while
+    PutObject is allowed: the record exists, so writing it anew fails its condition;
+    that is the denial to report, not "too many changes" after 10 s of retries."""
+    uploads = open_uploads(f"s3://{bucket}/pdfs")
+    uploads.save(DATA, "minimal-document.pdf")
+    uploads._s3.meta.events.register("before-send.s3.GetObject", forbidden("Access Denied"))
+    started = time.monotonic()
+    with pytest.raises(UploadStoreUnavailable, match="AccessDenied"):
+        uploads.keep_summary(DIGEST, "local-smollm2", "short", "A summary.")
+    assert time.monotonic() - started < 5
 
 
 def closed_port() -> int:
