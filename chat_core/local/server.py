@@ -11,9 +11,11 @@ Requests are not authenticated: it listens on the loopback address only, and
 answers only requests addressed to it by a loopback name (a web page whose DNS
 name was rebound to 127.0.0.1 sends its own name as Host), and none a browser
 sends for a web page (those carry Origin).  A request must
-declare its body's length, within SageMaker's limit, and a client that sends
-or reads nothing for ``timeout_s`` is disconnected, so that no caller can hold
-a thread, or a place in the queue, for ever.
+declare its body's length, within SageMaker's limit; a client that sends or
+reads nothing for ``timeout_s`` is disconnected, and connections past
+``max_connections`` are closed at once, so that idle or stalled callers hold
+neither threads nor places in the queue.  (A client that trickles a byte every
+few seconds still holds its connection: one of ``max_connections``.)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import unquote
 
 from chat_core.local.endpoint import EndpointFault, LocalEndpoint
@@ -36,6 +39,8 @@ _PATH_PREFIX = "/endpoints/"
 MAX_BODY_BYTES = 6 * 1024 * 1024
 # Seconds a client may leave the server waiting on it, for each read or write.
 CLIENT_TIMEOUT_S = 30.0
+# Connections served at once: the app and a benchmark need a few; each holds a thread.
+MAX_CONNECTIONS = 64
 _LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?", re.IGNORECASE)
 
 
@@ -192,11 +197,27 @@ class EndpointServer(ThreadingHTTPServer):
         *,
         quiet: bool = False,
         timeout_s: float = CLIENT_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.endpoint = endpoint
         self.quiet = quiet
         self.timeout_s = timeout_s
+        self._connections = threading.BoundedSemaphore(max_connections)
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread for the connection, or, past ``max_connections``, closed at once:
+        each one holds a thread and may buffer a body."""
+        if not self._connections.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
     @property
     def url(self) -> str:

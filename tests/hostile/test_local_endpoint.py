@@ -202,6 +202,28 @@ def test_idle_and_half_sent_requests_are_dropped_and_slow_answers_are_not() -> N
         assert ask(server, stream=True) == "One two three."
 
 
+def test_connections_past_the_cap_are_refused_and_the_cap_frees_as_they_close() -> None:
+    """300 half-open connections held 300 threads, each able to buffer a body."""
+    endpoint = LocalEndpoint(complete=ScriptedModel(token_ms=0).complete)
+    server = EndpointServer(endpoint, port=0, quiet=True, max_connections=2).start()
+    try:
+        held = [raw(server, b"POST /endpoints/") for _ in range(2)]
+        assert closed_by_server(raw(server, b""))  # the third, at once
+        for connection in held:
+            connection.close()
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:  # until the server has seen both close
+            with contextlib.suppress(ConnectionError), contextlib.closing(raw(server, post(server))) as again:
+                if status_of(again)[0] == 200:
+                    break
+            time.sleep(0.01)
+        else:
+            pytest.fail("no connection was served after the held ones closed")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # Content-Length: -1 blocks a thread.
 
 
