@@ -1,9 +1,13 @@
 """SageMaker Chat: the entry point. It sets the page, the language and the
 navigation; the pages themselves are in ``pages/``."""
 
+import logging
+
 import streamlit as st
 
+from chat_core.access import refusal
 from chat_core.i18n import LANGUAGES, language_for, tr
+from pages.common import log_in, logged_out, login_configured
 
 st.set_page_config(page_title="SageMaker Chat", page_icon="💬")
 # The browser's language until the user picks one; kept in session state (not as
@@ -19,8 +23,22 @@ st.sidebar.radio(
     on_change=lambda: st.session_state.update(language=st.session_state["language-switch"]),
 )
 language = st.session_state.language
-st.navigation(
-    [
+
+
+def refused() -> None:
+    st.error(refusal_text.text(language), icon=":material/lock:")
+
+
+# Serving other machines without login is refused (chat_core/access.py), and with
+# login a visitor who has not logged in gets the login button: either is then the
+# only page, so no URL, no ?c= link, reaches another.
+if refusal_text := refusal(st.get_option("server.address") or "", login_configured()):
+    logging.getLogger("sagemaker-chat").warning(refusal_text.en)
+    pages = [st.Page(refused, title=tr("SageMaker Chat", language), icon=":material/lock:")]
+elif logged_out():  # the login button is the only page, whatever the URL asks for
+    pages = [st.Page(log_in, title=tr("Log in", language), icon=":material/login:")]
+else:
+    pages = [
         st.Page("pages/chat.py", title=tr("Chat", language), icon=":material/chat:", default=True),
         st.Page(
             "pages/Summarize_a_PDF.py",
@@ -28,4 +46,4 @@ st.navigation(
             icon=":material/picture_as_pdf:",
         ),
     ]
-).run()
+st.navigation(pages).run()

@@ -34,16 +34,32 @@ def conversation_store() -> Store:
         st.stop()
 
 
-def owner() -> str:
-    """Who the user is: Streamlit's login when [auth] is configured (the page stops
-    with a login button until then), else the one local user."""
+def login_configured() -> bool:
     # Root-level secrets become environment variables; an [auth] section turns on login.
-    if not (st.secrets.load_if_toml_exists() and "auth" in st.secrets):
+    return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
+
+
+def logged_out() -> bool:
+    """Whether login is on and this visitor has not logged in: app.py then shows
+    the login button and no page."""
+    return login_configured() and not st.user.get("is_logged_in", False)
+
+
+def log_in() -> None:
+    st.button(t()("Log in"), on_click=st.login, icon=":material/login:")
+
+
+def owner() -> str:
+    """Who the user is: the issuer and subject of their login, which the identity
+    provider never reassigns (an email can be changed, or set unverified), else
+    the one local user."""
+    if not login_configured():
         return LOCAL_USER
-    if not st.user.is_logged_in:
-        st.button(t()("Log in"), on_click=st.login, icon=":material/login:")
+    issuer, subject = st.user.get("iss"), st.user.get("sub")
+    if logged_out() or not (issuer and subject):  # a page run outside app.py, or a token without them
+        log_in()
         st.stop()
-    return str(st.user.get("email") or st.user.get("sub"))
+    return f"{issuer}#{subject}"
 
 
 def model_picker(key: str) -> ModelSpec:

@@ -70,24 +70,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def app_process(environment: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """``streamlit run app.py`` on 127.0.0.1 with ``environment`` added; yields its
-    URL and process id once it answers."""
+def app_process(environment: dict[str, str], *options: str) -> Iterator[tuple[str, int]]:
+    """``streamlit run app.py`` as configured (on 127.0.0.1), with ``environment`` and
+    command-line ``options`` added; yields its URL and process id once it answers."""
     port = _free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-        ],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *options],
         cwd=ROOT,
         env=os.environ | environment,
         stdout=subprocess.DEVNULL,

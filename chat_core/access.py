@@ -1,0 +1,47 @@
+"""Who may reach the app: safe on the network by default.
+
+Without login every visitor is the one local user, who can read, export and
+delete every conversation and call endpoints with the server's AWS credentials.
+That is right on one's own machine and wrong for anyone else, so the app serves
+the loopback address only, and serving any other address without login is
+refused unless the operator accepts the risk by name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+
+from chat_core.i18n import Text
+
+ACCEPT_RISK = "ALLOW_NETWORK_WITHOUT_LOGIN"
+
+
+def is_loopback(address: str) -> bool:
+    """Whether only this machine can reach ``address`` ("" and 0.0.0.0 mean every interface)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def refusal(address: str, login: bool, environ: Mapping[str, str] = os.environ) -> Text | None:
+    """Why the app will not serve on ``address``, or None when it may."""
+    if login or is_loopback(address) or environ.get(ACCEPT_RISK, "").lower() == "true":
+        return None
+    where = address or "every network interface"
+    return Text(
+        f"This app is listening on {where}, where other machines can reach it, and no login is "
+        "configured: anyone who reaches it could read and delete every conversation and call the "
+        "endpoints with this server's AWS credentials, so it serves no one. Configure login "
+        "([auth] in .streamlit/secrets.toml; see \"Run it for a team\" in the README), or serve on "
+        f"127.0.0.1 only, or set {ACCEPT_RISK}=true to accept the risk.",
+        ko=f"이 앱은 다른 컴퓨터에서 접속할 수 있는 {address or '모든 네트워크 인터페이스'}에서 "
+        "대기 중인데 로그인이 설정되어 있지 않습니다. 접속한 누구나 모든 대화를 읽고 지우며 이 서버의 "
+        "AWS 자격 증명으로 엔드포인트를 호출할 수 있으므로 아무에게도 서비스하지 않습니다. 로그인을 "
+        "설정하거나(.streamlit/secrets.toml의 [auth], README의 \"Run it for a team\" 참고), "
+        f"127.0.0.1에서만 서비스하거나, 위험을 감수하려면 {ACCEPT_RISK}=true로 설정하세요.",
+    )
