@@ -27,7 +27,7 @@ def upload_store(url: str) -> UploadStore:
 
 
 try:
-    uploads = upload_store(os.environ.get("UPLOAD_STORE", ""))
+    uploads = upload_store(os.environ.get("UPLOAD_STORE", "")).for_owner(user)
 except ChatError as error:
     st.error(error.text(language), icon=":material/folder_off:")
     st.stop()

@@ -42,14 +42,14 @@ def test_upload_shows_facts_then_a_summary_and_a_second_upload_reuses_it(uploads
     summary = at.markdown[-1].value
     assert summary.strip()
 
-    stored = list(uploads_in.glob("*.pdf"))
+    stored = list(uploads_in.rglob("*.pdf"))
     assert len(stored) == 1 and stored[0].name != "minimal-document.pdf"  # a generated name
-    assert len(list(uploads_in.glob("text/*.txt"))) == 1  # its text, kept
+    assert len(list(uploads_in.rglob("text/*.txt"))) == 1  # its text, kept
 
     again = page_with("minimal-document.pdf")  # another session, the same file
     assert "Summarized before" in again.success[0].value
     assert again.markdown[-1].value == summary
-    assert len(list(uploads_in.glob("*.pdf"))) == 1
+    assert len(list(uploads_in.rglob("*.pdf"))) == 1
 
 
 def test_an_encrypted_pdf_asks_for_its_password() -> None:

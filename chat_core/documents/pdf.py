@@ -109,6 +109,7 @@ class Document:
     name: str
     pages: tuple[str, ...]
     notice: Text | None = None  # why only part of the document was read
+    protected: bool = False  # opened with a password: its text is not to be kept
 
     @property
     def page_count(self) -> int:
@@ -153,7 +154,7 @@ def read_pdf(
     pages = reading.run(data, password)
     if not pages:
         raise CorruptPDF(f"{name} has no pages.", ko=f"{name}에 페이지가 없습니다.")
-    document = Document(name, tuple(pages), reading.notice)
+    document = Document(name, tuple(pages), reading.notice, reading.protected)
     if not document.text.strip() and reading.left_out:
         raise BeyondLimits(
             f"{name} has no text that could be read. {document.notice.en}",
@@ -184,18 +185,20 @@ _STREAM_LIMITS = {
 def _read_pages(connection: Connection) -> None:
     """A child process (``python -m chat_core.documents.pdf FD``): reads its task
     from standard input, sends pages ``first``, ``first + _WORKERS``, ... one by one
-    as ("page", index, text) after ("total", pages), each preceded by ("oversized",
+    as ("page", index, text) after ("total", pages, protected), each preceded by ("oversized",
     index) if it is left out, or one ("locked" | "corrupt" | "memory", detail)."""
     data, password, first, pages, characters, memory_mb = pickle.load(sys.stdin.buffer)
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
     pypdf.overwrite_configuration(**_STREAM_LIMITS)
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(password or ""):
+        # Encrypted with an empty user password (permissions only), anyone can read it.
+        protected = reader.is_encrypted and not reader.decrypt("")
+        if protected and not reader.decrypt(password or ""):
             connection.send(("locked", bool(password)))
             return
         total = len(reader.pages)
-        connection.send(("total", total))
+        connection.send(("total", total, protected))
         for index in range(first, min(total, pages), _WORKERS):
             try:
                 text = reader.pages[index].extract_text() or ""
@@ -219,6 +222,7 @@ class _Reading:
     def __init__(self, name: str, limits: ReadLimits, progress: Callable[[int, int], None] | None) -> None:
         self.name, self.limits, self.progress = name, limits, progress
         self.total = 0
+        self.protected = False
         self._cut: Text | None = None  # why reading stopped before the end
         self._texts: dict[int, str] = {}
         self._characters = 0  # in every page received, in whatever order
@@ -275,7 +279,7 @@ class _Reading:
         """Handle a child's message; a notice when reading must stop here."""
         kind = message[0]
         if kind == "total":
-            self.total = message[1]
+            self.total, self.protected = message[1], message[2]
         elif kind == "page":
             self._texts[message[1]] = message[2]
             self._characters += len(message[2])

@@ -5,7 +5,10 @@ data folder) or ``s3://bucket/prefix`` (boto3's configuration, so
 ``AWS_ENDPOINT_URL_S3`` works).  A file is stored as ``<uuid>.pdf``, never
 under the user's file name; ``index/<sha256>.json`` records it and, once done,
 its summary, and ``text/<sha256>.txt`` its text, so the same file uploaded again
-is neither read nor summarized twice.  Many sessions may write about one file at
+is neither read nor summarized twice.  Each owner has a part of the store of
+their own (``users/<owner key>/``, ``for_owner``): nothing is shared between
+users, not even whether a file was seen before.  A file opened with a password
+leaves nothing read from it in the store.  Many sessions may write about one file at
 once: every write is whole or not at all, and a record is changed only from its
 latest version (a file lock on a folder, conditional writes on S3), so no fact
 or summary is lost.  Every backend failure is an ``UploadStoreUnavailable``.
@@ -13,6 +16,7 @@ or summary is lost.  Every backend failure is an ``UploadStoreUnavailable``.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import json
@@ -45,6 +49,11 @@ def sha256(data: bytes) -> str:
 Record = dict[str, Any]
 
 
+def owner_key(owner: str) -> str:
+    """An owner as a folder or key name: fixed length, no path characters, one per owner."""
+    return sha256(owner.encode())[:32]
+
+
 def parse(raw: bytes | None) -> Record | None:
     """A stored record; None when there is none, or when it is damaged (as the
     unlocked writes of earlier versions could leave it), so it is written anew."""
@@ -69,6 +78,11 @@ class UploadStore:
 
     def _update(self, key: str, change: Callable[[Record | None], Record]) -> Record:
         """Store ``change(the record now stored)`` at ``key``; never from a stale copy."""
+        raise NotImplementedError
+
+    def for_owner(self, owner: str) -> UploadStore:
+        """The part of the store that is ``owner``'s alone: another owner's uploads,
+        texts and summaries are not in it, nor is whether they uploaded a file."""
         raise NotImplementedError
 
     def save(self, data: bytes, name: str) -> Record:
@@ -98,14 +112,18 @@ class UploadStore:
     def keep_document(self, digest: str, document: Document) -> Record:
         """Keep what was read from a file (its text, page count, first page), so it is
         never read twice; the file's record, updated.  The text is written last: a
-        file whose text is stored is one whose facts are, however a write fails."""
-        record = self.remember(
-            digest,
-            pages=document.page_count,
-            characters=document.characters,
-            preview=document.pages[0][:2000],
-            notice=asdict(document.notice) if document.notice else None,
-        )
+        file whose text is stored is one whose facts are, however a write fails.
+        Of a file opened with a password nothing read is kept, only that it is
+        protected: its text would be there in clear, without the password."""
+        facts = {
+            "pages": document.page_count,
+            "characters": document.characters,
+            "preview": document.pages[0][:2000],
+            "notice": asdict(document.notice) if document.notice else None,
+        }
+        if document.protected:
+            return {**self.remember(digest, protected=True), **facts}
+        record = self.remember(digest, **facts)
         self.save_text(digest, document.text)
         return record
 
@@ -124,6 +142,8 @@ class UploadStore:
 
         def add(record: Record | None) -> Record:
             record = record or {}
+            if record.get("protected"):  # a summary is its text too
+                return record
             return {**record, "summaries": {**record.get("summaries", {}), f"{model_id}/{detail}": text}}
 
         self._update(f"index/{digest}.json", add)
@@ -154,6 +174,9 @@ class FolderUploads(UploadStore):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise _folder_unavailable(error) from error
+
+    def for_owner(self, owner: str) -> FolderUploads:
+        return FolderUploads(self.folder / "users" / owner_key(owner))
 
     def _put(self, key: str, data: bytes) -> None:
         path = self.folder / key
@@ -230,6 +253,11 @@ class S3Uploads(UploadStore):
         self.bucket, self.prefix = bucket, prefix.strip("/")
         region = os.environ.get("AWS_REGION") or None  # botocore reads only AWS_DEFAULT_REGION
         self._s3 = boto3.session.Session().client("s3", region_name=region)
+
+    def for_owner(self, owner: str) -> S3Uploads:
+        scoped = copy.copy(self)  # the same client: making one takes tens of milliseconds
+        scoped.prefix = f"{self.prefix}/users/{owner_key(owner)}".strip("/")
+        return scoped
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
