@@ -1,10 +1,14 @@
-"""Who may reach the app: safe on the network by default.
+"""Who may reach the app, and which endpoints its users may call.
 
 Without login every visitor is the one local user, who can read, export and
 delete every conversation and call endpoints with the server's AWS credentials.
 That is right on one's own machine and wrong for anyone else, so the app serves
 the loopback address only, and serving any other address without login is
 refused unless the operator accepts the risk by name.
+
+With login, users call endpoints with the app's credentials, so they may add
+only the endpoints the operator lists (``ALLOWED_ENDPOINTS``); the users the
+operator names as admins (``CHAT_ADMINS``, as ``issuer#subject``) may add any.
 """
 
 from __future__ import annotations
@@ -13,9 +17,14 @@ import ipaddress
 import os
 from collections.abc import Mapping
 
+from chat_core.errors import ChatError
 from chat_core.i18n import Text
 
 ACCEPT_RISK = "ALLOW_NETWORK_WITHOUT_LOGIN"
+
+
+class EndpointNotAllowed(ChatError):
+    pass
 
 
 def is_loopback(address: str) -> bool:
@@ -45,3 +54,21 @@ def refusal(address: str, login: bool, environ: Mapping[str, str] = os.environ) 
         "설정하거나(.streamlit/secrets.toml의 [auth], README의 \"Run it for a team\" 참고), "
         f"127.0.0.1에서만 서비스하거나, 위험을 감수하려면 {ACCEPT_RISK}=true로 설정하세요.",
     )
+
+
+def _listed(value: str | None) -> set[str]:
+    return {name.strip() for name in (value or "").split(",") if name.strip()}
+
+
+def check_endpoint_allowed(
+    endpoint_name: str, owner: str, login: bool, environ: Mapping[str, str] = os.environ
+) -> None:
+    """Raise ``EndpointNotAllowed`` when ``owner`` may not add ``endpoint_name``."""
+    if not login or owner in _listed(environ.get("CHAT_ADMINS")):
+        return
+    if endpoint_name not in _listed(environ.get("ALLOWED_ENDPOINTS")):
+        raise EndpointNotAllowed(
+            f"{endpoint_name} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it.",
+            ko=f"{endpoint_name}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). "
+            "추가를 요청하세요.",
+        )

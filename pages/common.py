@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from chat_core.access import check_endpoint_allowed
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, open_store
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
@@ -77,6 +78,7 @@ def model_picker(key: str) -> ModelSpec:
         if st.form_submit_button(tr("Add endpoint"), key=f"{key}-add-endpoint"):
             try:
                 added = custom_model(name, payload, int(window), region)
+                check_endpoint_allowed(added.endpoint_name, owner(), login_configured())
             except ChatError as error:
                 st.error(tr("Not added: {error}", error=error.text(language())))
             else:

@@ -1,0 +1,51 @@
+"""With login on, users call only the endpoints the operator allows: "Add a
+SageMaker endpoint" takes names from ALLOWED_ENDPOINTS, and any name from the
+users named in CHAT_ADMINS.  Without login the one local user adds any."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_login import AUTH, ISSUER
+
+ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana", "email": "ana@example.com"}
+
+
+def add_endpoint(name: str, user: dict | None) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=30)
+    if user:
+        at.secrets["auth"] = AUTH
+        at.user = user
+    at.run()
+    at.sidebar.text_input(key="model-endpoint-name").input(name)
+    at.sidebar.button(key="model-add-endpoint").click()
+    return at.run()
+
+
+def models(at: AppTest) -> list[str]:
+    return at.sidebar.selectbox(key="model").options
+
+
+@pytest.fixture(autouse=True)
+def allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_ENDPOINTS", "team-llama, team-mistral")
+
+
+def test_a_user_cannot_add_an_endpoint_the_operator_did_not_allow() -> None:
+    at = add_endpoint("finance-private-model", ANA)
+    assert "not one the operator allows" in at.sidebar.error[0].value
+    assert not any("finance-private-model" in option for option in models(at))
+
+
+def test_a_user_can_add_an_allowed_endpoint() -> None:
+    at = add_endpoint("team-llama", ANA)
+    assert not at.sidebar.error and any("team-llama" in option for option in models(at))
+
+
+def test_an_admin_can_add_any_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAT_ADMINS", f"{ISSUER}#ana")
+    at = add_endpoint("finance-private-model", ANA)
+    assert not at.sidebar.error and any("finance-private-model" in option for option in models(at))
+
+
+def test_without_login_the_local_user_adds_any_endpoint() -> None:
+    at = add_endpoint("finance-private-model", None)
+    assert not at.sidebar.error and any("finance-private-model" in option for option in models(at))
