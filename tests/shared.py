@@ -63,17 +63,20 @@ def pointed_at(url: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
 @contextmanager
-def app_process(environment: dict[str, str], *options: str) -> Iterator[tuple[str, int]]:
+def app_process(
+    environment: dict[str, str], *options: str, port: int | None = None
+) -> Iterator[tuple[str, int]]:
     """``streamlit run app.py`` as configured (on 127.0.0.1), with ``environment`` and
-    command-line ``options`` added; yields its URL and process id once it answers."""
-    port = _free_port()
+    command-line ``options`` added, on ``port`` or a free one; yields its URL and
+    process id once it answers."""
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *options],
         cwd=ROOT,
