@@ -91,6 +91,8 @@ def test_each_user_sees_only_their_own_and_a_visitor_only_the_login_button(
     expect(visitor.get_by_role("button", name="Log in")).to_be_visible()
     expect(visitor.get_by_test_id("stChatInputTextArea")).to_have_count(0)
     expect(visitor.get_by_text("Ana's private question.")).to_have_count(0)
+    straight_to_pdfs = open_page_logged_out(browser, f"{app}/Summarize_a_PDF", request)
+    expect(straight_to_pdfs.locator("input[type=file]")).to_have_count(0)
 
 
 def test_a_changed_email_keeps_a_users_conversations_and_gives_none_to_whoever_gets_it(
