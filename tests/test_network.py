@@ -38,10 +38,13 @@ def on_every_interface() -> None:
 
 
 @pytest.mark.usefixtures("on_every_interface")
-def test_serving_the_network_without_login_is_refused_with_how_to_fix_it() -> None:
+def test_serving_the_network_without_login_is_refused_with_how_to_fix_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     at = AppTest.from_file("../app.py", default_timeout=30).run()
     assert not at.chat_input and "[auth]" in at.error[0].value
     assert "ALLOW_NETWORK_WITHOUT_LOGIN" in at.error[0].value
+    assert "no login is configured" in caplog.text  # for the operator, in the server's log
 
 
 @pytest.mark.usefixtures("on_every_interface")
