@@ -38,6 +38,9 @@ if refusal_text := refusal(st.get_option("server.address") or "", login_configur
 elif logged_out():  # the login button is the only page, whatever the URL asks for
     pages = [st.Page(log_in, title=tr("Log in", language), icon=":material/login:")]
 else:
+    if login_configured():  # the email is shown, never used to tell users apart
+        st.sidebar.caption(tr("Logged in as {email}", language, email=st.user.get("email") or "?"))
+        st.sidebar.button(tr("Log out", language), on_click=st.logout, icon=":material/logout:")
     pages = [
         st.Page("pages/chat.py", title=tr("Chat", language), icon=":material/chat:", default=True),
         st.Page(

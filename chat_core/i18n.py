@@ -68,6 +68,8 @@ KO: dict[str, str] = {
     "Summarize a PDF": "PDF 요약",
     "Language": "언어",
     "Log in": "로그인",
+    "Log out": "로그아웃",
+    "Logged in as {email}": "{email}(으)로 로그인함",
     # Sidebar: conversations
     "New chat": "새 채팅",
     "Conversations": "대화 목록",

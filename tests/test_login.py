@@ -6,6 +6,7 @@ here (``AppTest.user`` seeds ``st.user``)."""
 import pytest
 from chat_page import send
 from streamlit.testing.v1 import AppTest
+from test_app_conversations import conversation_buttons
 
 AUTH = {
     "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
@@ -37,13 +38,14 @@ def test_a_user_is_their_issuer_and_subject_not_their_email() -> None:
     ana = {"is_logged_in": True, "iss": ISSUER, "sub": "user-1", "email": "ana@example.com"}
     first = visitor(ana)
     send(first, "Where did I park?")
-    assert [b.label for b in first.sidebar.button if b.key.startswith("open-")] == ["Where did I park?"]
+    assert conversation_buttons(first) == ["Where did I park?"]
 
     renamed = visitor({**ana, "email": "ana.new@example.com"})  # email changed at the provider
-    assert [b.label for b in renamed.sidebar.button if b.key.startswith("open-")] == ["Where did I park?"]
+    assert conversation_buttons(renamed) == ["Where did I park?"]
+    assert "ana.new@example.com" in renamed.sidebar.caption[0].value  # shown, never the identity
 
     other = visitor({**ana, "sub": "user-2"})  # given ana's old email
-    assert not [b for b in other.sidebar.button if b.key.startswith("open-")]
+    assert not conversation_buttons(other)
 
 
 def test_no_page_is_reachable_before_logging_in() -> None:
