@@ -7,6 +7,7 @@ import streamlit as st
 
 from chat_core.access import refusal
 from chat_core.i18n import LANGUAGES, language_for, tr
+from chat_core.markdown import safe_markdown
 from pages.common import log_in, logged_out, login_configured
 
 st.set_page_config(page_title="SageMaker Chat", page_icon="💬")
@@ -39,7 +40,8 @@ elif logged_out():  # the login button is the only page, whatever the URL asks f
     pages = [st.Page(log_in, title=tr("Log in", language), icon=":material/login:")]
 else:
     if login_configured():  # the email is shown, never used to tell users apart
-        st.sidebar.caption(tr("Logged in as {email}", language, email=st.user.get("email") or "?"))
+        email = safe_markdown(str(st.user.get("email") or "?"))
+        st.sidebar.caption(tr("Logged in as {email}", language, email=email))
         st.sidebar.button(tr("Log out", language), on_click=st.logout, icon=":material/logout:")
     pages = [
         st.Page("pages/chat.py", title=tr("Chat", language), icon=":material/chat:", default=True),

@@ -7,8 +7,9 @@ the loopback address only, and serving any other address without login is
 refused unless the operator accepts the risk by name.
 
 With login, users call endpoints with the app's credentials, so they may add
-only the endpoints the operator lists (``ALLOWED_ENDPOINTS``); the users the
-operator names as admins (``CHAT_ADMINS``, as ``issuer#subject``) may add any.
+only the endpoints the operator lists (``ALLOWED_ENDPOINTS``), built-in ones
+included; the users the operator names as admins (``CHAT_ADMINS``, as
+``issuer#subject``) may call any.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 
 from chat_core.errors import ChatError
 from chat_core.i18n import Text
+from chat_core.models.catalog import ModelSpec
 
 ACCEPT_RISK = "ALLOW_NETWORK_WITHOUT_LOGIN"
 
@@ -60,15 +62,24 @@ def _listed(value: str | None) -> set[str]:
     return {name.strip() for name in (value or "").split(",") if name.strip()}
 
 
+def may_call(spec: ModelSpec, owner: str, login: bool, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``owner`` may call ``spec``'s endpoint: the bundled model and, without
+    login, any; with login, those listed in ALLOWED_ENDPOINTS as ``name`` (in the
+    default region) or ``region/name``, and any for an admin."""
+    if spec.is_local or not login or owner in _listed(environ.get("CHAT_ADMINS")):
+        return True
+    name = f"{spec.region}/{spec.endpoint_name}" if spec.region else spec.endpoint_name
+    return name in _listed(environ.get("ALLOWED_ENDPOINTS"))
+
+
 def check_endpoint_allowed(
-    endpoint_name: str, owner: str, login: bool, environ: Mapping[str, str] = os.environ
+    spec: ModelSpec, owner: str, login: bool, environ: Mapping[str, str] = os.environ
 ) -> None:
-    """Raise ``EndpointNotAllowed`` when ``owner`` may not add ``endpoint_name``."""
-    if not login or owner in _listed(environ.get("CHAT_ADMINS")):
-        return
-    if endpoint_name not in _listed(environ.get("ALLOWED_ENDPOINTS")):
+    """Raise ``EndpointNotAllowed`` when ``owner`` may not add ``spec``'s endpoint."""
+    if not may_call(spec, owner, login, environ):
+        where = f"{spec.region}/{spec.endpoint_name}" if spec.region else spec.endpoint_name
         raise EndpointNotAllowed(
-            f"{endpoint_name} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it.",
-            ko=f"{endpoint_name}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). "
+            f"{where} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it.",
+            ko=f"{where}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). "
             "추가를 요청하세요.",
         )

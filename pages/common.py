@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from chat_core.access import check_endpoint_allowed
+from chat_core.access import check_endpoint_allowed, may_call
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, open_store
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
@@ -67,7 +67,8 @@ def model_picker(key: str) -> ModelSpec:
     """The model select box, with a form to add any SageMaker endpoint (kept for the session)."""
     tr = t()
     custom: dict[str, ModelSpec] = st.session_state.setdefault("custom_models", {})
-    models = load_catalog() | custom
+    user, login = owner(), login_configured()
+    models = {id: spec for id, spec in (load_catalog() | custom).items() if may_call(spec, user, login)}
     with st.expander(tr("Add a SageMaker endpoint")), st.form(f"add-endpoint-{key}", border=False):
         name = st.text_input(tr("Endpoint name"), key=f"{key}-endpoint-name")
         region = st.text_input(tr("Region"), placeholder=tr("default region"), key=f"{key}-endpoint-region")
@@ -78,7 +79,7 @@ def model_picker(key: str) -> ModelSpec:
         if st.form_submit_button(tr("Add endpoint"), key=f"{key}-add-endpoint"):
             try:
                 added = custom_model(name, payload, int(window), region)
-                check_endpoint_allowed(added.endpoint_name, owner(), login_configured())
+                check_endpoint_allowed(added, user, login)
             except ChatError as error:
                 st.error(tr("Not added: {error}", error=error.text(language())))
             else:
@@ -87,6 +88,6 @@ def model_picker(key: str) -> ModelSpec:
                 st.rerun()
     st.session_state.setdefault(key, DEFAULT_MODEL)
     chosen = st.selectbox(
-        tr("Model"), list(load_catalog() | custom), format_func=lambda m: models[m].label, key=key
+        tr("Model"), list(models), format_func=lambda m: models[m].label, key=key
     )
     return models[chosen]

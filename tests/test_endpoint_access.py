@@ -49,3 +49,22 @@ def test_an_admin_can_add_any_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_without_login_the_local_user_adds_any_endpoint() -> None:
     at = add_endpoint("finance-private-model", None)
     assert not at.sidebar.error and any("finance-private-model" in option for option in models(at))
+
+
+def test_built_in_endpoints_are_offered_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JumpStart's default endpoint names exist in many accounts."""
+    monkeypatch.setenv("ALLOWED_ENDPOINTS", "jumpstart-dft-hf-llm-falcon-7b-instruct-bf16")
+    at = add_endpoint("team-llama", ANA)
+    assert [option for option in models(at) if "JumpStart" in option] == ["Falcon 7B instruct (JumpStart)"]
+
+
+def test_an_allowed_name_in_another_region_is_another_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    at = AppTest.from_file("../app.py", default_timeout=30)
+    at.secrets["auth"] = AUTH
+    at.user = ANA
+    at.run()
+    at.sidebar.text_input(key="model-endpoint-name").input("team-llama")
+    at.sidebar.text_input(key="model-endpoint-region").input("ap-southeast-2")
+    at.sidebar.button(key="model-add-endpoint").click()
+    at.run()
+    assert "ap-southeast-2/team-llama is not one the operator allows" in at.sidebar.error[0].value
