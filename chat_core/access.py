@@ -68,8 +68,12 @@ def may_call(spec: ModelSpec, owner: str, login: bool, environ: Mapping[str, str
     default region) or ``region/name``, and any for an admin."""
     if spec.is_local or not login or owner in _listed(environ.get("CHAT_ADMINS")):
         return True
-    name = f"{spec.region}/{spec.endpoint_name}" if spec.region else spec.endpoint_name
-    return name in _listed(environ.get("ALLOWED_ENDPOINTS"))
+    return _listed_as(spec) in _listed(environ.get("ALLOWED_ENDPOINTS"))
+
+
+def _listed_as(spec: ModelSpec) -> str:
+    """How ALLOWED_ENDPOINTS names ``spec``'s endpoint: ``name`` in the default region."""
+    return f"{spec.region}/{spec.endpoint_name}" if spec.region else spec.endpoint_name
 
 
 def check_endpoint_allowed(
@@ -77,7 +81,7 @@ def check_endpoint_allowed(
 ) -> None:
     """Raise ``EndpointNotAllowed`` when ``owner`` may not add ``spec``'s endpoint."""
     if not may_call(spec, owner, login, environ):
-        where = f"{spec.region}/{spec.endpoint_name}" if spec.region else spec.endpoint_name
+        where = _listed_as(spec)
         raise EndpointNotAllowed(
             f"{where} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it.",
             ko=f"{where}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). "
