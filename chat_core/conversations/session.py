@@ -162,17 +162,24 @@ class ChatSession:
         self._saver(exchange, settings)(exchange)
         return self.conversation_id or ""
 
-    def ask(self, question: str, settings: Settings, top_k: int = TOP_K) -> Reply:
+    def ask(
+        self,
+        question: str,
+        settings: Settings,
+        top_k: int = TOP_K,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Reply:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
         With documents attached, it is answered from the ``top_k`` passages found
-        for it (``Exchange.sources``).
+        for it (``Exchange.sources``); a document not indexed yet is indexed first,
+        with ``progress(done, total)`` after each batch of passages.
 
         Raises ``ChatError`` (here or while iterating) with a message for the
         user; the exchange then says why it failed, and its saved question stays."""
         if settings.mode not in MODES:
             raise ValueError(f"unknown conversation mode {settings.mode!r}")
         try:  # refused before it is saved: a question that cannot be asked is not kept
-            sources = self._sources(question, top_k)
+            sources = self._sources(question, top_k, progress)
             prompt, sources, budget = _fitted(question, sources, settings)
             exchange = self._exchange_for(question, settings)
             exchange.sources = sources
@@ -222,13 +229,15 @@ class ChatSession:
         if self._streaming is not None:
             self._streaming.stop_from_elsewhere(timeout)
 
-    def _sources(self, question: str, top_k: int) -> list[Source] | None:
+    def _sources(
+        self, question: str, top_k: int, progress: Callable[[int, int], None] | None
+    ) -> list[Source] | None:
         """The passages found for ``question`` in the attached documents; None with none attached."""
         if not self.documents:
             return None
         if self.library is None:
             raise ValueError("documents are attached but there is no library to search them")
-        return self.library.retriever(self.documents).search(question, top_k)
+        return self.library.retriever(self.documents, progress).search(question, top_k)
 
     def _last_answered(self) -> Exchange:
         if not self.exchanges or not self.exchanges[-1].answered:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chat_core.documents.pdf import Document, read_pdf
+from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import UploadStore
 from chat_core.errors import ChatError
 from chat_core.retrieval.index import DocumentIndex, Embedder, document_index
@@ -49,20 +49,23 @@ class Library:
         found = [Attached(digest, name) for digest, name in self.uploads.documents().items()]
         return sorted(found, key=lambda document: (document.name.casefold(), document.digest))
 
-    def add(self, digest: str, document: Document, progress: Progress | None = None) -> Attached:
-        """Index a document just read (the PDF page's upload): kept in the store,
-        unless it was opened with a password."""
+    def add(
+        self,
+        digest: str,
+        name: str,
+        pages: Callable[[], Sequence[str]],
+        *,
+        keep: bool = True,
+        progress: Progress | None = None,
+    ) -> Attached:
+        """A document read here (an upload, a file on the command line), indexed:
+        from the store if it was before, else from ``pages()``, and kept there
+        unless ``keep`` is False (a file opened with a password)."""
         if digest not in self._indexes:
             self._indexes[digest] = document_index(
-                self.uploads,
-                document.name,
-                digest,
-                lambda: document.pages,
-                self.embedder,
-                keep=not document.protected,
-                progress=progress,
+                self.uploads, name, digest, pages, self.embedder, keep=keep, progress=progress
             )
-        return Attached(digest, document.name)
+        return Attached(digest, name)
 
     def indexed(self, digest: str) -> bool:
         return digest in self._indexes
