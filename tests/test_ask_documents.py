@@ -11,6 +11,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 from shared import PDFS, ROOT
 
@@ -38,11 +39,11 @@ class CountingEmbedder:
     def id(self) -> str:
         return self.real.id
 
-    def passages(self, texts: list[str]):  # noqa: ANN201
+    def passages(self, texts: list[str]) -> np.ndarray:
         self.embedded += len(texts)
         return self.real.passages(texts)
 
-    def query(self, text: str):  # noqa: ANN201
+    def query(self, text: str) -> np.ndarray:
         return self.real.query(text)
 
 
@@ -75,7 +76,8 @@ def test_each_citation_names_the_page_its_passage_is_on(ana: tuple[Library, list
     library, documents = ana
     pages = {path.name: read_pdf(path.read_bytes(), path.name).pages for path in (ERROR_CODES, COUNTRIES)}
     retriever = library.retriever(documents)
-    for question in ("A294 에러는 무엇인가요?", "What is the area of Belgium?", "가스 냄새가 나면 어떻게 하나요?"):
+    questions = ("A294 에러는 무엇인가요?", "What is the area of Belgium?", "가스 냄새가 나면 어떻게 하나요?")
+    for question in questions:
         sources = retriever.search(question, 5)
         assert sources
         for source in sources:
@@ -123,7 +125,9 @@ def test_a_question_the_documents_do_not_answer_says_so(
     assert "No passage" in NO_SOURCE.en
 
 
-def test_a_file_uploaded_again_is_not_indexed_again(folder: Path, ana: tuple[Library, list[Attached]]) -> None:
+def test_a_file_uploaded_again_is_not_indexed_again(
+    folder: Path, ana: tuple[Library, list[Attached]]
+) -> None:
     """Another session of the same owner (a new Library, as after a reload or on another replica)."""
     again = Library(FolderUploads(folder).for_owner("issuer#ana"), CountingEmbedder())
     upload(again, ERROR_CODES)
