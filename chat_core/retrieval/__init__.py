@@ -1,0 +1,1 @@
+"""Answers from the user's documents: embeddings, passages, indexes and search."""
