@@ -86,7 +86,8 @@ def test_uploads_go_to_s3_under_generated_names(monkeypatch: pytest.MonkeyPatch)
         record = uploads.save(data, "habibi.pdf")
         assert uploads.save(data, "renamed.pdf") == record  # recognized by its hash
         keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="chat-uploads")["Contents"]]
-        assert sorted(keys) == sorted([f"pdfs/{record['id']}.pdf", f"pdfs/index/{sha256(data)}.json"])
+        names = [f"pdfs/{record['id']}.pdf", f"pdfs/index/{sha256(data)}.json", "pdfs/documents.json"]
+        assert sorted(keys) == sorted(names)  # documents.json: the list the chat's picker shows
         uploads.remember(sha256(data), pages=1)
         assert uploads.record(sha256(data))["pages"] == 1
 
