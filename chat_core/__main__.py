@@ -1,21 +1,32 @@
-"""Command line: ``python -m chat_core endpoint | summarize FILE.pdf | create-table TABLE``."""
+"""Command line: ``python -m chat_core endpoint | summarize FILE.pdf | ask FILE.pdf...
+| create-table TABLE``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from chat_core.conversations.dynamodb import create_table
+from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
+from chat_core.documents.uploads import open_uploads, sha256
 from chat_core.errors import ChatError
 from chat_core.i18n import plural
 from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
 from chat_core.models.handlers import PAYLOADS
+from chat_core.retrieval.embeddings import embedder
+from chat_core.retrieval.grounding import NO_SOURCE
+from chat_core.retrieval.library import Library
+from chat_core.retrieval.search import TOP_K
 
 
 def _endpoint_format(text: str) -> tuple[str, str]:
@@ -47,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--model", default=DEFAULT_MODEL, choices=list(load_catalog()))
     summary.add_argument("--password")
     summary.add_argument("--detail", choices=DETAILS, default="short")
+    ask = commands.add_parser("ask", help="answer a question from PDFs, citing the pages it comes from")
+    ask.add_argument("files", type=Path, nargs="+", metavar="FILE.pdf")
+    ask.add_argument("--question", required=True)
+    ask.add_argument("--top-k", type=int, default=TOP_K, help="passages to find (default %(default)s)")
+    ask.add_argument("--no-answer", action="store_true", help="find the passages without asking the model")
+    ask.add_argument("--json", action="store_true", help='print {"answer": ..., "sources": [...]}')
+    ask.add_argument("--model", default=DEFAULT_MODEL, choices=list(load_catalog()))
     table = commands.add_parser(
         "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
     )
@@ -55,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "summarize":
         return _summarize(args.file, args.model, args.password, args.detail)
+    if args.command == "ask":
+        return _ask(args)
     if args.command == "create-table":
         create_table(args.table)
         print(f"Created DynamoDB table {args.table}; set CHAT_STORE=dynamodb://{args.table}", file=sys.stderr)
@@ -96,6 +116,55 @@ def _summarize(file: Path, model_id: str, password: str | None, detail: str) -> 
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(summary.text)
+    return 0
+
+
+def _pages(data: bytes, name: str) -> tuple[str, ...]:
+    return read_pdf(data, name).pages
+
+
+def _passages_done(done: int, total: int) -> None:
+    print(f"embedded {done}/{total} passages", file=sys.stderr, flush=True)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    """Answer and sources on stdout (one JSON object with ``--json``), indexing
+    progress on stderr; a bad input is one line on stderr and exit status 2.
+    Indexes are kept in the upload store, as the app's are for the local user."""
+    spec = load_catalog()[args.model]
+    try:
+        library = Library(open_uploads().for_owner(LOCAL_USER), embedder())
+        chat = ChatSession(library=library)
+        for file in args.files:
+            data = file.read_bytes()
+            name = str(file)  # cited as the user named it
+            read = functools.partial(_pages, data, name)  # only when not indexed before
+            chat.documents.append(library.add(sha256(data), name, read, progress=_passages_done))
+        if args.no_answer:
+            answer, sources = None, library.retriever(chat.documents).search(args.question, args.top_k)
+        else:
+            with chat.ask(args.question, Settings(spec, spec.defaults), args.top_k) as reply:
+                answer = "".join(reply)
+            sources = reply.exchange.sources or []
+    except OSError as error:
+        print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    except ChatError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    found = [
+        {key: value for key, value in asdict(s).items() if key not in ("digest", "heading")} for s in sources
+    ]
+    if args.json:
+        print(json.dumps({"answer": answer, "sources": found}, ensure_ascii=False))
+        return 0
+    if answer is not None:
+        print(answer.strip(), end="\n\n")
+    if not sources:
+        print(NO_SOURCE.en)
+    for number, source in enumerate(found, start=1):
+        print(f"{number}. [{source['file']} p. {source['page']}] (score {source['score']:.3f})")
+        print("   " + " ".join(source["text"].split())[:300])
     return 0
 
 

@@ -148,6 +148,18 @@ KO: dict[str, str] = {
     ),
     "**Part {number}.** {text}": "**{number}부분.** {text}",
     "Discuss in chat": "채팅에서 이야기하기",
+    "Ask this document": "이 문서에 질문하기",
+    "Reading passages…": "구절을 읽는 중…",
+    "Indexed {done} of {total} passages": "구절 {total}개 중 {done}개 색인됨",
+    "Documents": "문서",
+    "Answer from these documents": "이 문서들에서 답하기",
+    "Upload PDFs on the PDF page": "PDF 페이지에서 PDF를 올리세요",
+    "Retrieval settings": "검색 설정",
+    "Passages per question": "질문마다 찾을 구절 수",
+    "Show the passages under each answer": "답변 아래에 구절 보이기",
+    "Page": "페이지",
+    "Sources ({count})": "출처 ({count})",
+    "Open page {page}": "{page}쪽 열기",
     "Summarize {name} ({pages} pages).": "{name}({pages}쪽)을 요약해 주세요.",
 }
 

@@ -1,17 +1,16 @@
 """Summarize a PDF: drop it, see what it holds, get a summary of all of it."""
 
-import os
-
 import streamlit as st
 
 from chat_core.conversations.session import ChatSession, Settings
 from chat_core.documents.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
 from chat_core.documents.summaries import DETAILS, Summary, summarize
-from chat_core.documents.uploads import UploadStore, open_uploads, sha256
+from chat_core.documents.uploads import sha256
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.markdown import safe_markdown
-from pages.common import conversation_store, model_picker, owner
+from chat_core.retrieval.library import Attached
+from pages.common import conversation_store, library, model_picker, owner, uploads
 
 language = st.session_state.get("language", "en")
 t = translator(language)
@@ -21,16 +20,7 @@ user = owner()
 st.title(t("Summarize a PDF"))
 
 
-@st.cache_resource(show_spinner=False)
-def upload_store(url: str) -> UploadStore:
-    return open_uploads(url or None)
-
-
-try:
-    uploads = upload_store(os.environ.get("UPLOAD_STORE", "")).for_owner(user)
-except ChatError as error:
-    st.error(error.text(language), icon=":material/folder_off:")
-    st.stop()
+kept = uploads()
 
 with st.sidebar:
     model = model_picker("pdf-model")
@@ -41,12 +31,13 @@ if upload is None:
 data = upload.getvalue()
 digest = sha256(data)
 try:
-    record = uploads.record(digest)
-    text = uploads.text(digest) if record else None
+    record = kept.record(digest)
+    text = kept.text(digest) if record else None
 except ChatError as error:
     st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
 
+document = None  # read in this run
 if text is None:  # never read before: read (and so checked) before anything is stored
     password = st.session_state.get("pdf-password") or None
     bar = st.progress(0.0, t("Reading pages…"))
@@ -72,8 +63,8 @@ if text is None:  # never read before: read (and so checked) before anything is 
     bar.empty()
     text = document.text
     try:
-        uploads.save(data, upload.name)
-        record = uploads.keep_document(digest, document)
+        kept.save(data, upload.name)
+        record = kept.keep_document(digest, document)
     except ChatError as error:
         st.error(error.text(language), icon=":material/folder_off:")
         st.stop()
@@ -82,17 +73,43 @@ st.subheader(safe_markdown(upload.name))
 st.caption(
     t("{pages} pages · {characters:,} characters", pages=record["pages"], characters=record["characters"])
 )
-if notice := uploads.notice(record):
+if notice := kept.notice(record):
     st.warning(notice.text(language), icon=":material/content_cut:")
 with st.expander(t("First page")):
     st.text(record["preview"] or t("(no text on the first page)"))
+
+
+def ask_this_document() -> None:
+    """Index the document (once: kept in the store), then open a new chat that asks it."""
+    bar = st.progress(0.0, t("Reading passages…"))
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, t("Indexed {done} of {total} passages", done=done, total=total))
+
+    try:
+        if document is not None:  # read in this run; one opened with a password is not kept
+            pages, keep = document.pages, not document.protected
+            attached = library().add(digest, upload.name, lambda: pages, keep=keep, progress=progress)
+        else:
+            attached = Attached(digest, record["name"])
+            library().index(attached, progress)
+    except ChatError as error:
+        bar.empty()
+        st.error(error.text(language), icon=":material/error:")
+        st.stop()
+    st.session_state["ask-documents"] = [attached]
+    st.switch_page("pages/chat.py")
+
+
+if st.button(t("Ask this document"), icon=":material/quick_reference:"):
+    ask_this_document()
 
 detail = st.radio(t("Length"), DETAILS, format_func=t, horizontal=True, key="pdf-detail")
 concurrency = 1  # the bundled model takes one call at a time
 if not model.is_local:
     concurrency = st.number_input(t("Parallel calls to the endpoint"), 1, 16, 4, key="pdf-concurrency")
 try:
-    known = uploads.summary(digest, model.id, detail)
+    known = kept.summary(digest, model.id, detail)
 except ChatError as error:
     st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
@@ -123,7 +140,7 @@ elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
         st.stop()
     bar.empty()
     try:
-        uploads.keep_summary(digest, model.id, detail, summary.text)
+        kept.keep_summary(digest, model.id, detail, summary.text)
     except ChatError as error:  # shown all the same, only not kept
         st.warning(error.text(language), icon=":material/folder_off:")
     st.session_state["pdf-partial"].pop(digest, None)

@@ -28,16 +28,26 @@ from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.markdown import safe_markdown, safe_stream
 from chat_core.models.catalog import GenerationParams
-from pages.common import conversation_store, language, model_picker, owner
+from chat_core.retrieval.grounding import NO_SOURCE, citation
+from chat_core.retrieval.library import Attached
+from chat_core.retrieval.search import TOP_K, Source
+from pages.common import conversation_store, language, library, model_picker, owner
 
 lang = language()
 t = translator(lang)
 store = conversation_store()
 user = owner()
-chat: ChatSession = st.session_state.setdefault("chat", ChatSession(store, user))
+documents = library()
+chat: ChatSession = st.session_state.setdefault("chat", ChatSession(store, user, documents))
 # A click while an answer streams starts this run before the interrupted one ends:
 # the answer so far is kept (and saved) before anything is drawn.
 chat.settle()
+
+
+def attach(attached: list[Attached]) -> None:
+    """Set the documents questions are asked of, and the sidebar's picker with them."""
+    chat.documents = attached
+    st.session_state["documents"] = [document.digest for document in attached]
 
 
 def show_in_url() -> None:
@@ -62,6 +72,7 @@ def go_to(conversation_id: str | None = None) -> None:
     except ChatError as error:  # not found, or the store failed
         chat.clear()
         tell(error)
+    attach(chat.documents)
     show_in_url()
 
 
@@ -104,6 +115,10 @@ def ask(question: str) -> None:
 # A link, a reload or "Discuss in chat" names a conversation in the URL.
 if (linked := st.query_params.get("c")) and linked != chat.conversation_id:
     go_to(linked)
+# "Ask this document" on the PDF page: a new chat, asking it.
+if asked := st.session_state.pop("ask-documents", None):
+    go_to()
+    attach(asked)
 
 with st.sidebar:
     st.button(t("New chat"), icon=":material/add:", width="stretch", key="new-chat", on_click=go_to)
@@ -149,6 +164,25 @@ with st.sidebar:
             if st.checkbox(t("Yes, delete all {count}", count=len(conversations)), key="confirm-all"):
                 st.button(t("Delete all"), type="primary", key="delete-all", on_click=delete)
 
+    st.header(t("Documents"))
+    try:
+        names = {document.digest: document.name for document in [*documents.documents(), *chat.documents]}
+    except ChatError as error:
+        st.error(error.text(lang), icon=":material/folder_off:")
+        names = {document.digest: document.name for document in chat.documents}
+    st.session_state.setdefault("documents", [document.digest for document in chat.documents])
+    chosen = st.multiselect(
+        t("Answer from these documents"),
+        list(names),
+        format_func=lambda digest: names[digest],
+        key="documents",
+        placeholder=t("Upload PDFs on the PDF page"),
+    )
+    chat.documents = [Attached(digest, names[digest]) for digest in chosen]
+    with st.expander(t("Retrieval settings"), icon=":material/tune:"):
+        top_k = st.slider(t("Passages per question"), 1, 10, TOP_K, key="top-k")
+        show_passages = st.toggle(t("Show the passages under each answer"), True, key="show-passages")
+
     st.header(t("Settings"))
     model = model_picker("model")
     mode = st.radio(
@@ -179,6 +213,40 @@ def caption(exchange: Exchange) -> None:
         st.caption(stopped + timing + rate)
 
 
+@st.dialog(t("Page"), width="large")
+def open_page(source: Source) -> None:
+    st.subheader(safe_markdown(citation(source)))
+    try:
+        page = documents.index(Attached(source.digest, source.file)).pages[source.page - 1]
+    except ChatError as error:
+        st.error(error.text(lang), icon=":material/error:")
+        return
+    st.text(page)
+
+
+def sources(index: int, exchange: Exchange) -> None:
+    """Where the answer comes from, or that no passage of the documents matched."""
+    if exchange.sources is None:
+        return
+    if not exchange.sources:
+        st.info(NO_SOURCE.text(lang), icon=":material/search_off:")
+        return
+    if not show_passages:
+        return
+    with st.expander(t("Sources ({count})", count=len(exchange.sources)), icon=":material/quick_reference:"):
+        for number, source in enumerate(exchange.sources):
+            heading = f" · {source.heading}" if source.heading else ""
+            st.markdown(f"**{safe_markdown(citation(source))}**{safe_markdown(heading)}")
+            st.text(source.text)
+            st.button(
+                t("Open page {page}", page=source.page),
+                key=f"page-{index}-{number}",
+                type="tertiary",
+                on_click=open_page,
+                args=(source,),
+            )
+
+
 def draw(index: int, exchange: Exchange) -> None:
     st.chat_message("user").markdown(safe_markdown(exchange.question))
     with st.chat_message("assistant"):
@@ -188,6 +256,7 @@ def draw(index: int, exchange: Exchange) -> None:
             return
         st.markdown(safe_markdown(exchange.answer) or t("*(empty answer)*"))
         caption(exchange)
+        sources(index, exchange)
         if exchange.saved and exchange.reason:  # saved elsewhere than asked: says where
             st.info(exchange.reason.text(lang), icon=":material/move_item:")
         if not exchange.saved:  # shown, not lost: saving can be tried again
@@ -215,7 +284,7 @@ def send_edited() -> None:
 
 
 st.title(t("SageMaker Chat"))
-st.caption(f"{model.label} · {mode}")
+st.caption(" · ".join([model.label, mode, *(document.name for document in chat.documents)]))
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
@@ -229,13 +298,20 @@ for index, exchange in enumerate(shown):
 
 if question:
     st.chat_message("user").markdown(safe_markdown(question))
-    # A failure is kept in the exchange, and shown with a Resend button on the rerun.
-    with st.chat_message("assistant"), contextlib.suppress(ChatError), chat.ask(question, settings) as reply:
-        show_in_url()  # a reload finds the conversation, even mid-answer
-        if reply.notice:
-            st.info(reply.notice.text(lang), icon=":material/info:")
-        # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
-        st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
-        st.write_stream(safe_stream(reply))
+    with st.chat_message("assistant"):
+        bar = st.empty()  # a document asked for the first time is indexed first
+
+        def indexed(done: int, total: int) -> None:
+            bar.progress(done / total, t("Indexed {done} of {total} passages", done=done, total=total))
+
+        # A failure is kept in the exchange, and shown with a Resend button on the rerun.
+        with contextlib.suppress(ChatError), chat.ask(question, settings, top_k, indexed) as reply:
+            bar.empty()
+            show_in_url()  # a reload finds the conversation, even mid-answer
+            if reply.notice:
+                st.info(reply.notice.text(lang), icon=":material/info:")
+            # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
+            st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
+            st.write_stream(safe_stream(reply))
     show_in_url()
     st.rerun()  # the sidebar lists the conversation, newest first

@@ -7,10 +7,13 @@ import streamlit as st
 
 from chat_core.access import check_endpoint_allowed, may_call
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, open_store
+from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.models.catalog import DEFAULT_MODEL, ModelSpec, custom_model, load_catalog
 from chat_core.models.handlers import PAYLOADS
+from chat_core.retrieval.embeddings import embedder
+from chat_core.retrieval.library import Library
 
 
 def language() -> str:
@@ -33,6 +36,33 @@ def conversation_store() -> Store:
     except StoreUnavailable as error:
         st.error(error.text(language()), icon=":material/database:")
         st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def _upload_store(url: str) -> UploadStore:
+    return open_uploads(url or None)
+
+
+def uploads() -> UploadStore:
+    """The user's part of the upload store, or the page stops with why it cannot be used."""
+    try:
+        return _upload_store(os.environ.get("UPLOAD_STORE", "")).for_owner(owner())
+    except ChatError as error:
+        st.error(error.text(language()), icon=":material/folder_off:")
+        st.stop()
+
+
+def library() -> Library:
+    """The user's documents, which questions can be asked of: one per session, so
+    that an index loaded or built once stays loaded."""
+    key = f"library-{owner()}"
+    if key not in st.session_state:
+        try:
+            st.session_state[key] = Library(uploads(), embedder())
+        except ChatError as error:  # the embedding endpoint is misconfigured
+            st.error(error.text(language()), icon=":material/error:")
+            st.stop()
+    return st.session_state[key]
 
 
 def login_configured() -> bool:
@@ -87,7 +117,5 @@ def model_picker(key: str) -> ModelSpec:
                 st.session_state[key] = added.id
                 st.rerun()
     st.session_state.setdefault(key, DEFAULT_MODEL)
-    chosen = st.selectbox(
-        tr("Model"), list(models), format_func=lambda m: models[m].label, key=key
-    )
+    chosen = st.selectbox(tr("Model"), list(models), format_func=lambda m: models[m].label, key=key)
     return models[chosen]

@@ -38,12 +38,15 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
 from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Store, current_view
-from chat_core.errors import ChatError, explain
+from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.i18n import Text, plural
 from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
+from chat_core.retrieval.grounding import grounded
+from chat_core.retrieval.library import Attached, Library
+from chat_core.retrieval.search import TOP_K, Source
 
 MODES = ("PromptTemplate", "ConversationChain")
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
@@ -97,6 +100,8 @@ class Exchange:
     reason: Text | None = None
     saved: bool = True  # False: the answer could not be saved; ``ChatSession.save_again``
     memory_start: int = 0  # ConversationChain: answered exchanges before this left the buffer
+    # Asked of documents: the passages the answer was given (none: no source matched).
+    sources: list[Source] | None = None
 
     @property
     def answered(self) -> bool:
@@ -104,9 +109,12 @@ class Exchange:
 
 
 class ChatSession:
-    def __init__(self, store: Store | None = None, owner: str = LOCAL_USER) -> None:
+    def __init__(
+        self, store: Store | None = None, owner: str = LOCAL_USER, library: Library | None = None
+    ) -> None:
         self.store = store
         self.owner = owner
+        self.library = library  # the owner's documents, which questions can be asked of
         self.clear()
 
     def clear(self) -> None:
@@ -114,6 +122,7 @@ class ChatSession:
         self.conversation_id: str | None = None
         self.exchanges: list[Exchange] = []
         self.replacing: str | None = None  # the key of the question the next one edits
+        self.documents: list[Attached] = []  # what the next question is answered from
         self._streaming: Reply | None = None
 
     @property
@@ -130,9 +139,12 @@ class ChatSession:
         self.conversation_id = conversation_id
         for question, answer in view:
             exchange = Exchange(question.text, question.key)
+            self.documents = [Attached(**document) for document in question.stats.get("documents", [])]
             if answer is not None:
                 stats = dict(answer.stats)
                 stopped = stats.pop("stopped", False)
+                if (sources := stats.pop("sources", None)) is not None:
+                    exchange.sources = [Source(**source) for source in sources]
                 exchange.answer, exchange.stats = answer.text, Stats(**stats) if stats else None
                 exchange.state = State.STOPPED if stopped else State.ANSWERED
             elif question is view[-1][0]:
@@ -150,16 +162,27 @@ class ChatSession:
         self._saver(exchange, settings)(exchange)
         return self.conversation_id or ""
 
-    def ask(self, question: str, settings: Settings) -> Reply:
+    def ask(
+        self,
+        question: str,
+        settings: Settings,
+        top_k: int = TOP_K,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Reply:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
+        With documents attached, it is answered from the ``top_k`` passages found
+        for it (``Exchange.sources``); a document not indexed yet is indexed first,
+        with ``progress(done, total)`` after each batch of passages.
 
         Raises ``ChatError`` (here or while iterating) with a message for the
         user; the exchange then says why it failed, and its saved question stays."""
         if settings.mode not in MODES:
             raise ValueError(f"unknown conversation mode {settings.mode!r}")
         try:  # refused before it is saved: a question that cannot be asked is not kept
-            budget = _history_budget(question, settings)
+            sources = self._sources(question, top_k, progress)
+            prompt, sources, budget = _fitted(question, sources, settings)
             exchange = self._exchange_for(question, settings)
+            exchange.sources = sources
         except Exception as error:  # too long, or the store failed: shown, to be resent
             if self.exchanges and not self.exchanges[-1].answered:
                 self.exchanges.pop()
@@ -169,9 +192,9 @@ class ChatSession:
         try:
             llm = endpoint_llm(settings.spec, settings.params)
             if settings.mode == "ConversationChain":
-                chunks, memory_start, notice = self._chain(llm, question, settings, budget)
+                chunks, memory_start, notice = self._chain(llm, prompt, settings, budget)
             else:
-                chunks, memory_start, notice = self._template(llm, question, settings, budget), 0, None
+                chunks, memory_start, notice = self._template(llm, prompt, settings, budget), 0, None
         except Exception as error:
             raise _failed(exchange, explain(error, settings.spec.endpoint_name)) from error
         exchange.memory_start = memory_start
@@ -206,6 +229,16 @@ class ChatSession:
         if self._streaming is not None:
             self._streaming.stop_from_elsewhere(timeout)
 
+    def _sources(
+        self, question: str, top_k: int, progress: Callable[[int, int], None] | None
+    ) -> list[Source] | None:
+        """The passages found for ``question`` in the attached documents; None with none attached."""
+        if not self.documents:
+            return None
+        if self.library is None:
+            raise ValueError("documents are attached but there is no library to search them")
+        return self.library.retriever(self.documents, progress).search(question, top_k)
+
     def _last_answered(self) -> Exchange:
         if not self.exchanges or not self.exchanges[-1].answered:
             raise ValueError("no answered exchange to take back")
@@ -227,8 +260,9 @@ class ChatSession:
                 self.conversation_id = self.store.create(
                     self.owner, question, settings.spec.id, settings.mode
                 ).id
+            documents = [asdict(document) for document in self.documents]
             exchange.key = self.store.add_question(
-                self.owner, self.conversation_id, question, replaces=self.replacing
+                self.owner, self.conversation_id, question, replaces=self.replacing, documents=documents
             )
             self.replacing = None
         self.exchanges.append(exchange)
@@ -243,6 +277,8 @@ class ChatSession:
             if self.store is None or conversation_id is None or done.key is None:
                 return
             record = {**(asdict(done.stats) if done.stats else {}), "stopped": done.state is State.STOPPED}
+            if done.sources is not None:
+                record["sources"] = [asdict(source) for source in done.sources]
             try:
                 try:
                     self.store.add_answer(self.owner, conversation_id, done.key, done.answer, record)
@@ -303,6 +339,24 @@ class ChatSession:
                 "대화가 체인의 메모리에서 빠졌습니다.",
             )
         return _TokenRelay().run(chain, fmt.clean(question)), start + dropped, notice
+
+
+def _fitted(
+    question: str, sources: list[Source] | None, settings: Settings
+) -> tuple[str, list[Source] | None, int]:
+    """The prompt's question (with the passages found, if any), the passages it
+    holds and the tokens left for history: the lowest-ranked passages are left
+    out while the question with them does not fit the context window."""
+    if sources is None:
+        return question, None, _history_budget(question, settings)
+    while True:
+        prompt = grounded(question, sources)
+        try:
+            return prompt, sources, _history_budget(prompt, settings)
+        except PromptTooLong:
+            if not sources or len(question) > QUESTION_MAX_CHARS:
+                raise
+            sources = sources[:-1]
 
 
 def _history_budget(question: str, settings: Settings) -> int:

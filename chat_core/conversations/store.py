@@ -97,8 +97,16 @@ class Store(Protocol):
 
     def messages(self, owner: str, conversation_id: str) -> list[Message]: ...
 
-    def add_question(self, owner: str, conversation_id: str, text: str, replaces: str | None = None) -> str:
-        """Save a question, unanswered (an edit of question ``replaces``); returns its key."""
+    def add_question(
+        self,
+        owner: str,
+        conversation_id: str,
+        text: str,
+        replaces: str | None = None,
+        documents: list[dict[str, str]] | None = None,
+    ) -> str:
+        """Save a question, unanswered (an edit of question ``replaces``; asked of
+        ``documents``, as ``retrieval.library.Attached`` fields); returns its key."""
         ...
 
     def add_answer(
@@ -163,8 +171,17 @@ class AppendOnlyMessages:
     def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
         raise NotImplementedError
 
-    def add_question(self, owner: str, conversation_id: str, text: str, replaces: str | None = None) -> str:
-        stats = {"replaces": replaces} if replaces else {}
+    def add_question(
+        self,
+        owner: str,
+        conversation_id: str,
+        text: str,
+        replaces: str | None = None,
+        documents: list[dict[str, str]] | None = None,
+    ) -> str:
+        stats: dict[str, Any] = {"replaces": replaces} if replaces else {}
+        if documents:
+            stats["documents"] = documents
         return self._append(owner, conversation_id, "user", text, stats=stats)
 
     def add_answer(

@@ -4,8 +4,9 @@
 data folder) or ``s3://bucket/prefix`` (boto3's configuration, so
 ``AWS_ENDPOINT_URL_S3`` works).  A file is stored as ``<uuid>.pdf``, never
 under the user's file name; ``index/<sha256>.json`` records it and, once done,
-its summary, and ``text/<sha256>.txt`` its text, so the same file uploaded again
-is neither read nor summarized twice.  Each owner has a part of the store of
+its summary, ``text/<sha256>.txt`` its text and ``passages/`` its index for
+questions (``retrieval.index``), so the same file uploaded again is neither
+read, summarized nor indexed twice.  Each owner has a part of the store of
 their own (``users/<owner key>/``, ``for_owner``): nothing is shared between
 users, not even whether a file was seen before.  A file opened with a password
 leaves nothing read from it in the store.  Many sessions may write about one file at
@@ -47,6 +48,7 @@ def sha256(data: bytes) -> str:
 
 
 Record = dict[str, Any]
+_CATALOG = "documents.json"
 
 
 def owner_key(owner: str) -> str:
@@ -89,14 +91,24 @@ class UploadStore:
         """Store ``data`` under a new UUID name (once per content); its record.
         Only a file that was read (``read_pdf``) should be saved."""
         digest = sha256(data)
-        if known := self.record(digest):
-            return known
-        fresh = {"id": uuid.uuid4().hex, "name": name, "sha256": digest, "bytes": len(data)}
-        self._put(f"{fresh['id']}.pdf", data)
-        record = self._update(f"index/{digest}.json", lambda stored: stored or fresh)
-        if record["id"] != fresh["id"]:  # another session stored the same file meanwhile
-            self._delete(f"{fresh['id']}.pdf")
+        if not (record := self.record(digest)):
+            fresh = {"id": uuid.uuid4().hex, "name": name, "sha256": digest, "bytes": len(data)}
+            self._put(f"{fresh['id']}.pdf", data)
+            record = self._update(f"index/{digest}.json", lambda stored: stored or fresh)
+            if record["id"] != fresh["id"]:  # another session stored the same file meanwhile
+                self._delete(f"{fresh['id']}.pdf")
+        self._update(_CATALOG, lambda catalog: {**(catalog or {}), digest: record["name"]})
         return record
+
+    def documents(self) -> dict[str, str]:
+        """The files kept, as their names by hash: the documents questions can be asked of.
+        A record of its own, not a listing: listing a bucket needs one more permission."""
+        return parse(self._get(_CATALOG)) or {}
+
+    def data(self, digest: str) -> bytes | None:
+        """A kept file's bytes, to read it again (for an index made after its upload)."""
+        record = self.record(digest)
+        return self._get(f"{record['id']}.pdf") if record else None
 
     def record(self, digest: str) -> Record | None:
         return parse(self._get(f"index/{digest}.json"))
@@ -126,6 +138,13 @@ class UploadStore:
         record = self.remember(digest, **facts)
         self.save_text(digest, document.text)
         return record
+
+    def keep_index(self, key: str, data: bytes) -> None:
+        """Keep a file's passages and their embeddings (``retrieval.index``)."""
+        self._put(f"passages/{key}.npz", data)
+
+    def index(self, key: str) -> bytes | None:
+        return self._get(f"passages/{key}.npz")
 
     @staticmethod
     def notice(record: Record) -> Text | None:
@@ -170,7 +189,7 @@ class FolderUploads(UploadStore):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         try:
-            for sub in ("index", "text"):
+            for sub in ("index", "text", "passages"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise _folder_unavailable(error) from error

@@ -1,0 +1,1 @@
+"""Answers from the user's documents: passages, embeddings, the index and search."""

@@ -1,0 +1,87 @@
+"""Finding the passages that answer a question, in the documents the user chose.
+
+Two rankings are fused: the embedding model's (meaning, across languages: a
+Korean question finds an English passage) and BM25's (exact words: error codes,
+names, terms the embedding blurs), by reciprocal rank fusion, which needs no
+calibration between their scores.  Search is exact, over every passage of the
+chosen documents: a matrix product, a few milliseconds at 10,000 passages
+(bench/retrieval.py).
+
+A passage the embedding model finds too far from the question is no source,
+however it ranks: when none is close enough, the answer says that no source
+matched rather than cite passages that do not answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chat_core.retrieval.index import DocumentIndex, Embedder
+from chat_core.retrieval.lexical import Lexical
+
+TOP_K = 5
+# Reciprocal rank fusion's constant (Cormack et al., 2009): a passage's fused score
+# is the sum over rankings of 1 / (RRF_K + rank).
+RRF_K = 60
+# Candidates taken from each ranking into the fusion.
+CANDIDATES = 50
+# Cosine similarity (multilingual-e5) below which a passage is not about the
+# question: e5 puts unrelated text near 0.7 and answers above 0.8; measured on
+# bench/questions.json (bench/retrieval.py).
+MIN_SIMILARITY = 0.78
+
+
+@dataclass(frozen=True)
+class Source:
+    file: str
+    page: int  # 1-based
+    score: float  # the fused score: 1.0 for a passage first in both rankings
+    text: str
+    digest: str
+    heading: str = ""
+
+
+class Retriever:
+    """Search over the passages of ``indexes``, built once for a set of documents."""
+
+    def __init__(self, indexes: Sequence[DocumentIndex], embedder: Embedder) -> None:
+        self.embedder = embedder
+        self._where = [(index, i) for index in indexes for i in range(len(index.passages))]
+        vectors = [index.vectors for index in indexes if len(index.passages)]
+        self._vectors = np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32)
+        self._lexical = Lexical([index.passages[i].embedded for index, i in self._where])
+
+    def search(self, question: str, top_k: int = TOP_K, *, hybrid: bool = True) -> list[Source]:
+        """The ``top_k`` best passages that are about the question, best first; none
+        when no passage is.  ``hybrid=False`` ranks by the embedding model alone."""
+        if not self._where or top_k < 1:
+            return []
+        similarity = self._vectors @ self.embedder.query(question)
+        rankings = [_ranked(similarity)]
+        if hybrid:
+            rankings.append(_ranked(self._lexical.scores(question)))
+        fused: dict[int, float] = {}
+        for ranking in rankings:
+            for rank, position in enumerate(ranking, start=1):
+                fused[position] = fused.get(position, 0.0) + 1 / (RRF_K + rank)
+        best = 1 / (RRF_K + 1) * len(rankings)
+        chosen = sorted(
+            (position for position in fused if similarity[position] >= MIN_SIMILARITY),
+            key=lambda position: -fused[position],
+        )[:top_k]
+        return [self._source(position, fused[position] / best) for position in chosen]
+
+    def _source(self, position: int, score: float) -> Source:
+        index, i = self._where[position]
+        passage = index.passages[i]
+        return Source(index.name, passage.page, round(score, 4), passage.text, index.digest, passage.heading)
+
+
+def _ranked(scores: np.ndarray) -> list[int]:
+    """Positions of the ``CANDIDATES`` highest positive scores, highest first."""
+    count = min(CANDIDATES, len(scores))
+    top = np.argpartition(-scores, count - 1)[:count]
+    return [int(position) for position in top[np.argsort(-scores[top])] if scores[position] > 0]
