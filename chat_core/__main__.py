@@ -26,13 +26,16 @@ from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.grounding import NO_SOURCE
 from chat_core.retrieval.library import Library
+from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
 from chat_core.retrieval.search import TOP_K
+
+FORMATS = [*PAYLOADS, *EMBEDDING_PAYLOADS]
 
 
 def _endpoint_format(text: str) -> tuple[str, str]:
     name, sep, payload = text.partition("=")
-    if not sep or not name or payload not in PAYLOADS:
-        raise argparse.ArgumentTypeError(f"expected NAME=FORMAT with FORMAT one of {', '.join(PAYLOADS)}")
+    if not sep or not name or payload not in FORMATS:
+        raise argparse.ArgumentTypeError(f"expected NAME=FORMAT with FORMAT one of {', '.join(FORMATS)}")
     return name, payload
 
 
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chat_core")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
-        "endpoint", help="serve the bundled model behind the SageMaker runtime API on 127.0.0.1"
+        "endpoint", help="serve the bundled models behind the SageMaker runtime API on 127.0.0.1"
     )
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument(
@@ -48,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         type=_endpoint_format,
         action="append",
         metavar="NAME=FORMAT",
-        help=f"serve endpoint NAME in payload FORMAT ({', '.join(PAYLOADS)}); repeatable. "
+        help=f"serve endpoint NAME in payload FORMAT: a chat format ({', '.join(PAYLOADS)}) for the "
+        f"chat model, an embedding format ({', '.join(EMBEDDING_PAYLOADS)}) for the embedding model; "
+        "repeatable. "
         f"Default: {', '.join(f'{n}={f}' for n, f in DEFAULT_ENDPOINTS.items())}",
     )
     serve.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")

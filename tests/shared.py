@@ -23,11 +23,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 
 @contextmanager
-def endpoint_server_process(name: str, model: str = "smollm2") -> Iterator[str]:
-    """``python -m chat_core endpoint`` serving ``name`` (TGI payloads) on a free port,
-    in its own process as it is deployed, with ``model`` as ``LOCAL_MODEL``; yields its URL."""
+def endpoint_server_process(name: str | None, model: str = "smollm2") -> Iterator[str]:
+    """``python -m chat_core endpoint`` serving ``name`` (TGI payloads), or with None its
+    default endpoints, on a free port, in its own process as it is deployed, with
+    ``model`` as ``LOCAL_MODEL``; yields its URL."""
+    formats = ["--format", f"{name}=tgi"] if name else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", "--format", f"{name}=tgi"],
+        [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", *formats],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "LOCAL_MODEL": model},

@@ -152,6 +152,8 @@ def test_the_default_endpoint_names_are_served() -> None:
     assert LocalEndpoint().endpoints == {
         "jumpstart-dft-meta-textgeneration-llama-2-7b-f": "llama2-chat",
         "jumpstart-dft-hf-llm-falcon-7b-instruct-bf16": "tgi",
+        "local-e5-small": "jumpstart",
+        "local-e5-small-tei": "tei",
     }
 
 

@@ -1,15 +1,18 @@
-"""The bundled model served in any of the JumpStart payload formats.
+"""The bundled models served in any of the JumpStart payload formats.
 
 A ``LocalEndpoint`` maps endpoint names to payload formats and answers a request
 body the way a real SageMaker endpoint of that kind would: the same JSON, the
 same streamed events, and the same faults (``EndpointFault`` carries SageMaker's
-error code and HTTP status).  It is shared by the in-process client
-(``runtime.py``) and the HTTP server (``server.py``), so that
-developing against the SageMaker contract costs no instance.
+error code and HTTP status).  A chat format (``models.handlers.PAYLOADS``) is
+answered by the bundled chat model, an embedding format
+(``retrieval.payloads.EMBEDDING_PAYLOADS``) by the bundled embedding model.  It
+is shared by the in-process client (``runtime.py``) and the HTTP server
+(``server.py``), so that developing against the SageMaker contract costs no instance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -19,14 +22,25 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chat_core.local import embedding as local_embedding
 from chat_core.local import model as local_model
 from chat_core.local.scripted import DEFAULT_TOKEN_MS, ScriptedModel
 from chat_core.models.catalog import BUILT_IN
 from chat_core.models.handlers import PAYLOADS, PayloadHandler, Request
 from chat_core.models.prompts import CHATML, FORMATS, Turn
+from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS, EmbeddingHandler
 
-# The JumpStart endpoints of the catalog, each in its payload format.
-DEFAULT_ENDPOINTS = {spec.endpoint_name: spec.payload for spec in BUILT_IN if not spec.is_local}
+# The JumpStart endpoints of the catalog, each in its payload format, and the
+# bundled embedding model in both embedding formats.
+DEFAULT_ENDPOINTS = {
+    **{spec.endpoint_name: spec.payload for spec in BUILT_IN if not spec.is_local},
+    local_embedding.ENDPOINT: "jumpstart",
+    f"{local_embedding.ENDPOINT}-tei": "tei",
+}
+# Texts one embedding request may hold, beside the body's size limit (server.py):
+# without it, 6 MB of one-letter texts would ask for gigabytes of vectors.  Clients
+# here send 32 at a time (retrieval.embeddings.CHUNK_SIZE).
+MAX_EMBEDDING_INPUTS = 256
 
 
 class EndpointFault(Exception):
@@ -39,6 +53,10 @@ class EndpointFault(Exception):
 
 def _validation(message: str) -> EndpointFault:
     return EndpointFault("ValidationError", message, 400)
+
+
+def _throttled() -> EndpointFault:
+    return EndpointFault("ThrottlingException", "Rate exceeded: too many requests wait.", 400)
 
 
 def _chatml(messages: list[dict[str, Any]]) -> str:
@@ -113,13 +131,15 @@ class LocalEndpoint:
         gives a stand-in that answers at once, to time clients against a fast
         remote endpoint, which this machine cannot run."""
         self.endpoints = dict(DEFAULT_ENDPOINTS if endpoints is None else endpoints)
-        unknown = set(self.endpoints.values()) - set(PAYLOADS)
+        unknown = set(self.endpoints.values()) - set(PAYLOADS) - set(EMBEDDING_PAYLOADS)
         if unknown:
-            raise ValueError(f"unknown payload formats {sorted(unknown)}; known: {list(PAYLOADS)}")
+            known = [*PAYLOADS, *EMBEDDING_PAYLOADS]
+            raise ValueError(f"unknown payload formats {sorted(unknown)}; known: {known}")
         self.latency_s = latency_s
         self.max_queue = max_queue
         self.complete = complete or chosen_model()
         self._in_flight = 0
+        self._embeddings_in_flight = 0  # the other model's queue: indexing never throttles a chat
         self._lock = threading.Lock()
 
     def invoke(
@@ -127,6 +147,8 @@ class LocalEndpoint:
     ) -> Response:
         if endpoint not in self.endpoints:
             raise _validation(f"Endpoint {endpoint} of account local not found.")
+        if self.endpoints[endpoint] in EMBEDDING_PAYLOADS:
+            return self._embed(EMBEDDING_PAYLOADS[self.endpoints[endpoint]], body, stream=stream)
         payload: type[PayloadHandler] = PAYLOADS[self.endpoints[endpoint]]
         try:
             request = payload.read(json.loads(body))
@@ -151,6 +173,38 @@ class LocalEndpoint:
         text = first + "".join(generation)
         return Response("application/json", body=json.dumps(payload.response(text)).encode())
 
+    def _embed(self, payload: type[EmbeddingHandler], body: bytes | str, *, stream: bool) -> Response:
+        if stream:
+            raise _validation("This endpoint's model does not stream its answers: call InvokeEndpoint.")
+        try:
+            texts = payload.read(json.loads(body))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise _validation(f"Malformed {payload.name} request: {error}") from error
+        if len(texts) > MAX_EMBEDDING_INPUTS:
+            raise _validation(
+                f"A request may hold at most {MAX_EMBEDDING_INPUTS} texts to embed; "
+                f"this one holds {len(texts)}."
+            )
+        with self._embedding_admitted():
+            if self.latency_s:
+                time.sleep(self.latency_s)
+            vectors = local_embedding.embed(texts)
+        return Response("application/json", body=json.dumps(payload.response(vectors.tolist())).encode())
+
+    @contextlib.contextmanager
+    def _embedding_admitted(self) -> Iterator[None]:
+        """A place in the embedding model's queue while it embeds, or a refusal when
+        more requests already wait than allowed."""
+        with self._lock:
+            if self._embeddings_in_flight > self.max_queue:
+                raise _throttled()
+            self._embeddings_in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._embeddings_in_flight -= 1
+
     def _admitted(self, prompt: str, request: Request) -> tuple[str, Generator[str, None, None]]:
         """Start generating, or refuse when more requests already wait than allowed.
 
@@ -160,7 +214,7 @@ class LocalEndpoint:
         queue until it ends or is closed, read any further or not."""
         with self._lock:
             if self._in_flight > self.max_queue:  # one is generating, the rest wait
-                raise EndpointFault("ThrottlingException", "Rate exceeded: too many requests wait.", 400)
+                raise _throttled()
             self._in_flight += 1
         generation = self._generate(prompt, request)
         return next(generation), generation

