@@ -21,6 +21,7 @@ BENCHMARKS = (
     "tokens_per_char",
     "page_overhead",
     "hostile_pdfs",
+    "retrieval",
 )
 
 
