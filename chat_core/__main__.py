@@ -76,10 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     table.add_argument("table")
     args = parser.parse_args(argv)
 
-    if args.command == "summarize":
-        return _summarize(args.file, args.model, args.password, args.detail)
-    if args.command == "ask":
-        return _ask(args)
+    # A bad input is one line on stderr and exit status 2, for every command that reads one.
+    try:
+        if args.command == "summarize":
+            return _summarize(args.file, args.model, args.password, args.detail)
+        if args.command == "ask":
+            return _ask(args)
+    except OSError as error:
+        print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    except ChatError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.command == "create-table":
         create_table(args.table)
         print(f"Created DynamoDB table {args.table}; set CHAT_STORE=dynamodb://{args.table}", file=sys.stderr)
@@ -97,29 +105,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _summarize(file: Path, model_id: str, password: str | None, detail: str) -> int:
-    """Page count and summary on stdout, progress on stderr; a bad input is one
-    line on stderr and exit status 2."""
+    """Page count and summary on stdout, progress on stderr."""
     spec = load_catalog()[model_id]
-    try:
-        data = file.read_bytes()
-        document = read_pdf(data, file.name, password=password)
-        pages, characters = plural(document.page_count, "page", "pages"), f"{document.characters} characters"
-        print(f"{pages}, {characters}")
-        if document.notice:
-            print(document.notice.en, file=sys.stderr)
-        summary = summarize(
-            document.text,
-            spec,
-            spec.defaults,
-            detail=detail,
-            progress=lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True),
-        )
-    except OSError as error:
-        print(f"error: cannot read {file}: {error.strerror}", file=sys.stderr)
-        return 2
-    except ChatError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    data = file.read_bytes()
+    document = read_pdf(data, file.name, password=password)
+    pages, characters = plural(document.page_count, "page", "pages"), f"{document.characters} characters"
+    print(f"{pages}, {characters}")
+    if document.notice:
+        print(document.notice.en, file=sys.stderr)
+    summary = summarize(
+        document.text,
+        spec,
+        spec.defaults,
+        detail=detail,
+        progress=lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True),
+    )
     print(summary.text)
     return 0
 
@@ -134,29 +134,21 @@ def _passages_done(done: int, total: int) -> None:
 
 def _ask(args: argparse.Namespace) -> int:
     """Answer and sources on stdout (one JSON object with ``--json``), indexing
-    progress on stderr; a bad input is one line on stderr and exit status 2.
-    Indexes are kept in the upload store, as the app's are for the local user."""
+    progress on stderr.  Indexes are kept in the upload store, as the app's are for the local user."""
     spec = load_catalog()[args.model]
-    try:
-        library = Library(open_uploads().for_owner(LOCAL_USER), embedder())
-        chat = ChatSession(library=library)
-        for file in args.files:
-            data = file.read_bytes()
-            name = str(file)  # cited as the user named it
-            read = functools.partial(_pages, data, name)  # only when not indexed before
-            chat.documents.append(library.add(sha256(data), name, read, progress=_passages_done))
-        if args.no_answer:
-            answer, sources = None, library.retriever(chat.documents).search(args.question, args.top_k)
-        else:
-            with chat.ask(args.question, Settings(spec, spec.defaults), args.top_k) as reply:
-                answer = "".join(reply)
-            sources = reply.exchange.sources or []
-    except OSError as error:
-        print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
-        return 2
-    except ChatError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    library = Library(open_uploads().for_owner(LOCAL_USER), embedder())
+    chat = ChatSession(library=library)
+    for file in args.files:
+        data = file.read_bytes()
+        name = str(file)  # cited as the user named it
+        read = functools.partial(_pages, data, name)  # only when not indexed before
+        chat.documents.append(library.add(sha256(data), name, read, progress=_passages_done))
+    if args.no_answer:
+        answer, sources = None, library.retriever(chat.documents).search(args.question, args.top_k)
+    else:
+        with chat.ask(args.question, Settings(spec, spec.defaults), args.top_k) as reply:
+            answer = "".join(reply)
+        sources = reply.exchange.sources or []
     found = [
         {key: value for key, value in asdict(s).items() if key not in ("digest", "heading")} for s in sources
     ]
