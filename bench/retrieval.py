@@ -16,7 +16,10 @@ Throughput: ``build_index`` (split, embed, index) on every shared PDF against
 the embedding model called directly on the same passages.  Latency: one question
 (embed, search, fuse) over 10,000 and 100,000 passages, made by replicating the
 real passages with their texts varied and their vectors moved by a little noise
-(embedding 100,000 passages would take hours here).
+(embedding 100,000 passages would take hours here).  First token: a question
+asked through ``ChatSession`` of the bundled model with three documents attached
+(search, and a prompt that holds the passages) against the same question with
+none, from ``ask`` to the answer's first text.
 
 ``questions.json`` also holds questions no page answers (``"pages": []``): how
 their best score compares with the answerable ones' tells where "no source
@@ -30,6 +33,8 @@ import itertools
 import json
 import os
 import statistics
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,11 +43,17 @@ import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bench.results import BENCH, Figure, Spread, figure, interleaved, timed
+from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
+from chat_core.documents.uploads import FolderUploads
+from chat_core.local import model as local_model
+from chat_core.models.catalog import GenerationParams, load_catalog
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.index import DocumentIndex, build_index
+from chat_core.retrieval.library import Attached, Library
 from chat_core.retrieval.passages import Passage, split_pages
-from chat_core.retrieval.search import Retriever
+from chat_core.retrieval.search import TOP_K, Retriever
 from tests.shared import PDFS
 
 QUESTIONS = BENCH / "questions.json"
@@ -139,6 +150,7 @@ def run(quick: bool, out: Path) -> list[Figure]:
     texts = {index.name: documents[index.name][1] for index in attached}
     figures += _quality(questions, attached, texts, out)
     figures += _latency(attached, questions, quick)
+    figures += _first_token(documents, questions, 2 if quick else 9)
     return figures
 
 
@@ -367,3 +379,48 @@ def _query_times(retriever: Retriever, asked: list[str], repeats: int) -> dict[s
 
 def _p95(spread: Spread) -> float:
     return statistics.quantiles(spread.samples, n=20, method="inclusive")[-1]
+
+
+def _first_token(
+    documents: dict[str, tuple[str, tuple[str, ...]]], questions: list[Question], repeats: int
+) -> list[Figure]:
+    """Seconds from ``ask`` to the first answer text, bundled model, with the three
+    smaller shared documents attached against none; the model's prompt cache is
+    emptied before each question, as for a new one."""
+    chosen = [name for name in (ERROR_CODES, "pdflatex-4-pages.pdf", "multicolumn.pdf") if name in documents]
+    asked = itertools.cycle([q.question for q in questions if q.file in chosen and q.pages])
+    settings = Settings(
+        load_catalog()["local-smollm2"], GenerationParams(max_new_tokens=4, temperature=0.0, top_p=1.0)
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        library = Library(FolderUploads(Path(folder)).for_owner(LOCAL_USER), embedder())
+        attached = [library.add(documents[name][0], name, lambda n=name: documents[n][1]) for name in chosen]
+
+        def first_token(documents: list[Attached]) -> float:
+            """A new conversation each time, so that no history lengthens the prompt."""
+            session = ChatSession(library=library)
+            session.documents = documents
+            local_model.model().reset()
+            start = time.perf_counter()
+            with session.ask(next(asked), settings) as reply:
+                next(chunk for chunk in reply if chunk)
+                return time.perf_counter() - start
+
+        first_token(attached)  # the model loaded and the documents' search made before timing
+        seconds = interleaved(
+            {"attached": lambda: first_token(attached), "none": lambda: first_token([])}, repeats
+        )
+    attached_ms, none_ms = (Spread(tuple(s * 1e3 for s in seconds[k].samples)) for k in ("attached", "none"))
+    return [
+        figure(
+            f"First answer token, bundled model, {len(chosen)} documents attached (top {TOP_K} passages)",
+            attached_ms,
+            "ms",
+            "the same questions, no documents",
+            none_ms,
+            ratio=attached_ms.median / none_ms.median,
+            ratio_means="attached / none",
+            note="the difference is the search and the model reading the passages: "
+            f"{attached_ms.median - none_ms.median:.0f} ms at the median",
+        )
+    ]
