@@ -4,10 +4,12 @@ matters, the real bundled model for the original app's two-turn demo."""
 import threading
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from chat_core.conversations.session import MODES, ChatSession, Settings, State
+from chat_core.conversations.sqlite import SQLiteStore
 from chat_core.errors import (
     ChatError,
     EndpointNotConfigured,
@@ -204,3 +206,23 @@ def test_the_runtime_endpoint_url_is_honoured_and_a_refused_connection_explained
     with pytest.raises(EndpointUnreachable, match="Could not connect"):
         list(session.ask("Anyone there?", Settings(falcon, falcon.defaults)))
     assert session.turns == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_saved_answer_records_its_model_parameters_and_the_tokens_of_the_prompt_sent(
+    mode: str, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    """Usage and the feedback export read these from the store: the input tokens
+    are those of the prompt the endpoint was sent, history included."""
+    scripted.enqueue("Seoul is lovely.", "Take the subway.")
+    session = ChatSession(SQLiteStore(tmp_path / "chat.db"))
+    settings = Settings(LOCAL, GREEDY, mode)
+    answer(session, "I live in Seoul, Korea.", settings)
+    answer(session, "Tell me how to travel the city.", settings)
+
+    record = session.store.messages("local", session.conversation_id)[-1].stats
+    assert record["input_tokens"] == count_tokens(LOCAL, scripted.prompts[-1])
+    assert record["tokens"] == count_tokens(LOCAL, "Take the subway.")
+    assert record["model"] == "local-smollm2" and record["endpoint"] == "local-smollm2"
+    assert record["params"] == {"max_new_tokens": 48, "temperature": 0.0, "top_p": 1.0, "seed": None}
+    assert record["seconds"] >= record["first_token_s"] > 0

@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -40,7 +40,7 @@ from langchain_core.messages import BaseMessage
 from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Store, current_view
 from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.i18n import Text, plural
-from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting
+from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting, turn_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
@@ -78,8 +78,18 @@ class Settings:
 @dataclass(frozen=True)
 class Stats:
     first_token_s: float  # from the question being sent to the first text arriving
-    tokens: int
+    tokens: int  # the answer's
     tokens_per_s: float | None  # decoding speed after the first token; None for 1 token
+    input_tokens: int = 0  # the prompt's: system prompt, history, passages and question
+    seconds: float = 0.0  # from the question being sent to the answer's end: the endpoint's time
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Stats | None:
+        """The stats of a saved answer's record (None for one saved without them)."""
+        names = [name for name in cls.__dataclass_fields__ if name in record]
+        if "tokens" not in names:
+            return None
+        return cls(**{"first_token_s": 0.0, "tokens_per_s": None} | {name: record[name] for name in names})
 
 
 class State(StrEnum):
@@ -141,12 +151,10 @@ class ChatSession:
             exchange = Exchange(question.text, question.key)
             self.documents = [Attached(**document) for document in question.stats.get("documents", [])]
             if answer is not None:
-                stats = dict(answer.stats)
-                stopped = stats.pop("stopped", False)
-                if (sources := stats.pop("sources", None)) is not None:
+                if (sources := answer.stats.get("sources")) is not None:
                     exchange.sources = [Source(**source) for source in sources]
-                exchange.answer, exchange.stats = answer.text, Stats(**stats) if stats else None
-                exchange.state = State.STOPPED if stopped else State.ANSWERED
+                exchange.answer, exchange.stats = answer.text, Stats.from_record(answer.stats)
+                exchange.state = State.STOPPED if answer.stats.get("stopped") else State.ANSWERED
             elif question is view[-1][0]:
                 exchange.reason = NO_ANSWER_YET
             else:
@@ -192,13 +200,20 @@ class ChatSession:
         try:
             llm = endpoint_llm(settings.spec, settings.params)
             if settings.mode == "ConversationChain":
-                chunks, memory_start, notice = self._chain(llm, prompt, settings, budget)
+                chunks, memory_start, notice, history = self._chain(llm, prompt, settings, budget)
             else:
-                chunks, memory_start, notice = self._template(llm, prompt, settings, budget), 0, None
+                history = fit_history(settings.spec, self.turns, budget)
+                chunks, memory_start, notice = self._template(llm, prompt, settings, history), 0, None
         except Exception as error:
             raise _failed(exchange, explain(error, settings.spec.endpoint_name)) from error
         exchange.memory_start = memory_start
-        reply = Reply(exchange, chunks, settings, started, notice, save=self._saver(exchange, settings))
+        spec, params = settings.spec, settings.params
+        # The budget is what the prompt without history left of the window.
+        input_tokens = spec.context_window - params.max_new_tokens - budget
+        input_tokens += sum(turn_tokens(spec, turn) for turn in history)
+        reply = Reply(
+            exchange, chunks, settings, started, notice, input_tokens, save=self._saver(exchange, settings)
+        )
         self._streaming = reply
         return reply
 
@@ -276,7 +291,11 @@ class ChatSession:
         def save(done: Exchange) -> None:
             if self.store is None or conversation_id is None or done.key is None:
                 return
-            record = {**(asdict(done.stats) if done.stats else {}), "stopped": done.state is State.STOPPED}
+            record = {
+                **(asdict(done.stats) if done.stats else {}),
+                "stopped": done.state is State.STOPPED,
+                **answered_with(settings),
+            }
             if done.sources is not None:
                 record["sources"] = [asdict(source) for source in done.sources]
             try:
@@ -308,16 +327,19 @@ class ChatSession:
         answered = [e for e in self.exchanges[:-1] if e.answered]
         return answered[-1].memory_start if answered else 0
 
-    def _template(self, llm: Any, question: str, settings: Settings, budget: int) -> Iterator[str]:
+    def _template(
+        self, llm: Any, question: str, settings: Settings, history: Sequence[Turn]
+    ) -> Iterator[str]:
         fmt = settings.spec.prompt_format
-        history = fit_history(settings.spec, self.turns, budget)
         return (fmt.template(settings.system) | llm).stream(
             {"history": fmt.render_history(history), "input": fmt.clean(question)}
         )
 
     def _chain(
         self, llm: Any, question: str, settings: Settings, budget: int
-    ) -> tuple[Iterator[str], int, Text | None]:
+    ) -> tuple[Iterator[str], int, Text | None, list[Turn]]:
+        """The chain's stream, where its memory now starts, a notice of turns it
+        dropped, and the turns it holds."""
         spec, fmt = settings.spec, settings.spec.prompt_format
         start = min(self._memory_start(), len(self.turns))
         buffered = self.turns[start:]
@@ -338,7 +360,8 @@ class ChatSession:
                 ko=f"대화가 더 이상 {spec.label}의 컨텍스트 창에 맞지 않아 가장 오래된 {dropped}개의 "
                 "대화가 체인의 메모리에서 빠졌습니다.",
             )
-        return _TokenRelay().run(chain, fmt.clean(question)), start + dropped, notice
+        relay = _TokenRelay().run(chain, fmt.clean(question))
+        return relay, start + dropped, notice, buffered[dropped:]
 
 
 def _fitted(
@@ -371,6 +394,14 @@ def _history_budget(question: str, settings: Settings) -> int:
     return history_budget(settings.spec, settings.params, settings.system, question)
 
 
+def answered_with(settings: Settings) -> dict[str, Any]:
+    """What an answer's record says it was generated by: the model (its catalog id,
+    endpoint and inference component) and the generation parameters."""
+    spec = settings.spec
+    model = {"model": spec.id, "endpoint": spec.endpoint_name, "params": asdict(settings.params)}
+    return model | ({"component": spec.inference_component} if spec.inference_component else {})
+
+
 def _failed(exchange: Exchange, error: ChatError) -> ChatError:
     exchange.state, exchange.reason = State.FAILED, error.message
     return error
@@ -388,12 +419,14 @@ class Reply:
         settings: Settings,
         started: float,
         notice: Text | None,
+        input_tokens: int,
         *,
         save: Callable[[Exchange], None],
     ) -> None:
         self.exchange = exchange
         self.settings = settings
         self.notice = notice  # something the user should know about this answer
+        self._input_tokens = input_tokens
         self._chunks = chunks
         self._save = save
         self._started = started
@@ -452,7 +485,9 @@ class Reply:
             first = self._first or finished
             n_tokens = count_tokens(self.settings.spec, exchange.answer)
             rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
-            exchange.stats = Stats(first - self._started, n_tokens, rate)
+            exchange.stats = Stats(
+                first - self._started, n_tokens, rate, self._input_tokens, finished - self._started
+            )
             exchange.state, exchange.reason = state, None
             self._save(exchange)
         finally:

@@ -39,6 +39,8 @@ class ModelSpec:
     context_window: int
     defaults: GenerationParams
     region: str | None = None  # None: the deployment's region (see endpoint.runtime_client)
+    # On an endpoint that hosts several models, the one this is (InferenceComponentName).
+    inference_component: str | None = None
 
     def __hash__(self) -> int:
         # By id alone, like PromptFormat: specs key the per-turn token cache.

@@ -81,6 +81,9 @@ def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
 def endpoint_llm(spec: ModelSpec, params: GenerationParams, *, streaming: bool = True) -> SagemakerEndpoint:
     handler = PAYLOADS[spec.payload](stream=streaming)
     attributes = handler.custom_attributes
+    called_with = {"CustomAttributes": attributes} if attributes else {}
+    if spec.inference_component:
+        called_with["InferenceComponentName"] = spec.inference_component
     return SagemakerEndpoint(
         endpoint_name=spec.endpoint_name,
         client=runtime_client(spec),
@@ -93,6 +96,6 @@ def endpoint_llm(spec: ModelSpec, params: GenerationParams, *, streaming: bool =
             "seed": params.seed,
             "stop": list(spec.stop),
         },
-        endpoint_kwargs={"CustomAttributes": attributes} if attributes else None,
+        endpoint_kwargs=called_with or None,
         custom_get_token_ids=_token_ids(spec),
     )
