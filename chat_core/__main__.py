@@ -39,6 +39,15 @@ def _endpoint_format(text: str) -> tuple[str, str]:
     return name, payload
 
 
+def _component_format(text: str) -> tuple[str, str, str]:
+    """ENDPOINT/COMPONENT=FORMAT: "/" cannot be in an endpoint's name, so it parts them."""
+    name, payload = _endpoint_format(text)
+    endpoint, sep, component = name.partition("/")
+    if not sep or not endpoint or not component:
+        raise argparse.ArgumentTypeError("expected ENDPOINT/COMPONENT=FORMAT")
+    return endpoint, component, payload
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chat_core")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         f"chat model, an embedding format ({', '.join(EMBEDDING_PAYLOADS)}) for the embedding model; "
         "repeatable. "
         f"Default: {', '.join(f'{n}={f}' for n, f in DEFAULT_ENDPOINTS.items())}",
+    )
+    serve.add_argument(
+        "--component",
+        type=_component_format,
+        action="append",
+        default=[],
+        metavar="ENDPOINT/COMPONENT=FORMAT",
+        help="serve inference component COMPONENT on endpoint ENDPOINT in payload FORMAT (as --format), "
+        "called with InferenceComponentName; an endpoint hosts components or a model, not both; "
+        "repeatable",
     )
     serve.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     serve.add_argument("--max-queue", type=int, default=16, help="requests allowed to wait before throttling")
@@ -93,11 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Created DynamoDB table {args.table}; set CHAT_STORE=dynamodb://{args.table}", file=sys.stderr)
         return 0
 
-    endpoint = LocalEndpoint(
-        dict(args.format) if args.format else None, latency_s=args.latency / 1000, max_queue=args.max_queue
-    )
+    components: dict[str, dict[str, str]] = {}
+    for name, component, payload in args.component:
+        components.setdefault(name, {})[component] = payload
+    try:
+        endpoint = LocalEndpoint(
+            dict(args.format) if args.format else None,
+            components=components,
+            latency_s=args.latency / 1000,
+            max_queue=args.max_queue,
+        )
+    except ValueError as error:  # an endpoint given a model and components
+        serve.error(str(error))
     server = EndpointServer(endpoint, args.port)
-    print(f"Serving {', '.join(endpoint.endpoints)} on {server.url}", file=sys.stderr)
+    print(f"Serving {', '.join(endpoint.served)} on {server.url}", file=sys.stderr)
     print(f"  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -55,6 +55,14 @@ class EndpointNotFound(ChatError):
     pass
 
 
+class ComponentNotFound(ChatError):
+    pass
+
+
+class ComponentMismatch(ChatError):
+    """A component named for an endpoint that hosts none, or none for one that hosts some."""
+
+
 class Throttled(ChatError):
     pass
 
@@ -98,8 +106,9 @@ def redacted(text: str) -> str:
     return _PRIVATE.sub("…", text)
 
 
-def explain(error: BaseException, endpoint: str) -> ChatError:
-    """The user-facing error for whatever the model path raised."""
+def explain(error: BaseException, endpoint: str, component: str | None = None) -> ChatError:
+    """The user-facing error for whatever the model path raised calling ``endpoint``
+    (its inference ``component``, if it was called with one)."""
     if isinstance(error, ChatError):
         return error
     if isinstance(error, NoRegionError):
@@ -130,7 +139,7 @@ def explain(error: BaseException, endpoint: str) -> ChatError:
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME을 확인한 뒤 다시 보내세요.",
         )
     if isinstance(error, ClientError):
-        return _explain_client_error(error, endpoint)
+        return _explain_client_error(error, endpoint, component)
     if isinstance(error, MalformedResponse):
         return ModelFailed(
             f"Endpoint '{endpoint}' answered in a shape this app cannot read ({redacted(str(error))}). "
@@ -145,7 +154,24 @@ def explain(error: BaseException, endpoint: str) -> ChatError:
     )
 
 
-def _explain_client_error(error: ClientError, endpoint: str) -> ChatError:
+def _component_mismatch(endpoint: str, component: str | None) -> ComponentMismatch:
+    """SageMaker refused the call for naming an inference component, or for naming none."""
+    if component:
+        return ComponentMismatch(
+            f"Endpoint '{endpoint}' hosts no inference components, so it cannot be called with "
+            f"'{component}'. Add the endpoint again without an inference component.",
+            ko=f"엔드포인트 '{endpoint}'에는 추론 구성 요소가 없으므로 '{component}'로 호출할 수 "
+            "없습니다. 추론 구성 요소 없이 엔드포인트를 다시 추가하세요.",
+        )
+    return ComponentMismatch(
+        f"Endpoint '{endpoint}' hosts inference components: add it again with the name of the one "
+        'to call (Inference component, in "Add a SageMaker endpoint").',
+        ko=f"엔드포인트 '{endpoint}'에는 추론 구성 요소가 있습니다. 호출할 구성 요소의 이름을 넣어"
+        '("SageMaker 엔드포인트 추가"의 추론 구성 요소) 다시 추가하세요.',
+    )
+
+
+def _explain_client_error(error: ClientError, endpoint: str, component: str | None) -> ChatError:
     code = error.response.get("Error", {}).get("Code", "")
     message = redacted(error.response.get("Error", {}).get("Message", ""))
     if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
@@ -153,14 +179,25 @@ def _explain_client_error(error: ClientError, endpoint: str) -> ChatError:
             f"Endpoint '{endpoint}' is busy (throttled). Wait a few seconds and resend.",
             ko=f"엔드포인트 '{endpoint}'가 요청이 많아 바쁩니다(스로틀링). 몇 초 기다린 뒤 다시 보내세요.",
         )
-    if code in ("ValidationError", "ValidationException") and "not found" in message.lower():
+    invalid = code in ("ValidationError", "ValidationException")
+    if invalid and "inference component name header" in message.lower():
+        return _component_mismatch(endpoint, component)
+    # "inference component" with its space: no endpoint's name can hold it
+    if invalid and component and "not found" in message.lower() and "inference component" in message.lower():
+        return ComponentNotFound(
+            f"Endpoint '{endpoint}' hosts no inference component '{component}'. Check the component's "
+            "name (the SageMaker console lists an endpoint's components), then add the model again.",
+            ko=f"엔드포인트 '{endpoint}'에 추론 구성 요소 '{component}'가 없습니다. 구성 요소 이름을 "
+            "확인한 뒤(SageMaker 콘솔에서 엔드포인트의 구성 요소를 볼 수 있습니다) 모델을 다시 추가하세요.",
+        )
+    if invalid and "not found" in message.lower():
         return EndpointNotFound(
             f"Endpoint '{endpoint}' does not exist in this account and region. Deploy it, "
             "or set SAGEMAKER_ENDPOINT_<MODEL ID> to the name of one that does.",
             ko=f"엔드포인트 '{endpoint}'가 이 계정과 리전에 없습니다. 배포하거나 "
             "SAGEMAKER_ENDPOINT_<모델 ID>를 있는 엔드포인트 이름으로 설정하세요.",
         )
-    if code in ("ValidationError", "ValidationException"):
+    if invalid:
         return RequestRejected(
             f"Endpoint '{endpoint}' rejected the request ({message}). Check that the model's "
             "payload format matches what the endpoint serves.",

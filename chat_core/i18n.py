@@ -90,6 +90,11 @@ KO: dict[str, str] = {
     "Region": "리전",
     "default region": "기본 리전",
     "Payload format": "페이로드 형식",
+    "Inference component": "추론 구성 요소",
+    "none: the endpoint's own model": "없음: 엔드포인트 자체의 모델",
+    "On an endpoint that hosts several models, the name of the one to call.": (
+        "여러 모델을 호스팅하는 엔드포인트에서 호출할 모델의 이름입니다."
+    ),
     "Context window (tokens)": "컨텍스트 창(토큰)",
     "Add endpoint": "엔드포인트 추가",
     "Not added: {error}": "추가하지 않았습니다: {error}",

@@ -102,13 +102,19 @@ def model_picker(key: str) -> ModelSpec:
     with st.expander(tr("Add a SageMaker endpoint")), st.form(f"add-endpoint-{key}", border=False):
         name = st.text_input(tr("Endpoint name"), key=f"{key}-endpoint-name")
         region = st.text_input(tr("Region"), placeholder=tr("default region"), key=f"{key}-endpoint-region")
+        component = st.text_input(
+            tr("Inference component"),
+            placeholder=tr("none: the endpoint's own model"),
+            help=tr("On an endpoint that hosts several models, the name of the one to call."),
+            key=f"{key}-endpoint-component",
+        )
         payload = st.selectbox(tr("Payload format"), list(PAYLOADS), key=f"{key}-endpoint-payload")
         window = st.number_input(
             tr("Context window (tokens)"), 512, 1_000_000, 4096, 512, key=f"{key}-context"
         )
         if st.form_submit_button(tr("Add endpoint"), key=f"{key}-add-endpoint"):
             try:
-                added = custom_model(name, payload, int(window), region)
+                added = custom_model(name, payload, int(window), region, component)
                 check_endpoint_allowed(added, user, login)
             except ChatError as error:
                 st.error(tr("Not added: {error}", error=error.text(language())))

@@ -23,11 +23,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 
 @contextmanager
-def endpoint_server_process(name: str | None, model: str = "smollm2") -> Iterator[str]:
+def endpoint_server_process(
+    name: str | None, model: str = "smollm2", components: tuple[str, ...] = ()
+) -> Iterator[str]:
     """``python -m chat_core endpoint`` serving ``name`` (TGI payloads), or with None its
-    default endpoints, on a free port, in its own process as it is deployed, with
-    ``model`` as ``LOCAL_MODEL``; yields its URL."""
+    default endpoints, and the inference ``components`` (each ENDPOINT/COMPONENT=FORMAT),
+    on a free port, in its own process as it is deployed, with ``model`` as
+    ``LOCAL_MODEL``; yields its URL."""
     formats = ["--format", f"{name}=tgi"] if name else []
+    formats += [option for component in components for option in ("--component", component)]
     process = subprocess.Popen(
         [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", *formats],
         stderr=subprocess.PIPE,

@@ -195,7 +195,7 @@ class ChatSession:
             if self.exchanges and not self.exchanges[-1].answered:
                 self.exchanges.pop()
             self.exchanges.append(refused := Exchange(question))
-            raise _failed(refused, explain(error, settings.spec.endpoint_name)) from error
+            raise _failed(refused, _explained(error, settings.spec)) from error
         started = time.perf_counter()
         try:
             llm = endpoint_llm(settings.spec, settings.params)
@@ -205,7 +205,7 @@ class ChatSession:
                 history = fit_history(settings.spec, self.turns, budget)
                 chunks, memory_start, notice = self._template(llm, prompt, settings, history), 0, None
         except Exception as error:
-            raise _failed(exchange, explain(error, settings.spec.endpoint_name)) from error
+            raise _failed(exchange, _explained(error, settings.spec)) from error
         exchange.memory_start = memory_start
         spec, params = settings.spec, settings.params
         # The budget is what the prompt without history left of the window.
@@ -402,6 +402,10 @@ def answered_with(settings: Settings) -> dict[str, Any]:
     return model | ({"component": spec.inference_component} if spec.inference_component else {})
 
 
+def _explained(error: BaseException, spec: ModelSpec) -> ChatError:
+    return explain(error, spec.endpoint_name, spec.inference_component)
+
+
 def _failed(exchange: Exchange, error: ChatError) -> ChatError:
     exchange.state, exchange.reason = State.FAILED, error.message
     return error
@@ -455,7 +459,7 @@ class Reply:
                 yield chunk
         except Exception as error:
             self._settled.set()
-            raise _failed(self.exchange, explain(error, self.settings.spec.endpoint_name)) from error
+            raise _failed(self.exchange, _explained(error, self.settings.spec)) from error
         self._finish(State.ANSWERED)
 
     def stop(self) -> None:

@@ -159,7 +159,7 @@ def summarize(
         try:
             return llm.invoke(prompt).strip()
         except Exception as error:
-            explained = explain(error, spec.endpoint_name)
+            explained = explain(error, spec.endpoint_name, spec.inference_component)
             if isinstance(explained, PromptTooLong):  # its text is about chats
                 raise _part_too_long(spec) from error
             raise explained from error

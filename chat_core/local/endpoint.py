@@ -3,9 +3,11 @@
 A ``LocalEndpoint`` maps endpoint names to payload formats and answers a request
 body the way a real SageMaker endpoint of that kind would: the same JSON, the
 same streamed events, and the same faults (``EndpointFault`` carries SageMaker's
-error code and HTTP status).  A chat format (``models.handlers.PAYLOADS``) is
-answered by the bundled chat model, an embedding format
-(``retrieval.payloads.EMBEDDING_PAYLOADS``) by the bundled embedding model.  It
+error code and HTTP status).  An endpoint may instead host inference components,
+each a model in its own payload format, called by name (``InferenceComponentName``).
+A chat format (``models.handlers.PAYLOADS``) is answered by the bundled chat
+model, an embedding format (``retrieval.payloads.EMBEDDING_PAYLOADS``) by the
+bundled embedding model.  It
 is shared by the in-process client (``runtime.py``) and the HTTP server
 (``server.py``), so that developing against the SageMaker contract costs no instance.
 """
@@ -18,7 +20,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,20 @@ class EndpointFault(Exception):
 
 def _validation(message: str) -> EndpointFault:
     return EndpointFault("ValidationError", message, 400)
+
+
+# SageMaker's answers to a component named where none is hosted, and to none named
+# where components are (ValidationError, 400); the text of its answer to a component
+# the endpoint does not host is not published: this one names the component.
+COMPONENT_REQUIRED = (
+    "Inference Component Name header is required for endpoints to which you plan to deploy "
+    "inference components. Please include Inference Component Name header or consider using "
+    "SageMaker models."
+)
+COMPONENT_NOT_ALLOWED = (
+    "Inference Component Name header is not allowed for endpoints to which you dont plan to deploy "
+    "inference components. Please remove the Inference Component Name header and try again."
+)
 
 
 def _throttled() -> EndpointFault:
@@ -92,11 +108,15 @@ def _as_chatml(request: Request) -> str:
     return CHATML.render("", [], prompt)
 
 
-def chosen_model() -> Callable[..., Iterator[str]]:
-    """SmolLM2, or with ``LOCAL_MODEL=scripted[:MS]`` the scripted stand-in (local/scripted.py)."""
+def chosen_model(component: str | None = None) -> Callable[..., Iterator[str]]:
+    """SmolLM2, or with ``LOCAL_MODEL=scripted[:MS]`` the scripted stand-in (local/scripted.py).
+
+    An inference component's scripted model says the component's name in its
+    answers, as the different models of real components would differ: which one
+    answered shows on the page.  SmolLM2 is loaded once and serves them all."""
     name, _, token_ms = os.environ.get("LOCAL_MODEL", "smollm2").partition(":")
     if name == "scripted":
-        return ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS)).complete
+        return ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS), name=component).complete
     return local_model.complete
 
 
@@ -122,34 +142,76 @@ class LocalEndpoint:
         self,
         endpoints: dict[str, str] | None = None,
         *,
+        components: Mapping[str, Mapping[str, str]] | None = None,
         latency_s: float = 0.0,
         max_queue: int = 16,
         complete: Callable[..., Iterator[str]] | None = None,
     ) -> None:
-        """``complete`` generates the text (``local_model.complete``'s signature);
-        by default the model ``LOCAL_MODEL`` names (``chosen_model``).  bench/
-        gives a stand-in that answers at once, to time clients against a fast
-        remote endpoint, which this machine cannot run."""
+        """``endpoints`` maps a name to its payload format; ``components`` maps
+        the name of an endpoint that hosts inference components to each component's
+        name and format.  ``complete`` generates the text (``local_model.complete``'s
+        signature), for every model; by default the model ``LOCAL_MODEL`` names
+        (``chosen_model``).  bench/ gives a stand-in that answers at once, to time
+        clients against a fast remote endpoint, which this machine cannot run."""
         self.endpoints = dict(DEFAULT_ENDPOINTS if endpoints is None else endpoints)
-        unknown = set(self.endpoints.values()) - set(PAYLOADS) - set(EMBEDDING_PAYLOADS)
+        self.components = {name: dict(hosted) for name, hosted in (components or {}).items()}
+        both = sorted(set(self.endpoints) & set(self.components))
+        if both:  # a SageMaker endpoint's variants hold either a model or components
+            raise ValueError(f"endpoints {both} cannot serve a model and inference components at once")
+        formats = {
+            *self.endpoints.values(),
+            *(f for hosted in self.components.values() for f in hosted.values()),
+        }
+        unknown = formats - set(PAYLOADS) - set(EMBEDDING_PAYLOADS)
         if unknown:
             known = [*PAYLOADS, *EMBEDDING_PAYLOADS]
             raise ValueError(f"unknown payload formats {sorted(unknown)}; known: {known}")
         self.latency_s = latency_s
         self.max_queue = max_queue
         self.complete = complete or chosen_model()
+        self._component_models = {
+            (name, component): complete or chosen_model(component)
+            for name, hosted in self.components.items()
+            for component in hosted
+        }
         self._in_flight = 0
         self._embeddings_in_flight = 0  # the other model's queue: indexing never throttles a chat
         self._lock = threading.Lock()
 
-    def invoke(
-        self, endpoint: str, body: bytes | str, *, stream: bool, custom_attributes: str | None = None
-    ) -> Response:
+    @property
+    def served(self) -> list[str]:
+        """What is served: each endpoint's name, and ``endpoint/component`` for each component."""
+        hosted = [f"{name}/{component}" for name, models in self.components.items() for component in models]
+        return [*self.endpoints, *hosted]
+
+    def _format(self, endpoint: str, component: str | None) -> str:
+        """The payload format of the model called, or SageMaker's refusal."""
+        if endpoint in self.components:
+            if component is None:
+                raise _validation(COMPONENT_REQUIRED)
+            if component not in self.components[endpoint]:
+                raise _validation(f"Inference component {component} of endpoint {endpoint} not found.")
+            return self.components[endpoint][component]
         if endpoint not in self.endpoints:
             raise _validation(f"Endpoint {endpoint} of account local not found.")
-        if self.endpoints[endpoint] in EMBEDDING_PAYLOADS:
-            return self._embed(EMBEDDING_PAYLOADS[self.endpoints[endpoint]], body, stream=stream)
-        payload: type[PayloadHandler] = PAYLOADS[self.endpoints[endpoint]]
+        if component is not None:
+            raise _validation(COMPONENT_NOT_ALLOWED)
+        return self.endpoints[endpoint]
+
+    def invoke(
+        self,
+        endpoint: str,
+        body: bytes | str,
+        *,
+        stream: bool,
+        custom_attributes: str | None = None,
+        component: str | None = None,
+    ) -> Response:
+        """The answer of ``endpoint``'s model, or of its inference ``component``."""
+        served = self._format(endpoint, component)
+        if served in EMBEDDING_PAYLOADS:
+            return self._embed(EMBEDDING_PAYLOADS[served], body, stream=stream)
+        payload: type[PayloadHandler] = PAYLOADS[served]
         try:
             request = payload.read(json.loads(body))
             prompt = _as_chatml(request)
@@ -166,7 +228,8 @@ class LocalEndpoint:
             )
         if request.max_new_tokens < 1:
             raise _validation("max_new_tokens must be at least 1")
-        first, generation = self._admitted(prompt, request)
+        complete = self._component_models[endpoint, component] if component else self.complete
+        first, generation = self._admitted(complete, prompt, request)
         if stream:
             events = payload.events(itertools.chain([first], generation))
             return Response("text/event-stream", events=events, close=generation.close)
@@ -205,7 +268,9 @@ class LocalEndpoint:
             with self._lock:
                 self._embeddings_in_flight -= 1
 
-    def _admitted(self, prompt: str, request: Request) -> tuple[str, Generator[str, None, None]]:
+    def _admitted(
+        self, complete: Callable[..., Iterator[str]], prompt: str, request: Request
+    ) -> tuple[str, Generator[str, None, None]]:
         """Start generating, or refuse when more requests already wait than allowed.
 
         The answer's first text is produced before this returns, so that a prompt
@@ -216,15 +281,17 @@ class LocalEndpoint:
             if self._in_flight > self.max_queue:  # one is generating, the rest wait
                 raise _throttled()
             self._in_flight += 1
-        generation = self._generate(prompt, request)
+        generation = self._generate(complete, prompt, request)
         return next(generation), generation
 
-    def _generate(self, prompt: str, request: Request) -> Generator[str, None, None]:
+    def _generate(
+        self, complete: Callable[..., Iterator[str]], prompt: str, request: Request
+    ) -> Generator[str, None, None]:
         """The answer: its first text (leading whitespace and all), then each token."""
         try:
             if self.latency_s:
                 time.sleep(self.latency_s)
-            tokens = self.complete(
+            tokens = complete(
                 prompt,
                 max_new_tokens=request.max_new_tokens,
                 temperature=request.temperature,

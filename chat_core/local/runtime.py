@@ -52,7 +52,11 @@ class LocalRuntimeClient:
     ) -> Response:
         try:
             return ENDPOINT.invoke(
-                endpoint, body, stream=stream, custom_attributes=kwargs.get("CustomAttributes")
+                endpoint,
+                body,
+                stream=stream,
+                custom_attributes=kwargs.get("CustomAttributes"),
+                component=kwargs.get("InferenceComponentName"),
             )
         except EndpointFault as fault:
             raise ClientError(

@@ -6,7 +6,8 @@ on the UI without waiting for a model, for tests that assert exact text and see
 streaming at a known pace, and for bench/ figures that time the app around a
 model.  In the spirit of simonw/llm's ``MockModel``: answers given to
 ``enqueue`` come first, in order; with none queued, the answer is built from the
-question (``answer_for``).  Every prompt it is given is kept in ``prompts``.
+question (``answer_for``), naming the model when it has a ``name``.  Every prompt
+it is given is kept in ``prompts``.
 """
 
 from __future__ import annotations
@@ -22,18 +23,21 @@ from chat_core.models.prompts import CHATML
 DEFAULT_TOKEN_MS = 20.0
 
 
-def answer_for(prompt: str) -> str:
-    """The answer when none is queued: the question, quoted, and a fixed sentence."""
+def answer_for(prompt: str, name: str | None = None) -> str:
+    """The answer when none is queued: the question, quoted, and a fixed sentence
+    (naming the model, when it has a name)."""
     try:
         question = CHATML.messages(prompt)[-1]["content"]
     except ValueError:  # not a chat prompt: a summary's, say
         question = " ".join(prompt.split()[-12:])
-    return f"You asked: {question.strip()} This scripted answer streams word by word at a set pace."
+    answer = f"This scripted answer from {name}" if name else "This scripted answer"
+    return f"You asked: {question.strip()} {answer} streams word by word at a set pace."
 
 
 class ScriptedModel:
-    def __init__(self, token_ms: float = DEFAULT_TOKEN_MS) -> None:
+    def __init__(self, token_ms: float = DEFAULT_TOKEN_MS, name: str | None = None) -> None:
         self.token_s = token_ms / 1000
+        self.name = name
         self.prompts: list[str] = []
         self._queue: deque[str] = deque()
         self._lock = threading.Lock()
@@ -47,7 +51,7 @@ class ScriptedModel:
         is a token, one every ``token_ms``, the first one too."""
         with self._lock:
             self.prompts.append(prompt)
-            text = self._queue.popleft() if self._queue else answer_for(prompt)
+            text = self._queue.popleft() if self._queue else answer_for(prompt, self.name)
         for token in re.findall(r"\s*\S+", text)[:max_new_tokens]:
             if self.token_s:  # even sleep(0) takes the kernel's timer slack, ~80 us here
                 time.sleep(self.token_s)

@@ -3,7 +3,9 @@
 ``python -m chat_core endpoint --port 8080`` answers what boto3 sends for
 InvokeEndpoint (``POST /endpoints/{name}/invocations``) and
 InvokeEndpointWithResponseStream (``.../invocations-response-stream``, framed
-as AWS event-stream ``PayloadPart`` events), with SageMaker's error responses.
+as AWS event-stream ``PayloadPart`` events), with SageMaker's error responses;
+an inference component is named in the ``X-Amzn-SageMaker-Inference-Component``
+header, as botocore sends ``InferenceComponentName``.
 Point the app at it with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080``
 and the whole boto3 -> botocore -> HTTP path runs offline.
 
@@ -104,6 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body,
                 stream=operation == "invocations-response-stream",
                 custom_attributes=self.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+                component=self.headers.get("X-Amzn-SageMaker-Inference-Component"),
             )
         except EndpointFault as fault:
             self._fault(fault)

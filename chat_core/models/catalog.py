@@ -10,9 +10,13 @@ AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, credentials) is left to boto3.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+
+import botocore.session
 
 from chat_core.errors import InvalidEndpoint
 from chat_core.models.handlers import PAYLOADS
@@ -94,9 +98,38 @@ BUILT_IN: tuple[ModelSpec, ...] = (
 DEFAULT_MODEL = BUILT_IN[0].id
 
 
-def custom_model(endpoint_name: str, payload: str, context_window: int, region: str | None) -> ModelSpec:
-    """A model on an endpoint the user names in the sidebar."""
+@functools.cache
+def _component_name() -> tuple[int, re.Pattern[str]]:
+    """The longest inference component name SageMaker accepts, and its pattern, as
+    botocore's sagemaker-runtime model gives them (botocore does not check them itself)."""
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    rules = model.shape_for("InferenceComponentHeader").metadata
+    return rules["max"], re.compile(rules["pattern"])
+
+
+def _checked_component(component: str | None) -> str | None:
+    """The component's name, None for none, or why SageMaker would refuse it (told
+    when the model is added rather than at its first question)."""
+    component = (component or "").strip()
+    if not component:
+        return None
+    longest, pattern = _component_name()
+    if len(component) > longest or not pattern.fullmatch(component):
+        raise InvalidEndpoint(
+            f"an inference component's name is letters, digits and inner hyphens, "
+            f"at most {longest} characters",
+            ko=f"추론 구성 요소 이름은 영문자, 숫자, 중간의 하이픈으로 된 {longest}자 이하여야 합니다",
+        )
+    return component
+
+
+def custom_model(
+    endpoint_name: str, payload: str, context_window: int, region: str | None, component: str | None = None
+) -> ModelSpec:
+    """A model on an endpoint the user names in the sidebar: the endpoint's own model,
+    or with ``component`` one of the inference components it hosts."""
     endpoint_name = endpoint_name.strip()
+    component = _checked_component(component)
     if not endpoint_name or endpoint_name == LOCAL_ENDPOINT:
         raise InvalidEndpoint("give the endpoint's name", ko="엔드포인트 이름을 입력하세요")
     if payload not in PAYLOADS:
@@ -108,15 +141,19 @@ def custom_model(endpoint_name: str, payload: str, context_window: int, region: 
         raise InvalidEndpoint(
             "the context window must be at least 512 tokens", ko="컨텍스트 창은 512토큰 이상이어야 합니다"
         )
+    # "/" is in no endpoint's name: endpoint/component names one model (as the
+    # endpoint server's --component option does).
+    served = f"{endpoint_name}/{component}" if component else endpoint_name
     return ModelSpec(
-        id=f"custom-{endpoint_name}",
-        label=f"{endpoint_name} ({payload})",
+        id=f"custom-{served}",
+        label=f"{served} ({payload})",
         payload=payload,
         prompt_format=PAYLOADS[payload].prompt_format,
         endpoint_name=endpoint_name,
         context_window=context_window,
         defaults=GenerationParams(max_new_tokens=min(512, context_window // 4), temperature=0.6, top_p=0.9),
         region=(region or "").strip() or None,
+        inference_component=component,
     )
 
 
