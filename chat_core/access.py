@@ -48,12 +48,12 @@ def refusal(address: str, login: bool, environ: Mapping[str, str] = os.environ) 
         f"This app is listening on {where}, where other machines can reach it, and no login is "
         "configured: anyone who reaches it could read and delete every conversation and call the "
         "endpoints with this server's AWS credentials, so it serves no one. Configure login "
-        "([auth] in .streamlit/secrets.toml; see \"Run it for a team\" in the README), or serve on "
+        '([auth] in .streamlit/secrets.toml; see "Run it for a team" in the README), or serve on '
         f"127.0.0.1 only, or set {ACCEPT_RISK}=true to accept the risk.",
         ko=f"이 앱은 다른 컴퓨터에서 접속할 수 있는 {address or '모든 네트워크 인터페이스'}에서 "
         "대기 중인데 로그인이 설정되어 있지 않습니다. 접속한 누구나 모든 대화를 읽고 지우며 이 서버의 "
         "AWS 자격 증명으로 엔드포인트를 호출할 수 있으므로 아무에게도 서비스하지 않습니다. 로그인을 "
-        "설정하거나(.streamlit/secrets.toml의 [auth], README의 \"Run it for a team\" 참고), "
+        '설정하거나(.streamlit/secrets.toml의 [auth], README의 "Run it for a team" 참고), '
         f"127.0.0.1에서만 서비스하거나, 위험을 감수하려면 {ACCEPT_RISK}=true로 설정하세요.",
     )
 
@@ -66,14 +66,25 @@ def may_call(spec: ModelSpec, owner: str, login: bool, environ: Mapping[str, str
     """Whether ``owner`` may call ``spec``'s endpoint: the bundled model and, without
     login, any; with login, those listed in ALLOWED_ENDPOINTS as ``name`` (in the
     default region) or ``region/name``, and any for an admin."""
-    if spec.is_local or not login or owner in _listed(environ.get("CHAT_ADMINS")):
+    return spec.is_local or may_call_endpoint(spec.endpoint_name, spec.region, owner, login, environ)
+
+
+def may_call_endpoint(
+    name: str, region: str | None, owner: str, login: bool, environ: Mapping[str, str] = os.environ
+) -> bool:
+    """``may_call`` for an endpoint known by name, before a model is made of it."""
+    if not login or owner in _listed(environ.get("CHAT_ADMINS")):
         return True
-    return _listed_as(spec) in _listed(environ.get("ALLOWED_ENDPOINTS"))
+    return _named(name, region) in _listed(environ.get("ALLOWED_ENDPOINTS"))
+
+
+def _named(name: str, region: str | None) -> str:
+    """How ALLOWED_ENDPOINTS names an endpoint: ``name`` in the default region."""
+    return f"{region}/{name}" if region else name
 
 
 def _listed_as(spec: ModelSpec) -> str:
-    """How ALLOWED_ENDPOINTS names ``spec``'s endpoint: ``name`` in the default region."""
-    return f"{spec.region}/{spec.endpoint_name}" if spec.region else spec.endpoint_name
+    return _named(spec.endpoint_name, spec.region)
 
 
 def check_endpoint_allowed(
@@ -84,6 +95,5 @@ def check_endpoint_allowed(
         where = _listed_as(spec)
         raise EndpointNotAllowed(
             f"{where} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it.",
-            ko=f"{where}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). "
-            "추가를 요청하세요.",
+            ko=f"{where}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). 추가를 요청하세요.",
         )

@@ -108,15 +108,39 @@ def custom_model(endpoint_name: str, payload: str, context_window: int, region: 
         raise InvalidEndpoint(
             "the context window must be at least 512 tokens", ko="컨텍스트 창은 512토큰 이상이어야 합니다"
         )
+    return remote_model(
+        f"custom-{endpoint_name}",
+        f"{endpoint_name} ({payload})",
+        payload,
+        endpoint_name,
+        context_window,
+        region=(region or "").strip() or None,
+    )
+
+
+def remote_model(
+    id: str,
+    label: str,
+    payload: str,
+    endpoint_name: str,
+    context_window: int,
+    *,
+    region: str | None = None,
+    inference_component: str | None = None,
+) -> ModelSpec:
+    """A model on an endpoint found at run time (added by the user, or listed from
+    the account): its prompt format is its payload format's, and its defaults leave
+    three quarters of the window to the conversation."""
     return ModelSpec(
-        id=f"custom-{endpoint_name}",
-        label=f"{endpoint_name} ({payload})",
+        id=id,
+        label=label,
         payload=payload,
         prompt_format=PAYLOADS[payload].prompt_format,
         endpoint_name=endpoint_name,
         context_window=context_window,
         defaults=GenerationParams(max_new_tokens=min(512, context_window // 4), temperature=0.6, top_p=0.9),
-        region=(region or "").strip() or None,
+        region=region,
+        inference_component=inference_component,
     )
 
 
