@@ -8,7 +8,8 @@ container's image (``_by_image``), else it is left to the user (format None).
 Each endpoint costs one chain of control-plane calls (DescribeEndpoint,
 DescribeEndpointConfig, DescribeModel, ListTags); inference components cost one
 ListInferenceComponents for the whole region (rather than one per endpoint) and
-then one DescribeInferenceComponent and its model's chain each.  Nothing is
+then one DescribeInferenceComponent and its model's chain each.  Endpoints are
+described eight at a time.  Nothing is
 cached here: the page caches a listing for a short while, the command line asks
 afresh.
 """
@@ -19,6 +20,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +115,10 @@ def list_endpoints(region: str | None = None) -> Listing:
         pages = client.get_paginator("list_endpoints").paginate(StatusEquals="InService")
         names = [summary["EndpointName"] for page in pages for summary in page["Endpoints"]]
         components, notice = _components(client, set(names))
-        found = (_endpoint(client, name, components.get(name, ())) for name in names)
+        # Each endpoint's chain waits on four round trips: eight run at once (boto3
+        # clients are thread-safe), well under SageMaker's Describe* rate limits.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = list(pool.map(lambda name: _endpoint(client, name, components.get(name, ())), names))
         return Listing(tuple(endpoint for endpoint in found if endpoint), notice)
     except (BotoCoreError, ClientError) as error:
         raise _unavailable(error) from error
