@@ -1,4 +1,4 @@
-"""Command line: ``python -m chat_core endpoint | summarize FILE.pdf | ask FILE.pdf...
+"""Command line: ``python -m chat_core endpoint | endpoints | summarize FILE.pdf | ask FILE.pdf...
 | create-table TABLE``."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from chat_core.i18n import plural
 from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
+from chat_core.models.discovery import AccountEndpoint, Detection, list_endpoints
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.grounding import NO_SOURCE
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     serve.add_argument("--max-queue", type=int, default=16, help="requests allowed to wait before throttling")
+    listed = commands.add_parser(
+        "endpoints", help="list the region's InService SageMaker endpoints and the payload format of each"
+    )
+    listed.add_argument("--json", action="store_true", help="print a JSON list of objects")
     summary = commands.add_parser("summarize", help="print a PDF's page count and summary")
     summary.add_argument("file", type=Path)
     summary.add_argument("--model", default=DEFAULT_MODEL, choices=list(load_catalog()))
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return _summarize(args.file, args.model, args.password, args.detail)
         if args.command == "ask":
             return _ask(args)
+        if args.command == "endpoints":
+            return _endpoints(args.json)
     except OSError as error:
         print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
@@ -130,6 +137,54 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def _endpoints(as_json: bool) -> int:
+    """One line per endpoint (its components indented under it) or, with ``--json``,
+    a list of objects; why components are missing, if they are, on stderr."""
+    listing = list_endpoints()
+    if listing.notice:
+        print(listing.notice.en, file=sys.stderr)
+    if as_json:
+        print(json.dumps([_endpoint_fields(endpoint) for endpoint in listing.endpoints], ensure_ascii=False))
+        return 0
+    rows = []
+    for endpoint in listing.endpoints:
+        rows.append((endpoint.name, endpoint.status, *_found(endpoint.detection), endpoint.instances))
+        for part in endpoint.components:
+            copies = plural(part.copies, "copy", "copies")
+            rows.append(("  " + part.name, part.status, *_found(part.detection), copies))
+    widths = [max(len(row[column]) for row in rows) for column in range(4)] if rows else []
+    for row in rows:
+        print("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]))
+    if not rows:
+        print("No InService endpoints in this region.", file=sys.stderr)
+    return 0
+
+
+def _found(detection: Detection) -> tuple[str, str]:
+    return detection.format or "-", detection.detected_by
+
+
+def _endpoint_fields(endpoint: AccountEndpoint) -> dict:
+    return {
+        "name": endpoint.name,
+        "status": endpoint.status,
+        "format": endpoint.detection.format,
+        "detected_by": endpoint.detection.detected_by,
+        "instance_type": endpoint.instance_type,
+        "instance_count": endpoint.instance_count,
+        "components": [
+            {
+                "name": part.name,
+                "status": part.status,
+                "format": part.detection.format,
+                "detected_by": part.detection.detected_by,
+                "copies": part.copies,
+            }
+            for part in endpoint.components
+        ],
+    }
 
 
 def _summarize(file: Path, model_id: str, password: str | None, detail: str) -> int:

@@ -74,14 +74,25 @@ def may_call(spec: ModelSpec, owner: str, login: bool, environ: Mapping[str, str
     login, any; with login, those listed in ALLOWED_ENDPOINTS as ``name`` (in the
     default region) or ``region/name`` (with all their inference components), and
     any for an admin."""
-    if spec.is_local or not login or owner in _listed(environ.get("CHAT_ADMINS")):
+    return spec.is_local or may_call_endpoint(spec.endpoint_name, spec.region, owner, login, environ)
+
+
+def may_call_endpoint(
+    name: str, region: str | None, owner: str, login: bool, environ: Mapping[str, str] = os.environ
+) -> bool:
+    """``may_call`` for an endpoint known by name, before a model is made of it."""
+    if not login or owner in _listed(environ.get("CHAT_ADMINS")):
         return True
-    return _listed_as(spec) in _listed(environ.get("ALLOWED_ENDPOINTS"))
+    return _named(name, region) in _listed(environ.get("ALLOWED_ENDPOINTS"))
+
+
+def _named(name: str, region: str | None) -> str:
+    """How ALLOWED_ENDPOINTS names an endpoint: ``name`` in the default region."""
+    return f"{region}/{name}" if region else name
 
 
 def _listed_as(spec: ModelSpec) -> str:
-    """How ALLOWED_ENDPOINTS names ``spec``'s endpoint: ``name`` in the default region."""
-    return f"{spec.region}/{spec.endpoint_name}" if spec.region else spec.endpoint_name
+    return _named(spec.endpoint_name, spec.region)
 
 
 def check_endpoint_allowed(

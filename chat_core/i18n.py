@@ -99,6 +99,9 @@ KO: dict[str, str] = {
     "Add endpoint": "엔드포인트 추가",
     "Not added: {error}": "추가하지 않았습니다: {error}",
     "Model": "모델",
+    "Endpoints of unknown format ({count})": "형식을 모르는 엔드포인트 ({count})",
+    "Payload format of {name}": "{name}의 페이로드 형식",
+    "unknown: choose one to use it": "알 수 없음: 쓰려면 하나를 고르세요",
     "Conversation mode": "대화 방식",
     "PromptTemplate keeps the newest turns that fit; ConversationChain keeps a buffer memory.": (
         "PromptTemplate은 들어가는 만큼 최근 대화를 넣고, ConversationChain은 LangChain 버퍼 메모리를 씁니다."

@@ -5,12 +5,22 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from chat_core.access import check_endpoint_allowed, may_call
+from chat_core.access import check_endpoint_allowed, may_call, may_call_endpoint
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, open_store
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.models.catalog import DEFAULT_MODEL, ModelSpec, custom_model, load_catalog
+from chat_core.models.discovery import (
+    AccountEndpoint,
+    Component,
+    Listing,
+    ListingUnavailable,
+    account_model,
+    chat_targets,
+    list_endpoints,
+    listing_wanted,
+)
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.library import Library
@@ -122,6 +132,64 @@ def model_picker(key: str) -> ModelSpec:
                 custom[added.id] = added
                 st.session_state[key] = added.id
                 st.rerun()
+    picker = st.container()  # drawn here, filled once the account's endpoints are known
+    models |= _account_models(key, user, login)
     st.session_state.setdefault(key, DEFAULT_MODEL)
-    chosen = st.selectbox(tr("Model"), list(models), format_func=lambda m: models[m].label, key=key)
+    chosen = picker.selectbox(tr("Model"), list(models), format_func=lambda m: models[m].label, key=key)
     return models[chosen]
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def _account_listing(aws_environment: tuple[tuple[str, str], ...]) -> Listing | ListingUnavailable:
+    """The account's endpoints, listed at most once a minute for every user (the
+    listing is made with the app's credentials; what each user is offered is
+    filtered after): each endpoint costs four control-plane calls.  Kept as a
+    resource because an error is kept too, and errors do not pickle."""
+    try:
+        return list_endpoints()
+    except ListingUnavailable as error:
+        return error
+
+
+def _account_models(key: str, user: str, login: bool) -> dict[str, ModelSpec]:
+    """The account's endpoints and components ``user`` may call, by id; one whose
+    format is unknown joins them once the user names its format."""
+    if not listing_wanted():
+        return {}
+    aws_environment = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "SAGEMAKER_")))
+    )
+    listing = _account_listing(aws_environment)
+    if isinstance(listing, ListingUnavailable):
+        st.info(listing.text(language()), icon=":material/cloud_off:")
+        return {}
+    if listing.notice:
+        st.caption(listing.notice.text(language()))
+    found = {}
+    targets = [(e, c) for e, c in chat_targets(listing) if may_call_endpoint(e.name, None, user, login)]
+    asked = sum(not (component or endpoint).detection.format for endpoint, component in targets)
+    with st.expander(t()("Endpoints of unknown format ({count})", count=asked)) if asked else st.container():
+        for endpoint, component in targets:
+            payload = (component or endpoint).detection.format or _asked_format(key, endpoint, component)
+            if payload:
+                spec = account_model(endpoint, component, payload)
+                found[spec.id] = spec
+    return found
+
+
+def _asked_format(key: str, endpoint: AccountEndpoint, component: Component | None) -> str | None:
+    """The payload format the user names for a model SageMaker says nothing about,
+    remembered for the session (on every page)."""
+    name = f"{endpoint.name}/{component.name}" if component else endpoint.name
+    named: dict[str, str] = st.session_state.setdefault("account_formats", {})
+    formats = list(PAYLOADS)
+    payload = st.selectbox(
+        t()("Payload format of {name}", name=name),
+        formats,
+        index=formats.index(named[name]) if name in named else None,
+        placeholder=t()("unknown: choose one to use it"),
+        key=f"{key}-format-{name}",
+    )
+    if payload:
+        named[name] = payload
+    return payload

@@ -28,6 +28,8 @@ def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFac
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
         "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SAGEMAKER",
+        "ACCOUNT_ENDPOINTS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -144,16 +144,40 @@ def custom_model(
     # "/" is in no endpoint's name: endpoint/component names one model (as the
     # endpoint server's --component option does).
     served = f"{endpoint_name}/{component}" if component else endpoint_name
+    return remote_model(
+        f"custom-{served}",
+        f"{served} ({payload})",
+        payload,
+        endpoint_name,
+        context_window,
+        region=(region or "").strip() or None,
+        inference_component=component,
+    )
+
+
+def remote_model(
+    id: str,
+    label: str,
+    payload: str,
+    endpoint_name: str,
+    context_window: int,
+    *,
+    region: str | None = None,
+    inference_component: str | None = None,
+) -> ModelSpec:
+    """A model on an endpoint found at run time (added by the user, or listed from
+    the account): its prompt format is its payload format's, and its defaults leave
+    three quarters of the window to the conversation."""
     return ModelSpec(
-        id=f"custom-{served}",
-        label=f"{served} ({payload})",
+        id=id,
+        label=label,
         payload=payload,
         prompt_format=PAYLOADS[payload].prompt_format,
         endpoint_name=endpoint_name,
         context_window=context_window,
         defaults=GenerationParams(max_new_tokens=min(512, context_window // 4), temperature=0.6, top_p=0.9),
-        region=(region or "").strip() or None,
-        inference_component=component,
+        region=region,
+        inference_component=inference_component,
     )
 
 

@@ -71,7 +71,11 @@ def test_the_command_line_prints_one_line_and_no_library_traceback(tmp_path) -> 
     remote = next(model for model, spec in load_catalog().items() if not spec.is_local)
     done = subprocess.run(
         [sys.executable, "-m", "chat_core", "summarize", str(pdf), "--model", remote],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "Error raised by inference endpoint" not in done.stderr
