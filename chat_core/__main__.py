@@ -1,5 +1,5 @@
 """Command line: ``python -m chat_core endpoint | summarize FILE.pdf | ask FILE.pdf...
-| create-table TABLE``."""
+| create-table TABLE | usage``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import contextlib
 import functools
 import json
 import sys
+import time
 from dataclasses import asdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import LOCAL_USER
+from chat_core.conversations.store import LOCAL_USER, open_store
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
 from chat_core.documents.uploads import open_uploads, sha256
@@ -28,6 +30,8 @@ from chat_core.retrieval.grounding import NO_SOURCE
 from chat_core.retrieval.library import Library
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
 from chat_core.retrieval.search import TOP_K
+from chat_core.usage.prices import instance_prices
+from chat_core.usage.report import period_since, report
 
 FORMATS = [*PAYLOADS, *EMBEDDING_PAYLOADS]
 
@@ -37,6 +41,14 @@ def _endpoint_format(text: str) -> tuple[str, str]:
     if not sep or not name or payload not in FORMATS:
         raise argparse.ArgumentTypeError(f"expected NAME=FORMAT with FORMAT one of {', '.join(FORMATS)}")
     return name, payload
+
+
+def _instances(text: str) -> tuple[str, tuple[str, int]]:
+    name, _, serving = text.partition("=")
+    instance_type, _, count = serving.partition(":")
+    if not name or not instance_type.startswith("ml.") or not count.isdigit() or not int(count):
+        raise argparse.ArgumentTypeError("expected ENDPOINT=TYPE:COUNT, such as my-llama=ml.g5.2xlarge:1")
+    return name, (instance_type, int(count))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +86,29 @@ def main(argv: list[str] | None = None) -> int:
         "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
     )
     table.add_argument("table")
+    usage = commands.add_parser(
+        "usage", help="questions, tokens, generation seconds and cost per model, from CHAT_STORE"
+    )
+    usage.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="the period's first day, YYYY-MM-DD in UTC (default: the first of this month)",
+    )
+    usage.add_argument(
+        "--all",
+        action="store_true",
+        help="every user's usage, per user (the command line reads the store with the operator's "
+        "own access); default: the local user's",
+    )
+    usage.add_argument(
+        "--instance",
+        type=_instances,
+        action="append",
+        metavar="ENDPOINT=TYPE:COUNT",
+        help="the instances serving an endpoint, for its cost (e.g. my-llama=ml.g5.2xlarge:1); repeatable",
+    )
+    usage.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args(argv)
 
     # A bad input is one line on stderr and exit status 2, for every command that reads one.
@@ -82,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return _summarize(args.file, args.model, args.password, args.detail)
         if args.command == "ask":
             return _ask(args)
+        if args.command == "usage":
+            return _usage(args)
     except OSError as error:
         print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
@@ -163,6 +200,41 @@ def _ask(args: argparse.Namespace) -> int:
         print(f"{number}. [{source['file']} p. {source['page']}] (score {source['score']:.3f})")
         print("   " + " ".join(source["text"].split())[:300])
     return 0
+
+
+def _usage(args: argparse.Namespace) -> int:
+    """The report on stdout: the local user's, or with ``--all`` every user's."""
+    import pandas  # here: aligning columns is worth its 0.3 s of import to this command only
+
+    period = period_since(args.since, time.time())
+    records = open_store().usage(period.since, period.until, None if args.all else LOCAL_USER)
+    found = report(records, period, dict(args.instance or []).get, instance_prices(), by_user=args.all)
+    if args.json:
+        print(json.dumps(asdict(found), ensure_ascii=False))
+        return 0
+    since, until = (
+        datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M") for at in asdict(period).values()
+    )
+    print(f"Usage from {since} to {until} UTC ({period.hours:,.1f} hours)")
+    costs = [asdict(cost) | {"note": cost.note.en if cost.note else ""} for cost in found.costs]
+    for title, rows in (
+        ("Per model", [asdict(totals) for totals in found.models]),
+        ("Per user", [asdict(totals) for totals in found.users]),
+        ("Instance cost over the period", costs),
+        ("Each user's share of the endpoint's instance time", [asdict(share) for share in found.shares]),
+    ):
+        if rows:
+            # pandas (Streamlit's dependency) aligns the columns; one of None throughout is left out.
+            table = pandas.DataFrame(rows).dropna(axis="columns", how="all")
+            print(f"\n{title}\n{table.to_string(index=False, na_rep='-', formatters=_FORMATS)}")
+    return 0
+
+
+def _dollars(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or not amount else "<$0.01"
+
+
+_FORMATS = {"seconds": "{:,.1f}".format, "share": "{:.4%}".format, "hourly_price": _dollars, "cost": _dollars}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ refused unless the operator accepts the risk by name.
 With login, users call endpoints with the app's credentials, so they may add
 only the endpoints the operator lists (``ALLOWED_ENDPOINTS``), built-in ones
 included; the users the operator names as admins (``CHAT_ADMINS``, as
-``issuer#subject``) may call any.
+``issuer#subject``) may call any, and see every user's usage (``usage.report``).
 """
 
 from __future__ import annotations
@@ -48,12 +48,12 @@ def refusal(address: str, login: bool, environ: Mapping[str, str] = os.environ) 
         f"This app is listening on {where}, where other machines can reach it, and no login is "
         "configured: anyone who reaches it could read and delete every conversation and call the "
         "endpoints with this server's AWS credentials, so it serves no one. Configure login "
-        "([auth] in .streamlit/secrets.toml; see \"Run it for a team\" in the README), or serve on "
+        '([auth] in .streamlit/secrets.toml; see "Run it for a team" in the README), or serve on '
         f"127.0.0.1 only, or set {ACCEPT_RISK}=true to accept the risk.",
         ko=f"이 앱은 다른 컴퓨터에서 접속할 수 있는 {address or '모든 네트워크 인터페이스'}에서 "
         "대기 중인데 로그인이 설정되어 있지 않습니다. 접속한 누구나 모든 대화를 읽고 지우며 이 서버의 "
         "AWS 자격 증명으로 엔드포인트를 호출할 수 있으므로 아무에게도 서비스하지 않습니다. 로그인을 "
-        "설정하거나(.streamlit/secrets.toml의 [auth], README의 \"Run it for a team\" 참고), "
+        '설정하거나(.streamlit/secrets.toml의 [auth], README의 "Run it for a team" 참고), '
         f"127.0.0.1에서만 서비스하거나, 위험을 감수하려면 {ACCEPT_RISK}=true로 설정하세요.",
     )
 
@@ -62,11 +62,17 @@ def _listed(value: str | None) -> set[str]:
     return {name.strip() for name in (value or "").split(",") if name.strip()}
 
 
+def is_admin(owner: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the operator names ``owner`` an admin (CHAT_ADMINS): admins call any
+    endpoint and see every user's usage."""
+    return owner in _listed(environ.get("CHAT_ADMINS"))
+
+
 def may_call(spec: ModelSpec, owner: str, login: bool, environ: Mapping[str, str] = os.environ) -> bool:
     """Whether ``owner`` may call ``spec``'s endpoint: the bundled model and, without
     login, any; with login, those listed in ALLOWED_ENDPOINTS as ``name`` (in the
     default region) or ``region/name``, and any for an admin."""
-    if spec.is_local or not login or owner in _listed(environ.get("CHAT_ADMINS")):
+    if spec.is_local or not login or is_admin(owner, environ):
         return True
     return _listed_as(spec) in _listed(environ.get("ALLOWED_ENDPOINTS"))
 
@@ -84,6 +90,5 @@ def check_endpoint_allowed(
         where = _listed_as(spec)
         raise EndpointNotAllowed(
             f"{where} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it.",
-            ko=f"{where}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). "
-            "추가를 요청하세요.",
+            ko=f"{where}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). 추가를 요청하세요.",
         )
