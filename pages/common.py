@@ -1,4 +1,5 @@
-"""What both pages draw: the language's translator, the stores, the user, the model picker."""
+"""What the pages share: the language's translator, the stores, the user, the model picker,
+the instances serving an endpoint."""
 
 import os
 from collections.abc import Callable
@@ -119,3 +120,9 @@ def model_picker(key: str) -> ModelSpec:
     st.session_state.setdefault(key, DEFAULT_MODEL)
     chosen = st.selectbox(tr("Model"), list(models), format_func=lambda m: models[m].label, key=key)
     return models[chosen]
+
+
+def endpoint_instances(endpoint: str) -> tuple[str, int] | None:
+    """The instance type and count serving ``endpoint``, which its cost is counted
+    from; None while unknown (the account's endpoint listing will know)."""
+    return None
