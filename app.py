@@ -50,5 +50,6 @@ else:
             title=tr("Summarize a PDF", language),
             icon=":material/picture_as_pdf:",
         ),
+        st.Page("pages/usage.py", title=tr("Usage", language), icon=":material/monitoring:"),
     ]
 st.navigation(pages).run()

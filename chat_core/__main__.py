@@ -1,5 +1,5 @@
 """Command line: ``python -m chat_core endpoint | endpoints | summarize FILE.pdf | ask FILE.pdf...
-| create-table TABLE``."""
+| create-table TABLE | usage``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import contextlib
 import functools
 import json
 import sys
+import time
 from dataclasses import asdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import LOCAL_USER
+from chat_core.conversations.store import LOCAL_USER, open_store
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
 from chat_core.documents.uploads import open_uploads, sha256
@@ -22,13 +24,21 @@ from chat_core.i18n import plural
 from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
-from chat_core.models.discovery import AccountEndpoint, Detection, list_endpoints
+from chat_core.models.discovery import (
+    AccountEndpoint,
+    Detection,
+    ListingUnavailable,
+    list_endpoints,
+    listing_wanted,
+)
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.grounding import NO_SOURCE
 from chat_core.retrieval.library import Library
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
 from chat_core.retrieval.search import TOP_K
+from chat_core.usage.prices import instance_prices
+from chat_core.usage.report import period_since, report
 
 FORMATS = [*PAYLOADS, *EMBEDDING_PAYLOADS]
 
@@ -47,6 +57,14 @@ def _component_format(text: str) -> tuple[str, str, str]:
     if not sep or not endpoint or not component:
         raise argparse.ArgumentTypeError("expected ENDPOINT/COMPONENT=FORMAT")
     return endpoint, component, payload
+
+
+def _instances(text: str) -> tuple[str, tuple[str, int]]:
+    name, _, serving = text.partition("=")
+    instance_type, _, count = serving.partition(":")
+    if not name or not instance_type.startswith("ml.") or not count.isdigit() or not int(count):
+        raise argparse.ArgumentTypeError("expected ENDPOINT=TYPE:COUNT, such as my-llama=ml.g5.2xlarge:1")
+    return name, (instance_type, int(count))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +116,29 @@ def main(argv: list[str] | None = None) -> int:
         "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
     )
     table.add_argument("table")
+    usage = commands.add_parser(
+        "usage", help="questions, tokens, generation seconds and cost per model, from CHAT_STORE"
+    )
+    usage.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="the period's first day, YYYY-MM-DD in UTC (default: the first of this month)",
+    )
+    usage.add_argument(
+        "--all",
+        action="store_true",
+        help="every user's usage, per user (the command line reads the store with the operator's "
+        "own access); default: the local user's",
+    )
+    usage.add_argument(
+        "--instance",
+        type=_instances,
+        action="append",
+        metavar="ENDPOINT=TYPE:COUNT",
+        help="the instances serving an endpoint, for its cost (e.g. my-llama=ml.g5.2xlarge:1); repeatable",
+    )
+    usage.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = parser.parse_args(argv)
 
     # A bad input is one line on stderr and exit status 2, for every command that reads one.
@@ -108,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ask(args)
         if args.command == "endpoints":
             return _endpoints(args.json)
+        if args.command == "usage":
+            return _usage(args)
     except OSError as error:
         print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
@@ -246,6 +289,54 @@ def _ask(args: argparse.Namespace) -> int:
         print(f"{number}. [{source['file']} p. {source['page']}] (score {source['score']:.3f})")
         print("   " + " ".join(source["text"].split())[:300])
     return 0
+
+
+def _usage(args: argparse.Namespace) -> int:
+    """The report on stdout: the local user's, or with ``--all`` every user's."""
+    import pandas  # here: aligning columns is worth its 0.3 s of import to this command only
+
+    period = period_since(args.since, time.time())
+    records = open_store().usage(period.since, period.until, None if args.all else LOCAL_USER)
+    found = report(records, period, _serving(args.instance).get, instance_prices(), by_user=args.all)
+    if args.json:
+        print(json.dumps(asdict(found), ensure_ascii=False))
+        return 0
+    since, until = (
+        datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M") for at in asdict(period).values()
+    )
+    print(f"Usage from {since} to {until} UTC ({period.hours:,.1f} hours)")
+    costs = [asdict(cost) | {"note": cost.note.en if cost.note else ""} for cost in found.costs]
+    for title, rows in (
+        ("Per model", [asdict(totals) for totals in found.models]),
+        ("Per user", [asdict(totals) for totals in found.users]),
+        ("Instance cost over the period", costs),
+        ("Each user's share of the endpoint's instance time", [asdict(share) for share in found.shares]),
+    ):
+        if rows:
+            # pandas (Streamlit's dependency) aligns the columns; one of None throughout is left out.
+            table = pandas.DataFrame(rows).dropna(axis="columns", how="all")
+            print(f"\n{title}\n{table.to_string(index=False, na_rep='-', formatters=_FORMATS)}")
+    return 0
+
+
+def _serving(given: list[tuple[str, tuple[str, int]]] | None) -> dict[str, tuple[str, int]]:
+    """Each endpoint's instance type and count: as given with --instance, else as the
+    account's listing has them (when a region is set), else none known."""
+    if given or not listing_wanted():
+        return dict(given or [])
+    try:
+        listing = list_endpoints()
+    except ListingUnavailable as error:
+        print(f"note: no instance costs: {error.message.en}", file=sys.stderr)
+        return {}
+    return {found.name: (found.instance_type, found.instance_count) for found in listing.endpoints}
+
+
+def _dollars(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or not amount else "<$0.01"
+
+
+_FORMATS = {"seconds": "{:,.1f}".format, "share": "{:.4%}".format, "hourly_price": _dollars, "cost": _dollars}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ refused unless the operator accepts the risk by name.
 With login, users call endpoints with the app's credentials, so they may add
 only the endpoints the operator lists (``ALLOWED_ENDPOINTS``), built-in ones
 included; the users the operator names as admins (``CHAT_ADMINS``, as
-``issuer#subject``) may call any.
+``issuer#subject``) may call any, and see every user's usage (``usage.report``).
 
 An endpoint listed there allows every inference component it hosts.  What the
 operator decides is which instances the team may use and pay for, and those are
@@ -69,6 +69,12 @@ def _listed(value: str | None) -> set[str]:
     return {name.strip() for name in (value or "").split(",") if name.strip()}
 
 
+def is_admin(owner: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the operator names ``owner`` an admin (CHAT_ADMINS): admins call any
+    endpoint and see every user's usage."""
+    return owner in _listed(environ.get("CHAT_ADMINS"))
+
+
 def may_call(spec: ModelSpec, owner: str, login: bool, environ: Mapping[str, str] = os.environ) -> bool:
     """Whether ``owner`` may call ``spec``'s endpoint: the bundled model and, without
     login, any; with login, those listed in ALLOWED_ENDPOINTS as ``name`` (in the
@@ -81,7 +87,7 @@ def may_call_endpoint(
     name: str, region: str | None, owner: str, login: bool, environ: Mapping[str, str] = os.environ
 ) -> bool:
     """``may_call`` for an endpoint known by name, before a model is made of it."""
-    if not login or owner in _listed(environ.get("CHAT_ADMINS")):
+    if not login or is_admin(owner, environ):
         return True
     return _named(name, region) in _listed(environ.get("ALLOWED_ENDPOINTS"))
 

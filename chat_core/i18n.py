@@ -169,6 +169,36 @@ KO: dict[str, str] = {
     "Sources ({count})": "출처 ({count})",
     "Open page {page}": "{page}쪽 열기",
     "Summarize {name} ({pages} pages).": "{name}({pages}쪽)을 요약해 주세요.",
+    # Usage and cost
+    "Usage": "사용량",
+    "From (UTC)": "시작일(UTC)",
+    "Every user's usage": "모든 사용자의 사용량",
+    "{hours:,.1f} hours, to now": "지금까지 {hours:,.1f}시간",
+    "No answers in this period.": "이 기간에는 답변이 없습니다.",
+    "User": "사용자",
+    "Endpoint": "엔드포인트",
+    "Questions": "질문 수",
+    "Input tokens": "입력 토큰",
+    "Output tokens": "출력 토큰",
+    "Generation seconds": "생성 시간(초)",
+    "Instance type": "인스턴스 유형",
+    "Instances": "인스턴스 수",
+    "Price per hour": "시간당 가격",
+    "Cost": "비용",
+    "Share of instance time": "인스턴스 시간 중 비율",
+    "Note": "비고",
+    "Per model": "모델별",
+    "Per user": "사용자별",
+    "Instance cost over the period": "기간 중 인스턴스 비용",
+    "SageMaker bills each instance by the hour while its endpoint is in service, answering or "
+    "idle: the cost is the instances' hours in the period at the prices in INSTANCE_PRICES, as if "
+    "the endpoint served the whole period. A share is the part of those hours the answers took, "
+    "and its cost that part of the endpoint's.": "SageMaker는 엔드포인트가 서비스 중인 동안 답변하든 "
+    "쉬든 인스턴스마다 시간 단위로 청구합니다. 비용은 기간 중 인스턴스 시간에 INSTANCE_PRICES의 가격을 "
+    "곱한 값이며, 엔드포인트가 기간 내내 서비스했다고 봅니다. 비율은 그 시간 중 답변에 쓰인 부분이고, "
+    "그 비용은 엔드포인트 비용 중 그만큼입니다.",
+    "Bundled model: no instance to pay for.": "내장 모델: 비용을 낼 인스턴스가 없습니다.",
+    "Instance type unknown.": "인스턴스 유형을 모릅니다.",
 }
 
 # English labels that count something: the value counted, and the label for one.

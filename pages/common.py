@@ -1,4 +1,5 @@
-"""What both pages draw: the language's translator, the stores, the user, the model picker."""
+"""What the pages share: the language's translator, the stores, the user, the model picker,
+the instances serving an endpoint."""
 
 import os
 from collections.abc import Callable
@@ -151,15 +152,17 @@ def _account_listing(aws_environment: tuple[tuple[str, str], ...]) -> Listing | 
         return error
 
 
+def _aws_environment() -> tuple[tuple[str, str], ...]:
+    """What the listing depends on, as the cache's key."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "SAGEMAKER_"))))
+
+
 def _account_models(key: str, user: str, login: bool) -> dict[str, ModelSpec]:
     """The account's endpoints and components ``user`` may call, by id; one whose
     format is unknown joins them once the user names its format."""
     if not listing_wanted():
         return {}
-    aws_environment = tuple(
-        sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "SAGEMAKER_")))
-    )
-    listing = _account_listing(aws_environment)
+    listing = _account_listing(_aws_environment())
     if isinstance(listing, ListingUnavailable):
         st.info(listing.text(language()), icon=":material/cloud_off:")
         return {}
@@ -193,3 +196,14 @@ def _asked_format(key: str, endpoint: AccountEndpoint, component: Component | No
     if payload:
         named[name] = payload
     return payload
+
+
+def endpoint_instances(endpoint: str) -> tuple[str, int] | None:
+    """The instance type and count serving ``endpoint``, which its cost is counted
+    from, as the account's endpoint listing has them; None when it is not listed."""
+    listing = _account_listing(_aws_environment()) if listing_wanted() else None
+    if isinstance(listing, Listing):
+        for found in listing.endpoints:
+            if found.name == endpoint:
+                return found.instance_type, found.instance_count
+    return None

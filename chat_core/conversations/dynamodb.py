@@ -19,6 +19,14 @@ Key design (one table, on-demand billing):
   from then on), deletes its messages, then the conversation: a delete racing an
   append leaves nothing, and one cut short leaves the conversation, marked, to be
   deleted again, never messages that nothing leads to.
+- An answer's usage record (``usage.records``) is the item ``PK=USAGE#<month>``
+  (``YYYY-MM``, UTC), ``SK=<owner>#<time>#<answer key>``, put in the answer's
+  transaction and never deleted with its conversation.  One user's usage over a
+  period is one query per month it spans (the key sorts by owner, then time);
+  everyone's, for admins, is the month's whole partition: rare reads, where a
+  user's own are frequent and should not read the team's.  Every answer of a
+  month is written to one partition, far below its 1,000 writes a second; the
+  table's local index caps a partition at 10 GB, some 30 million answers a month.
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -35,6 +43,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -56,6 +65,7 @@ from chat_core.conversations.store import (
     title_for,
 )
 from chat_core.i18n import Text
+from chat_core.usage.records import Usage, usage_of
 
 INDEX = "by-updated"
 # DynamoDB refuses a write that meets another transaction on the same item rather
@@ -119,8 +129,13 @@ def _n(value: float) -> dict[str, str]:
     return {"N": repr(value)}
 
 
+def _sortable(at: float) -> str:
+    """``at`` as text that sorts as the time does."""
+    return f"{at:017.6f}"
+
+
 def _updated_key(updated_at: float, conversation_id: str) -> str:
-    return f"{updated_at:017.6f}#{conversation_id}"
+    return f"{_sortable(updated_at)}#{conversation_id}"
 
 
 @backend_errors(ClientError, BotoCoreError)
@@ -253,6 +268,9 @@ class DynamoDBStore(AppendOnlyMessages):
         }
         if extra.get("answers"):
             item["answers"] = _s(extra["answers"])
+        writes = [{"Put": {"TableName": self.table, "Item": item}}]
+        if role == "assistant" and (usage := usage_of(owner, key, now(), extra.get("stats", {}))):
+            writes.append({"Put": {"TableName": self.table, "Item": _usage_item(usage)}})
         bump = _update(
             owner,
             conversation_id,
@@ -263,10 +281,7 @@ class DynamoDBStore(AppendOnlyMessages):
         try:
             _retried(
                 lambda: self._db.transact_write_items(
-                    TransactItems=[
-                        {"Update": {"TableName": self.table, **bump}},
-                        {"Put": {"TableName": self.table, "Item": item}},
-                    ]
+                    TransactItems=[{"Update": {"TableName": self.table, **bump}}, *writes]
                 )
             )
         except ClientError as error:
@@ -309,6 +324,14 @@ class DynamoDBStore(AppendOnlyMessages):
             with contextlib.suppress(ConversationNotFound):  # deleted meanwhile, in another tab
                 self.delete(owner, conversation.id)
 
+    def usage(self, since: float, until: float, owner: str | None) -> list[Usage]:
+        records = []
+        for month in _months(since, until):
+            items = self._query(**_usage_query(month, owner, since, until))
+            # A month's partition holds more than the period: what is in it is kept.
+            records += [usage for usage in map(_usage, items) if since <= usage.at <= until]
+        return sorted(records, key=lambda usage: usage.key)
+
 
 def _conversation_key(owner: str, conversation_id: str) -> dict[str, Any]:
     return {"PK": _s(f"USER#{owner}"), "SK": _s(f"CONV#{conversation_id}")}
@@ -322,6 +345,72 @@ def _update(owner: str, conversation_id: str, expression: str, values: dict[str,
         "ConditionExpression": "attribute_exists(PK)",
         "ExpressionAttributeValues": values,
     }
+
+
+def _usage_query(month: str, owner: str | None, since: float, until: float) -> dict[str, Any]:
+    """The query of one month's usage: everyone's, or the owner's from ``since`` to
+    ``until``; read consistently, so that an answer just given is counted."""
+    values = {":month": _s(f"USAGE#{month}")}
+    if owner is None:
+        return {
+            "KeyConditionExpression": "PK = :month",
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
+    low, high = f"{owner}#{_sortable(since)}", f"{owner}#{_sortable(until)}#~"  # "~" after any key
+    return {
+        "KeyConditionExpression": "PK = :month AND SK BETWEEN :low AND :high",
+        # An owner may contain "#": the exact owner, not every one that it prefixes.
+        "FilterExpression": "#owner = :owner",
+        "ExpressionAttributeNames": {"#owner": "owner"},
+        "ExpressionAttributeValues": values | {":low": _s(low), ":high": _s(high), ":owner": _s(owner)},
+        "ConsistentRead": True,
+    }
+
+
+def _month(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
+
+
+def _months(since: float, until: float) -> list[str]:
+    """The months (UTC) from ``since``'s to ``until``'s."""
+    first, last = (datetime.fromtimestamp(at, UTC) for at in (since, until))
+    months = range(first.year * 12 + first.month - 1, last.year * 12 + last.month)
+    return [f"{month // 12}-{month % 12 + 1:02d}" for month in months]
+
+
+def _usage_item(usage: Usage) -> dict[str, Any]:
+    item = {
+        "PK": _s(f"USAGE#{_month(usage.at)}"),
+        "SK": _s(f"{usage.owner}#{_sortable(usage.at)}#{usage.key}"),
+        "owner": _s(usage.owner),
+        "key": _s(usage.key),
+        "at": _n(usage.at),
+        "model": _s(usage.model),
+        "endpoint": _s(usage.endpoint),
+        "input_tokens": _n(usage.input_tokens),
+        "output_tokens": _n(usage.output_tokens),
+        "seconds": _n(usage.seconds),
+        "candidate": {"BOOL": usage.candidate},
+    }
+    if usage.component:
+        item["component"] = _s(usage.component)
+    return item
+
+
+def _usage(item: dict[str, Any]) -> Usage:
+    return Usage(
+        owner=item["owner"]["S"],
+        key=item["key"]["S"],
+        at=float(item["at"]["N"]),
+        model=item["model"]["S"],
+        endpoint=item["endpoint"]["S"],
+        input_tokens=int(item["input_tokens"]["N"]),
+        output_tokens=int(item["output_tokens"]["N"]),
+        seconds=float(item["seconds"]["N"]),
+        component=item.get("component", {}).get("S"),
+        candidate=item["candidate"]["BOOL"],
+    )
 
 
 def _retried(call: Callable[[], T]) -> T:

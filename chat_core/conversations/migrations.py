@@ -38,6 +38,25 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )
         """,
     ),
+    (  # 2: usage, one record per generated answer (usage/records.py); no foreign key to
+        # the conversation, so deleting it keeps its usage
+        """
+        CREATE TABLE usage (
+            owner TEXT NOT NULL,
+            key TEXT NOT NULL,
+            at REAL NOT NULL,
+            model TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            component TEXT,
+            candidate INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (owner, key)
+        )
+        """,
+        "CREATE INDEX usage_by_time ON usage (at)",
+    ),
 ]
 
 

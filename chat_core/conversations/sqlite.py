@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,11 @@ from chat_core.conversations.store import (
     title_for,
 )
 from chat_core.i18n import Text
+from chat_core.usage.records import Usage, usage_of
 
 _CONVERSATION = "id, owner, title, model, mode, created_at, updated_at"
+# In the order of usage.records.Usage's fields.
+_USAGE = "owner, key, at, model, endpoint, input_tokens, output_tokens, seconds, component, candidate"
 
 
 TIMEOUT = 30  # seconds a write waits for another process's
@@ -138,7 +142,9 @@ class SQLiteStore(AppendOnlyMessages):
         )
 
     def _append(self, owner: str, conversation_id: str, role: str, text: str, **extra: Any) -> str:
-        key = next_key()
+        key, at = next_key(), now()
+        stats = extra.get("stats", {})
+        usage = usage_of(owner, key, at, stats) if role == "assistant" else None
         with self._write() as db:
             if not db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ? AND owner = ?",
@@ -153,11 +159,14 @@ class SQLiteStore(AppendOnlyMessages):
                     key,
                     role,
                     text,
-                    now(),
+                    at,
                     extra.get("answers"),
-                    json.dumps(extra.get("stats", {})),
+                    json.dumps(stats),
                 ),
             )
+            if usage:
+                row = astuple(usage)
+                db.execute(f"INSERT INTO usage ({_USAGE}) VALUES ({', '.join('?' * len(row))})", row)
         return key
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
@@ -178,6 +187,16 @@ class SQLiteStore(AppendOnlyMessages):
     def delete_all(self, owner: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM conversations WHERE owner = ?", (owner,))
+
+    def usage(self, since: float, until: float, owner: str | None) -> list[Usage]:
+        where = "at BETWEEN ? AND ?" + (" AND owner = ?" if owner is not None else "")
+        rows = self._read(
+            f"SELECT {_USAGE} FROM usage WHERE {where} ORDER BY key",
+            since,
+            until,
+            *([owner] if owner is not None else []),
+        )
+        return [Usage(*row[:-1], candidate=bool(row[-1])) for row in rows]
 
 
 def _use_wal(db: sqlite3.Connection) -> None:

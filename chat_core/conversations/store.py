@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from chat_core.errors import ChatError
 from chat_core.i18n import Text
+from chat_core.usage.records import Usage
 
 DATA_DIR = Path(os.environ.get("CHAT_DATA_DIR", Path.home() / ".local" / "share" / "sagemaker-chat"))
 LOCAL_USER = "local"
@@ -121,6 +122,12 @@ class Store(Protocol):
 
     def delete_all(self, owner: str) -> None: ...
 
+    def usage(self, since: float, until: float, owner: str | None) -> list[Usage]:
+        """The usage records (``usage.records``) saved from ``since`` to ``until`` (seconds
+        since the epoch), the owner's or, with None, everyone's.  Deleting conversations
+        keeps them.  Who may see whose is ``usage.report``'s to decide."""
+        ...
+
 
 BackendT = TypeVar("BackendT", bound=type)
 # The methods every store has (Store's), each of which a page may call.
@@ -157,7 +164,7 @@ def backend_errors(*errors: type[Exception]) -> Callable[[BackendT], BackendT]:
 def _unavailable(method: str, where: Text, hint: Text) -> StoreUnavailable:
     if method == "__init__":
         en, ko = "Cannot open the conversation store", "대화 저장소를 열 수 없습니다"
-    elif method in ("conversations", "get", "messages"):
+    elif method in ("conversations", "get", "messages", "usage"):
         en, ko = "Could not read the conversation store", "대화 저장소를 읽지 못했습니다"
     else:
         en, ko = "Could not save to the conversation store", "대화 저장소에 저장하지 못했습니다"

@@ -1,0 +1,185 @@
+"""Usage over a period, per model and per user, and what the endpoints cost.
+
+Cost: SageMaker bills an endpoint's instances by the hour while it is in
+service, answering or idle, so an endpoint's cost over a period is its
+instances' hours at their hourly price (``prices``), counted as if it was in
+service the whole period.  A user's share of it is the part of those
+instance-seconds their answers took (their generation seconds on the endpoint
+over its instance-seconds in the period), and the share's cost that part of the
+endpoint's cost.  Answers generated at once on one instance (continuous
+batching) each count their whole time, so shares are an upper bound and may add
+up to more than the instances were busy.  The bundled model costs nothing.
+
+Who sees what: a user sees their own usage; the admins the operator names
+(``CHAT_ADMINS``) may see everyone's.  ``visible_usage`` decides it, here rather
+than in a page, so no page can show more.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from chat_core.access import is_admin
+from chat_core.conversations.store import Store
+from chat_core.errors import ChatError
+from chat_core.i18n import Text
+from chat_core.models.catalog import LOCAL_ENDPOINT
+from chat_core.usage.records import Usage
+
+# The instance type and count serving an endpoint, by its name; None when unknown.
+Instances = Callable[[str], tuple[str, int] | None]
+
+
+class NotAnAdmin(ChatError):
+    pass
+
+
+class InvalidPeriod(ChatError):
+    pass
+
+
+@dataclass(frozen=True)
+class Period:
+    since: float  # seconds since the epoch
+    until: float
+
+    @property
+    def hours(self) -> float:
+        return (self.until - self.since) / 3600
+
+
+def period_since(day: date | None, now: float) -> Period:
+    """From the start of ``day`` (UTC, as AWS bills; None: the current month's first
+    day) to ``now``."""
+    today = datetime.fromtimestamp(now, UTC).date()
+    day = day or today.replace(day=1)
+    if day > today:
+        raise InvalidPeriod(
+            f"The period starts on {day}, after today ({today}, UTC): pick a day up to today.",
+            ko=f"기간이 오늘({today}, UTC) 이후인 {day}에 시작합니다. 오늘까지의 날짜를 고르세요.",
+        )
+    return Period(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp(), now)
+
+
+@dataclass(frozen=True)
+class Totals:
+    owner: str | None  # None: totals of every user shown
+    model: str
+    endpoint: str
+    questions: int  # answers generated: a question compared across three models counts three times
+    input_tokens: int
+    output_tokens: int
+    seconds: float  # generation seconds
+
+
+@dataclass(frozen=True)
+class EndpointCost:
+    endpoint: str
+    instance_type: str | None
+    instances: int
+    hourly_price: float | None  # of one instance, in US dollars
+    cost: float | None  # over the period; None when the instance type or its price is unknown
+    note: Text | None = None  # why there is no cost, or none to pay
+
+
+@dataclass(frozen=True)
+class Share:
+    owner: str
+    endpoint: str
+    seconds: float  # the owner's generation seconds on the endpoint
+    share: float | None  # of the endpoint's instance-seconds in the period; None when unknown
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    models: list[Totals]  # per model and endpoint, every user shown together
+    users: list[Totals]  # per user, model and endpoint: only in an admin's view of everyone
+    costs: list[EndpointCost]
+    shares: list[Share]
+
+
+def visible_usage(
+    store: Store, viewer: str, period: Period, everyone: bool = False, environ: Mapping[str, str] = os.environ
+) -> list[Usage]:
+    """The viewer's usage over ``period``, or with ``everyone`` every user's, which
+    only admins may see."""
+    if everyone and not is_admin(viewer, environ):
+        raise NotAnAdmin(
+            "Only admins (CHAT_ADMINS) see every user's usage; here is your own.",
+            ko="모든 사용자의 사용량은 관리자(CHAT_ADMINS)만 볼 수 있습니다. 내 사용량을 보여 드립니다.",
+        )
+    return store.usage(period.since, period.until, None if everyone else viewer)
+
+
+def report(
+    records: list[Usage],
+    period: Period,
+    instances: Instances,
+    prices: Mapping[str, float],
+    by_user: bool = False,
+) -> Report:
+    """Totals, costs and shares of ``records`` over ``period``; ``by_user`` adds each user's totals."""
+    costs = {endpoint: _cost(endpoint, period, instances, prices) for endpoint in _unique(records)}
+    seconds: dict[tuple[str, str], float] = {}
+    for usage in records:
+        seconds[usage.owner, usage.endpoint] = seconds.get((usage.owner, usage.endpoint), 0.0) + usage.seconds
+    shares = [_share(owner, costs[endpoint], spent, period) for (owner, endpoint), spent in seconds.items()]
+    return Report(
+        period=period,
+        models=_totals(records, by_user=False),
+        users=_totals(records, by_user=True) if by_user else [],
+        costs=list(costs.values()),
+        shares=shares,
+    )
+
+
+def _unique(records: Iterable[Usage]) -> list[str]:
+    return list(dict.fromkeys(usage.endpoint for usage in records))
+
+
+def _totals(records: list[Usage], by_user: bool) -> list[Totals]:
+    groups: dict[tuple[str | None, str, str], list[Usage]] = {}
+    for usage in records:
+        groups.setdefault((usage.owner if by_user else None, usage.model, usage.endpoint), []).append(usage)
+    return [
+        Totals(
+            model=model,
+            endpoint=endpoint,
+            questions=len(group),
+            input_tokens=sum(usage.input_tokens for usage in group),
+            output_tokens=sum(usage.output_tokens for usage in group),
+            seconds=sum(usage.seconds for usage in group),
+            owner=owner,
+        )
+        for (owner, model, endpoint), group in groups.items()
+    ]
+
+
+def _cost(endpoint: str, period: Period, instances: Instances, prices: Mapping[str, float]) -> EndpointCost:
+    if endpoint == LOCAL_ENDPOINT:
+        return EndpointCost(endpoint, None, 0, None, 0.0, Text.of("Bundled model: no instance to pay for."))
+    serving = instances(endpoint)
+    if serving is None:
+        return EndpointCost(endpoint, None, 0, None, None, Text.of("Instance type unknown."))
+    instance_type, count = serving
+    price = prices.get(instance_type)
+    if price is None:
+        note = Text(
+            f"No price for {instance_type}: set it in INSTANCE_PRICES.",
+            f"{instance_type}의 가격이 없습니다. INSTANCE_PRICES에 설정하세요.",
+        )
+        return EndpointCost(endpoint, instance_type, count, None, None, note)
+    return EndpointCost(endpoint, instance_type, count, price, price * count * period.hours)
+
+
+def _share(owner: str, cost: EndpointCost, seconds: float, period: Period) -> Share:
+    instance_seconds = cost.instances * period.hours * 3600
+    if not instance_seconds:  # the bundled model, or an endpoint whose instances are unknown
+        return Share(owner, cost.endpoint, seconds, None, cost.cost)
+    share = seconds / instance_seconds
+    return Share(owner, cost.endpoint, seconds, share, None if cost.cost is None else share * cost.cost)
