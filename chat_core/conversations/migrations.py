@@ -38,6 +38,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )
         """,
     ),
+    (  # 2: the user's feedback on an answer, the one thing changed in place (store.py)
+        "ALTER TABLE messages ADD COLUMN rating TEXT CHECK (rating IN ('up', 'down'))",
+        "ALTER TABLE messages ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE messages ADD COLUMN rated_at REAL",
+    ),
 ]
 
 
