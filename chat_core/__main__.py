@@ -1,5 +1,5 @@
 """Command line: ``python -m chat_core endpoint | summarize FILE.pdf | ask FILE.pdf...
-| create-table TABLE``."""
+| feedback | create-table TABLE``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import functools
 import json
 import sys
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from chat_core.conversations.dynamodb import create_table
+from chat_core.conversations.feedback import preference_pairs, rated, to_jsonl
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import LOCAL_USER
+from chat_core.conversations.store import LOCAL_USER, open_store
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
 from chat_core.documents.uploads import open_uploads, sha256
@@ -37,6 +39,15 @@ def _endpoint_format(text: str) -> tuple[str, str]:
     if not sep or not name or payload not in FORMATS:
         raise argparse.ArgumentTypeError(f"expected NAME=FORMAT with FORMAT one of {', '.join(FORMATS)}")
     return name, payload
+
+
+def _since(text: str) -> float:
+    """A date or time in ISO 8601 (UTC unless it says otherwise) as a timestamp."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError("expected a date such as 2025-06-01 or 2025-06-01T09:00") from error
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--no-answer", action="store_true", help="find the passages without asking the model")
     ask.add_argument("--json", action="store_true", help='print {"answer": ..., "sources": [...]}')
     ask.add_argument("--model", default=DEFAULT_MODEL, choices=list(load_catalog()))
+    feedback = commands.add_parser(
+        "feedback", help="print the rated answers in CHAT_STORE as JSON Lines (--pairs: comparisons)"
+    )
+    feedback.add_argument(
+        "--pairs", action="store_true", help="print the comparisons as preference pairs instead"
+    )
+    feedback.add_argument(
+        "--since", type=_since, default=0.0, metavar="DATE", help="rated (or chosen) on DATE or later, UTC"
+    )
+    feedback.add_argument(
+        "--owner", default=LOCAL_USER, help="whose (with login: ISSUER#SUBJECT; default %(default)s)"
+    )
     table = commands.add_parser(
         "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
     )
@@ -82,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             return _summarize(args.file, args.model, args.password, args.detail)
         if args.command == "ask":
             return _ask(args)
+        if args.command == "feedback":
+            export = preference_pairs if args.pairs else rated
+            sys.stdout.write(to_jsonl(export(open_store(), args.owner, args.since)))
+            return 0
     except OSError as error:
         print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 2

@@ -5,8 +5,11 @@ the store as the chat page and the comparison page write them."""
 import json
 from datetime import UTC, datetime
 
+import pytest
+
+from chat_core.__main__ import main
 from chat_core.conversations.feedback import preference_pairs, rated, to_jsonl
-from chat_core.conversations.store import Store
+from chat_core.conversations.store import Store, open_store
 
 PARAMS = {"temperature": 0.2, "top_p": 0.9, "max_new_tokens": 256}
 
@@ -99,3 +102,22 @@ def test_comparisons_are_preference_pairs_one_per_rejected_answer(store: Store) 
         {"role": "user", "content": "How long is it?"},
     ]
     assert preference_pairs(store, "bob") == []
+
+
+def test_the_command_line_prints_the_exports_since_a_date(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m chat_core feedback``, on the store CHAT_STORE names (conftest.py)."""
+    store = open_store()
+    conversation = store.create("local", "Trip", "local-smollm2", "PromptTemplate").id
+    question = store.add_question("local", conversation, "Where to?")
+    answer = store.add_answer("local", conversation, question, "Seoul.", record("local-smollm2"))
+    store.set_feedback("local", conversation, answer, "up", "Short and right.")
+
+    assert main(["feedback", "--since", "2000-01-01"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["comment"] == "Short and right."
+    assert main(["feedback", "--since", "2999-01-01"]) == 0
+    assert main(["feedback", "--pairs"]) == 0
+    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit) as refused:
+        main(["feedback", "--since", "last week"])
+    assert refused.value.code == 2 and "expected a date such as 2025-06-01" in capsys.readouterr().err
