@@ -20,9 +20,9 @@ Key design (one table, on-demand billing):
   append leaves nothing, and one cut short leaves the conversation, marked, to be
   deleted again, never messages that nothing leads to.
 - Feedback on an answer (``rating``, ``comment``, ``rated_at``) is set on its
-  message item in a transaction that checks the conversation item under the
-  owner's key, on condition that the message exists and is an answer: it can
-  neither create an item nor touch another owner's.
+  message item once the conversation is found under the owner's key, on
+  condition that the message exists and is an answer: it can neither create an
+  item nor touch another owner's.
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -296,29 +296,24 @@ class DynamoDBStore(AppendOnlyMessages):
             )
             if part
         )
-        check = {
-            "TableName": self.table,
-            "Key": _conversation_key(owner, conversation_id),
-            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(deleting)",
-        }
-        update = {
-            "TableName": self.table,
-            "Key": {"PK": _s(f"CONV#{conversation_id}"), "SK": _s(f"MSG#{answer_key}")},
-            "UpdateExpression": expression,
-            # COMMENT and ROLE are DynamoDB reserved words: every name goes through a placeholder.
-            "ExpressionAttributeNames": {f"#{name}": name for name in [*fields, "role"]},
-            "ExpressionAttributeValues": {f":{name}": value for name, value in kept.items()}
-            | {":answer": _s("assistant")},
-            "ConditionExpression": "attribute_exists(PK) AND #role = :answer",
-        }
+        # The owner's check is a read: a conversation's id never passes to another
+        # owner, and the update's condition keeps it from recreating a message that a
+        # delete removed meanwhile.  (A transaction's ConditionCheck would need one
+        # more IAM action, dynamodb:ConditionCheckItem, for no more safety.)
+        self.get(owner, conversation_id)
         try:
-            _retried(
-                lambda: self._db.transact_write_items(
-                    TransactItems=[{"ConditionCheck": check}, {"Update": update}]
-                )
+            self._call(
+                "update_item",
+                Key={"PK": _s(f"CONV#{conversation_id}"), "SK": _s(f"MSG#{answer_key}")},
+                UpdateExpression=expression,
+                # COMMENT and ROLE are DynamoDB reserved words: every name goes through a placeholder.
+                ExpressionAttributeNames={f"#{name}": name for name in [*fields, "role"]},
+                ExpressionAttributeValues={f":{name}": value for name, value in kept.items()}
+                | {":answer": _s("assistant")},
+                ConditionExpression="attribute_exists(PK) AND #role = :answer",
             )
         except ClientError as error:
-            if "ConditionalCheckFailed" in _reasons(error):
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise not_found() from error
             raise
 
