@@ -1,5 +1,5 @@
 """Command line: ``python -m chat_core endpoint | endpoints | summarize FILE.pdf | ask FILE.pdf...
-| create-table TABLE | usage``."""
+| feedback | usage | create-table TABLE``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from chat_core.conversations.dynamodb import create_table
+from chat_core.conversations.feedback import preference_pairs, rated, to_jsonl
 from chat_core.conversations.session import ChatSession, Settings
 from chat_core.conversations.store import LOCAL_USER, open_store
 from chat_core.documents.pdf import read_pdf
@@ -67,6 +68,15 @@ def _instances(text: str) -> tuple[str, tuple[str, int]]:
     return name, (instance_type, int(count))
 
 
+def _since(text: str) -> float:
+    """A date or time in ISO 8601 (UTC unless it says otherwise) as a timestamp."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError("expected a date such as 2025-06-01 or 2025-06-01T09:00") from error
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chat_core")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--no-answer", action="store_true", help="find the passages without asking the model")
     ask.add_argument("--json", action="store_true", help='print {"answer": ..., "sources": [...]}')
     ask.add_argument("--model", default=DEFAULT_MODEL, choices=list(load_catalog()))
+    feedback = commands.add_parser(
+        "feedback", help="print the rated answers in CHAT_STORE as JSON Lines (--pairs: comparisons)"
+    )
+    feedback.add_argument(
+        "--pairs", action="store_true", help="print the comparisons as preference pairs instead"
+    )
+    feedback.add_argument(
+        "--since", type=_since, default=0.0, metavar="DATE", help="rated (or chosen) on DATE or later, UTC"
+    )
+    feedback.add_argument(
+        "--owner", default=LOCAL_USER, help="whose (with login: ISSUER#SUBJECT; default %(default)s)"
+    )
     table = commands.add_parser(
         "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
     )
@@ -151,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             return _endpoints(args.json)
         if args.command == "usage":
             return _usage(args)
+        if args.command == "feedback":
+            export = preference_pairs if args.pairs else rated
+            sys.stdout.write(to_jsonl(export(open_store(), args.owner, args.since)))
+            return 0
     except OSError as error:
         print(f"error: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 2

@@ -80,6 +80,12 @@ KO: dict[str, str] = {
     "Export JSON": "JSON으로 내보내기",
     "Yes, delete this conversation": "네, 이 대화를 삭제합니다",
     "Delete": "삭제",
+    "Feedback and comparisons": "피드백과 비교",
+    "Your rated answers and comparisons, for evaluation or fine-tuning.": (
+        "평가하거나 파인튜닝하는 데 쓸, 내가 평가한 답변과 비교 결과입니다."
+    ),
+    "Export ratings (JSONL)": "평가 내보내기(JSONL)",
+    "Export preference pairs (JSONL)": "선호 쌍 내보내기(JSONL)",
     "Delete all conversations": "모든 대화 삭제",
     "Yes, delete all {count}": "네, {count}개를 모두 삭제합니다",
     "Delete all": "모두 삭제",
@@ -127,6 +133,9 @@ KO: dict[str, str] = {
     "Edit question": "질문 고치기",
     "Question": "질문",
     "Send edited question": "고친 질문 보내기",
+    "Comment": "의견",
+    "What was good or bad about this answer?": "이 답변의 어떤 점이 좋았거나 나빴나요?",
+    "Save comment": "의견 저장",
     "Resend": "다시 보내기",
     "Save again": "다시 저장하기",
     "This question has no answer yet: the answer failed or was cut short.": (

@@ -4,10 +4,12 @@ sidebar's settings with each question; ``?c=`` names the open conversation."""
 
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
 from chat_core.conversations.export import to_json, to_markdown
+from chat_core.conversations.feedback import preference_pairs, rated, to_jsonl
 from chat_core.conversations.session import (
     DEFAULT_SYSTEM,
     MODES,
@@ -22,6 +24,7 @@ from chat_core.conversations.store import (
     Conversation,
     ConversationNotFound,
     Message,
+    Store,
     StoreUnavailable,
 )
 from chat_core.errors import ChatError
@@ -32,6 +35,9 @@ from chat_core.retrieval.grounding import NO_SOURCE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import TOP_K, Source
 from pages.common import conversation_store, language, library, model_picker, owner
+
+COMMENT_MAX_CHARS = 2000
+THUMBS = ("down", "up")  # st.feedback("thumbs") gives 0 for thumbs down, 1 for up
 
 lang = language()
 t = translator(lang)
@@ -107,6 +113,15 @@ def exported(export: Callable[[Conversation, list[Message]], str], conversation:
         return error.text(lang)
 
 
+def exported_feedback(export: Callable[[Store, str], list[dict[str, Any]]]) -> str:
+    """A feedback export as JSON Lines, made when its button is clicked; the store's
+    message if it cannot be read."""
+    try:
+        return to_jsonl(export(store, user))
+    except ChatError as error:
+        return error.text(lang)
+
+
 def ask(question: str) -> None:
     """Send from a button (resend, regenerate, edit): asked in this run, below."""
     st.session_state.send = question
@@ -160,6 +175,20 @@ with st.sidebar:
             if st.checkbox(t("Yes, delete this conversation"), key=f"confirm-{current.id}"):
                 st.button(t("Delete"), type="primary", key="delete", on_click=delete, args=(current.id,))
     if conversations:
+        with st.expander(t("Feedback and comparisons"), icon=":material/thumbs_up_down:"):
+            st.caption(t("Your rated answers and comparisons, for evaluation or fine-tuning."))
+            for label, export, name in (
+                ("Export ratings (JSONL)", rated, "ratings.jsonl"),
+                ("Export preference pairs (JSONL)", preference_pairs, "preference-pairs.jsonl"),
+            ):
+                st.download_button(
+                    t(label),
+                    lambda export=export: exported_feedback(export),
+                    name,
+                    "application/jsonl",
+                    on_click="ignore",
+                    key=f"export-{name}",
+                )
         with st.expander(t("Delete all conversations"), icon=":material/delete_sweep:"):
             if st.checkbox(t("Yes, delete all {count}", count=len(conversations)), key="confirm-all"):
                 st.button(t("Delete all"), type="primary", key="delete-all", on_click=delete)
@@ -247,6 +276,45 @@ def sources(index: int, exchange: Exchange) -> None:
             )
 
 
+def save_feedback(exchange: Exchange, comment: str | None = None) -> None:
+    """Save the answer's thumbs with ``comment`` (None: the comment saved before).  If
+    the store fails, its message is shown under the answer, and the thumbs and the
+    comment typed stay as they are, to be saved again."""
+    key = exchange.answer_key
+    thumbs = st.session_state.get(f"thumbs-{key}")
+    if comment is None:
+        comment = exchange.feedback.comment if exchange.feedback else ""
+    try:
+        chat.rate(exchange, None if thumbs is None else THUMBS[thumbs], comment)
+    except ChatError as error:
+        st.session_state[f"feedback-failed-{key}"] = error.message
+
+
+def feedback(exchange: Exchange) -> None:
+    """Thumbs up or down and a comment on a saved answer, each saved at once."""
+    key, given = exchange.answer_key, exchange.feedback
+    st.feedback(
+        "thumbs",
+        key=f"thumbs-{key}",
+        default=THUMBS.index(given.rating) if given and given.rating else None,
+        on_change=save_feedback,
+        args=(exchange,),
+    )
+    icon = ":material/comment:" if given and given.comment else ":material/add_comment:"
+    with st.popover(t("Comment"), icon=icon, type="tertiary", key=f"comment-popover-{key}"):
+        st.text_area(
+            t("What was good or bad about this answer?"),
+            given.comment if given else "",
+            max_chars=COMMENT_MAX_CHARS,
+            key=f"comment-{key}",
+        )
+        st.button(
+            t("Save comment"),
+            key=f"save-comment-{key}",
+            on_click=lambda: save_feedback(exchange, st.session_state[f"comment-{key}"]),
+        )
+
+
 def draw(index: int, exchange: Exchange) -> None:
     st.chat_message("user").markdown(safe_markdown(exchange.question))
     with st.chat_message("assistant"):
@@ -263,7 +331,9 @@ def draw(index: int, exchange: Exchange) -> None:
             st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
             again = {"key": f"save-{index}", "on_click": chat.save_again, "args": (exchange, settings)}
             st.button(t("Save again"), **again)
-        with st.container(horizontal=True, gap="small"):
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            if exchange.answer_key:
+                feedback(exchange)
             with st.popover(t("Copy"), icon=":material/content_copy:", type="tertiary", key=f"copy-{index}"):
                 st.caption(t("The copy button is at the top right of the text."))
                 st.code(exchange.answer, language=None, wrap_lines=True)
@@ -275,6 +345,8 @@ def draw(index: int, exchange: Exchange) -> None:
                         t("Question"), exchange.question, max_chars=QUESTION_MAX_CHARS, key="edited-question"
                     )
                     st.button(t("Send edited question"), key="send-edited", on_click=send_edited)
+        if failed := st.session_state.pop(f"feedback-failed-{exchange.answer_key}", None):
+            st.error(failed.text(lang), icon=":material/database:")
 
 
 def send_edited() -> None:

@@ -5,10 +5,13 @@ with the scripted model (``chat_core/local/scripted.py``), exact and at a set
 pace, except in tests marked ``real_model``, which run SmolLM2 itself."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from moto_server import moto_server
+from moto_server import moto_server, use_moto
 
+from chat_core.conversations.dynamodb import create_table
+from chat_core.conversations.store import Store, open_store
 from chat_core.local import runtime
 from chat_core.local.scripted import ScriptedModel
 
@@ -54,3 +57,20 @@ def moto_url() -> Iterator[str]:
     """One moto DynamoDB server for the session (moto_server.py); each test makes its own table."""
     with moto_server() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new conversation store: a SQLite file, and a table on moto's DynamoDB server
+    (its keys are placeholders that only let botocore sign)."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'chat.db'}"
+    use_moto(monkeypatch, request.getfixturevalue("moto_url"))
+    table = f"chat-{tmp_path.name}"[:200]
+    create_table(table)
+    return f"dynamodb://{table}"
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    return open_store(store_url)

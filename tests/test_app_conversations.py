@@ -77,7 +77,7 @@ def test_rename_export_and_delete_with_confirmation() -> None:
     at.sidebar.button(key="rename").click().run()
     assert conversation_buttons(at) == ["SageMaker notes"]
 
-    markdown, exported = (b.proto for b in at.get("download_button"))
+    markdown, exported, *_feedback = (b.proto for b in at.get("download_button"))
     assert markdown.label == "Export Markdown" and exported.label == "Export JSON"
 
     at.sidebar.checkbox(key=f"confirm-{at.session_state['chat'].conversation_id}").check().run()

@@ -85,6 +85,7 @@ def test_the_readme_policy_allows_every_call_the_app_makes(
         chat = ChatSession(store, "ana")
         "".join(chat.ask("Hello?", Settings(llama, llama.defaults)))
         summarize("A short text.", llama, llama.defaults)
+    chat.rate(chat.exchanges[0], "down", "Too short.")
     store.rename("ana", chat.conversation_id, "Renamed")
     store.messages("ana", chat.conversation_id)
     store.delete("ana", chat.conversation_id)

@@ -1,5 +1,5 @@
-"""The conversation store: one suite, run on SQLite and on DynamoDB (moto's server
-on 127.0.0.1, see moto_server.py; its keys are placeholders that only let botocore sign)."""
+"""The conversation store: one suite, run on SQLite and on DynamoDB (the ``store``
+fixture, conftest.py)."""
 
 import sqlite3
 import subprocess
@@ -10,24 +10,8 @@ from pathlib import Path
 import pytest
 from moto_server import use_moto
 
-from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.migrations import MIGRATIONS
 from chat_core.conversations.store import ConversationNotFound, Store, StoreUnavailable, open_store, title_for
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'chat.db'}"
-    use_moto(monkeypatch, request.getfixturevalue("moto_url"))
-    table = f"chat-{tmp_path.name}"[:200]
-    create_table(table)
-    return f"dynamodb://{table}"
-
-
-@pytest.fixture
-def store(store_url: str) -> Store:
-    return open_store(store_url)
 
 
 def chat(store: Store, owner: str, turns: int, title: str = "A chat") -> str:

@@ -7,7 +7,6 @@ import time
 from datetime import UTC, date, datetime
 
 import pytest
-import test_store
 
 from chat_core.__main__ import main
 from chat_core.conversations import dynamodb, sqlite
@@ -20,8 +19,6 @@ from chat_core.usage.prices import EXAMPLE_PRICES, InvalidPrices, instance_price
 from chat_core.usage.records import Usage
 from chat_core.usage.report import InvalidPeriod, NotAnAdmin, Period, period_since, report, visible_usage
 
-# test_store's fixtures: each test with a ``store`` runs on SQLite and on DynamoDB.
-store_url, store = test_store.store_url, test_store.store
 SETTINGS = Settings(LOCAL_MODEL, LOCAL_MODEL.defaults)
 # From an hour ago to an hour from now: one or two months, each one query in DynamoDB.
 EVER = Period(time.time() - 3600, time.time() + 3600)

@@ -27,6 +27,10 @@ Key design (one table, on-demand billing):
   user's own are frequent and should not read the team's.  Every answer of a
   month is written to one partition, far below its 1,000 writes a second; the
   table's local index caps a partition at 10 GB, some 30 million answers a month.
+- Feedback on an answer (``rating``, ``comment``, ``rated_at``) is set on its
+  message item once the conversation is found under the owner's key, on
+  condition that the message exists and is an answer: it can neither create an
+  item nor touch another owner's.
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -55,6 +59,7 @@ from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
     ConversationNotFound,
+    Feedback,
     Message,
     StoreUnavailable,
     backend_errors,
@@ -290,6 +295,43 @@ class DynamoDBStore(AppendOnlyMessages):
             raise
         return key
 
+    def _annotate(self, owner: str, conversation_id: str, answer_key: str, feedback: Feedback | None) -> None:
+        fields = {  # None: removed; an empty comment is no attribute, as an empty text
+            "rating": _s(feedback.rating) if feedback and feedback.rating else None,
+            "comment": _s(feedback.comment) if feedback and feedback.comment else None,
+            "rated_at": _n(feedback.at) if feedback else None,
+        }
+        kept = {name: value for name, value in fields.items() if value}
+        gone = [name for name, value in fields.items() if not value]
+        expression = " ".join(
+            part
+            for part in (
+                "SET " + ", ".join(f"#{name} = :{name}" for name in kept) if kept else "",
+                "REMOVE " + ", ".join(f"#{name}" for name in gone) if gone else "",
+            )
+            if part
+        )
+        # The owner's check is a read: a conversation's id never passes to another
+        # owner, and the update's condition keeps it from recreating a message that a
+        # delete removed meanwhile.  (A transaction's ConditionCheck would need one
+        # more IAM action, dynamodb:ConditionCheckItem, for no more safety.)
+        self.get(owner, conversation_id)
+        try:
+            self._call(
+                "update_item",
+                Key={"PK": _s(f"CONV#{conversation_id}"), "SK": _s(f"MSG#{answer_key}")},
+                UpdateExpression=expression,
+                # COMMENT and ROLE are DynamoDB reserved words: every name goes through a placeholder.
+                ExpressionAttributeNames={f"#{name}": name for name in [*fields, "role"]},
+                ExpressionAttributeValues={f":{name}": value for name, value in kept.items()}
+                | {":answer": _s("assistant")},
+                ConditionExpression="attribute_exists(PK) AND #role = :answer",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise not_found() from error
+            raise
+
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
         self._update_own(owner, conversation_id, "SET title = :title", {":title": _s(title_for(title))})
 
@@ -459,4 +501,11 @@ def _message(item: dict[str, Any]) -> Message:
         created_at=float(item["created_at"]["N"]),
         answers=item.get("answers", {}).get("S"),
         stats=json.loads(item["stats"]["S"]),
+        feedback=Feedback(
+            item["rating"]["S"] if "rating" in item else None,
+            item.get("comment", {}).get("S", ""),
+            float(item["rated_at"]["N"]),
+        )
+        if "rated_at" in item
+        else None,
     )

@@ -57,6 +57,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX usage_by_time ON usage (at)",
     ),
+    (  # 3: the user's feedback on an answer, the one thing changed in place (store.py)
+        "ALTER TABLE messages ADD COLUMN rating TEXT CHECK (rating IN ('up', 'down'))",
+        "ALTER TABLE messages ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE messages ADD COLUMN rated_at REAL",
+    ),
 ]
 
 

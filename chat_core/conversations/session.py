@@ -37,7 +37,7 @@ from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Store, current_view
+from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Feedback, Store, current_view
 from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.i18n import Text, plural
 from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting, turn_tokens
@@ -112,6 +112,8 @@ class Exchange:
     memory_start: int = 0  # ConversationChain: answered exchanges before this left the buffer
     # Asked of documents: the passages the answer was given (none: no source matched).
     sources: list[Source] | None = None
+    answer_key: str | None = None  # the saved answer's key: what feedback is given to
+    feedback: Feedback | None = None  # the user's on the answer (``ChatSession.rate``)
 
     @property
     def answered(self) -> bool:
@@ -154,6 +156,7 @@ class ChatSession:
                 if (sources := answer.stats.get("sources")) is not None:
                     exchange.sources = [Source(**source) for source in sources]
                 exchange.answer, exchange.stats = answer.text, Stats.from_record(answer.stats)
+                exchange.answer_key, exchange.feedback = answer.key, answer.feedback
                 exchange.state = State.STOPPED if answer.stats.get("stopped") else State.ANSWERED
             elif question is view[-1][0]:
                 exchange.reason = NO_ANSWER_YET
@@ -222,6 +225,7 @@ class ChatSession:
         the question, to ``ask``.  The new answer is saved as the question's latest."""
         last = self._last_answered()
         last.answer, last.state, last.stats, last.reason = "", State.UNANSWERED, None, None
+        last.answer_key, last.feedback = None, None  # the new answer is rated afresh
         return last.question
 
     def edit_last(self) -> str:
@@ -232,6 +236,16 @@ class ChatSession:
         self.exchanges.pop()
         self.replacing = last.key
         return last.question
+
+    def rate(self, exchange: Exchange, rating: str | None, comment: str = "") -> None:
+        """Save the user's feedback on ``exchange``'s saved answer (``rating`` "up",
+        "down" or None), replacing any before.  Raises ``ChatError`` if the store
+        fails; the exchange then keeps the feedback it had."""
+        if self.store is None or self.conversation_id is None or exchange.answer_key is None:
+            raise ValueError("only a saved answer can be rated")
+        exchange.feedback = self.store.set_feedback(
+            self.owner, self.conversation_id, exchange.answer_key, rating, comment
+        )
 
     def save_again(self, exchange: Exchange, settings: Settings) -> None:
         """Retry saving an answer whose save failed."""
@@ -300,7 +314,9 @@ class ChatSession:
                 record["sources"] = [asdict(source) for source in done.sources]
             try:
                 try:
-                    self.store.add_answer(self.owner, conversation_id, done.key, done.answer, record)
+                    done.answer_key = self.store.add_answer(
+                        self.owner, conversation_id, done.key, done.answer, record
+                    )
                 except ConversationNotFound:  # deleted meanwhile, in another tab or replica
                     self._save_as_new(conversation_id, done, record, settings)
                 done.saved = True
@@ -320,7 +336,7 @@ class ChatSession:
             self.conversation_id, self.exchanges = moved, [exchange]
         exchange.memory_start = 0  # the first turn of its conversation now
         exchange.key = self.store.add_question(self.owner, moved, exchange.question)
-        self.store.add_answer(self.owner, moved, exchange.key, exchange.answer, record)
+        exchange.answer_key = self.store.add_answer(self.owner, moved, exchange.key, exchange.answer, record)
         exchange.reason = MOVED
 
     def _memory_start(self) -> int:

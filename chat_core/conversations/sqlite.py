@@ -22,6 +22,7 @@ from chat_core.conversations.migrations import migrate
 from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
+    Feedback,
     Message,
     backend_errors,
     in_order,
@@ -131,13 +132,22 @@ class SQLiteStore(AppendOnlyMessages):
     def messages(self, owner: str, conversation_id: str) -> list[Message]:
         self.get(owner, conversation_id)
         rows = self._read(
-            "SELECT key, role, text, created_at, answers, stats FROM messages WHERE conversation_id = ?",
+            "SELECT key, role, text, created_at, answers, stats, rating, comment, rated_at "
+            "FROM messages WHERE conversation_id = ?",
             conversation_id,
         )
         return in_order(
             [
-                Message(key, role, text, at, answers, json.loads(stats))
-                for key, role, text, at, answers, stats in rows
+                Message(
+                    key,
+                    role,
+                    text,
+                    at,
+                    answers,
+                    json.loads(stats),
+                    feedback=Feedback(rating, comment, rated_at) if rated_at is not None else None,
+                )
+                for key, role, text, at, answers, stats, rating, comment, rated_at in rows
             ]
         )
 
@@ -168,6 +178,17 @@ class SQLiteStore(AppendOnlyMessages):
                 row = astuple(usage)
                 db.execute(f"INSERT INTO usage ({_USAGE}) VALUES ({', '.join('?' * len(row))})", row)
         return key
+
+    def _annotate(self, owner: str, conversation_id: str, answer_key: str, feedback: Feedback | None) -> None:
+        rating, comment, at = astuple(feedback) if feedback else (None, "", None)
+        with self._write() as db:
+            if not db.execute(
+                "UPDATE messages SET rating = ?, comment = ?, rated_at = ? "
+                "WHERE conversation_id = ? AND key = ? AND role = 'assistant' "
+                "AND EXISTS (SELECT 1 FROM conversations WHERE id = ? AND owner = ?)",
+                (rating, comment, at, conversation_id, answer_key, conversation_id, owner),
+            ).rowcount:
+                raise not_found()
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None:
         with self._write() as db:

@@ -12,6 +12,12 @@ rewritten: a regenerated answer is a newer answer to the same question, an
 edited question a newer question that names the one it replaces.  A question no answer names is
 unanswered: an app that dies mid-answer leaves the question, unanswered, and
 never half a pair.
+
+The one thing ever changed in place is the user's feedback on an answer (a
+thumbs up or down, a comment, when): an annotation of the log, not part of it,
+which the user may change their mind about, so a new rating replaces the last
+rather than adding to it (``set_feedback``).  It never changes a conversation's
+``updated_at``: rating an old answer does not bring its conversation to the top.
 """
 
 from __future__ import annotations
@@ -56,6 +62,18 @@ class Conversation:
     updated_at: float
 
 
+RATINGS = ("up", "down")
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The user's feedback on an answer, as last given."""
+
+    rating: str | None  # "up", "down", or None: taken back, or a comment alone
+    comment: str = ""
+    at: float = 0.0  # when it was given
+
+
 @dataclass(frozen=True)
 class Message:
     key: str  # unique in its conversation; sorting keys gives the order written
@@ -67,6 +85,7 @@ class Message:
     # a question's {"replaces": key} when it edits that question.
     stats: dict[str, Any] = field(default_factory=dict)
     answered: bool = True  # a question: whether an answer names it
+    feedback: Feedback | None = None  # an answer's, once the user gave some
 
 
 def in_order(messages: list[Message]) -> list[Message]:
@@ -114,6 +133,14 @@ class Store(Protocol):
         self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
     ) -> str:
         """Save the answer to question ``question_key``."""
+        ...
+
+    def set_feedback(
+        self, owner: str, conversation_id: str, answer_key: str, rating: str | None, comment: str = ""
+    ) -> Feedback | None:
+        """Give answer ``answer_key`` the user's feedback, replacing any given before
+        (``rating`` None and no comment takes it back); returns it as stored.
+        ``ConversationNotFound`` when the key is not an answer in the owner's conversation."""
         ...
 
     def rename(self, owner: str, conversation_id: str, title: str) -> None: ...
@@ -195,6 +222,21 @@ class AppendOnlyMessages:
         self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
     ) -> str:
         return self._append(owner, conversation_id, "assistant", text, answers=question_key, stats=stats)
+
+    def _annotate(self, owner: str, conversation_id: str, answer_key: str, feedback: Feedback | None) -> None:
+        """Replace the answer's feedback, after checking that it is an answer in the
+        owner's conversation (else ``not_found()``)."""
+        raise NotImplementedError
+
+    def set_feedback(
+        self, owner: str, conversation_id: str, answer_key: str, rating: str | None, comment: str = ""
+    ) -> Feedback | None:
+        if rating is not None and rating not in RATINGS:
+            raise ValueError(f"a rating is one of {RATINGS} or None, not {rating!r}")
+        comment = comment.strip()
+        feedback = Feedback(rating, comment, now()) if rating or comment else None
+        self._annotate(owner, conversation_id, answer_key, feedback)
+        return feedback
 
 
 def title_for(question: str) -> str:
