@@ -1,11 +1,13 @@
 """The IAM policy in the README ("Run it for a team") covers every AWS call the
-app makes: a chat on a remote endpoint, conversations on DynamoDB and uploads
-on S3 are run against servers on 127.0.0.1 (the endpoint server, moto), every
+app makes: a chat on a remote endpoint, conversations, feedback and usage on
+DynamoDB, uploads on S3 and the listing of the account's endpoints are run
+against servers on 127.0.0.1 (the endpoint server, moto), every
 call botocore makes is recorded (the calls go through unchanged), and each one's
 IAM action must be allowed by the policy.  No IAM runs here to enforce it."""
 
 import json
 import re
+import time
 from typing import Any
 
 import boto3
@@ -24,6 +26,7 @@ from chat_core.documents.uploads import open_uploads, sha256
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import load_catalog
+from chat_core.models.discovery import list_endpoints
 
 # TransactWriteItems is authorized as the actions of its items.
 TRANSACTION_ITEMS = {
@@ -67,8 +70,17 @@ def test_the_readme_policy_allows_every_call_the_app_makes(
 ) -> None:
     use_moto(monkeypatch, moto_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", moto_url)
     create_table("team")
     boto3.client("s3").create_bucket(Bucket="team-uploads")
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    role = "arn:aws:iam::123456789012:role/chat"
+    sagemaker.create_model(ModelName="llama", ExecutionRoleArn=role, PrimaryContainer={"Image": "tgi"})
+    variant = {"VariantName": "AllTraffic", "ModelName": "llama", "InstanceType": "ml.g4dn.xlarge"}
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="llama", ProductionVariants=[variant | {"InitialInstanceCount": 1}]
+    )
+    sagemaker.create_endpoint(EndpointName="llama", EndpointConfigName="llama")
     recorded.clear()  # the operator's set-up, not the app's
 
     store = open_store("dynamodb://team")
@@ -86,10 +98,14 @@ def test_the_readme_policy_allows_every_call_the_app_makes(
         "".join(chat.ask("Hello?", Settings(llama, llama.defaults)))
         summarize("A short text.", llama, llama.defaults)
     chat.rate(chat.exchanges[0], "down", "Too short.")
+    store.usage(0, time.time() + 60, "ana")
+    assert [found.name for found in list_endpoints().endpoints] == ["llama"]
     store.rename("ana", chat.conversation_id, "Renamed")
     store.messages("ana", chat.conversation_id)
     store.delete("ana", chat.conversation_id)
     store.delete_all("ana")
 
     assert {"sagemaker:InvokeEndpointWithResponseStream", "sagemaker:InvokeEndpoint"} <= recorded
+    # Recorded as asked, though moto does not answer it: the listing goes on without components.
+    assert "sagemaker:ListInferenceComponents" in recorded
     assert recorded - readme_policy() == set()
