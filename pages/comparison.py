@@ -1,0 +1,77 @@
+"""The chat page's side-by-side columns for a comparison (chat_core/conversations/compare.py):
+one column per model, headed by it, its answer streaming in, then its first-token
+time, speed and token counts and a button to use it."""
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from chat_core.conversations.compare import Candidate, Comparison
+from chat_core.markdown import safe_markdown
+from pages.common import stats_line
+
+
+def stream(comparison: Comparison, t: Callable[..., str], lang: str) -> None:
+    """Draw the columns and fill each as its answer arrives.  Only this run calls
+    Streamlit: it drains what the candidates' threads put in the comparison's queue."""
+    slots = []
+    for column, candidate in zip(_columns(comparison), comparison.candidates, strict=True):
+        with column:
+            _heading(candidate, t, lang)
+            slots.append((st.empty(), st.empty()) if candidate.reply else None)
+            if not candidate.reply:  # failed before its stream began
+                _under(candidate, t, lang)
+    texts = [""] * len(comparison.candidates)
+    for index, text in comparison:
+        answer, under = slots[index] or (None, None)
+        if answer is None or under is None:
+            continue
+        if text is None:  # its stream ended: answered, stopped or failed
+            with under.container():
+                _under(comparison.candidates[index], t, lang)
+            continue
+        texts[index] += text
+        answer.markdown(safe_markdown(texts[index]))
+
+
+def settled(comparison: Comparison, t: Callable[..., str], lang: str, pick: Callable[[int], None]) -> None:
+    """The columns of a comparison that waits for the user to pick an answer."""
+    for index, (column, candidate) in enumerate(
+        zip(_columns(comparison), comparison.candidates, strict=True)
+    ):
+        with column:
+            _heading(candidate, t, lang)
+            if candidate.exchange.answered:
+                st.markdown(safe_markdown(candidate.exchange.answer) or t("*(empty answer)*"))
+            _under(candidate, t, lang)
+            if candidate.exchange.answered:
+                st.button(
+                    t("Use this answer"),
+                    icon=":material/check:",
+                    key=f"use-{index}",
+                    on_click=pick,
+                    args=(index,),
+                    width="stretch",
+                )
+
+
+def _columns(comparison: Comparison) -> list:
+    return st.columns(len(comparison.candidates), border=True)
+
+
+def _heading(candidate: Candidate, t: Callable[..., str], lang: str) -> None:
+    st.markdown(f"**{safe_markdown(candidate.label)}**")
+    if candidate.reply and candidate.reply.notice:
+        st.info(candidate.reply.notice.text(lang), icon=":material/info:")
+
+
+def _under(candidate: Candidate, t: Callable[..., str], lang: str) -> None:
+    """What its answer came with (times and tokens), or why it has none, or was not saved."""
+    exchange = candidate.exchange
+    if not exchange.answered:
+        st.error(exchange.reason.text(lang) if exchange.reason else "", icon=":material/error:")
+        return
+    if stats := exchange.stats:
+        st.caption(stats_line(exchange) + t(" · {tokens} prompt tokens", tokens=stats.input_tokens))
+    if not exchange.saved:  # kept on screen; picking it tries saving it again
+        st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
