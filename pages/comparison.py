@@ -5,6 +5,7 @@ time, speed and token counts and a button to use it."""
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.compare import Candidate, Comparison
 from chat_core.markdown import safe_markdown
@@ -14,33 +15,29 @@ from pages.common import stats_line
 def stream(comparison: Comparison, t: Callable[..., str], lang: str) -> None:
     """Draw the columns and fill each as its answer arrives.  Only this run calls
     Streamlit: it drains what the candidates' threads put in the comparison's queue."""
-    slots = []
-    for column, candidate in zip(_columns(comparison), comparison.candidates, strict=True):
+    answers, unders = {}, {}  # by candidate: where its text goes, and what goes under it
+    for index, (column, candidate) in enumerate(_columns(comparison)):
         with column:
-            _heading(candidate, t, lang)
-            slots.append((st.empty(), st.empty()) if candidate.reply else None)
-            if not candidate.reply:  # failed before its stream began
+            _heading(candidate, lang)
+            if candidate.reply is None:  # failed before its stream began
                 _under(candidate, t, lang)
-    texts = [""] * len(comparison.candidates)
+            else:
+                answers[index], unders[index] = st.empty(), st.empty()
+    texts = dict.fromkeys(answers, "")
     for index, text in comparison:
-        answer, under = slots[index] or (None, None)
-        if answer is None or under is None:
-            continue
         if text is None:  # its stream ended: answered, stopped or failed
-            with under.container():
+            with unders[index].container():
                 _under(comparison.candidates[index], t, lang)
-            continue
-        texts[index] += text
-        answer.markdown(safe_markdown(texts[index]))
+        else:
+            texts[index] += text
+            answers[index].markdown(safe_markdown(texts[index]))
 
 
 def settled(comparison: Comparison, t: Callable[..., str], lang: str, pick: Callable[[int], None]) -> None:
     """The columns of a comparison that waits for the user to pick an answer."""
-    for index, (column, candidate) in enumerate(
-        zip(_columns(comparison), comparison.candidates, strict=True)
-    ):
+    for index, (column, candidate) in enumerate(_columns(comparison)):
         with column:
-            _heading(candidate, t, lang)
+            _heading(candidate, lang)
             if candidate.exchange.answered:
                 st.markdown(safe_markdown(candidate.exchange.answer) or t("*(empty answer)*"))
             _under(candidate, t, lang)
@@ -55,11 +52,13 @@ def settled(comparison: Comparison, t: Callable[..., str], lang: str, pick: Call
                 )
 
 
-def _columns(comparison: Comparison) -> list:
-    return st.columns(len(comparison.candidates), border=True)
+def _columns(comparison: Comparison) -> list[tuple[DeltaGenerator, Candidate]]:
+    """A column for each candidate, side by side."""
+    columns = st.columns(len(comparison.candidates), border=True)
+    return list(zip(columns, comparison.candidates, strict=True))
 
 
-def _heading(candidate: Candidate, t: Callable[..., str], lang: str) -> None:
+def _heading(candidate: Candidate, lang: str) -> None:
     st.markdown(f"**{safe_markdown(candidate.label)}**")
     if candidate.reply and candidate.reply.notice:
         st.info(candidate.reply.notice.text(lang), icon=":material/info:")

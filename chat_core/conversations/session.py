@@ -235,6 +235,8 @@ class ChatSession:
         candidate the user picks (``Comparison.pick``)."""
         from chat_core.conversations.compare import Comparison  # it imports this module
 
+        if not 2 <= len(settings) <= 3:
+            raise ValueError(f"compare two or three models, not {len(settings)}")
         exchange, fits = self._asked(question, settings, top_k, progress)
         self.comparison = Comparison(exchange, self.store, self.owner, self.conversation_id)
         for one, fit in zip(settings, fits, strict=True):
