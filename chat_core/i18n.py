@@ -208,6 +208,16 @@ KO: dict[str, str] = {
     "그 비용은 엔드포인트 비용 중 그만큼입니다.",
     "Bundled model: no instance to pay for.": "내장 모델: 비용을 낼 인스턴스가 없습니다.",
     "Instance type unknown.": "인스턴스 유형을 모릅니다.",
+    "Compare models": "모델 비교",
+    "Ask each question of two or three models at once, then pick the better answer.": (
+        "질문마다 두세 모델에게 한꺼번에 묻고, 더 나은 답변을 고릅니다."
+    ),
+    "Models to compare": "비교할 모델",
+    "Choose two or three models; until then questions go to the model above.": (
+        "모델을 두세 개 고르세요. 그때까지는 위의 모델에게 질문합니다."
+    ),
+    "Use this answer": "이 답변 쓰기",
+    " · {tokens} prompt tokens": " · 프롬프트 {tokens}토큰",
 }
 
 # English labels that count something: the value counted, and the label for one.
@@ -224,4 +234,5 @@ ONE: dict[str, tuple[str, str]] = {
         "Stopped after {done} of {total} part; here is what was done.",
     ),
     "Summarize {name} ({pages} pages).": ("pages", "Summarize {name} ({pages} page)."),
+    " · {tokens} prompt tokens": ("tokens", " · {tokens} prompt token"),
 }

@@ -17,7 +17,6 @@ from chat_core.conversations.session import (
     ChatSession,
     Exchange,
     Settings,
-    State,
 )
 from chat_core.conversations.store import (
     TITLE_LENGTH,
@@ -30,11 +29,20 @@ from chat_core.conversations.store import (
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.markdown import safe_markdown, safe_stream
-from chat_core.models.catalog import GenerationParams
+from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.retrieval.grounding import NO_SOURCE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import TOP_K, Source
-from pages.common import conversation_store, language, library, model_picker, owner
+from pages import comparison as columns
+from pages.common import (
+    conversation_store,
+    language,
+    library,
+    model_picker,
+    offered_models,
+    owner,
+    stats_line,
+)
 
 COMMENT_MAX_CHARS = 2000
 THUMBS = ("down", "up")  # st.feedback("thumbs") gives 0 for thumbs down, 1 for up
@@ -127,6 +135,26 @@ def ask(question: str) -> None:
     st.session_state.send = question
 
 
+def pick(index: int) -> None:
+    """ "Use this answer" under a compared model's answer."""
+    try:
+        chat.pick(index)
+    except ChatError as error:  # the store failed: the comparison waits, to be picked again
+        tell(error)
+
+
+def generation_params(spec: ModelSpec) -> GenerationParams:
+    """A model's sliders, keyed by model, so each model starts from its own defaults."""
+    defaults, most = spec.defaults, min(2048, spec.context_window // 2)
+    return GenerationParams(
+        temperature=st.slider(t("Temperature"), 0.0, 1.0, defaults.temperature, 0.05, key=f"t-{spec.id}"),
+        top_p=st.slider(t("Top p"), 0.05, 1.0, defaults.top_p, 0.05, key=f"p-{spec.id}"),
+        max_new_tokens=st.slider(
+            t("Max new tokens"), 16, most, defaults.max_new_tokens, 16, key=f"n-{spec.id}"
+        ),
+    )
+
+
 # A link, a reload or "Discuss in chat" names a conversation in the URL.
 if (linked := st.query_params.get("c")) and linked != chat.conversation_id:
     go_to(linked)
@@ -214,32 +242,43 @@ with st.sidebar:
 
     st.header(t("Settings"))
     model = model_picker("model")
+    comparing: list[ModelSpec] = []
+    if st.toggle(
+        t("Compare models"),
+        key="compare",
+        help=t("Ask each question of two or three models at once, then pick the better answer."),
+    ):
+        offered = offered_models()
+        kept = [id for id in st.session_state.get("compared", [model.id]) if id in offered]
+        st.session_state["compared"] = kept  # a model no longer offered leaves the comparison
+        ids = st.multiselect(
+            t("Models to compare"),
+            list(offered),
+            key="compared",
+            max_selections=3,
+            format_func=lambda id: offered[id].label,
+        )
+        comparing = [offered[id] for id in ids]
+        if len(comparing) < 2:
+            st.caption(t("Choose two or three models; until then questions go to the model above."))
     mode = st.radio(
         t("Conversation mode"),
         MODES,
         key="mode",
         help=t("PromptTemplate keeps the newest turns that fit; ConversationChain keeps a buffer memory."),
     )
-    # Keyed by model, so each model starts from its own defaults.
-    defaults, most = model.defaults, min(2048, model.context_window // 2)
-    params = GenerationParams(
-        temperature=st.slider(t("Temperature"), 0.0, 1.0, defaults.temperature, 0.05, key=f"t-{model.id}"),
-        top_p=st.slider(t("Top p"), 0.05, 1.0, defaults.top_p, 0.05, key=f"p-{model.id}"),
-        max_new_tokens=st.slider(
-            t("Max new tokens"), 16, most, defaults.max_new_tokens, 16, key=f"n-{model.id}"
-        ),
-    )
-    settings = Settings(model, params, mode, st.text_area(t("System prompt"), DEFAULT_SYSTEM, key="system"))
-
-
-def caption(exchange: Exchange) -> None:
-    if stats := exchange.stats:
-        rate = t(" · {rate:.1f} tokens/s", rate=stats.tokens_per_s) if stats.tokens_per_s else ""
-        stopped = t("stopped · ") if exchange.state is State.STOPPED else ""
-        timing = t(
-            "first token {seconds:.2f} s · {tokens} tokens", seconds=stats.first_token_s, tokens=stats.tokens
-        )
-        st.caption(stopped + timing + rate)
+    compared_params: dict[ModelSpec, GenerationParams] = {}
+    if len(comparing) < 2:
+        params = generation_params(model)
+    else:  # each compared model with its own sliders
+        for spec in comparing:
+            with st.expander(spec.label, icon=":material/tune:"):
+                compared_params[spec] = generation_params(spec)
+        params = compared_params.get(model, model.defaults)
+    system = st.text_area(t("System prompt"), DEFAULT_SYSTEM, key="system")
+    settings = Settings(model, params, mode, system)
+    # Empty unless two or three models are compared: then each question goes to all of them.
+    comparison_settings = [Settings(spec, chosen, mode, system) for spec, chosen in compared_params.items()]
 
 
 @st.dialog(t("Page"), width="large")
@@ -318,12 +357,18 @@ def feedback(exchange: Exchange) -> None:
 def draw(index: int, exchange: Exchange) -> None:
     st.chat_message("user").markdown(safe_markdown(exchange.question))
     with st.chat_message("assistant"):
+        if chat.comparison and chat.comparison.exchange is exchange:  # waits for a pick
+            columns.settled(chat.comparison, t, lang, pick)
+            if not chat.comparison.pickable:  # every model failed: the question can be sent again
+                st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
+            return
         if not exchange.answered:  # failed or unanswered: the question can be sent again
             st.error(exchange.reason.text(lang) if exchange.reason else "", icon=":material/error:")
             st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
             return
         st.markdown(safe_markdown(exchange.answer) or t("*(empty answer)*"))
-        caption(exchange)
+        if line := stats_line(exchange):
+            st.caption(line)
         sources(index, exchange)
         if exchange.saved and exchange.reason:  # saved elsewhere than asked: says where
             st.info(exchange.reason.text(lang), icon=":material/move_item:")
@@ -356,7 +401,8 @@ def send_edited() -> None:
 
 
 st.title(t("SageMaker Chat"))
-st.caption(" · ".join([model.label, mode, *(document.name for document in chat.documents)]))
+models = " vs ".join(one.spec.label for one in comparison_settings) or model.label
+st.caption(" · ".join([models, mode, *(document.name for document in chat.documents)]))
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
@@ -377,13 +423,22 @@ if question:
             bar.progress(done / total, t("Indexed {done} of {total} passages", done=done, total=total))
 
         # A failure is kept in the exchange, and shown with a Resend button on the rerun.
-        with contextlib.suppress(ChatError), chat.ask(question, settings, top_k, indexed) as reply:
-            bar.empty()
-            show_in_url()  # a reload finds the conversation, even mid-answer
-            if reply.notice:
-                st.info(reply.notice.text(lang), icon=":material/info:")
-            # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
-            st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
-            st.write_stream(safe_stream(reply))
+        if comparison_settings:
+            with contextlib.suppress(ChatError):
+                comparison = chat.compare(question, comparison_settings, top_k, indexed)
+                bar.empty()
+                show_in_url()
+                # Stop reruns the page; the next run stops every model's answer (chat.settle).
+                st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
+                columns.stream(comparison, t, lang)
+        else:
+            with contextlib.suppress(ChatError), chat.ask(question, settings, top_k, indexed) as reply:
+                bar.empty()
+                show_in_url()  # a reload finds the conversation, even mid-answer
+                if reply.notice:
+                    st.info(reply.notice.text(lang), icon=":material/info:")
+                # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
+                st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
+                st.write_stream(safe_stream(reply))
     show_in_url()
     st.rerun()  # the sidebar lists the conversation, newest first

@@ -1,5 +1,5 @@
 """What the pages share: the language's translator, the stores, the user, the model picker,
-the instances serving an endpoint."""
+the instances serving an endpoint, an answer's speed line."""
 
 import os
 from collections.abc import Callable
@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from chat_core.access import check_endpoint_allowed, may_call, may_call_endpoint
+from chat_core.conversations.session import Exchange, State
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, open_store
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
@@ -104,12 +105,21 @@ def owner() -> str:
     return f"{issuer}#{subject}"
 
 
+def offered_models() -> dict[str, ModelSpec]:
+    """The models this user may pick, by id: the catalog's, the endpoints added this
+    session and the account's that ``model_picker`` last offered."""
+    custom: dict[str, ModelSpec] = st.session_state.setdefault("custom_models", {})
+    user, login = owner(), login_configured()
+    offered = {id: spec for id, spec in (load_catalog() | custom).items() if may_call(spec, user, login)}
+    return offered | st.session_state.get("account_models", {})
+
+
 def model_picker(key: str) -> ModelSpec:
     """The model select box, with a form to add any SageMaker endpoint (kept for the session)."""
     tr = t()
     custom: dict[str, ModelSpec] = st.session_state.setdefault("custom_models", {})
     user, login = owner(), login_configured()
-    models = {id: spec for id, spec in (load_catalog() | custom).items() if may_call(spec, user, login)}
+    models = offered_models()
     with st.expander(tr("Add a SageMaker endpoint")), st.form(f"add-endpoint-{key}", border=False):
         name = st.text_input(tr("Endpoint name"), key=f"{key}-endpoint-name")
         region = st.text_input(tr("Region"), placeholder=tr("default region"), key=f"{key}-endpoint-region")
@@ -134,7 +144,8 @@ def model_picker(key: str) -> ModelSpec:
                 st.session_state[key] = added.id
                 st.rerun()
     picker = st.container()  # drawn here, filled once the account's endpoints are known
-    models |= _account_models(key, user, login)
+    st.session_state["account_models"] = _account_models(key, user, login)
+    models |= st.session_state["account_models"]
     st.session_state.setdefault(key, DEFAULT_MODEL)
     chosen = picker.selectbox(tr("Model"), list(models), format_func=lambda m: models[m].label, key=key)
     return models[chosen]
@@ -207,3 +218,16 @@ def endpoint_instances(endpoint: str) -> tuple[str, int] | None:
             if found.name == endpoint:
                 return found.instance_type, found.instance_count
     return None
+
+
+def stats_line(exchange: Exchange) -> str:
+    """Under an answer: stopped or not, time to its first token, its tokens and speed."""
+    if not (stats := exchange.stats):
+        return ""
+    tr = t()
+    rate = tr(" · {rate:.1f} tokens/s", rate=stats.tokens_per_s) if stats.tokens_per_s else ""
+    stopped = tr("stopped · ") if exchange.state is State.STOPPED else ""
+    timing = tr(
+        "first token {seconds:.2f} s · {tokens} tokens", seconds=stats.first_token_s, tokens=stats.tokens
+    )
+    return stopped + timing + rate

@@ -27,6 +27,8 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         note = "" if message.answered else " (unanswered)"
         if message.role == "user" and message.key not in questions:
             note = " (edited, see below)"
+        elif message.stats.get("candidate"):  # one model's answer in a comparison (compare.py)
+            note = f" ({message.stats.get('model', '?')}, compared)"
         elif message.answers in questions and message.key not in answers:
             note = " (regenerated, see below)"
         elif message.role == "assistant" and message.stats.get("stopped"):

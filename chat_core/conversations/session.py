@@ -20,6 +20,7 @@ the conversation.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_classic.chains import ConversationChain
 from langchain_classic.memory import ConversationBufferMemory
@@ -37,7 +38,15 @@ from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from chat_core.conversations.store import LOCAL_USER, ConversationNotFound, Feedback, Store, current_view
+from chat_core.conversations.store import (
+    LOCAL_USER,
+    ConversationNotFound,
+    Feedback,
+    Message,
+    Store,
+    current_view,
+    undecided,
+)
 from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.i18n import Text, plural
 from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting, turn_tokens
@@ -47,6 +56,9 @@ from chat_core.models.prompts import Turn
 from chat_core.retrieval.grounding import grounded
 from chat_core.retrieval.library import Attached, Library
 from chat_core.retrieval.search import TOP_K, Source
+
+if TYPE_CHECKING:
+    from chat_core.conversations.compare import Comparison
 
 MODES = ("PromptTemplate", "ConversationChain")
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
@@ -63,6 +75,11 @@ MOVED = Text.of(
 
 class QuestionTooLong(ChatError):
     pass
+
+
+# A question's prompt for one model: the question (with passages), the passages it holds
+# and the tokens left for history.
+Fitted = tuple[str, list[Source] | None, int]
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,14 @@ class Exchange:
     def answered(self) -> bool:
         return self.state in (State.ANSWERED, State.STOPPED)
 
+    def answer_from(self, answer: Message) -> None:
+        """Take the answer, its record and its sources from a saved answer."""
+        if (sources := answer.stats.get("sources")) is not None:
+            self.sources = [Source(**source) for source in sources]
+        self.answer, self.stats, self.answer_key = answer.text, Stats.from_record(answer.stats), answer.key
+        self.feedback = answer.feedback
+        self.state = State.STOPPED if answer.stats.get("stopped") else State.ANSWERED
+
 
 class ChatSession:
     def __init__(
@@ -135,7 +160,9 @@ class ChatSession:
         self.exchanges: list[Exchange] = []
         self.replacing: str | None = None  # the key of the question the next one edits
         self.documents: list[Attached] = []  # what the next question is answered from
-        self._streaming: Reply | None = None
+        # The last question's comparison while no candidate is picked: its exchange is unanswered.
+        self.comparison: Comparison | None = None
+        self._streaming: _Streaming | None = None
 
     @property
     def turns(self) -> list[Turn]:
@@ -146,18 +173,21 @@ class ChatSession:
         """Continue a saved conversation as it reads now (``store.current_view``)."""
         if self.store is None:
             raise ValueError("no store to open conversations from")
-        view = current_view(self.store.messages(self.owner, conversation_id))
+        messages = self.store.messages(self.owner, conversation_id)
+        view = current_view(messages)
         self.clear()
         self.conversation_id = conversation_id
         for question, answer in view:
             exchange = Exchange(question.text, question.key)
             self.documents = [Attached(**document) for document in question.stats.get("documents", [])]
-            if answer is not None:
-                if (sources := answer.stats.get("sources")) is not None:
-                    exchange.sources = [Source(**source) for source in sources]
-                exchange.answer, exchange.stats = answer.text, Stats.from_record(answer.stats)
-                exchange.answer_key, exchange.feedback = answer.key, answer.feedback
-                exchange.state = State.STOPPED if answer.stats.get("stopped") else State.ANSWERED
+            if question is view[-1][0] and (candidates := undecided(messages, question, answer)):
+                from chat_core.conversations.compare import Comparison  # it imports this module
+
+                self.comparison = Comparison.reopened(
+                    exchange, candidates, self.store, self.owner, conversation_id
+                )
+            elif answer is not None:
+                exchange.answer_from(answer)
             elif question is view[-1][0]:
                 exchange.reason = NO_ANSWER_YET
             else:
@@ -187,18 +217,79 @@ class ChatSession:
 
         Raises ``ChatError`` (here or while iterating) with a message for the
         user; the exchange then says why it failed, and its saved question stays."""
-        if settings.mode not in MODES:
-            raise ValueError(f"unknown conversation mode {settings.mode!r}")
-        try:  # refused before it is saved: a question that cannot be asked is not kept
+        exchange, [fit] = self._asked(question, [settings], top_k, progress)
+        assert not isinstance(fit, ChatError)  # one model: its failure refuses the question
+        reply = self.reply(exchange, fit, settings, self._saver(exchange, settings))
+        self._streaming = reply
+        return reply
+
+    def compare(
+        self,
+        question: str,
+        settings: Sequence[Settings],
+        top_k: int = TOP_K,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Comparison:
+        """Ask ``question`` of two or three models at once, each with its own settings:
+        the question is saved once, and each model's answer streams in a thread of its
+        own and is saved as a candidate as soon as it ends (``compare.Comparison``).
+        One model failing fails its candidate only; the conversation goes on with the
+        candidate the user picks (``Comparison.pick``)."""
+        from chat_core.conversations.compare import Comparison  # it imports this module
+
+        if not 2 <= len(settings) <= 3:
+            raise ValueError(f"compare two or three models, not {len(settings)}")
+        exchange, fits = self._asked(question, settings, top_k, progress)
+        self.comparison = Comparison(exchange, self.store, self.owner, self.conversation_id)
+        for one, fit in zip(settings, fits, strict=True):
+            candidate, reply = Exchange(question, exchange.key), None
+            if isinstance(fit, ChatError):
+                _failed(candidate, fit)
+            else:
+                with contextlib.suppress(ChatError):  # the candidate says why it failed
+                    reply = self.reply(candidate, fit, one, self.comparison.keep)
+            self.comparison.add(one, candidate, reply)
+        self._streaming = self.comparison.start()
+        return self.comparison
+
+    def pick(self, index: int) -> None:
+        """Make the undecided comparison's candidate ``index`` the question's answer."""
+        if self.comparison is None:
+            raise ValueError("no comparison to pick from")
+        self.comparison.pick(index)
+        self.comparison = None
+
+    def _asked(
+        self,
+        question: str,
+        settings: Sequence[Settings],
+        top_k: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[Exchange, list[Fitted | ChatError]]:
+        """The exchange of ``question``, saved, and its prompt fitted to each model's
+        window (or why it cannot be).  Refused before it is saved when it fits no
+        model: a question that cannot be asked is not kept."""
+        if any(one.mode not in MODES for one in settings):
+            raise ValueError(f"unknown conversation mode in {[one.mode for one in settings]}")
+        self.comparison = None
+        try:
             sources = self._sources(question, top_k, progress)
-            prompt, sources, budget = _fitted(question, sources, settings)
-            exchange = self._exchange_for(question, settings)
-            exchange.sources = sources
+            fits = [_fitted_or_error(question, sources, one) for one in settings]
+            if all(isinstance(fit, ChatError) for fit in fits):
+                raise fits[0]
+            exchange = self._exchange_for(question, settings[0])
+            return exchange, fits
         except Exception as error:  # too long, or the store failed: shown, to be resent
             if self.exchanges and not self.exchanges[-1].answered:
                 self.exchanges.pop()
             self.exchanges.append(refused := Exchange(question))
-            raise _failed(refused, _explained(error, settings.spec)) from error
+            raise _failed(refused, _explained(error, settings[0].spec)) from error
+
+    def reply(
+        self, exchange: Exchange, fit: Fitted, settings: Settings, save: Callable[[Exchange], None]
+    ) -> Reply:
+        """The model's answer to ``exchange``'s question, from the prompt fitted for it."""
+        prompt, exchange.sources, budget = fit
         started = time.perf_counter()
         try:
             llm = endpoint_llm(settings.spec, settings.params)
@@ -214,11 +305,7 @@ class ChatSession:
         # The budget is what the prompt without history left of the window.
         input_tokens = spec.context_window - params.max_new_tokens - budget
         input_tokens += sum(turn_tokens(spec, turn) for turn in history)
-        reply = Reply(
-            exchange, chunks, settings, started, notice, input_tokens, save=self._saver(exchange, settings)
-        )
-        self._streaming = reply
-        return reply
+        return Reply(exchange, chunks, settings, started, notice, input_tokens, save=save)
 
     def regenerate_last(self) -> str:
         """Take the last answer back so that its question is asked again; returns
@@ -305,13 +392,7 @@ class ChatSession:
         def save(done: Exchange) -> None:
             if self.store is None or conversation_id is None or done.key is None:
                 return
-            record = {
-                **(asdict(done.stats) if done.stats else {}),
-                "stopped": done.state is State.STOPPED,
-                **answered_with(settings),
-            }
-            if done.sources is not None:
-                record["sources"] = [asdict(source) for source in done.sources]
+            record = answer_record(done, settings)
             try:
                 try:
                     done.answer_key = self.store.add_answer(
@@ -380,9 +461,14 @@ class ChatSession:
         return relay, start + dropped, notice, buffered[dropped:]
 
 
-def _fitted(
-    question: str, sources: list[Source] | None, settings: Settings
-) -> tuple[str, list[Source] | None, int]:
+def _fitted_or_error(question: str, sources: list[Source] | None, settings: Settings) -> Fitted | ChatError:
+    try:
+        return _fitted(question, sources, settings)
+    except Exception as error:  # this model cannot take it; another one of a comparison may
+        return _explained(error, settings.spec)
+
+
+def _fitted(question: str, sources: list[Source] | None, settings: Settings) -> Fitted:
     """The prompt's question (with the passages found, if any), the passages it
     holds and the tokens left for history: the lowest-ranked passages are left
     out while the question with them does not fit the context window."""
@@ -410,6 +496,19 @@ def _history_budget(question: str, settings: Settings) -> int:
     return history_budget(settings.spec, settings.params, settings.system, question)
 
 
+def answer_record(exchange: Exchange, settings: Settings) -> dict[str, Any]:
+    """What is saved with an answer (``Message.stats``): its ``Stats``, whether it was
+    stopped, what generated it (``answered_with``) and the passages it was given."""
+    record = {
+        **(asdict(exchange.stats) if exchange.stats else {}),
+        "stopped": exchange.state is State.STOPPED,
+        **answered_with(settings),
+    }
+    if exchange.sources is not None:
+        record["sources"] = [asdict(source) for source in exchange.sources]
+    return record
+
+
 def answered_with(settings: Settings) -> dict[str, Any]:
     """What an answer's record says it was generated by: the model (its catalog id,
     endpoint and inference component) and the generation parameters."""
@@ -425,6 +524,12 @@ def _explained(error: BaseException, spec: ModelSpec) -> ChatError:
 def _failed(exchange: Exchange, error: ChatError) -> ChatError:
     exchange.state, exchange.reason = State.FAILED, error.message
     return error
+
+
+class _Streaming(Protocol):
+    """What streams in threads a page run may leave behind: a reply, or a comparison."""
+
+    def stop_from_elsewhere(self, timeout: float) -> None: ...
 
 
 class Reply:
@@ -493,8 +598,12 @@ class Reply:
             self.exchange.reason = STOPPED_EARLY
             self._settled.set()
 
-    def stop_from_elsewhere(self, timeout: float) -> None:
+    def request_stop(self) -> None:
+        """Have the thread iterating this reply stop it at its next token."""
         self._stop_requested = True
+
+    def stop_from_elsewhere(self, timeout: float) -> None:
+        self.request_stop()
         self._settled.wait(timeout)
 
     def _finish(self, state: State) -> None:

@@ -81,7 +81,8 @@ class Message:
     text: str
     created_at: float
     answers: str | None = None  # an answer: the key of its question
-    # An answer's Stats (session.py) and whether it was stopped;
+    # An answer's record (session.answer_record), with "candidate": true for one model's
+    # answer in a comparison and "comparison" for the answer picked from one (compare.py);
     # a question's {"replaces": key} when it edits that question.
     stats: dict[str, Any] = field(default_factory=dict)
     answered: bool = True  # a question: whether an answer names it
@@ -98,10 +99,22 @@ def in_order(messages: list[Message]) -> list[Message]:
 def current_view(messages: list[Message]) -> list[tuple[Message, Message | None]]:
     """The conversation as it reads now: each question that no edit replaced, in
     order, with its latest answer (None while unanswered).  The session opens
-    this and the exports mark whatever is not in it."""
+    this and the exports mark whatever is not in it.  A comparison's candidate
+    answers are not the question's answer: the one the user picked is, saved again."""
     edited = {m.stats.get("replaces") for m in messages if m.role == "user"}
-    latest = {m.answers: m for m in messages if m.answers}  # in key order: the last one wins
+    # In key order: the last one wins.
+    latest = {m.answers: m for m in messages if m.answers and not m.stats.get("candidate")}
     return [(m, latest.get(m.key)) for m in messages if m.role == "user" and m.key not in edited]
+
+
+def undecided(messages: list[Message], question: Message, answer: Message | None) -> list[Message]:
+    """The candidate answers to ``question`` that wait for the user to pick one:
+    those of a comparison newer than its ``answer`` (``current_view``'s), in order."""
+    return [
+        m
+        for m in messages
+        if m.answers == question.key and m.stats.get("candidate") and (answer is None or m.key > answer.key)
+    ]
 
 
 class Store(Protocol):

@@ -31,17 +31,20 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def app_environment(folder: Path) -> dict[str, str]:
+    """The app's settings for a test: its stores in ``folder``, and the scripted model
+    (chat_core/local/scripted.py): exact answers, one word per 40 ms."""
+    return {
+        "LOCAL_MODEL": "scripted:40",
+        "CHAT_STORE": f"sqlite://{folder / 'chat.db'}",
+        "CHAT_DATA_DIR": str(folder),
+        "UPLOAD_STORE": f"file://{folder / 'uploads'}",
+    }
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp_path = tmp_path_factory.mktemp("app")
-    environment = {
-        # The scripted model (chat_core/local/scripted.py): exact answers, one word per 40 ms.
-        "LOCAL_MODEL": "scripted:40",
-        "CHAT_STORE": f"sqlite://{tmp_path / 'chat.db'}",
-        "CHAT_DATA_DIR": str(tmp_path),
-        "UPLOAD_STORE": f"file://{tmp_path / 'uploads'}",
-    }
-    with app_process(environment) as (url, _):
+    with app_process(app_environment(tmp_path_factory.mktemp("app"))) as (url, _):
         yield url
 
 

@@ -1,0 +1,153 @@
+"""One question asked of two or three models at once, their answers side by side.
+
+Each model's answer streams in a thread of its own into one queue, which the
+page drains from its own run (``Comparison`` is iterable): every column grows
+as its text arrives, and no thread calls the UI.  The bundled model serializes
+its calls behind a lock, so two local models take turns; remote endpoints
+answer at once.  Each answer is saved as soon as it ends, as a *candidate*
+(``"candidate": true`` in its record), so nothing generated is lost if the user
+never picks: a candidate is not the conversation's answer (``store.current_view``
+skips it).  Picking one saves its text again as the question's answer, with
+``"comparison": {"chosen": key, "rejected": [keys]}`` naming the candidates' saved
+answers, and the conversation goes on from it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chat_core.conversations.session import Exchange, Reply, Settings, answer_record
+from chat_core.conversations.store import Message, Store
+from chat_core.errors import ChatError
+from chat_core.models.catalog import load_catalog
+
+
+@dataclass
+class Candidate:
+    label: str  # its column's heading: the model
+    # Its answer, state, stats and reason, as a conversation's exchange has them.
+    exchange: Exchange
+    settings: Settings | None = None  # what it was asked with; None when reopened from the store
+    reply: Reply | None = None  # its stream; None when it failed before one began, or was reopened
+    record: dict[str, Any] | None = None  # what is saved with it, once it ended
+
+
+class Comparison:
+    def __init__(self, exchange: Exchange, store: Store | None, owner: str, conversation_id: str | None):
+        self.exchange = exchange  # the question's own: unanswered until a candidate is picked
+        self.candidates: list[Candidate] = []
+        self._store, self._owner, self._conversation_id = store, owner, conversation_id
+        self._events: queue.Queue[tuple[int, str | None]] = queue.Queue()
+        self._streaming = 0  # candidates whose end the queue has not given yet
+
+    @classmethod
+    def reopened(
+        cls, exchange: Exchange, answers: list[Message], store: Store | None, owner: str, conversation_id: str
+    ) -> Comparison:
+        """An undecided comparison as saved: its candidates' answers (``store.undecided``)."""
+        comparison = cls(exchange, store, owner, conversation_id)
+        for answer in answers:
+            candidate = Exchange(exchange.question, exchange.key)
+            candidate.answer_from(answer)
+            comparison.candidates.append(Candidate(_label(answer.stats), candidate, record=answer.stats))
+        return comparison
+
+    def add(self, settings: Settings, exchange: Exchange, reply: Reply | None) -> None:
+        """A model's candidate: streaming ``reply``, or with none failed (its exchange says why)."""
+        self.candidates.append(Candidate(settings.spec.label, exchange, settings, reply))
+
+    def start(self) -> Comparison:
+        """Start every candidate's stream, each in its own thread."""
+        for index, candidate in enumerate(self.candidates):
+            if candidate.reply is not None:
+                self._streaming += 1
+                threading.Thread(target=self._produce, args=(index, candidate.reply), daemon=True).start()
+        return self
+
+    def __iter__(self) -> Iterator[tuple[int, str | None]]:
+        """(index, text) for each piece of a candidate's answer as it arrives, and
+        (index, None) when its stream has ended (answered, stopped or failed: see
+        its exchange), until every stream has ended."""
+        while self._streaming:
+            index, text = self._events.get()
+            if text is None:
+                self._streaming -= 1
+            yield index, text
+
+    @property
+    def pickable(self) -> list[int]:
+        """The candidates that have an answer to pick."""
+        return [index for index, candidate in enumerate(self.candidates) if candidate.exchange.answered]
+
+    def keep(self, done: Exchange) -> None:
+        """Save a candidate's answer as it ends (its ``Reply``'s save): a failure to
+        save is kept in its exchange, and tried again when one is picked."""
+        candidate = next(candidate for candidate in self.candidates if candidate.exchange is done)
+        assert candidate.settings is not None  # a live candidate
+        candidate.record = {**answer_record(done, candidate.settings), "candidate": True}
+        self._save(candidate)
+
+    def stop_from_elsewhere(self, timeout: float) -> None:
+        """Stop every answer still streaming, at once, and wait until each is kept
+        (the text so far, marked stopped, saved as a candidate)."""
+        replies = [candidate.reply for candidate in self.candidates if candidate.reply is not None]
+        for reply in replies:
+            reply.request_stop()
+        for reply in replies:
+            reply.stop_from_elsewhere(timeout)
+
+    def pick(self, index: int) -> None:
+        """Make candidate ``index``'s answer the question's: saved once more, as the
+        question's answer, with the candidates it was chosen over.  Raises the
+        store's ``ChatError`` when it cannot be saved: the comparison stays undecided."""
+        chosen = self.candidates[index]
+        if not chosen.exchange.answered or chosen.record is None:
+            raise ValueError("only a candidate with an answer can be picked")
+        for candidate in self.candidates:  # a choice names saved answers only
+            if candidate.record is not None and not candidate.exchange.saved:
+                self._save(candidate, raising=True)
+        others = [c.exchange.answer_key for c in self.candidates if c is not chosen and c.exchange.answer_key]
+        record = {name: value for name, value in chosen.record.items() if name != "candidate"}
+        record["comparison"] = {"chosen": chosen.exchange.answer_key, "rejected": others}
+        exchange = self.exchange
+        if self._store is not None and self._conversation_id is not None and exchange.key is not None:
+            exchange.answer_key = self._store.add_answer(
+                self._owner, self._conversation_id, exchange.key, chosen.exchange.answer, record
+            )
+        answer = chosen.exchange
+        exchange.answer, exchange.state, exchange.stats = answer.answer, answer.state, answer.stats
+        exchange.sources, exchange.memory_start = answer.sources, answer.memory_start
+        exchange.reason, exchange.saved = None, True
+
+    def _produce(self, index: int, reply: Reply) -> None:
+        try:
+            for text in reply:
+                self._events.put((index, text))
+        except ChatError:
+            pass  # its exchange says why; the other candidates go on
+        finally:
+            self._events.put((index, None))
+
+    def _save(self, candidate: Candidate, raising: bool = False) -> None:
+        done = candidate.exchange
+        if self._store is None or self._conversation_id is None or done.key is None:
+            return
+        try:
+            done.answer_key = self._store.add_answer(
+                self._owner, self._conversation_id, done.key, done.answer, candidate.record or {}
+            )
+            done.saved, done.reason = True, None
+        except ChatError as error:
+            done.saved, done.reason = False, error.message
+            if raising:
+                raise
+
+
+def _label(record: dict[str, Any]) -> str:
+    """A saved candidate's heading: its model's label, else its endpoint's name."""
+    spec = load_catalog().get(record.get("model", ""))
+    return spec.label if spec else str(record.get("endpoint") or record.get("model") or "?")

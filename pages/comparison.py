@@ -1,0 +1,76 @@
+"""The chat page's side-by-side columns for a comparison (chat_core/conversations/compare.py):
+one column per model, headed by it, its answer streaming in, then its first-token
+time, speed and token counts and a button to use it."""
+
+from collections.abc import Callable
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from chat_core.conversations.compare import Candidate, Comparison
+from chat_core.markdown import safe_markdown
+from pages.common import stats_line
+
+
+def stream(comparison: Comparison, t: Callable[..., str], lang: str) -> None:
+    """Draw the columns and fill each as its answer arrives.  Only this run calls
+    Streamlit: it drains what the candidates' threads put in the comparison's queue."""
+    answers, unders = {}, {}  # by candidate: where its text goes, and what goes under it
+    for index, (column, candidate) in enumerate(_columns(comparison)):
+        with column:
+            _heading(candidate, lang)
+            if candidate.reply is None:  # failed before its stream began
+                _under(candidate, t, lang)
+            else:
+                answers[index], unders[index] = st.empty(), st.empty()
+    texts = dict.fromkeys(answers, "")
+    for index, text in comparison:
+        if text is None:  # its stream ended: answered, stopped or failed
+            with unders[index].container():
+                _under(comparison.candidates[index], t, lang)
+        else:
+            texts[index] += text
+            answers[index].markdown(safe_markdown(texts[index]))
+
+
+def settled(comparison: Comparison, t: Callable[..., str], lang: str, pick: Callable[[int], None]) -> None:
+    """The columns of a comparison that waits for the user to pick an answer."""
+    for index, (column, candidate) in enumerate(_columns(comparison)):
+        with column:
+            _heading(candidate, lang)
+            if candidate.exchange.answered:
+                st.markdown(safe_markdown(candidate.exchange.answer) or t("*(empty answer)*"))
+            _under(candidate, t, lang)
+            if candidate.exchange.answered:
+                st.button(
+                    t("Use this answer"),
+                    icon=":material/check:",
+                    key=f"use-{index}",
+                    on_click=pick,
+                    args=(index,),
+                    width="stretch",
+                )
+
+
+def _columns(comparison: Comparison) -> list[tuple[DeltaGenerator, Candidate]]:
+    """A column for each candidate, side by side."""
+    columns = st.columns(len(comparison.candidates), border=True)
+    return list(zip(columns, comparison.candidates, strict=True))
+
+
+def _heading(candidate: Candidate, lang: str) -> None:
+    st.markdown(f"**{safe_markdown(candidate.label)}**")
+    if candidate.reply and candidate.reply.notice:
+        st.info(candidate.reply.notice.text(lang), icon=":material/info:")
+
+
+def _under(candidate: Candidate, t: Callable[..., str], lang: str) -> None:
+    """What its answer came with (times and tokens), or why it has none, or was not saved."""
+    exchange = candidate.exchange
+    if not exchange.answered:
+        st.error(exchange.reason.text(lang) if exchange.reason else "", icon=":material/error:")
+        return
+    if stats := exchange.stats:
+        st.caption(stats_line(exchange) + t(" · {tokens} prompt tokens", tokens=stats.input_tokens))
+    if not exchange.saved:  # kept on screen; picking it tries saving it again
+        st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
