@@ -85,7 +85,9 @@ def test_conversation_mode_can_be_switched(page: Page) -> None:
     expect(page.get_by_text("ConversationChain", exact=False).first).to_be_visible()
     send(page, "Hello, who are you?")
     wait_for_answer(page, 1)
-    expect(page.get_by_test_id("stCaptionContainer").first).to_contain_text("ConversationChain")
+    expect(page.get_by_role("main").get_by_test_id("stCaptionContainer").first).to_contain_text(
+        "ConversationChain"
+    )
 
 
 def test_a_pdf_is_summarized_on_the_pdf_page(page: Page) -> None:
