@@ -5,8 +5,8 @@ answering or idle.  The price depends on the region and the account's terms
 (Savings Plans, private pricing), which the app cannot know, so the operator
 sets it: ``INSTANCE_PRICES="ml.g5.2xlarge=1.52,ml.g5.12xlarge=7.09"`` (US
 dollars an hour), over ``EXAMPLE_PRICES``.  Those are examples, not promises:
-on-demand real-time inference in us-east-1 as AWS's pricing page listed it in
-2025, rounded to the cent.
+on-demand real-time inference in us-east-1 as remembered, not checked against
+AWS's price list (which this project's machines cannot reach).
 """
 
 from __future__ import annotations
