@@ -339,3 +339,10 @@ def test_offline_the_app_asks_aws_nothing(monkeypatch: pytest.MonkeyPatch) -> No
     )
     at = sidebar()
     assert calls == [] and not at.sidebar.info and models(at)[0] == "Local - SmolLM2-135M (offline)"
+
+
+def test_the_command_line_without_a_region_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """conftest leaves no AWS variable set: botocore has no region to call."""
+    assert main(["endpoints"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "region" in err.lower()

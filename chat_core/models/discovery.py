@@ -110,8 +110,8 @@ def listing_wanted(environ: Mapping[str, str] = os.environ) -> bool:
 
 def list_endpoints(region: str | None = None) -> Listing:
     """The region's InService endpoints, with their inference components."""
-    client = aws_client("sagemaker", region)
-    try:
+    try:  # making the client can fail too: botocore finds no region
+        client = aws_client("sagemaker", region)
         pages = client.get_paginator("list_endpoints").paginate(StatusEquals="InService")
         names = [summary["EndpointName"] for page in pages for summary in page["Endpoints"]]
         components, notice = _components(client, set(names))
