@@ -217,6 +217,7 @@ KO: dict[str, str] = {
         "모델을 두세 개 고르세요. 그때까지는 위의 모델에게 질문합니다."
     ),
     "Use this answer": "이 답변 쓰기",
+    "Use one of the answers above to go on": "계속하려면 위의 답변 중 하나를 쓰세요",
     " · {tokens} prompt tokens": " · 프롬프트 {tokens}토큰",
 }
 

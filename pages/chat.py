@@ -406,7 +406,15 @@ st.caption(" · ".join([models, mode, *(document.name for document in chat.docum
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
-typed = st.chat_input(t("Ask anything"), max_chars=QUESTION_MAX_CHARS, key="question", submit_mode="disable")
+# So it does while compared answers wait for a pick, which the next question's history needs.
+picking = chat.comparison is not None and bool(chat.comparison.pickable)
+typed = st.chat_input(
+    t("Use one of the answers above to go on") if picking else t("Ask anything"),
+    max_chars=QUESTION_MAX_CHARS,
+    key="question",
+    submit_mode="disable",
+    disabled=picking,
+)
 question = typed or st.session_state.pop("send", None)
 shown = chat.exchanges
 if question and shown and not shown[-1].answered:  # sent again, or left for a new question

@@ -6,6 +6,7 @@ HTTP) answering with the scripted model, serving two endpoint names in two paylo
 formats; conversations go to real SQLite and to DynamoDB on moto's server."""
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from moto_server import use_moto
 from chat_core.conversations.compare import Comparison
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.export import to_markdown
+from chat_core.conversations.feedback import preference_pairs
 from chat_core.conversations.session import MODES, ChatSession, Settings, State
 from chat_core.conversations.store import Store, current_view, open_store
+from chat_core.errors import ChatError
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
@@ -214,3 +217,40 @@ def test_stop_stops_every_answer_and_keeps_each_text_so_far(
         assert 0 < len(candidate.exchange.answer) < len(long)
     saved = [m for m in store.messages("local", chat.conversation_id or "") if m.role == "assistant"]
     assert len(saved) == 2 and all(m.stats["stopped"] and m.stats["candidate"] for m in saved)
+
+
+def test_a_comparison_waits_for_a_pick_before_the_next_question(
+    serve: Callable[..., EndpointServer], tmp_path: Path
+) -> None:
+    """Asking on would drop the candidates from the conversation on screen, and no
+    preference pair would ever be made of them."""
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    serve(ScriptedModel(token_ms=1).enqueue("The Han.", "The Nakdong.").complete)
+    chat = ChatSession(store)
+    streamed(chat.compare("Which river flows through Seoul?", settings(FALCON, LLAMA)))
+
+    with pytest.raises(ChatError, match="Use this answer"):
+        chat.ask("And which sea does it flow into?", settings(FALCON)[0])
+    assert chat.comparison is not None and len(chat.comparison.pickable) == 2
+    assert [e.question for e in chat.exchanges] == ["Which river flows through Seoul?"]
+
+
+def test_a_picked_comparison_is_counted_once_per_model_and_exported_as_a_preference_pair(
+    serve: Callable[..., EndpointServer], store: Store
+) -> None:
+    """The comparison's writer and its two readers, usage and the preference-pair export, agree."""
+    scripted = ScriptedModel(token_ms=1).enqueue("The Han.", "The Nakdong.")
+    serve(scripted.complete)
+    chat = ChatSession(store)
+    texts = streamed(chat.compare("Which river flows through Seoul?", settings(FALCON, LLAMA)))
+    chat.pick(texts.index("The Han."))
+
+    records = store.usage(0, time.time() + 60, "local")
+    assert sorted((r.endpoint, r.output_tokens) for r in records) == sorted(
+        (spec.endpoint_name, count_tokens(spec, text))
+        for spec, text in zip((FALCON, LLAMA), texts, strict=True)
+    )
+    (pair,) = preference_pairs(store, "local")
+    assert pair["prompt"] == [{"role": "user", "content": "Which river flows through Seoul?"}]
+    assert pair["chosen"] == [{"role": "assistant", "content": "The Han."}]
+    assert pair["rejected"] == [{"role": "assistant", "content": "The Nakdong."}]

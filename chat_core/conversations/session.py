@@ -77,6 +77,10 @@ class QuestionTooLong(ChatError):
     pass
 
 
+class PickFirst(ChatError):
+    """A comparison waits for its pick: asking on would leave its answers out of the conversation."""
+
+
 # A question's prompt for one model: the question (with passages), the passages it holds
 # and the tokens left for history.
 Fitted = tuple[str, list[Source] | None, int]
@@ -271,6 +275,13 @@ class ChatSession:
         model: a question that cannot be asked is not kept."""
         if any(one.mode not in MODES for one in settings):
             raise ValueError(f"unknown conversation mode in {[one.mode for one in settings]}")
+        if self.comparison is not None and self.comparison.pickable:
+            raise PickFirst(
+                'Choose one of the compared answers ("Use this answer") before the next question: '
+                "it becomes the conversation's answer.",
+                ko="다음 질문 전에 비교한 답변 중 하나를 고르세요('이 답변 쓰기'). "
+                "그 답변이 대화의 답변이 됩니다.",
+            )
         self.comparison = None
         try:
             sources = self._sources(question, top_k, progress)
