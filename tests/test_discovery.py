@@ -28,6 +28,10 @@ from test_endpoint_access import ANA
 from test_login import AUTH
 
 from chat_core.__main__ import main
+from chat_core.conversations.session import ChatSession, Settings
+from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.scripted import ScriptedModel
+from chat_core.local.server import EndpointServer
 from chat_core.models.discovery import (
     ListingUnavailable,
     account_model,
@@ -346,3 +350,33 @@ def test_the_command_line_without_a_region_says_so_in_one_line(capsys: pytest.Ca
     assert main(["endpoints"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "region" in err.lower()
+
+
+def test_a_listed_endpoint_and_a_listed_component_answer_through_the_endpoint_server(
+    components: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control plane is moto's, the data plane the local endpoint server's: a
+    model made from the listing is called in its detected format, and a component
+    with its InferenceComponentName (the server refuses a call to team-shared without one)."""
+    listed = {
+        (endpoint.name, component.name if component else None): account_model(endpoint, component)
+        for endpoint, component in chat_targets(list_endpoints())
+        if (component or endpoint).detection.format  # unknown ones wait for the user's choice
+    }
+    served = LocalEndpoint(
+        {"team-llama3": "llama3"},
+        components={"team-shared": {"llama2-chat-ic": "llama2-chat"}},
+        complete=ScriptedModel(token_ms=0).complete,
+    )
+    server = EndpointServer(served, port=0, quiet=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+    try:
+        for target in (("team-llama3", None), ("team-shared", "llama2-chat-ic")):
+            spec = listed[target]
+            answer = "".join(
+                ChatSession().ask("Which river flows through Seoul?", Settings(spec, spec.defaults))
+            )
+            assert "Which river flows through Seoul?" in answer, target  # the scripted model quotes it
+    finally:
+        server.shutdown()
+        server.server_close()
