@@ -12,7 +12,7 @@ from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, o
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
-from chat_core.models.catalog import DEFAULT_MODEL, ModelSpec, custom_model, load_catalog
+from chat_core.models.catalog import DEFAULT_MODEL, ModelSpec, custom_model, load_catalog, served_name
 from chat_core.models.discovery import (
     AccountEndpoint,
     Component,
@@ -194,7 +194,7 @@ def _account_models(key: str, user: str, login: bool) -> dict[str, ModelSpec]:
 def _asked_format(key: str, endpoint: AccountEndpoint, component: Component | None) -> str | None:
     """The payload format the user names for a model SageMaker says nothing about,
     remembered for the session (on every page)."""
-    name = f"{endpoint.name}/{component.name}" if component else endpoint.name
+    name = served_name(endpoint.name, component.name if component else None)
     named: dict[str, str] = st.session_state.setdefault("account_formats", {})
     formats = list(PAYLOADS)
     payload = st.selectbox(

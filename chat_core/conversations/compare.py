@@ -23,7 +23,7 @@ from typing import Any
 from chat_core.conversations.session import Exchange, Reply, Settings, answer_record
 from chat_core.conversations.store import Message, Store
 from chat_core.errors import ChatError
-from chat_core.models.catalog import load_catalog
+from chat_core.models.catalog import load_catalog, served_name
 
 
 @dataclass
@@ -148,6 +148,11 @@ class Comparison:
 
 
 def _label(record: dict[str, Any]) -> str:
-    """A saved candidate's heading: its model's label, else its endpoint's name."""
+    """A saved candidate's heading: its model's label, else the name of the endpoint
+    (and inference component) that answered."""
     spec = load_catalog().get(record.get("model", ""))
-    return spec.label if spec else str(record.get("endpoint") or record.get("model") or "?")
+    if spec:
+        return spec.label
+    if endpoint := record.get("endpoint"):
+        return served_name(endpoint, record.get("component"))
+    return str(record.get("model") or "?")

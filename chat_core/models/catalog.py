@@ -141,9 +141,7 @@ def custom_model(
         raise InvalidEndpoint(
             "the context window must be at least 512 tokens", ko="컨텍스트 창은 512토큰 이상이어야 합니다"
         )
-    # "/" is in no endpoint's name: endpoint/component names one model (as the
-    # endpoint server's --component option does).
-    served = f"{endpoint_name}/{component}" if component else endpoint_name
+    served = served_name(endpoint_name, component)
     return remote_model(
         f"custom-{served}",
         f"{served} ({payload})",
@@ -153,6 +151,13 @@ def custom_model(
         region=(region or "").strip() or None,
         inference_component=component,
     )
+
+
+def served_name(endpoint_name: str, component: str | None) -> str:
+    """How the app names a model on an endpoint: ``endpoint/component`` for an
+    inference component ("/" is in no endpoint's name; the endpoint server's
+    --component option reads it the same way), else the endpoint's name."""
+    return f"{endpoint_name}/{component}" if component else endpoint_name
 
 
 def remote_model(

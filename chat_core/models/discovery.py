@@ -35,7 +35,7 @@ from botocore.exceptions import (
 
 from chat_core.errors import ChatError, redacted
 from chat_core.i18n import Text
-from chat_core.models.catalog import ModelSpec, remote_model
+from chat_core.models.catalog import ModelSpec, remote_model, served_name
 from chat_core.models.endpoint import aws_client, resolved_region
 
 EMBEDDING = "embedding"  # a format that is no chat format: listed, never offered as a chat model
@@ -141,7 +141,7 @@ def account_model(
     """The model to chat with on ``endpoint`` (or its ``component``), in its detected
     format or ``payload``, the one the user chose when it is unknown."""
     detection = component.detection if component else endpoint.detection
-    name = f"{endpoint.name}/{component.name}" if component else endpoint.name
+    name = served_name(endpoint.name, component.name if component else None)
     return remote_model(
         f"account-{name}",
         f"{name} ({endpoint.instances})",
