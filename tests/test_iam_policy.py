@@ -99,7 +99,7 @@ def test_the_readme_policy_allows_every_call_the_app_makes(
         summarize("A short text.", llama, llama.defaults)
     chat.rate(chat.exchanges[0], "down", "Too short.")
     store.usage(0, time.time() + 60, "ana")
-    assert [found.name for found in list_endpoints().endpoints] == ["llama"]
+    assert "llama" in [found.name for found in list_endpoints().endpoints]  # moto is shared by tests
     store.rename("ana", chat.conversation_id, "Renamed")
     store.messages("ana", chat.conversation_id)
     store.delete("ana", chat.conversation_id)
