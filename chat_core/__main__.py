@@ -131,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     feedback.add_argument(
         "--since", type=_since, default=0.0, metavar="DATE", help="rated (or chosen) on DATE or later, UTC"
     )
-    feedback.add_argument(
-        "--owner", default=LOCAL_USER, help="whose (with login: ISSUER#SUBJECT; default %(default)s)"
-    )
+    _owner_option(feedback)
     table = commands.add_parser(
         "create-table", help="create the DynamoDB table for CHAT_STORE=dynamodb://TABLE"
     )
@@ -151,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         "--all",
         action="store_true",
         help="every user's usage, per user (the command line reads the store with the operator's "
-        "own access); default: the local user's",
+        "own access); default: --owner's",
     )
+    _owner_option(usage)
     usage.add_argument(
         "--instance",
         type=_instances,
@@ -322,7 +321,7 @@ def _usage(args: argparse.Namespace) -> int:
     import pandas  # here: aligning columns is worth its 0.3 s of import to this command only
 
     period = period_since(args.since, time.time())
-    records = open_store().usage(period.since, period.until, None if args.all else LOCAL_USER)
+    records = open_store().usage(period.since, period.until, None if args.all else args.owner)
     found = report(records, period, _serving(args.instance).get, instance_prices(), by_user=args.all)
     if args.json:
         print(json.dumps(asdict(found), ensure_ascii=False))
@@ -343,6 +342,12 @@ def _usage(args: argparse.Namespace) -> int:
             table = pandas.DataFrame(rows).dropna(axis="columns", how="all")
             print(f"\n{title}\n{table.to_string(index=False, na_rep='-', formatters=_FORMATS)}")
     return 0
+
+
+def _owner_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--owner", default=LOCAL_USER, help="whose (with login: ISSUER#SUBJECT; default %(default)s)"
+    )
 
 
 def _serving(given: list[tuple[str, tuple[str, int]]] | None) -> dict[str, tuple[str, int]]:

@@ -181,5 +181,8 @@ def test_the_command_line_prints_the_local_users_usage_as_json(
     assert main(["usage", "--json", "--all", "--since", "2000-01-01"]) == 0
     users = {row["owner"] for row in json.loads(capsys.readouterr().out)["users"]}
     assert users == {"local", "ana"}
+    assert main(["usage", "--json", "--owner", "ana", "--since", "2000-01-01"]) == 0
+    (model,) = json.loads(capsys.readouterr().out)["models"]
+    assert (model["model"], model["output_tokens"]) == ("m", 9)
     assert main(["usage", "--since", "2999-01-01"]) == 2
     assert "after today" in capsys.readouterr().err

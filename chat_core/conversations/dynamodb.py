@@ -268,13 +268,13 @@ class DynamoDBStore(AppendOnlyMessages):
             "SK": _s(f"MSG#{key}"),
             "role": _s(role),
             "text": _s(text) if text else {"NULL": True},  # DynamoDB keeps no empty strings
-            "created_at": _n(now()),
+            "created_at": _n(updated_at),
             "stats": _s(json.dumps(extra.get("stats", {}))),
         }
         if extra.get("answers"):
             item["answers"] = _s(extra["answers"])
         writes = [{"Put": {"TableName": self.table, "Item": item}}]
-        if role == "assistant" and (usage := usage_of(owner, key, now(), extra.get("stats", {}))):
+        if role == "assistant" and (usage := usage_of(owner, key, updated_at, extra.get("stats", {}))):
             writes.append({"Put": {"TableName": self.table, "Item": _usage_item(usage)}})
         bump = _update(
             owner,
