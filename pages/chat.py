@@ -354,11 +354,24 @@ def feedback(exchange: Exchange) -> None:
         )
 
 
+def feedback_failure(exchange: Exchange) -> None:
+    """Why the feedback just given could not be saved (the widgets keep it, to try again)."""
+    if failed := st.session_state.pop(f"feedback-failed-{exchange.answer_key}", None):
+        st.error(failed.text(lang), icon=":material/database:")
+
+
+def rate_candidate(exchange: Exchange) -> None:
+    """Feedback on a compared answer, before or without picking it."""
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        feedback(exchange)
+    feedback_failure(exchange)
+
+
 def draw(index: int, exchange: Exchange) -> None:
     st.chat_message("user").markdown(safe_markdown(exchange.question))
     with st.chat_message("assistant"):
         if chat.comparison and chat.comparison.exchange is exchange:  # waits for a pick
-            columns.settled(chat.comparison, t, lang, pick)
+            columns.settled(chat.comparison, t, lang, pick, rate_candidate)
             if not chat.comparison.pickable:  # every model failed: the question can be sent again
                 st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
             return
@@ -390,8 +403,7 @@ def draw(index: int, exchange: Exchange) -> None:
                         t("Question"), exchange.question, max_chars=QUESTION_MAX_CHARS, key="edited-question"
                     )
                     st.button(t("Send edited question"), key="send-edited", on_click=send_edited)
-        if failed := st.session_state.pop(f"feedback-failed-{exchange.answer_key}", None):
-            st.error(failed.text(lang), icon=":material/database:")
+        feedback_failure(exchange)
 
 
 def send_edited() -> None:

@@ -1,6 +1,6 @@
 """The chat page's side-by-side columns for a comparison (chat_core/conversations/compare.py):
 one column per model, headed by it, its answer streaming in, then its first-token
-time, speed and token counts and a button to use it."""
+time, speed and token counts, a button to use it and its feedback."""
 
 from collections.abc import Callable
 
@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.compare import Candidate, Comparison
+from chat_core.conversations.session import Exchange
 from chat_core.markdown import safe_markdown
 from pages.common import stats_line
 
@@ -33,8 +34,15 @@ def stream(comparison: Comparison, t: Callable[..., str], lang: str) -> None:
             answers[index].markdown(safe_markdown(texts[index]))
 
 
-def settled(comparison: Comparison, t: Callable[..., str], lang: str, pick: Callable[[int], None]) -> None:
-    """The columns of a comparison that waits for the user to pick an answer."""
+def settled(
+    comparison: Comparison,
+    t: Callable[..., str],
+    lang: str,
+    pick: Callable[[int], None],
+    rate: Callable[[Exchange], None],
+) -> None:
+    """The columns of a comparison that waits for the user to pick an answer; each
+    saved answer can be rated too (``rate`` draws the feedback widgets)."""
     for index, (column, candidate) in enumerate(_columns(comparison)):
         with column:
             _heading(candidate, lang)
@@ -50,6 +58,8 @@ def settled(comparison: Comparison, t: Callable[..., str], lang: str, pick: Call
                     args=(index,),
                     width="stretch",
                 )
+            if candidate.exchange.answer_key:
+                rate(candidate.exchange)
 
 
 def _columns(comparison: Comparison) -> list[tuple[DeltaGenerator, Candidate]]:

@@ -16,7 +16,7 @@ from moto_server import use_moto
 from chat_core.conversations.compare import Comparison
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.export import to_markdown
-from chat_core.conversations.feedback import preference_pairs
+from chat_core.conversations.feedback import preference_pairs, rated
 from chat_core.conversations.session import MODES, ChatSession, Settings, State
 from chat_core.conversations.store import Store, current_view, open_store
 from chat_core.errors import ChatError
@@ -254,3 +254,31 @@ def test_a_picked_comparison_is_counted_once_per_model_and_exported_as_a_prefere
     assert pair["prompt"] == [{"role": "user", "content": "Which river flows through Seoul?"}]
     assert pair["chosen"] == [{"role": "assistant", "content": "The Han."}]
     assert pair["rejected"] == [{"role": "assistant", "content": "The Nakdong."}]
+
+
+def test_a_compared_answer_can_be_rated_before_one_is_picked(
+    serve: Callable[..., EndpointServer], tmp_path: Path
+) -> None:
+    """Feedback is on any answer: a candidate's rating is saved, comes back with the
+    comparison on reopening, and is in the ratings export."""
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    serve(ScriptedModel(token_ms=1).enqueue("The Han.", "The Nakdong.").complete)
+    chat = ChatSession(store)
+    texts = streamed(chat.compare("Which river flows through Seoul?", settings(FALCON, LLAMA)))
+    assert chat.comparison is not None
+    wrong = chat.comparison.candidates[texts.index("The Nakdong.")].exchange
+    chat.rate(wrong, "down", "It flows through Busan.")
+
+    reopened = ChatSession(store)
+    reopened.open(chat.conversation_id or "")
+    assert reopened.comparison is not None
+    given = {c.exchange.answer: c.exchange.feedback for c in reopened.comparison.candidates}
+    assert given["The Han."] is None
+    assert given["The Nakdong."] is not None and given["The Nakdong."].rating == "down"
+    (line,) = rated(store, "local")
+    assert (line["answer"], line["rating"], line["comment"]) == (
+        "The Nakdong.",
+        "down",
+        "It flows through Busan.",
+    )
+    assert line["messages"] == [{"role": "user", "content": "Which river flows through Seoul?"}]

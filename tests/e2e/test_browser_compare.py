@@ -9,6 +9,7 @@ read the prompts it was sent (which show the history the app built)."""
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import app_environment, open_page
@@ -16,6 +17,8 @@ from playwright.sync_api import Browser, Page, expect
 from shared import app_process
 from test_browser import bubbles, idle, send
 
+from chat_core.conversations.feedback import rated
+from chat_core.conversations.store import open_store
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
@@ -52,9 +55,15 @@ def served() -> Iterator[tuple[str, Held]]:
 
 
 @pytest.fixture(scope="module")
-def compare_url(served: tuple[str, Held], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def compare_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the app keeps its stores."""
+    return tmp_path_factory.mktemp("compare")
+
+
+@pytest.fixture(scope="module")
+def compare_url(served: tuple[str, Held], compare_folder: Path) -> Iterator[str]:
     environment = {
-        **app_environment(tmp_path_factory.mktemp("compare")),
+        **app_environment(compare_folder),
         # boto3 in the app is pointed at the endpoint server; the keys only let botocore sign.
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": served[0],
         "AWS_REGION": "us-east-1",
@@ -80,7 +89,11 @@ def compare(page: Page, first: str, second: str) -> None:
 
 
 def test_two_endpoints_answer_side_by_side_and_the_pick_continues(
-    browser: Browser, compare_url: str, served: tuple[str, Held], request: pytest.FixtureRequest
+    browser: Browser,
+    compare_url: str,
+    compare_folder: Path,
+    served: tuple[str, Held],
+    request: pytest.FixtureRequest,
 ) -> None:
     held = served[1]
     scripted = held.model
@@ -104,6 +117,15 @@ def test_two_endpoints_answer_side_by_side_and_the_pick_continues(
     for column in (columns.nth(0), columns.nth(1)):
         expect(column.get_by_text("first token")).to_contain_text("tokens/s")
         expect(column.get_by_text("first token")).to_contain_text("prompt tokens")
+
+    rejected = columns.filter(has_text=HAN)  # rated before the pick: feedback is on any answer
+    thumbs_down = rejected.get_by_role("radio", name="Thumbs down")
+    thumbs_down.click()
+    idle(page)
+    expect(thumbs_down).to_have_attribute("aria-checked", "true")
+    (rating,) = rated(open_store(f"sqlite://{compare_folder / 'chat.db'}"), "local")
+    assert HAN in rating["answer"] and rating["rating"] == "down"
+    expect(rejected.get_by_role("button", name="Use this answer")).to_be_visible()
 
     picked = columns.filter(has_text=NAKDONG)
     picked.get_by_role("button", name="Use this answer").click()
