@@ -360,7 +360,7 @@ def _serving(given: list[tuple[str, tuple[str, int]]] | None) -> dict[str, tuple
     except ListingUnavailable as error:
         print(f"note: no instance costs: {error.message.en}", file=sys.stderr)
         return {}
-    return {found.name: (found.instance_type, found.instance_count) for found in listing.endpoints}
+    return listing.instances
 
 
 def _dollars(amount: float) -> str:

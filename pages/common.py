@@ -23,6 +23,7 @@ from chat_core.models.discovery import (
     list_endpoints,
     listing_wanted,
 )
+from chat_core.models.endpoint import aws_environment
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.library import Library
@@ -163,17 +164,12 @@ def _account_listing(aws_environment: tuple[tuple[str, str], ...]) -> Listing | 
         return error
 
 
-def _aws_environment() -> tuple[tuple[str, str], ...]:
-    """What the listing depends on, as the cache's key."""
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "SAGEMAKER_"))))
-
-
 def _account_models(key: str, user: str, login: bool) -> dict[str, ModelSpec]:
     """The account's endpoints and components ``user`` may call, by id; one whose
     format is unknown joins them once the user names its format."""
     if not listing_wanted():
         return {}
-    listing = _account_listing(_aws_environment())
+    listing = _account_listing(aws_environment())
     if isinstance(listing, ListingUnavailable):
         st.info(listing.text(language()), icon=":material/cloud_off:")
         return {}
@@ -212,12 +208,8 @@ def _asked_format(key: str, endpoint: AccountEndpoint, component: Component | No
 def endpoint_instances(endpoint: str) -> tuple[str, int] | None:
     """The instance type and count serving ``endpoint``, which its cost is counted
     from, as the account's endpoint listing has them; None when it is not listed."""
-    listing = _account_listing(_aws_environment()) if listing_wanted() else None
-    if isinstance(listing, Listing):
-        for found in listing.endpoints:
-            if found.name == endpoint:
-                return found.instance_type, found.instance_count
-    return None
+    listing = _account_listing(aws_environment()) if listing_wanted() else None
+    return listing.instances.get(endpoint) if isinstance(listing, Listing) else None
 
 
 def stats_line(exchange: Exchange) -> str:

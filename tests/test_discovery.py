@@ -29,6 +29,7 @@ from test_login import AUTH
 
 from chat_core.__main__ import main
 from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.store import open_store
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
@@ -380,3 +381,25 @@ def test_a_listed_endpoint_and_a_listed_component_answer_through_the_endpoint_se
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_usage_costs_an_endpoint_by_the_instances_the_listing_reports(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The usage command, with no --instance, counts cost from the account's listing:
+    team-llama3 is two ml.g4dn.12xlarge in moto."""
+    monkeypatch.setenv("INSTANCE_PRICES", "ml.g4dn.12xlarge=3.91")
+    chats = open_store()
+    conversation = chats.create("local", "Hello?", "account-team-llama3", "PromptTemplate")
+    question = chats.add_question("local", conversation.id, "Hello?")
+    record = {"tokens": 5, "input_tokens": 20, "seconds": 1.5, "model": "account-team-llama3"}
+    chats.add_answer("local", conversation.id, question, "Hello!", record | {"endpoint": "team-llama3"})
+
+    assert main(["usage", "--json"]) == 0
+    (cost,) = json.loads(capsys.readouterr().out)["costs"]
+    assert (cost["endpoint"], cost["instance_type"], cost["instances"]) == (
+        "team-llama3",
+        "ml.g4dn.12xlarge",
+        2,
+    )
+    assert cost["hourly_price"] == 3.91 and cost["cost"] > 0

@@ -1,15 +1,18 @@
 """The Usage page in Streamlit's AppTest: a user sees their own usage, an admin may
-turn to everyone's.  AppTest stands in for the login provider (test_login.py), and a
-function standing in for the account's endpoint listing (another part of this work)
-says which instances serve the endpoint priced here."""
+turn to everyone's.  AppTest stands in for the login provider (test_login.py); the
+instances serving the endpoint priced here come from the account's listing, on
+moto's server as the SageMaker control plane."""
 
 import os
+from collections.abc import Iterator
 
+import boto3
 import pytest
+import streamlit as st
+from moto_server import use_moto
 from streamlit.testing.v1 import AppTest
 from test_login import AUTH, ISSUER
 
-import pages.common
 from chat_core.conversations.store import Store, open_store
 
 ANA, BOB, ADMIN = f"{ISSUER}#ana", f"{ISSUER}#bob", f"{ISSUER}#admin"
@@ -32,10 +35,22 @@ def usage_page(user: dict[str, object] | None = None) -> AppTest:
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setattr(pages.common, "endpoint_instances", {"my-llama": ("ml.g5.2xlarge", 1)}.get)
-    monkeypatch.setenv("INSTANCE_PRICES", "ml.g5.2xlarge=36")  # a cent a second
-    return open_store(os.environ["CHAT_STORE"])
+def store(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """The conversation store, with my-llama in the account: one ml.g4dn.xlarge."""
+    use_moto(monkeypatch, moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", moto_url)
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    if not sagemaker.list_endpoints(NameContains="my-llama")["Endpoints"]:  # moto is shared by tests
+        role = "arn:aws:iam::123456789012:role/sagemaker"
+        sagemaker.create_model(ModelName="my-llama", ExecutionRoleArn=role, PrimaryContainer={"Image": "tgi"})
+        variant = {"VariantName": "AllTraffic", "ModelName": "my-llama", "InstanceType": "ml.g4dn.xlarge"}
+        variant["InitialInstanceCount"] = 1
+        sagemaker.create_endpoint_config(EndpointConfigName="my-llama", ProductionVariants=[variant])
+        sagemaker.create_endpoint(EndpointName="my-llama", EndpointConfigName="my-llama")
+    monkeypatch.setenv("INSTANCE_PRICES", "ml.g4dn.xlarge=36")  # a cent a second
+    st.cache_resource.clear()  # the page keeps a listing for a minute
+    yield open_store(os.environ["CHAT_STORE"])
+    st.cache_resource.clear()
 
 
 def test_without_login_the_local_user_sees_usage_per_model_and_the_cost(store: Store) -> None:

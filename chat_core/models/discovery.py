@@ -100,6 +100,11 @@ class Listing:
     endpoints: tuple[AccountEndpoint, ...]
     notice: Text | None = None  # why inference components could not be listed
 
+    @property
+    def instances(self) -> dict[str, tuple[str, int]]:
+        """Each endpoint's instance type and count, by name: what its cost is counted from."""
+        return {found.name: (found.instance_type, found.instance_count) for found in self.endpoints}
+
 
 def listing_wanted(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the app lists the account's endpoints: when a region is set (read

@@ -68,7 +68,7 @@ def aws_client(service: str, region: str | None = None) -> Any:
     boto3 resolves profile, credentials and the ``AWS_ENDPOINT_URL_<SERVICE>`` override.
     A session reads them once, so one is kept per state of the AWS_* variables: a
     new client per call stays cheap (13 ms against 100 ms for a new session)."""
-    session = _session(_aws_environment())
+    session = _session(aws_environment())
     return session.client(service, region_name=deployment_region(region), config=_config())
 
 
@@ -83,11 +83,13 @@ def deployment_region(region: str | None = None) -> str | None:
 def resolved_region() -> str | None:
     """The region a client would be made for, read locally (environment and AWS
     config file, never the network); None when none is set."""
-    return deployment_region() or _session(_aws_environment()).region_name
+    return deployment_region() or _session(aws_environment()).region_name
 
 
-def _aws_environment() -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+def aws_environment() -> tuple[tuple[str, str], ...]:
+    """The settings an AWS call depends on (boto3's AWS_* and our SAGEMAKER_*), as a
+    key for what is kept per state of them: a boto3 session, the account's listing."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "SAGEMAKER_"))))
 
 
 def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
