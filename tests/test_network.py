@@ -3,12 +3,17 @@ otherwise, told otherwise without login it refuses to serve anyone, and a web pa
 on another site cannot reach it through a name that resolves to this machine."""
 
 import ipaddress
+import re
 import socket
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from oidc_provider_mock import run_server_in_thread
 from shared import app_process
 from streamlit import config
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -111,3 +116,74 @@ def test_a_team_lists_the_names_its_users_reach_the_app_by(tmp_path: Path) -> No
             assert session_id
         with pytest.raises(InvalidStatus), app_session(port, "attacker.example"):
             pass
+
+
+def upload(url: str, session_id: str, size: int) -> int:
+    """PUT a file of ``size`` bytes to ``session_id``'s upload URL as the page's file
+    uploader does (multipart, with the XSRF cookie the app sets and its token);
+    the response's status."""
+    cookie = urllib.request.urlopen(f"{url}/_stcore/health").headers["Set-Cookie"].split(";")[0]
+    boundary = uuid.uuid4().hex
+    body = b"".join(
+        (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n".encode(),
+            b"Content-Type: application/pdf\r\n\r\n",
+            b"%" * size,
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
+    request = urllib.request.Request(
+        f"{url}/_stcore/upload_file/{session_id}/{uuid.uuid4()}",
+        body,
+        method="PUT",
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Cookie": cookie,
+            "X-Xsrftoken": cookie.split("=", 1)[1],
+        },
+    )
+    try:
+        return urllib.request.urlopen(request).status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def held_upload_bytes(url: str) -> int:
+    """The bytes of uploaded files the app holds in memory, as its own metrics count them."""
+    metrics = urllib.request.urlopen(f"{url}/_stcore/metrics").read().decode()
+    held = re.search(r'cache_memory_bytes\{cache_type="UploadedFileManager",cache=""\} (\d+)', metrics)
+    return int(held[1]) if held else 0
+
+
+@pytest.fixture
+def login(tmp_path: Path) -> Iterator[Path]:
+    """A secrets file with [auth] for an OpenID Connect provider on 127.0.0.1."""
+    with run_server_in_thread() as server:
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text(
+            "[auth]\n"
+            'redirect_uri = "http://127.0.0.1:8501/oauth2callback"\n'
+            'cookie_secret = "a cookie secret for tests only"\n'
+            'client_id = "chat"\n'
+            'client_secret = "chat-secret"\n'
+            f'server_metadata_url = "http://127.0.0.1:{server.server_port}/.well-known/openid-configuration"\n'
+        )
+        yield secrets
+
+
+def test_a_visitor_who_has_not_logged_in_cannot_make_the_app_hold_files(tmp_path: Path, login: Path) -> None:
+    """The login page's session, whose id anyone who opens it gets, uploads nothing."""
+    environment = {"CHAT_STORE": f"sqlite://{tmp_path / 'chat.db'}"}
+    with app_process(environment, "--secrets.files", str(login)) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        with app_session(port) as session_id:
+            assert [upload(url, session_id, 1_000_000) for _ in range(3)] == [403] * 3
+            assert held_upload_bytes(url) == 0
+
+
+def test_without_login_the_local_user_uploads_as_before(tmp_path: Path) -> None:
+    with app_process({"CHAT_STORE": f"sqlite://{tmp_path / 'chat.db'}"}) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        with app_session(port) as session_id:
+            assert upload(url, session_id, 1_000_000) == 204
+            assert held_upload_bytes(url) == 1_000_000
