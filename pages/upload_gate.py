@@ -6,7 +6,8 @@ memory until that session ends, for any live session: the login page's too, whos
 id anyone who opens it gets. It has no setting or hook for who may upload (in 1.67
 the route hands the bytes straight to the runtime's uploaded-file manager), so that
 manager is wrapped, once per process, by the first page run (whoever's): for a
-session not let in it refuses the file with 403 and holds nothing.
+session not let in it refuses the file with 403 and holds nothing. Until a page
+has run in the process nothing is refused; what was sent meanwhile is dropped then.
 """
 
 import threading
