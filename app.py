@@ -9,8 +9,10 @@ from chat_core.access import refusal
 from chat_core.i18n import LANGUAGES, language_for, tr
 from chat_core.markdown import safe_markdown
 from pages.common import log_in, logged_out, login_configured
+from pages.upload_gate import admit_uploads, gate_uploads
 
 st.set_page_config(page_title="SageMaker Chat", page_icon="💬")
+gate_uploads()  # below, only a visitor who is in is let upload
 # The browser's language until the user picks one; kept in session state (not as
 # the switch's own state, which Streamlit drops on any run that does not draw it).
 language = st.session_state.setdefault("language", language_for(st.context.locale))
@@ -39,6 +41,7 @@ if refusal_text := refusal(st.get_option("server.address") or "", login_configur
 elif logged_out():  # the login button is the only page, whatever the URL asks for
     pages = [st.Page(log_in, title=tr("Log in", language), icon=":material/login:")]
 else:
+    admit_uploads()
     if login_configured():  # the email is shown, never used to tell users apart
         email = safe_markdown(str(st.user.get("email") or "?"))
         st.sidebar.caption(tr("Logged in as {email}", language, email=email))

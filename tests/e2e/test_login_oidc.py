@@ -3,13 +3,14 @@ real OpenID Connect provider on 127.0.0.1 (``oidc-provider-mock``), where a user
 logs in by typing their subject and the test sets their claims."""
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 from oidc_provider_mock import run_server_in_thread
 from playwright.sync_api import Browser, Page, expect
-from shared import app_process, free_port
+from shared import PDFS, app_process, free_port
 from test_browser import bubbles, send, wait_for_answer
 
 
@@ -109,3 +110,38 @@ def test_a_changed_email_keeps_a_users_conversations_and_gives_none_to_whoever_g
     expect(again.get_by_test_id("stSidebar").get_by_text("Cho's question.")).to_be_visible()
     dan = log_in(browser, app, "dan", request)
     expect(dan.get_by_test_id("stSidebar").get_by_text("Cho's question.")).to_have_count(0)
+
+
+def test_a_logged_in_user_uploads_a_pdf(browser: Browser, app: str, request: pytest.FixtureRequest) -> None:
+    """Uploads are held only for a session that is let in (pages/upload_gate.py): a
+    logged-in user's is."""
+    eve = log_in(browser, app, "eve", request)
+    eve.get_by_test_id("stSidebarNav").get_by_text("Summarize a PDF").click()
+    eve.locator("input[type=file]").set_input_files(PDFS / "pdflatex-4-pages.pdf")
+    expect(eve.get_by_text("4 pages ·")).to_be_visible()
+
+
+def test_an_export_link_works_without_login_only_until_the_app_drops_it(
+    browser: Browser, app: str, request: pytest.FixtureRequest
+) -> None:
+    """What README's "Run it for a team" says of export links: Streamlit serves
+    ``/media/`` to anyone who has the link, without a cookie, until its page runs
+    drop the file: it offers no hook to serve it only to the session it was made for."""
+    fay = log_in(browser, app, "fay", request)
+    send(fay, "Fay's exported question.")
+    wait_for_answer(fay, 1)
+    sidebar = fay.get_by_test_id("stSidebar")
+    sidebar.get_by_text("This conversation", exact=True).click()
+    with fay.expect_download() as download:
+        sidebar.get_by_role("button", name="Export Markdown").click()
+    link = download.value.url
+    with urllib.request.urlopen(link) as export:  # no cookie
+        assert "Fay's exported question." in export.read().decode()
+    # Streamlit drops a fetched export at the end of the second page run after it;
+    # a session's runs follow one another, so at the third's end the second's has ended.
+    for count in (2, 3, 4):  # at least one run each
+        send(fay, f"Question {count}.")
+        wait_for_answer(fay, count)
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(link)
+    assert gone.value.code == 404
