@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import openai.types.chat
 import pytest
+from botocore.exceptions import ClientError
 from langchain_aws.llms.sagemaker_endpoint import LineIterator
 from shared import endpoint_server_process
 from test_handlers import golden
@@ -249,3 +250,24 @@ def test_the_apps_handlers_read_every_format_streamed_and_plain(client, payload:
     assert "".join(handler.transform_output(line) for line in lines) == ANSWER
     plain = call(client, payload, request(payload, stream=False), stream=False)
     assert PAYLOADS[payload](stream=False).transform_output(plain) == ANSWER
+
+
+@pytest.mark.parametrize(
+    ("payload", "asked"),
+    [
+        ("tgi", {"top_n_tokens": 5}),
+        ("tgi", {"decoder_input_details": True}),
+        ("llama3", {"top_n_tokens": 5}),
+        ("messages", {"logprobs": True}),
+        ("messages", {"top_logprobs": 2}),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_log_probabilities_asked_for_are_refused(client, payload: str, asked: dict, stream: bool) -> None:
+    """TGI answers these with log-probabilities; silently leaving them out would be a
+    different answer, so the server says it cannot."""
+    with pytest.raises(ClientError) as refused:
+        call(client, payload, request(payload, stream=stream, **asked), stream=stream)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ValidationError"
+    assert next(iter(asked)) in error["Message"] and "log-probabilities" in error["Message"]

@@ -68,11 +68,20 @@ def _stops(stop: str | list[str] | None) -> list[str]:
     return [stop] if isinstance(stop, str) else [str(s) for s in stop or []]
 
 
+def _refuse_log_probabilities(asked: dict[str, Any], *names: str) -> None:
+    """TGI answers these options with log-probabilities, which the local models do not give
+    (see ``UNKNOWN_ID``): refused, rather than answered without them."""
+    refused = [name for name in names if asked.get(name)]
+    if refused:
+        raise ValueError(f"{', '.join(refused)} cannot be answered: this model gives no log-probabilities")
+
+
 def _read_parameters(request: dict[str, Any], **what: Any) -> Request:
     """TGI-style ``parameters``: sampling only when asked for (``do_sample`` or a temperature)."""
     parameters = request.get("parameters", {})
     if not isinstance(parameters, dict):
         raise TypeError("parameters must be an object")
+    _refuse_log_probabilities(parameters, "top_n_tokens", "decoder_input_details")
     sampling = parameters.get("do_sample", "temperature" in parameters)
     return Request(
         **what,
@@ -357,6 +366,7 @@ class MessagesHandler(PayloadHandler):
         stream_options = request.get("stream_options") or {}
         if not isinstance(stream_options, dict):
             raise TypeError("stream_options must be an object")
+        _refuse_log_probabilities(request, "logprobs", "top_logprobs")
         return Request(
             messages=request["messages"],
             max_new_tokens=int(request.get("max_tokens", DEFAULT_MAX_NEW_TOKENS)),
