@@ -18,7 +18,8 @@ messages come from ``PromptFormat.messages``, each the user's own text, with onl
 the special tokens still broken that the endpoint's chat template would parse.
 
 Request shapes follow AWS's JumpStart sample notebooks; tests/golden/ holds one
-request per format with the notebook it comes from.
+request per format with the notebook it comes from.  The server side answers as
+Hugging Face's TGI container does, field by field (tests/golden/tgi-schema.json).
 """
 
 from __future__ import annotations
