@@ -24,13 +24,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 @contextmanager
 def endpoint_server_process(
-    name: str | None, model: str = "smollm2", components: tuple[str, ...] = ()
+    name: str | None,
+    model: str = "smollm2",
+    components: tuple[str, ...] = (),
+    endpoints: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """``python -m chat_core endpoint`` serving ``name`` (TGI payloads), or with None its
-    default endpoints, and the inference ``components`` (each ENDPOINT/COMPONENT=FORMAT),
-    on a free port, in its own process as it is deployed, with ``model`` as
-    ``LOCAL_MODEL``; yields its URL."""
+    """``python -m chat_core endpoint`` serving ``name`` (TGI payloads) and the ``endpoints``
+    (each NAME=FORMAT), or with neither its default endpoints, and the inference ``components``
+    (each ENDPOINT/COMPONENT=FORMAT), on a free port, in its own process as it is deployed,
+    with ``model`` as ``LOCAL_MODEL``; yields its URL."""
     formats = ["--format", f"{name}=tgi"] if name else []
+    formats += [option for endpoint in endpoints for option in ("--format", endpoint)]
     formats += [option for component in components for option in ("--component", component)]
     process = subprocess.Popen(
         [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", *formats],

@@ -27,8 +27,9 @@ from typing import Any
 from chat_core.local import embedding as local_embedding
 from chat_core.local import model as local_model
 from chat_core.local.scripted import DEFAULT_TOKEN_MS, ScriptedModel
+from chat_core.models.budget import estimate_tokens
 from chat_core.models.catalog import BUILT_IN
-from chat_core.models.handlers import PAYLOADS, PayloadHandler, Request
+from chat_core.models.handlers import PAYLOADS, Generation, PayloadHandler, Request
 from chat_core.models.prompts import CHATML, FORMATS, Turn
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS, EmbeddingHandler
 
@@ -118,6 +119,12 @@ def chosen_model(component: str | None = None) -> Callable[..., Iterator[str]]:
     if name == "scripted":
         return ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS), name=component).complete
     return local_model.complete
+
+
+def _prompt_tokens(complete: Callable[..., Iterator[str]], prompt: str) -> int:
+    """The prompt's length in tokens, as TGI reports it: counted by the bundled model's
+    tokenizer when it answers, estimated for the scripted model and the bench's stand-ins."""
+    return local_model.count_tokens(prompt) if complete is local_model.complete else estimate_tokens(prompt)
 
 
 def _accepted_eula(custom_attributes: str | None) -> bool:
@@ -229,12 +236,15 @@ class LocalEndpoint:
         if request.max_new_tokens < 1:
             raise _validation("max_new_tokens must be at least 1")
         complete = self._component_models[endpoint, component] if component else self.complete
+        prompt_tokens = _prompt_tokens(complete, prompt)
         first, generation = self._admitted(complete, prompt, request)
+        answer = Generation(itertools.chain([first], generation), request, prompt_tokens)
         if stream:
-            events = payload.events(itertools.chain([first], generation))
-            return Response("text/event-stream", events=events, close=generation.close)
-        text = first + "".join(generation)
-        return Response("application/json", body=json.dumps(payload.response(text)).encode())
+            return Response("text/event-stream", events=payload.events(answer), close=generation.close)
+        try:
+            return Response("application/json", body=json.dumps(payload.response(answer)).encode())
+        finally:  # an answer cut at max_new_tokens may leave the model's generator unfinished
+            generation.close()
 
     def _embed(self, payload: type[EmbeddingHandler], body: bytes | str, *, stream: bool) -> Response:
         if stream:

@@ -18,14 +18,14 @@ messages come from ``PromptFormat.messages``, each the user's own text, with onl
 the special tokens still broken that the endpoint's chat template would parse.
 
 Request shapes follow AWS's JumpStart sample notebooks; tests/golden/ holds one
-request per format with the notebook it comes from.
+request per format with the notebook it comes from.  The server side answers as
+Hugging Face's TGI container does, field by field (tests/golden/tgi-schema.json).
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -50,10 +50,31 @@ class Request:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    details: bool = False  # TGI: how the generation ended, on the last event and in the answer
+    include_usage: bool = False  # Messages API: a usage chunk ends the stream
+
+
+@dataclass
+class Generation:
+    """An answer as the server writes it: the model's tokens as they come, the request
+    they answer, and the prompt's length in tokens (TGI's ``input_length``, the
+    Messages API's ``prompt_tokens``)."""
+
+    tokens: Iterator[str]
+    request: Request
+    prompt_tokens: int
 
 
 def _stops(stop: str | list[str] | None) -> list[str]:
     return [stop] if isinstance(stop, str) else [str(s) for s in stop or []]
+
+
+def _refuse_log_probabilities(asked: dict[str, Any], *names: str) -> None:
+    """TGI answers these options with log-probabilities, which the local models do not give
+    (see ``UNKNOWN_ID``): refused, rather than answered without them."""
+    refused = [name for name in names if asked.get(name)]
+    if refused:
+        raise ValueError(f"{', '.join(refused)} cannot be answered: this model gives no log-probabilities")
 
 
 def _read_parameters(request: dict[str, Any], **what: Any) -> Request:
@@ -61,6 +82,7 @@ def _read_parameters(request: dict[str, Any], **what: Any) -> Request:
     parameters = request.get("parameters", {})
     if not isinstance(parameters, dict):
         raise TypeError("parameters must be an object")
+    _refuse_log_probabilities(parameters, "top_n_tokens", "decoder_input_details")
     sampling = parameters.get("do_sample", "temperature" in parameters)
     return Request(
         **what,
@@ -69,6 +91,7 @@ def _read_parameters(request: dict[str, Any], **what: Any) -> Request:
         top_p=float(parameters.get("top_p", 1.0)),
         stop=_stops(parameters.get("stop")),
         seed=parameters.get("seed"),
+        details=bool(parameters.get("details", False)),
     )
 
 
@@ -78,19 +101,59 @@ def _prompt(request: dict[str, Any]) -> str:
     return request["inputs"]
 
 
-def _tgi_events(tokens: Iterator[str]) -> Iterator[bytes]:
-    """TGI's server-sent events, one per token, then the end-of-sequence event.
-    Written as bytes around each token's JSON string: the per-token cost of the
-    streaming path (bench/streaming.py)."""
-    text = []
-    for index, token in enumerate(tokens):
-        text.append(token)
-        yield (
-            b'data:{"index":%d,"token":{"id":null,"text":%s,"special":false},"generated_text":null,'
-            b'"details":null}\n\n' % (index, json.dumps(token).encode())
-        )
-    end = json.dumps("".join(text)).encode()
-    yield b'data:{"token":{"id":null,"text":"","special":true},"generated_text":%s,"details":null}\n\n' % end
+# TGI's server side, written as its router writes it (huggingface/text-generation-inference,
+# router/src/server.rs and chat.rs; tests/golden/tgi-schema.json has the schemas and the commit).
+# A token's id and log-probability are not known here: the models yield text (llama.cpp gives
+# log-probabilities only when it keeps every logit, hundreds of MB more).  TGI's schema allows a
+# null logprob (serde writes NaN so); the id must be an integer, so it is 0.
+UNKNOWN_ID = 0
+# The token TGI's last event carries when the model ends its answer: the bundled model's
+# end of turn, which is also its end of sequence.
+END_OF_SEQUENCE = {"id": 2, "text": "<|im_end|>", "logprob": None, "special": True}
+MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # TGI names the model by its Hub id
+SYSTEM_FINGERPRINT = "chat_core-native"  # TGI's is "{version}-{docker label, or native}"
+
+
+def _stream_responses(generation: Generation) -> Iterator[dict[str, Any]]:
+    """TGI's ``StreamResponse`` per token, numbered from 1: the last one carries the
+    generated text and, when asked, the details.  The model ending its answer is an
+    end-of-sequence token of its own; an answer cut at ``max_new_tokens`` ends on its
+    last text token."""
+    request = generation.request
+    text: list[str] = []
+    index = 0
+    for index, piece in enumerate(generation.tokens, 1):
+        text.append(piece)
+        token = {"id": UNKNOWN_ID, "text": piece, "logprob": None, "special": False}
+        if index == request.max_new_tokens:
+            yield _last_response(generation, index, token, "length", text)
+            return
+        yield {"index": index, "token": token, "generated_text": None, "details": None}
+    yield _last_response(generation, index + 1, END_OF_SEQUENCE, "eos_token", text)
+
+
+def _last_response(
+    generation: Generation, index: int, token: dict[str, Any], finish_reason: str, text: list[str]
+) -> dict[str, Any]:
+    request = generation.request
+    details = {
+        "finish_reason": finish_reason,
+        "generated_tokens": index,
+        "seed": request.seed if request.temperature > 0 else None,  # TGI reports it when sampling
+        "input_length": generation.prompt_tokens,
+    }
+    return {
+        "index": index,
+        "token": token,
+        "generated_text": "".join(text),
+        "details": details if request.details else None,
+    }
+
+
+def _sse(event: Any) -> bytes:
+    """One server-sent event as TGI's router writes it (axum, serde_json): ``data:``, no
+    space, and compact JSON."""
+    return b"data:" + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
 
 
 def _sampling(model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -163,12 +226,13 @@ class PayloadHandler(LLMContentHandler):
         raise NotImplementedError
 
     @classmethod
-    def response(cls, text: str) -> Any:
+    def response(cls, generation: Generation) -> Any:
         raise NotImplementedError
 
     @classmethod
-    def events(cls, tokens: Iterator[str]) -> Iterator[bytes]:
-        return _tgi_events(tokens)
+    def events(cls, generation: Generation) -> Iterator[bytes]:
+        """TGI's token events (``/generate_stream``), which the JumpStart containers stream."""
+        return map(_sse, _stream_responses(generation))
 
     def transform_input(self, prompt: str, model_kwargs: dict[str, Any]) -> bytes:
         return json.dumps(self.request(prompt, model_kwargs)).encode("utf-8")
@@ -208,8 +272,19 @@ class TGIHandler(PayloadHandler):
         return _read_parameters(request, prompt=_prompt(request))
 
     @classmethod
-    def response(cls, text: str) -> Any:
-        return [{"generated_text": text}]
+    def response(cls, generation: Generation) -> Any:
+        """TGI's ``/generate`` answer in a list (``compat_generate``), with the details when asked."""
+        *responses, last = _stream_responses(generation)
+        if last["details"] is None:
+            return [{"generated_text": last["generated_text"]}]
+        details = {key: value for key, value in last["details"].items() if key != "input_length"}
+        tokens = [response["token"] for response in (*responses, last)]
+        return [
+            {
+                "generated_text": last["generated_text"],
+                "details": {**details, "prefill": [], "tokens": tokens},
+            }
+        ]
 
 
 class Llama2ChatHandler(PayloadHandler):
@@ -235,8 +310,8 @@ class Llama2ChatHandler(PayloadHandler):
         return _read_parameters(request, messages=dialogs[0])
 
     @classmethod
-    def response(cls, text: str) -> Any:
-        return [{"generation": {"role": "assistant", "content": text}}]
+    def response(cls, generation: Generation) -> Any:
+        return [{"generation": {"role": "assistant", "content": "".join(generation.tokens)}}]
 
 
 class Llama3Handler(PayloadHandler):
@@ -264,8 +339,8 @@ class Llama3Handler(PayloadHandler):
         return _read_parameters(request, prompt=_prompt(request))
 
     @classmethod
-    def response(cls, text: str) -> Any:
-        return {"generated_text": text}
+    def response(cls, generation: Generation) -> Any:
+        return {"generated_text": "".join(generation.tokens)}
 
 
 class MessagesHandler(PayloadHandler):
@@ -289,6 +364,10 @@ class MessagesHandler(PayloadHandler):
 
     @classmethod
     def read(cls, request: dict[str, Any]) -> Request:
+        stream_options = request.get("stream_options") or {}
+        if not isinstance(stream_options, dict):
+            raise TypeError("stream_options must be an object")
+        _refuse_log_probabilities(request, "logprobs", "top_logprobs")
         return Request(
             messages=request["messages"],
             max_new_tokens=int(request.get("max_tokens", DEFAULT_MAX_NEW_TOKENS)),
@@ -296,29 +375,57 @@ class MessagesHandler(PayloadHandler):
             top_p=float(request.get("top_p", 1.0)),
             stop=_stops(request.get("stop")),
             seed=request.get("seed"),
+            details=True,  # TGI's chat route always asks its generation for them
+            include_usage=bool(stream_options.get("include_usage", False)),
         )
 
     @classmethod
-    def response(cls, text: str) -> Any:
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": "SmolLM2-135M-Instruct",
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ],
-        }
+    def response(cls, generation: Generation) -> Any:
+        """TGI's ``ChatCompletion`` (``chat_completions``, not streamed)."""
+        *_, last = _stream_responses(generation)
+        message = {"role": "assistant", "content": last["generated_text"]}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(last)}
+        return {"object": "chat.completion", **_chat_fields(), "choices": [choice], "usage": _usage(last)}
 
     @classmethod
-    def events(cls, tokens: Iterator[str]) -> Iterator[bytes]:
-        """OpenAI-style chunks ending ``data: [DONE]``."""
-        for token in tokens:
-            delta = {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
-            yield b"data: " + json.dumps(delta).encode() + b"\n\n"
-        done = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        yield b"data: " + json.dumps(done).encode() + b"\n\n"
-        yield b"data: [DONE]\n\n"
+    def events(cls, generation: Generation) -> Iterator[bytes]:
+        """TGI's ``ChatCompletionChunk`` per token event (chat.rs), the usage chunk when
+        ``stream_options.include_usage`` asks, then ``data:[DONE]``."""
+        for response in _stream_responses(generation):
+            token = response["token"]
+            delta = {"role": "assistant", "content": "" if token["special"] else token["text"]}
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": _finish(response)}
+            yield _sse(_chunk([choice], None))
+            if response["details"] and generation.request.include_usage:
+                yield _sse(_chunk([], _usage(response)))
+        yield b"data:[DONE]\n\n"
+
+
+def _chat_fields() -> dict[str, Any]:
+    # TGI's ids are empty (ChatCompletion::new, ChatCompletionChunk::new).
+    return {
+        "id": "",
+        "created": int(time.time()),
+        "model": MODEL_ID,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+
+
+def _chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None) -> dict[str, Any]:
+    return {"object": "chat.completion.chunk", **_chat_fields(), "choices": choices, "usage": usage}
+
+
+def _finish(response: dict[str, Any]) -> str | None:
+    """The Messages API's finish reason: TGI's, with the end of sequence said as OpenAI does."""
+    details = response["details"]
+    if details is None:
+        return None
+    return "stop" if details["finish_reason"] == "eos_token" else details["finish_reason"]
+
+
+def _usage(response: dict[str, Any]) -> dict[str, int]:
+    prompt, completion = response["details"]["input_length"], response["details"]["generated_tokens"]
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 PAYLOADS: dict[str, type[PayloadHandler]] = {
