@@ -13,6 +13,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chat_core.markdown import safe_markdown
+
 LANGUAGES = {"en": "English", "ko": "한국어"}
 
 
@@ -29,7 +31,9 @@ class Text:
     ko: str
 
     def text(self, language: str) -> str:
-        return self.ko if language == "ko" else self.en
+        """The message for a page, which shows it as Markdown: an image in it (from a
+        file name, a model's malformed answer) is a link, never fetched."""
+        return safe_markdown(self.ko if language == "ko" else self.en)
 
     @classmethod
     def of(cls, label: str) -> Text:

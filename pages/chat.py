@@ -414,7 +414,7 @@ def send_edited() -> None:
 
 st.title(t("SageMaker Chat"))
 models = " vs ".join(one.spec.label for one in comparison_settings) or model.label
-st.caption(" · ".join([models, mode, *(document.name for document in chat.documents)]))
+st.caption(safe_markdown(" · ".join([models, mode, *(document.name for document in chat.documents)])))
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
