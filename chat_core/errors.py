@@ -21,7 +21,6 @@ from botocore.exceptions import (
 )
 
 from chat_core.i18n import Text
-from chat_core.markdown import safe_markdown
 
 
 class ChatError(Exception):
@@ -34,9 +33,7 @@ class ChatError(Exception):
         self.message = Text(message, ko)
 
     def text(self, language: str) -> str:
-        """The message for a page, which shows it as Markdown: an image in it (from a
-        file name, a model's malformed answer) is a link, never fetched."""
-        return safe_markdown(self.message.text(language))
+        return self.message.text(language)
 
 
 class EndpointNotConfigured(ChatError):

@@ -13,6 +13,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chat_core.markdown import safe_markdown
+
 LANGUAGES = {"en": "English", "ko": "한국어"}
 
 
@@ -29,7 +31,9 @@ class Text:
     ko: str
 
     def text(self, language: str) -> str:
-        return self.ko if language == "ko" else self.en
+        """The message for a page, which shows it as Markdown: an image in it (from a
+        file name, a model's malformed answer) is a link, never fetched."""
+        return safe_markdown(self.ko if language == "ko" else self.en)
 
     @classmethod
     def of(cls, label: str) -> Text:
@@ -154,6 +158,12 @@ KO: dict[str, str] = {
     "detailed": "자세히",
     "Parallel calls to the endpoint": "엔드포인트 동시 호출 수",
     "Summarized before: the stored summary is shown.": "전에 요약한 문서입니다. 저장된 요약을 보여 줍니다.",
+    "(The summary of a file protected by a password is shown in the session that made it only.)": (
+        "(암호로 보호된 파일의 요약은 그 요약을 만든 세션에서만 보입니다.)"
+    ),
+    "The passage is not kept: its file is protected by a password.": (
+        "이 구절은 보관하지 않습니다. 파일이 암호로 보호되어 있습니다."
+    ),
     "Summarize": "요약하기",
     "Summarizing…": "요약하는 중…",
     "To stop, press Stop at the top right of the page; the parts done are kept.": (

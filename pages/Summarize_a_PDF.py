@@ -2,19 +2,22 @@
 
 import streamlit as st
 
-from chat_core.conversations.session import ChatSession, Settings
-from chat_core.documents.pdf import PasswordRequired, PDFError, WrongPassword, read_pdf
+from chat_core.conversations.session import Settings
+from chat_core.documents.pdf import Document, PasswordRequired, PDFError, WrongPassword, read_pdf
 from chat_core.documents.summaries import DETAILS, Summary, summarize
-from chat_core.documents.uploads import sha256
+from chat_core.documents.uploads import Record, sha256
 from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.library import Attached
-from pages.common import conversation_store, library, model_picker, owner, uploads
+from pages.common import chat_session, library, model_picker, uploads
 
 language = st.session_state.get("language", "en")
 t = translator(language)
-user = owner()
+# Of a file opened with its password, what was read and summarized stays in this
+# session, never in a store: it is not asked for again on every click.
+opened: dict[str, tuple[Document, Record]] = st.session_state.setdefault("pdf-opened", {})
+opened_summaries: dict[tuple[str, str, str], str] = st.session_state.setdefault("pdf-opened-summaries", {})
 
 
 st.title(t("Summarize a PDF"))
@@ -37,8 +40,10 @@ except ChatError as error:
     st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
 
-document = None  # read in this run
-if text is None:  # never read before: read (and so checked) before anything is stored
+document = None  # read in this run, or opened with its password before
+if digest in opened:
+    document, record = opened[digest]
+if text is None and document is None:  # never read before: read (and so checked) before anything is stored
     password = st.session_state.get("pdf-password") or None
     bar = st.progress(0.0, t("Reading pages…"))
     try:
@@ -61,13 +66,17 @@ if text is None:  # never read before: read (and so checked) before anything is 
         st.error(error.text(language), icon=":material/error:")
         st.stop()
     bar.empty()
-    text = document.text
     try:
         kept.save(data, upload.name)
         record = kept.keep_document(digest, document)
     except ChatError as error:
         st.error(error.text(language), icon=":material/folder_off:")
         st.stop()
+    if document.protected:
+        opened[digest] = document, record
+if document is not None:
+    text = document.text
+protected = bool(record.get("protected"))
 
 st.subheader(safe_markdown(upload.name))
 st.caption(
@@ -87,7 +96,7 @@ def ask_this_document() -> None:
         bar.progress(done / total, t("Indexed {done} of {total} passages", done=done, total=total))
 
     try:
-        if document is not None:  # read in this run; one opened with a password is not kept
+        if document is not None:  # read in this session; one opened with a password is not kept
             pages, keep = document.pages, not document.protected
             attached = library().add(digest, upload.name, lambda: pages, keep=keep, progress=progress)
         else:
@@ -109,14 +118,15 @@ concurrency = 1  # the bundled model takes one call at a time
 if not model.is_local:
     concurrency = st.number_input(t("Parallel calls to the endpoint"), 1, 16, 4, key="pdf-concurrency")
 try:
-    known = kept.summary(digest, model.id, detail)
+    known = opened_summaries.get((digest, model.id, detail)) or kept.summary(digest, model.id, detail)
 except ChatError as error:
     st.error(error.text(language), icon=":material/folder_off:")
     st.stop()
 partial: Summary | None = st.session_state.get("pdf-partial", {}).get(digest)
 
 if known:
-    st.success(t("Summarized before: the stored summary is shown."), icon=":material/history:")
+    if not protected:
+        st.success(t("Summarized before: the stored summary is shown."), icon=":material/history:")
     summary_text = known
 elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
     summary = Summary()
@@ -139,6 +149,8 @@ elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
         st.error(error.text(language), icon=":material/error:")
         st.stop()
     bar.empty()
+    if protected:
+        opened_summaries[digest, model.id, detail] = summary.text
     try:
         kept.keep_summary(digest, model.id, detail, summary.text)
     except ChatError as error:  # shown all the same, only not kept
@@ -163,11 +175,13 @@ else:
 st.markdown(safe_markdown(summary_text))
 if st.button(t("Discuss in chat"), icon=":material/forum:"):
     question = t("Summarize {name} ({pages} pages).", name=upload.name, pages=record["pages"])
+    saved = t("(The summary of a file protected by a password is shown in the session that made it only.)")
     try:
-        started = ChatSession(conversation_store(), user).start_with(
-            question, summary_text, Settings(model, model.defaults)
+        started = chat_session().start_with(
+            question, summary_text, Settings(model, model.defaults), saved if protected else None
         )
     except ChatError as error:
         st.error(error.text(language), icon=":material/database:")
         st.stop()
+    st.session_state["documents"] = []  # the chat page's picker: the new chat asks none
     st.switch_page("pages/chat.py", query_params={"c": started})

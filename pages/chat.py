@@ -14,7 +14,6 @@ from chat_core.conversations.session import (
     DEFAULT_SYSTEM,
     MODES,
     QUESTION_MAX_CHARS,
-    ChatSession,
     Exchange,
     Settings,
 )
@@ -35,6 +34,7 @@ from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import TOP_K, Source
 from pages import comparison as columns
 from pages.common import (
+    chat_session,
     conversation_store,
     language,
     library,
@@ -52,7 +52,7 @@ t = translator(lang)
 store = conversation_store()
 user = owner()
 documents = library()
-chat: ChatSession = st.session_state.setdefault("chat", ChatSession(store, user, documents))
+chat = chat_session()
 # A click while an answer streams starts this run before the interrupted one ends:
 # the answer so far is kept (and saved) before anything is drawn.
 chat.settle()
@@ -305,7 +305,10 @@ def sources(index: int, exchange: Exchange) -> None:
         for number, source in enumerate(exchange.sources):
             heading = f" · {source.heading}" if source.heading else ""
             st.markdown(f"**{safe_markdown(citation(source))}**{safe_markdown(heading)}")
-            st.text(source.text)
+            if source.text:
+                st.text(source.text)
+            else:  # saved from a file opened with a password: where, not what
+                st.caption(t("The passage is not kept: its file is protected by a password."))
             st.button(
                 t("Open page {page}", page=source.page),
                 key=f"page-{index}-{number}",
@@ -414,7 +417,7 @@ def send_edited() -> None:
 
 st.title(t("SageMaker Chat"))
 models = " vs ".join(one.spec.label for one in comparison_settings) or model.label
-st.caption(" · ".join([models, mode, *(document.name for document in chat.documents)]))
+st.caption(safe_markdown(" · ".join([models, mode, *(document.name for document in chat.documents)])))
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from chat_core.access import check_endpoint_allowed, may_call, may_call_endpoint
-from chat_core.conversations.session import Exchange, State
+from chat_core.conversations.session import ChatSession, Exchange, State
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable, open_store
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
@@ -76,6 +76,13 @@ def library() -> Library:
             st.error(error.text(language()), icon=":material/error:")
             st.stop()
     return st.session_state[key]
+
+
+def chat_session() -> ChatSession:
+    """The session's chat: the chat page draws it, "Discuss in chat" starts it."""
+    if "chat" not in st.session_state:
+        st.session_state["chat"] = ChatSession(conversation_store(), owner(), library())
+    return st.session_state["chat"]
 
 
 def login_configured() -> bool:

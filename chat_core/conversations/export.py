@@ -7,6 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from chat_core.conversations.store import Conversation, Message, current_view
+from chat_core.markdown import safe_markdown
 
 
 def _when(timestamp: float) -> str:
@@ -14,8 +15,10 @@ def _when(timestamp: float) -> str:
 
 
 def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
+    """Read in any Markdown viewer, which fetches images as it draws them: each is a
+    link here, as on the page (``safe_markdown``)."""
     lines = [
-        f"# {conversation.title}",
+        f"# {safe_markdown(conversation.title)}",
         "",
         f"{conversation.model} · {conversation.mode} · started {_when(conversation.created_at)}",
     ]
@@ -33,7 +36,7 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
             note = " (regenerated, see below)"
         elif message.role == "assistant" and message.stats.get("stopped"):
             note = " (stopped)"
-        lines += ["", f"**{who}**{note}, {_when(message.created_at)}:", "", message.text]
+        lines += ["", f"**{who}**{note}, {_when(message.created_at)}:", "", safe_markdown(message.text)]
     return "\n".join(lines) + "\n"
 
 

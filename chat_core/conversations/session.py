@@ -198,13 +198,16 @@ class ChatSession:
                 continue  # an unanswered question followed by others is not part of the history
             self.exchanges.append(exchange)
 
-    def start_with(self, question: str, answer: str, settings: Settings) -> str:
+    def start_with(self, question: str, answer: str, settings: Settings, saved: str | None = None) -> str:
         """A new saved conversation opening with an exchange made elsewhere (a PDF's
-        summary), so that follow-up questions have it as history; returns its id."""
+        summary), so that follow-up questions have it as history; returns its id.
+        ``saved``, if given, is saved as the answer instead, and ``answer`` is this
+        session's only (the summary of a file opened with a password)."""
         self.clear()
         exchange = self._exchange_for(question, settings)
-        exchange.answer, exchange.state = answer, State.ANSWERED
+        exchange.answer, exchange.state = answer if saved is None else saved, State.ANSWERED
         self._saver(exchange, settings)(exchange)
+        exchange.answer = answer
         return self.conversation_id or ""
 
     def ask(
@@ -516,7 +519,7 @@ def answer_record(exchange: Exchange, settings: Settings) -> dict[str, Any]:
         **answered_with(settings),
     }
     if exchange.sources is not None:
-        record["sources"] = [asdict(source) for source in exchange.sources]
+        record["sources"] = [source.kept() for source in exchange.sources]
     return record
 
 

@@ -26,13 +26,14 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import pypdf
-from pypdf.errors import FileNotDecryptedError, LimitReachedError
+from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 from chat_core.errors import ChatError
 from chat_core.i18n import Text
@@ -155,7 +156,7 @@ def read_pdf(
     if not pages:
         raise CorruptPDF(f"{name} has no pages.", ko=f"{name}에 페이지가 없습니다.")
     document = Document(name, tuple(pages), reading.notice, reading.protected)
-    if not document.text.strip() and reading.left_out:
+    if not document.text.strip() and (reading.left_out or reading.nested):
         raise BeyondLimits(
             f"{name} has no text that could be read. {document.notice.en}",
             ko=f"{name}에서 읽을 수 있는 글이 없습니다. {document.notice.ko}",
@@ -182,13 +183,88 @@ _STREAM_LIMITS = {
 }
 
 
+# Forms drawn inside forms that text is read from; pypdf follows them by recursion,
+# about three frames a level, so the interpreter's limit is raised to match.  Real
+# documents nest forms a few levels deep; a page nesting past this keeps the text
+# outside, and the user is told.
+_NESTING = 1_000
+_RECURSION_LIMIT = 10_000
+# Inherited by a page from the nodes above it in the page tree (PDF 32000-1, 7.7.3.4).
+_INHERITED = tuple(NameObject(key) for key in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"))
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _first_pages(reader: pypdf.PdfReader, count: int) -> Iterator[pypdf.PageObject]:
+    """The first ``count`` pages in order, each built when it is reached.  Written
+    here because pypdf's ``reader.pages`` builds every page before it gives the first
+    (1.5 s for the 20,000 of bench/hostile_pdfs.py, in each reading process), while a
+    read stops at ``count`` or at the character limit.  pypdf's guards on the tree
+    are kept: its depth and entry limits, and no node inside itself."""
+    limits = pypdf.get_configuration()
+    walking: list[tuple[Iterator[Any], dict[str, Any], frozenset[int]]] = [
+        (iter([reader.root_object["/Pages"]]), {}, frozenset())
+    ]
+    entries = 0
+    while walking and count > 0:
+        kids, inherited, above = walking[-1]
+        if (kid := next(kids, None)) is None:
+            walking.pop()
+            continue
+        node = kid.get_object()
+        if not isinstance(node, DictionaryObject) or not node:
+            continue
+        entries += 1
+        if entries > limits.page_tree_maximum_entries or len(walking) > limits.page_tree_maximum_depth:
+            raise LimitReachedError("The page tree is too large or too deep.")
+        if node.get("/Type", "/Pages" if "/Kids" in node else "/Page") == "/Pages":
+            if id(node) in above:
+                raise PdfReadError("The page tree contains itself.")
+            here = inherited | {key: node[key] for key in _INHERITED if key in node}
+            walking.append((iter(node.get("/Kids", ArrayObject()).get_object()), here, above | {id(node)}))
+            continue
+        page = pypdf.PageObject(reader, kid if isinstance(kid, IndirectObject) else None)
+        if not page:
+            page.update(node)
+        for key, value in inherited.items():
+            page.setdefault(key, value)
+        yield page
+        count -= 1
+
+
+def _page_text(page: pypdf.PageObject) -> tuple[str, bool]:
+    """A page's text, and whether forms nested past ``_NESTING`` were left out of it."""
+    depth, too_deep = 0, False
+
+    def before(operator: bytes, *_: Any) -> None:
+        nonlocal depth, too_deep
+        if operator == b"Do":
+            if depth == _NESTING:
+                too_deep = True
+                raise _TooDeep  # pypdf leaves this form out, and goes on with the rest
+            depth += 1
+
+    def after(operator: bytes, *_: Any) -> None:
+        nonlocal depth
+        if operator == b"Do":
+            depth -= 1
+
+    text = page.extract_text(visitor_operand_before=before, visitor_operand_after=after)
+    return text or "", too_deep
+
+
 def _read_pages(connection: Connection) -> None:
     """A child process (``python -m chat_core.documents.pdf FD``): reads its task
-    from standard input, sends pages ``first``, ``first + _WORKERS``, ... one by one
-    as ("page", index, text) after ("total", pages, protected), each preceded by ("oversized",
-    index) if it is left out, or one ("locked" | "corrupt" | "memory", detail)."""
+    from standard input, sends ("total", pages the file declares, protected), then
+    pages ``first``, ``first + _WORKERS``, ... one by one as ("page", index, text),
+    each preceded by ("oversized" | "nested", index) if it is left out in whole or
+    in part, then ("end", pages found up to one past the limit); or one
+    ("locked" | "corrupt" | "memory", detail)."""
     data, password, first, pages, characters, memory_mb = pickle.load(sys.stdin.buffer)
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+    sys.setrecursionlimit(_RECURSION_LIMIT)
     pypdf.overwrite_configuration(**_STREAM_LIMITS)
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
@@ -197,15 +273,24 @@ def _read_pages(connection: Connection) -> None:
         if protected and not reader.decrypt(password or ""):
             connection.send(("locked", bool(password)))
             return
-        total = len(reader.pages)
-        connection.send(("total", total, protected))
-        for index in range(first, min(total, pages), _WORKERS):
+        declared = reader.root_object["/Pages"].get_object().get("/Count", 0)
+        connection.send(("total", declared if isinstance(declared, int) else 0, protected))
+        found = 0
+        for index, page in enumerate(_first_pages(reader, pages + 1)):  # one more: is there more?
+            found = index + 1
+            if index % _WORKERS != first or index == pages:
+                continue
             try:
-                text = reader.pages[index].extract_text() or ""
+                text, too_deep = _page_text(page)
             except LimitReachedError:
                 connection.send(("oversized", index))
-                text = ""
+                text, too_deep = "", False
+            except RecursionError:  # nested past the interpreter's limit another way
+                text, too_deep = "", True
+            if too_deep:
+                connection.send(("nested", index))
             connection.send(("page", index, text[: characters + 1]))
+        connection.send(("end", found))
     except FileNotDecryptedError:
         connection.send(("locked", False))
     except MemoryError:
@@ -225,8 +310,10 @@ class _Reading:
         self.protected = False
         self._cut: Text | None = None  # why reading stopped before the end
         self._texts: dict[int, str] = {}
-        self._characters = 0  # in every page received, in whatever order
+        # In the pages received from the first without a gap: what would be kept.
+        self._characters = self._gapless = 0
         self.left_out: list[int] = []  # page numbers too large to read
+        self.nested: list[int] = []  # page numbers with forms nested past _NESTING
 
     def run(self, data: bytes, password: str | None) -> list[str]:
         deadline = time.monotonic() + self.limits.seconds
@@ -280,11 +367,15 @@ class _Reading:
         kind = message[0]
         if kind == "total":
             self.total, self.protected = message[1], message[2]
+        elif kind == "end":  # the pages found, counted up to one past the page limit
+            self.total = message[1] if message[1] <= self.limits.pages else max(self.total, message[1])
         elif kind == "page":
             self._texts[message[1]] = message[2]
-            self._characters += len(message[2])
+            while self._gapless in self._texts:
+                self._characters += len(self._texts[self._gapless])
+                self._gapless += 1
             if self.progress:
-                self.progress(len(self._texts), self._wanted())
+                self.progress(len(self._texts), max(self._wanted(), len(self._texts)))
             if self._characters > self.limits.characters:
                 return self._limit_notice("characters")
         elif kind == "locked":
@@ -304,6 +395,8 @@ class _Reading:
             )
         elif kind == "oversized":
             self.left_out.append(message[1] + 1)
+        elif kind == "nested":
+            self.nested.append(message[1] + 1)
         elif kind == "memory":
             return self._limit_notice("memory")
         return None
@@ -328,9 +421,10 @@ class _Reading:
             room -= len(kept[-1])
             if not room:
                 break
+        pages, total, characters = f"{len(kept):,}", f"{self.total:,}", f"{sum(map(len, kept)):,}"
         self._cut = Text(
-            f"Read up to page {len(kept)} of {self.total}. {notice.en}",
-            ko=f"전체 {self.total}쪽 중 {len(kept)}쪽까지만 읽었습니다. {notice.ko}",
+            f"Read up to page {pages} of {total} ({characters} characters). {notice.en}",
+            ko=f"전체 {total}쪽 중 {pages}쪽까지만 읽었습니다({characters}자). {notice.ko}",
         )
         return kept
 
@@ -345,6 +439,14 @@ class _Reading:
                 Text(
                     f"Left out as too large to read (over {megabytes} MB of drawing): page {pages}.",
                     ko=f"너무 커서 읽지 않은 페이지(그리기 명령 {megabytes}MB 초과): {pages}쪽.",
+                )
+            )
+        if self.nested:
+            pages = ", ".join(str(page) for page in sorted(self.nested))
+            notices.append(
+                Text(
+                    f"Text drawn nested more than {_NESTING:,} deep is left out: page {pages}.",
+                    ko=f"{_NESTING:,}단계 넘게 중첩되어 그려진 글은 읽지 않았습니다: {pages}쪽.",
                 )
             )
         if not notices:

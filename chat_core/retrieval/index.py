@@ -46,6 +46,7 @@ class DocumentIndex:
     passages: list[Passage]
     vectors: np.ndarray  # one unit-length row per passage
     pages: list[str]  # each page's text, to show the page a source is on
+    protected: bool = False  # opened with a password: nothing read from it is kept
 
 
 def build_index(
@@ -108,4 +109,5 @@ def document_index(
     index = build_index(name, digest, pages(), embedder, progress)
     if keep:
         uploads.keep_index(key, _to_bytes(index))
+    index.protected = not keep
     return index

@@ -15,7 +15,8 @@ matched rather than cite passages that do not answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,13 @@ class Source:
     text: str
     digest: str
     heading: str = ""
+    protected: bool = False  # from a file opened with a password
+
+    def kept(self) -> dict[str, Any]:
+        """What an answer's record keeps of it: of a file opened with a password,
+        where the passage is and not what it says (its text is the file's)."""
+        fields = asdict(self)
+        return fields | {"text": "", "heading": ""} if self.protected else fields
 
 
 class Retriever:
@@ -90,7 +98,15 @@ class Retriever:
     def _source(self, position: int, score: float) -> Source:
         index, i = self._where[position]
         passage = index.passages[i]
-        return Source(index.name, passage.page, round(score, 4), passage.text, index.digest, passage.heading)
+        return Source(
+            index.name,
+            passage.page,
+            round(score, 4),
+            passage.text,
+            index.digest,
+            passage.heading,
+            index.protected,
+        )
 
 
 def _ranked(scores: np.ndarray) -> list[int]:

@@ -78,3 +78,46 @@ def layout_export(pages: int = 23, rows: int = 90, columns: int = 2) -> bytes:
     listed = b" ".join(b"%d 0 R" % kid for kid in kids)
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (listed, pages)
     return pdf_bytes(objects)
+
+
+def nested_forms(depth: int, text: bytes = b"Deep inside the nested forms") -> bytes:
+    """One page drawing a form XObject that draws another, ``depth`` forms deep,
+    the last of which shows ``text``: nesting a reader walks by recursion."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
+        b"/Resources << /Font << /F1 4 0 R >> /XObject << /X 6 0 R >> >> >>",
+        FONT,
+        stream(b"/X Do"),
+    ]
+    for level in range(depth):
+        number = len(objects) + 1
+        inner = b"/X Do" if level < depth - 1 else b"BT /F1 12 Tf 72 720 Td (" + text + b") Tj ET"
+        packed = zlib.compress(inner, 9)
+        objects.append(
+            b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Length %d /Filter /FlateDecode "
+            b"/Resources << /Font << /F1 4 0 R >> /XObject << /X %d 0 R >> >> >>\nstream\n"
+            % (len(packed), number + 1)
+            + packed
+            + b"\nendstream"
+        )
+    return pdf_bytes(objects)
+
+
+def nested_arrays(depth: int = 100_000) -> bytes:
+    """Two pages: the first's drawing holds an array ``depth`` arrays deep (a reader
+    parses it by recursion), the second shows a line of text."""
+    deep = b"[" * depth + b"]" * depth + b" pop"
+    shown = b"BT /F1 12 Tf 72 720 Td (The second page reads fine) Tj ET"
+    return pdf_bytes(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+            page(6, font=5),
+            page(7, font=5),
+            FONT,
+            stream(deep),
+            stream(shown),
+        ]
+    )

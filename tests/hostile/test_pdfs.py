@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from hostile_pdfs import shared_pages, text_bomb
+from hostile_pdfs import nested_arrays, nested_forms, shared_pages, text_bomb
 from shared import PDFS, ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -19,16 +19,38 @@ def test_a_text_bomb_is_refused_with_a_message() -> None:
 
 
 def test_twenty_thousand_pages_on_one_stream_are_read_up_to_the_character_limit() -> None:
+    """The text kept runs to the limit, not short of it by pages another reading
+    process got to first, and the notice says how much that is."""
     document = read_pdf(shared_pages(), "pages.pdf")
-    assert 0 < document.characters <= ReadLimits().characters
+    limit, page = ReadLimits().characters, len(document.pages[0])
+    assert limit - page < document.characters <= limit
     assert document.notice and "PDF_MAX_CHARACTERS" in document.notice.en
-    assert f"of {20_000}" in document.notice.en and "20000쪽" in document.notice.ko
+    assert f"of {20_000:,}" in document.notice.en and "20,000쪽" in document.notice.ko
+    kept = f"{document.characters:,}"
+    assert kept in document.notice.en and kept in document.notice.ko
 
 
 def test_pages_past_the_page_limit_are_not_read_and_the_user_is_told() -> None:
     document = read_pdf(shared_pages(50), "pages.pdf", limits=ReadLimits(pages=10))
     assert document.page_count == 10
     assert document.notice and "first 10 pages" in document.notice.en
+
+
+def test_text_inside_forms_nested_a_thousand_deep_is_read() -> None:
+    """Deeper than pypdf follows by default (about 330 forms here), and far from a scan."""
+    assert "Deep inside the nested forms" in read_pdf(nested_forms(1_000), "nested.pdf").text
+
+
+def test_forms_nested_past_the_limit_are_named_as_such_not_called_a_scan() -> None:
+    with pytest.raises(BeyondLimits, match="nested more than 1,000") as refused:
+        read_pdf(nested_forms(3_000), "nested.pdf")
+    assert "scanned" not in str(refused.value) and "중첩" in refused.value.message.ko
+
+
+def test_a_page_nested_past_the_interpreters_limit_is_left_out_and_the_rest_read() -> None:
+    document = read_pdf(nested_arrays(), "arrays.pdf")
+    assert document.pages == ("", "The second page reads fine")
+    assert document.notice and "nested" in document.notice.en and "page 1." in document.notice.en
 
 
 def test_reading_stops_at_the_time_limit() -> None:
@@ -48,7 +70,7 @@ def test_a_reader_over_its_memory_ceiling_is_stopped_with_a_message() -> None:
 
 GROWTH = """
 import resource, sys
-from hostile_pdfs import shared_pages, text_bomb
+from hostile_pdfs import nested_arrays, nested_forms, shared_pages, text_bomb
 from chat_core.documents.pdf import read_pdf, BeyondLimits
 files = [text_bomb(), shared_pages()]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

