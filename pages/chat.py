@@ -36,6 +36,7 @@ from chat_core.retrieval.search import TOP_K, Source
 from pages import comparison as columns
 from pages.common import (
     conversation_store,
+    indexing_bar,
     language,
     library,
     model_picker,
@@ -438,10 +439,7 @@ if question:
     st.chat_message("user").markdown(safe_markdown(question))
     with st.chat_message("assistant"):
         bar = st.empty()  # a document asked for the first time is indexed first
-
-        def indexed(done: int, total: int) -> None:
-            bar.progress(done / total, t("Indexed {done} of {total} passages", done=done, total=total))
-
+        indexed = indexing_bar(bar)
         # A failure is kept in the exchange, and shown with a Resend button on the rerun.
         if comparison_settings:
             with contextlib.suppress(ChatError):
