@@ -1,11 +1,10 @@
 """Work done in a child process, never in the app's: reading a PDF, indexing a document.
 
-A child is a new interpreter (``python -m MODULE FD NICE``, about 0.13 s to
-start), not a fork of the app with its threads and memory.  It gets its task
-pickled on standard input and sends its results, one message at a time, over a
-pipe the parent reads with ``multiprocessing.connection.wait``; only a process
-can be stopped at any point (a deadline, a user's Stop), given a memory ceiling
-or a lower priority.  The module's ``__main__`` calls ``serve`` with its work.
+A child is a new interpreter (``python -m MODULE FD``), not a fork of the app
+with its threads and memory.  It gets its task pickled on standard input and
+sends its results, one message at a time, over a pipe the parent reads; only a
+process can be stopped at any point (a deadline, a user's Stop), given a memory
+ceiling or a lower priority.  The module's ``__main__`` calls ``serve`` with its work.
 """
 
 from __future__ import annotations
@@ -27,11 +26,14 @@ def start(module: str, task: Any, *, nice: int = 0) -> tuple[subprocess.Popen[by
     (``stop``) when done."""
     receiving, sending = multiprocessing.Pipe(duplex=False)
     child = subprocess.Popen(
-        [sys.executable, "-m", module, str(sending.fileno()), str(nice)],
+        [sys.executable, "-m", module, str(sending.fileno())],
         stdin=subprocess.PIPE,
         pass_fds=[sending.fileno()],
     )
     sending.close()
+    if nice:  # lowered here, as it starts: its imports (seconds of CPU time) already yield to the app
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, child.pid, min(19, own + nice))
     with contextlib.suppress(BrokenPipeError), child.stdin as stdin:  # type: ignore[union-attr]
         pickle.dump(task, stdin)
     return child, receiving
@@ -44,7 +46,5 @@ def stop(child: subprocess.Popen[bytes], connection: Connection) -> None:
 
 
 def serve(work: Callable[[Any, Connection], None]) -> None:
-    """In the child: lower its priority, then ``work(task, connection)``."""
-    connection = Connection(int(sys.argv[1]), readable=False)
-    os.nice(int(sys.argv[2]))
-    work(pickle.load(sys.stdin.buffer), connection)
+    """In the child: ``work(task, connection)``."""
+    work(pickle.load(sys.stdin.buffer), Connection(int(sys.argv[1]), readable=False))

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import os
 import resource
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from hostile.hostile_pdfs import FONT, page, pdf_bytes, stream
-from shared import ROOT
+from test_ask_documents import run_ask
 
 from chat_core.conversations.session import ChatSession, Settings
 from chat_core.documents.pdf import read_pdf
@@ -255,15 +253,7 @@ def test_the_command_line_says_which_pages_were_indexed(tmp_path: Path) -> None:
     pdf = tmp_path / "ports.pdf"
     pdf.write_bytes(pdf_of(8))
     env = {**os.environ, "UPLOAD_STORE": f"file://{tmp_path / 'uploads'}", "INDEX_MAX_PAGES": "3"}
-    done = subprocess.run(
-        [sys.executable, "-m", "chat_core", "ask", str(pdf), "--question", "Oslo?", "--no-answer"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    done = run_ask(str(pdf), "--question", "Oslo?", "--no-answer", env=env)
     assert done.returncode == 0, done.stderr
     assert f"{pdf}: pages 1-3 of 8 indexed; the rest is not searched (INDEX_MAX_PAGES is 3)" in done.stderr
     assert "page 3 of 3" in done.stderr  # progress in pages

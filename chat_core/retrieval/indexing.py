@@ -60,7 +60,7 @@ class IndexingFailed(ChatError):
 class IndexLimits:
     """How much of a document is indexed; each has an environment variable."""
 
-    pages: int = 150  # INDEX_MAX_PAGES
+    pages: int = 300  # INDEX_MAX_PAGES
     seconds: float = 60  # INDEX_MAX_SECONDS
 
     @classmethod
