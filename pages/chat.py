@@ -416,6 +416,8 @@ def send_edited() -> None:
 st.title(t("SageMaker Chat"))
 models = " vs ".join(one.spec.label for one in comparison_settings) or model.label
 st.caption(" · ".join([models, mode, *(document.name for document in chat.documents)]))
+if partly := documents.notice(chat.documents):  # attached documents searched only in part
+    st.caption(safe_markdown(partly.text(lang)))
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
@@ -454,7 +456,7 @@ if question:
                 bar.empty()
                 show_in_url()  # a reload finds the conversation, even mid-answer
                 if reply.notice:
-                    st.info(reply.notice.text(lang), icon=":material/info:")
+                    st.info(safe_markdown(reply.notice.text(lang)), icon=":material/info:")
                 # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
                 st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
                 st.write_stream(safe_stream(reply))

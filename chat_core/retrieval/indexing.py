@@ -116,7 +116,7 @@ def _one_job(owner: str | None, name: str) -> Iterator[None]:
         if (running := _running.get(owner)) is not None:
             raise IndexingBusy(
                 f"{running} is being indexed for you (in another tab or question); one document "
-                f"is indexed at a time. Ask again when it is done.",
+                "is indexed at a time. Ask again when it is done.",
                 ko=f"{running}을(를) 색인하는 중입니다(다른 탭이나 질문). 문서는 한 번에 하나씩 "
                 "색인합니다. 끝난 뒤 다시 물어보세요.",
             )
@@ -183,9 +183,9 @@ def _build(
     if wanted and not done:
         raise IndexingFailed(
             f"No page of {name} could be indexed within {limits.seconds:g} s (INDEX_MAX_SECONDS): "
-            "the app is busy. Ask again later.",
+            "the app or the embedding endpoint is busy. Ask again later.",
             ko=f"{limits.seconds:g}초(INDEX_MAX_SECONDS) 안에 {name}의 한 쪽도 색인하지 못했습니다. "
-            "앱이 바쁩니다. 나중에 다시 물어보세요.",
+            "앱이나 임베딩 엔드포인트가 바쁩니다. 나중에 다시 물어보세요.",
         )
     cut = None
     if done < len(pages):
