@@ -7,7 +7,8 @@ uploaded again is never embedded again, and another embedding model gets an
 index of its own.  It is one object (NumPy's ``.npz``: the vectors, and the
 passages as JSON), written whole or not at all.  Search over the chosen
 documents is exact (``search.py``): see the README for when a vector
-database would start to pay.
+database would start to pay.  An index may end before its document does, at a
+limit of ``indexing``: it records where and why (``Cut``), and says so (``notice``).
 """
 
 from __future__ import annotations
