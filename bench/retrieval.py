@@ -52,7 +52,7 @@ from chat_core.models.catalog import GenerationParams, load_catalog
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.index import DocumentIndex, build_index
 from chat_core.retrieval.library import Attached, Library
-from chat_core.retrieval.passages import Passage, split_pages
+from chat_core.retrieval.passages import Passage, page_passages
 from chat_core.retrieval.search import TOP_K, Retriever
 from tests.shared import PDFS
 
@@ -158,7 +158,10 @@ def _throughput(
     documents: dict[str, tuple[str, tuple[str, ...]]], repeats: int
 ) -> tuple[dict[str, DocumentIndex], list[Figure]]:
     model = embedder()
-    texts = {name: [p.embedded for p in split_pages(pages)] for name, (_, pages) in documents.items()}
+    texts = {
+        name: [p.embedded for found in page_passages(pages) for p in found]
+        for name, (_, pages) in documents.items()
+    }
     model.passages(texts[ERROR_CODES][:1])  # loaded before either is timed
     built: dict[str, DocumentIndex] = {}
 
@@ -381,6 +384,15 @@ def _p95(spread: Spread) -> float:
     return statistics.quantiles(spread.samples, n=20, method="inclusive")[-1]
 
 
+def first_token_seconds(session: ChatSession, question: str, settings: Settings) -> float:
+    """From ``ask`` to the answer's first text, the model's prompt cache emptied first."""
+    local_model.model().reset()
+    start = time.perf_counter()
+    with session.ask(question, settings) as reply:
+        next(chunk for chunk in reply if chunk)
+        return time.perf_counter() - start
+
+
 def _first_token(
     documents: dict[str, tuple[str, tuple[str, ...]]], questions: list[Question], repeats: int
 ) -> list[Figure]:
@@ -400,11 +412,7 @@ def _first_token(
             """A new conversation each time, so that no history lengthens the prompt."""
             session = ChatSession(library=library)
             session.documents = documents
-            local_model.model().reset()
-            start = time.perf_counter()
-            with session.ask(next(asked), settings) as reply:
-                next(chunk for chunk in reply if chunk)
-                return time.perf_counter() - start
+            return first_token_seconds(session, next(asked), settings)
 
         first_token(attached)  # the model loaded and the documents' search made before timing
         seconds = interleaved(

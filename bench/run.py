@@ -22,6 +22,7 @@ BENCHMARKS = (
     "page_overhead",
     "hostile_pdfs",
     "retrieval",
+    "indexing_load",
 )
 
 

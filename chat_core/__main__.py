@@ -35,6 +35,7 @@ from chat_core.models.discovery import (
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.grounding import NO_SOURCE
+from chat_core.retrieval.indexing import IndexProgress
 from chat_core.retrieval.library import Library
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
 from chat_core.retrieval.search import TOP_K
@@ -279,8 +280,8 @@ def _pages(data: bytes, name: str) -> tuple[str, ...]:
     return read_pdf(data, name).pages
 
 
-def _passages_done(done: int, total: int) -> None:
-    print(f"embedded {done}/{total} passages", file=sys.stderr, flush=True)
+def _indexing(step: IndexProgress) -> None:
+    print(step.message.en, file=sys.stderr, flush=True)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -293,7 +294,9 @@ def _ask(args: argparse.Namespace) -> int:
         data = file.read_bytes()
         name = str(file)  # cited as the user named it
         read = functools.partial(_pages, data, name)  # only when not indexed before
-        chat.documents.append(library.add(sha256(data), name, read, progress=_passages_done))
+        chat.documents.append(library.add(sha256(data), name, read, progress=_indexing))
+    if notice := library.notice(chat.documents):
+        print(notice.en, file=sys.stderr)
     if args.no_answer:
         answer, sources = None, library.retriever(chat.documents).search(args.question, args.top_k)
     else:

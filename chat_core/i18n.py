@@ -10,7 +10,7 @@ any test that renders a page proves its labels are translated.  Messages made in
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chat_core.markdown import safe_markdown
@@ -39,6 +39,12 @@ class Text:
     def of(cls, label: str) -> Text:
         """A label of the dictionary below as a message in both languages."""
         return cls(label, KO[label])
+
+    @classmethod
+    def joined(cls, texts: Sequence[Text | None]) -> Text | None:
+        """Several messages as one, in each language; None when there are none."""
+        found = [text for text in texts if text]
+        return cls(" ".join(t.en for t in found), " ".join(t.ko for t in found)) if found else None
 
 
 def plural(count: int, one: str, many: str) -> str:
@@ -176,8 +182,6 @@ KO: dict[str, str] = {
     "**Part {number}.** {text}": "**{number}부분.** {text}",
     "Discuss in chat": "채팅에서 이야기하기",
     "Ask this document": "이 문서에 질문하기",
-    "Reading passages…": "구절을 읽는 중…",
-    "Indexed {done} of {total} passages": "구절 {total}개 중 {done}개 색인됨",
     "Documents": "문서",
     "Answer from these documents": "이 문서들에서 답하기",
     "Upload PDFs on the PDF page": "PDF 페이지에서 PDF를 올리세요",

@@ -10,7 +10,7 @@ from chat_core.errors import ChatError
 from chat_core.i18n import translator
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.library import Attached
-from pages.common import chat_session, library, model_picker, uploads
+from pages.common import chat_session, indexing_bar, library, model_picker, uploads
 
 language = st.session_state.get("language", "en")
 t = translator(language)
@@ -90,11 +90,8 @@ with st.expander(t("First page")):
 
 def ask_this_document() -> None:
     """Index the document (once: kept in the store), then open a new chat that asks it."""
-    bar = st.progress(0.0, t("Reading passages…"))
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / total, t("Indexed {done} of {total} passages", done=done, total=total))
-
+    bar = st.empty()
+    progress = indexing_bar(bar)
     try:
         if document is not None:  # read in this session; one opened with a password is not kept
             pages, keep = document.pages, not document.protected

@@ -36,6 +36,7 @@ from pages import comparison as columns
 from pages.common import (
     chat_session,
     conversation_store,
+    indexing_bar,
     language,
     library,
     model_picker,
@@ -418,6 +419,8 @@ def send_edited() -> None:
 st.title(t("SageMaker Chat"))
 models = " vs ".join(one.spec.label for one in comparison_settings) or model.label
 st.caption(safe_markdown(" · ".join([models, mode, *(document.name for document in chat.documents)])))
+if partly := documents.notice(chat.documents):  # attached documents searched only in part
+    st.caption(safe_markdown(partly.text(lang)))
 if notice := st.session_state.pop("notice", None):
     st.warning(notice.text(lang), icon=":material/lock:")
 # While an answer streams, typing waits: a new question would cut the answer short.
@@ -441,10 +444,7 @@ if question:
     st.chat_message("user").markdown(safe_markdown(question))
     with st.chat_message("assistant"):
         bar = st.empty()  # a document asked for the first time is indexed first
-
-        def indexed(done: int, total: int) -> None:
-            bar.progress(done / total, t("Indexed {done} of {total} passages", done=done, total=total))
-
+        indexed = indexing_bar(bar)
         # A failure is kept in the exchange, and shown with a Resend button on the rerun.
         if comparison_settings:
             with contextlib.suppress(ChatError):
@@ -459,7 +459,7 @@ if question:
                 bar.empty()
                 show_in_url()  # a reload finds the conversation, even mid-answer
                 if reply.notice:
-                    st.info(reply.notice.text(lang), icon=":material/info:")
+                    st.info(safe_markdown(reply.notice.text(lang)), icon=":material/info:")
                 # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
                 st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
                 st.write_stream(safe_stream(reply))

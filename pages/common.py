@@ -3,6 +3,7 @@ the instances serving an endpoint, an answer's speed line."""
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -26,6 +27,7 @@ from chat_core.models.discovery import (
 from chat_core.models.endpoint import aws_environment
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.embeddings import embedder
+from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Library
 
 
@@ -83,6 +85,11 @@ def chat_session() -> ChatSession:
     if "chat" not in st.session_state:
         st.session_state["chat"] = ChatSession(conversation_store(), owner(), library())
     return st.session_state["chat"]
+
+
+def indexing_bar(bar: Any) -> Progress:
+    """Indexing's progress, drawn in ``bar`` (an ``st.empty``): pages done and time left."""
+    return lambda step: bar.progress(step.fraction, step.message.text(language()))
 
 
 def login_configured() -> bool:

@@ -71,7 +71,7 @@ def _columns(comparison: Comparison) -> list[tuple[DeltaGenerator, Candidate]]:
 def _heading(candidate: Candidate, lang: str) -> None:
     st.markdown(f"**{safe_markdown(candidate.label)}**")
     if candidate.reply and candidate.reply.notice:
-        st.info(candidate.reply.notice.text(lang), icon=":material/info:")
+        st.info(safe_markdown(candidate.reply.notice.text(lang)), icon=":material/info:")
 
 
 def _under(candidate: Candidate, t: Callable[..., str], lang: str) -> None:

@@ -11,7 +11,6 @@ import sys
 import unicodedata
 from pathlib import Path
 
-import numpy as np
 import pytest
 from shared import PDFS, ROOT
 
@@ -22,38 +21,20 @@ from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.models.catalog import LOCAL_MODEL
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.grounding import NO_SOURCE
+from chat_core.retrieval.indexing import IndexProgress, Progress
 from chat_core.retrieval.library import Attached, DocumentNotFound, Library
 
 SETTINGS = Settings(LOCAL_MODEL, LOCAL_MODEL.defaults)
 ERROR_CODES, COUNTRIES = PDFS / "error_code.pdf", PDFS / "multicolumn.pdf"
 
 
-class CountingEmbedder:
-    """The bundled embedder, counting the passages it is given."""
-
-    def __init__(self) -> None:
-        self.real = embedder()
-        self.embedded = 0
-
-    @property
-    def id(self) -> str:
-        return self.real.id
-
-    def passages(self, texts: list[str]) -> np.ndarray:
-        self.embedded += len(texts)
-        return self.real.passages(texts)
-
-    def query(self, text: str) -> np.ndarray:
-        return self.real.query(text)
-
-
-def upload(library: Library, path: Path) -> Attached:
+def upload(library: Library, path: Path, progress: Progress | None = None) -> Attached:
     """What the PDF page does with an upload: store it, keep what was read, index it."""
     data = path.read_bytes()
     document = read_pdf(data, path.name)
     library.uploads.save(data, path.name)
     library.uploads.keep_document(sha256(data), document)
-    return library.add(sha256(data), path.name, lambda: document.pages)
+    return library.add(sha256(data), path.name, lambda: document.pages, progress=progress)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +45,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def ana(folder: Path) -> tuple[Library, list[Attached]]:
     """Ana's library with both documents uploaded and indexed (once for the module)."""
-    library = Library(FolderUploads(folder).for_owner("issuer#ana"), CountingEmbedder())
+    library = Library(FolderUploads(folder).for_owner("issuer#ana"), embedder())
     return library, [upload(library, ERROR_CODES), upload(library, COUNTRIES)]
 
 
@@ -129,9 +110,10 @@ def test_a_file_uploaded_again_is_not_indexed_again(
     folder: Path, ana: tuple[Library, list[Attached]]
 ) -> None:
     """Another session of the same owner (a new Library, as after a reload or on another replica)."""
-    again = Library(FolderUploads(folder).for_owner("issuer#ana"), CountingEmbedder())
-    upload(again, ERROR_CODES)
-    assert again.embedder.embedded == 0
+    again = Library(FolderUploads(folder).for_owner("issuer#ana"), embedder())
+    reports: list[IndexProgress] = []
+    upload(again, ERROR_CODES, reports.append)
+    assert not reports  # nothing indexed: the kept index is loaded
     assert again.retriever(again.documents()).search("A294", 1)
 
 
@@ -139,7 +121,7 @@ def test_another_users_document_cannot_be_attached_or_searched(
     folder: Path, ana: tuple[Library, list[Attached]]
 ) -> None:
     _, documents = ana
-    bob = Library(FolderUploads(folder).for_owner("issuer#bob"), CountingEmbedder())
+    bob = Library(FolderUploads(folder).for_owner("issuer#bob"), embedder())
     assert bob.documents() == []
     with pytest.raises(DocumentNotFound):
         bob.retriever([documents[0]])
@@ -174,11 +156,11 @@ def test_command_line_prints_sources_as_json_and_caches_the_index(tmp_path: Path
     assert 3 in [source["page"] for source in found["sources"]]
     scores = [source["score"] for source in found["sources"]]
     assert scores == sorted(scores, reverse=True)
-    assert "embedded" in first.stderr
+    assert "Indexing " in first.stderr
 
     second = run_ask(str(COUNTRIES), "--question", question, "--json", env=env)
     assert second.returncode == 0, second.stderr
-    assert "embedded" not in second.stderr  # the index made by the first run
+    assert "Indexing " not in second.stderr  # the index made by the first run
     answered = json.loads(second.stdout)
     assert answered["answer"] and answered["sources"][0]["page"] == found["sources"][0]["page"]
 

@@ -54,6 +54,7 @@ from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
 from chat_core.retrieval.grounding import grounded
+from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Attached, Library
 from chat_core.retrieval.search import TOP_K, Source
 
@@ -215,12 +216,12 @@ class ChatSession:
         question: str,
         settings: Settings,
         top_k: int = TOP_K,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
     ) -> Reply:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
         With documents attached, it is answered from the ``top_k`` passages found
         for it (``Exchange.sources``); a document not indexed yet is indexed first,
-        with ``progress(done, total)`` after each batch of passages.
+        with ``progress`` (pages done, time left) after each batch of pages.
 
         Raises ``ChatError`` (here or while iterating) with a message for the
         user; the exchange then says why it failed, and its saved question stays."""
@@ -235,7 +236,7 @@ class ChatSession:
         question: str,
         settings: Sequence[Settings],
         top_k: int = TOP_K,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
     ) -> Comparison:
         """Ask ``question`` of two or three models at once, each with its own settings:
         the question is saved once, and each model's answer streams in a thread of its
@@ -271,7 +272,7 @@ class ChatSession:
         question: str,
         settings: Sequence[Settings],
         top_k: int,
-        progress: Callable[[int, int], None] | None,
+        progress: Progress | None,
     ) -> tuple[Exchange, list[Fitted | ChatError]]:
         """The exchange of ``question``, saved, and its prompt fitted to each model's
         window (or why it cannot be).  Refused before it is saved when it fits no
@@ -319,6 +320,8 @@ class ChatSession:
         # The budget is what the prompt without history left of the window.
         input_tokens = spec.context_window - params.max_new_tokens - budget
         input_tokens += sum(turn_tokens(spec, turn) for turn in history)
+        if self.library:  # a document searched only in part says so with every answer from it
+            notice = Text.joined([self.library.notice(self.documents), notice])
         return Reply(exchange, chunks, settings, started, notice, input_tokens, save=save)
 
     def regenerate_last(self) -> str:
@@ -359,9 +362,7 @@ class ChatSession:
         if self._streaming is not None:
             self._streaming.stop_from_elsewhere(timeout)
 
-    def _sources(
-        self, question: str, top_k: int, progress: Callable[[int, int], None] | None
-    ) -> list[Source] | None:
+    def _sources(self, question: str, top_k: int, progress: Progress | None) -> list[Source] | None:
         """The passages found for ``question`` in the attached documents; None with none attached."""
         if not self.documents:
             return None

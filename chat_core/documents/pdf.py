@@ -5,10 +5,9 @@ user: not a PDF, empty, too large, corrupt, encrypted without or with a wrong
 password, a scan with no text layer (it needs OCR), or a file built to exhaust
 a reader (``BeyondLimits``).
 
-A PDF is parsed in child processes, never in the app's: a small file can expand
-to gigabytes or hours of work, and only a process can be stopped at any point
-and given a memory ceiling.  Each child is a new interpreter (about 0.13 s to
-start), not a fork of the app with its threads.  Two processes read alternate pages, which also
+A PDF is parsed in child processes (``chat_core.child``), never in the app's: a
+small file can expand to gigabytes or hours of work, and only a process can be
+stopped at any point and given a memory ceiling.  Two processes read alternate pages, which also
 makes a long document read faster on two cores (bench/pdf_extraction.py).
 ``ReadLimits`` bounds pages, characters, time and memory; a document over a
 limit is read up to it, and says so (``Document.notice``).
@@ -16,14 +15,10 @@ limit is read up to it, and says so (``Document.notice``).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
-import multiprocessing
 import os
-import pickle
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +30,7 @@ import pypdf
 from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
+from chat_core.child import serve, start
 from chat_core.errors import ChatError
 from chat_core.i18n import Text
 
@@ -255,14 +251,12 @@ def _page_text(page: pypdf.PageObject) -> tuple[str, bool]:
     return text or "", too_deep
 
 
-def _read_pages(connection: Connection) -> None:
-    """A child process (``python -m chat_core.documents.pdf FD``): reads its task
-    from standard input, sends ("total", pages the file declares, protected), then
-    pages ``first``, ``first + _WORKERS``, ... one by one as ("page", index, text),
-    each preceded by ("oversized" | "nested", index) if it is left out in whole or
-    in part, then ("end", pages found up to one past the limit); or one
-    ("locked" | "corrupt" | "memory", detail)."""
-    data, password, first, pages, characters, memory_mb = pickle.load(sys.stdin.buffer)
+def _read_pages(task: tuple[Any, ...], connection: Connection) -> None:
+    """A child process (``chat_core.child``) sends ("total", pages the file declares, protected),
+    then pages ``first``, ``first + _WORKERS``, ... one by one as ("page", index, text), each
+    preceded by ("oversized" | "nested", index) if it is left out in whole or in part, then
+    ("end", pages found up to one past the limit); or one ("locked" | "corrupt" | "memory", detail)."""
+    data, password, first, pages, characters, memory_mb = task
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
     sys.setrecursionlimit(_RECURSION_LIMIT)
     pypdf.overwrite_configuration(**_STREAM_LIMITS)
@@ -321,19 +315,10 @@ class _Reading:
         children, connections = [], []
         try:
             for first in range(_WORKERS):
-                # A new interpreter, not a fork: the app's threads and memory stay out of it.
-                receiving, sending = multiprocessing.Pipe(duplex=False)
-                child = subprocess.Popen(
-                    [sys.executable, "-m", __name__, str(sending.fileno())],
-                    stdin=subprocess.PIPE,
-                    pass_fds=[sending.fileno()],
-                )
-                sending.close()
+                task = (data, password, first, limits.pages, limits.characters, limits.memory_mb)
+                child, receiving = start(__name__, task)
                 children.append(child)
                 connections.append(receiving)
-                task = (data, password, first, limits.pages, limits.characters, limits.memory_mb)
-                with contextlib.suppress(BrokenPipeError), child.stdin as stdin:  # type: ignore[union-attr]
-                    pickle.dump(task, stdin)
             while connections:
                 ready = wait(connections, timeout=max(0.0, deadline - time.monotonic()))
                 if not ready:
@@ -449,9 +434,7 @@ class _Reading:
                     ko=f"{_NESTING:,}단계 넘게 중첩되어 그려진 글은 읽지 않았습니다: {pages}쪽.",
                 )
             )
-        if not notices:
-            return None
-        return Text(" ".join(n.en for n in notices), ko=" ".join(n.ko for n in notices))
+        return Text.joined(notices)
 
     def _limit_notice(self, which: str) -> Text:
         limits = self.limits
@@ -476,4 +459,4 @@ class _Reading:
 
 
 if __name__ == "__main__":
-    _read_pages(Connection(int(sys.argv[1]), readable=False))
+    serve(_read_pages)

@@ -69,6 +69,8 @@ class UploadStore:
     """Where bytes go; subclasses say how to put, get and delete one object, and
     how to change one record so that no other writer's change is lost."""
 
+    owner: str | None = None  # whose part of the store this is (``for_owner``)
+
     def _put(self, key: str, data: bytes) -> None:
         raise NotImplementedError
 
@@ -195,7 +197,9 @@ class FolderUploads(UploadStore):
             raise _folder_unavailable(error) from error
 
     def for_owner(self, owner: str) -> FolderUploads:
-        return FolderUploads(self.folder / "users" / owner_key(owner))
+        scoped = FolderUploads(self.folder / "users" / owner_key(owner))
+        scoped.owner = owner
+        return scoped
 
     def _put(self, key: str, data: bytes) -> None:
         path = self.folder / key
@@ -276,6 +280,7 @@ class S3Uploads(UploadStore):
     def for_owner(self, owner: str) -> S3Uploads:
         scoped = copy.copy(self)  # the same client: making one takes tens of milliseconds
         scoped.prefix = f"{self.prefix}/users/{owner_key(owner)}".strip("/")
+        scoped.owner = owner
         return scoped
 
     def _key(self, key: str) -> str:

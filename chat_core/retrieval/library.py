@@ -5,6 +5,8 @@ A ``Library`` is made over the owner's part of the upload store
 owner's own uploads: another user's hash, guessed or copied from a link, is a
 document that does not exist.  Indexes are kept in memory for the session once
 loaded or built, and a file opened with a password is indexed in memory only.
+Indexing has limits (``indexing``): ``notice`` says which documents are searched
+only in part.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from dataclasses import dataclass
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import UploadStore
 from chat_core.errors import ChatError
-from chat_core.retrieval.index import DocumentIndex, Embedder, document_index
+from chat_core.i18n import Text
+from chat_core.retrieval.index import DocumentIndex, Embedder
+from chat_core.retrieval.indexing import Progress, document_index
 from chat_core.retrieval.search import Retriever
-
-Progress = Callable[[int, int], None]
 
 
 class DocumentNotFound(ChatError):
@@ -98,6 +100,10 @@ class Library:
         )
         self._indexes[document.digest] = index
         return index
+
+    def notice(self, documents: Sequence[Attached]) -> Text | None:
+        """Which of ``documents``' indexes end before the document does."""
+        return Text.joined([index.notice for d in documents if (index := self._indexes.get(d.digest))])
 
     def retriever(self, documents: Sequence[Attached], progress: Progress | None = None) -> Retriever:
         """Search over ``documents``, each indexed if it is not yet."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -60,12 +60,12 @@ def _splitter() -> RecursiveCharacterTextSplitter:
     )
 
 
-def split_pages(pages: Sequence[str]) -> list[Passage]:
-    """Passages of every page with text, in reading order."""
+def page_passages(pages: Sequence[str]) -> Iterator[list[Passage]]:
+    """Each page's passages, page by page (none for a page without text)."""
     splitter = _splitter()
-    passages: list[Passage] = []
     heading = ""
     for number, page in enumerate(pages, start=1):
+        passages: list[Passage] = []
         # NFKC: ligatures ("ﬀ") become letters that the tokenizer and BM25 can match.
         text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", page))
         sections: list[tuple[str, list[str]]] = [(heading, [])]
@@ -79,4 +79,4 @@ def split_pages(pages: Sequence[str]) -> list[Passage]:
             if not body:
                 continue
             passages.extend(Passage(number, chunk.strip(), under) for chunk in splitter.split_text(body))
-    return [passage for passage in passages if passage.text]
+        yield [passage for passage in passages if passage.text]

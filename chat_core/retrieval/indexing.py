@@ -1,0 +1,230 @@
+"""Indexing a document within limits, in a child process that yields to chats.
+
+Embedding takes about 0.7 s a page on two cores: the 2,000 pages a PDF may have
+(``PDF_MAX_PAGES``) would take the app's cores for over 20 minutes.  So:
+
+- ``IndexLimits``: a document is indexed up to ``INDEX_MAX_PAGES`` pages and for
+  at most ``INDEX_MAX_SECONDS``; past either its first pages are searched, and
+  every answer from it says which (``DocumentIndex.notice``).  An index cut by
+  the page limit is kept in the store with its cut, and made anew when the limit
+  changes; one cut by time (which depends on the machine's load) is kept for the
+  session only, so that a later session indexes it again.
+- The work runs in a child process (``chat_core.child``) at the lowest priority
+  (``NICE``): the chat model's threads, in the app's process, get the cores first.
+- One indexing job per user at a time (per app process): a second one, from
+  another tab, is refused with a message (``IndexingBusy``) rather than queued;
+  other users are not held up.
+- Progress reports say the pages done and an estimate of the time left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from chat_core import child
+from chat_core.documents.uploads import UploadStore
+from chat_core.errors import ChatError
+from chat_core.i18n import Text
+from chat_core.retrieval.embeddings import embedder
+from chat_core.retrieval.index import (
+    Cut,
+    DocumentIndex,
+    Embedded,
+    Embedder,
+    assembled,
+    embed_pages,
+    keep_index,
+    stored_index,
+)
+
+# The lowest priority there is: indexing gets only the CPU time chats leave.
+NICE = 19
+
+
+class IndexingBusy(ChatError):
+    pass
+
+
+class IndexingFailed(ChatError):
+    pass
+
+
+@dataclass(frozen=True)
+class IndexLimits:
+    """How much of a document is indexed; each has an environment variable."""
+
+    pages: int = 300  # INDEX_MAX_PAGES
+    seconds: float = 60  # INDEX_MAX_SECONDS
+
+    @classmethod
+    def from_environment(cls) -> IndexLimits:
+        return cls(
+            int(os.environ.get("INDEX_MAX_PAGES", cls.pages)),
+            float(os.environ.get("INDEX_MAX_SECONDS", cls.seconds)),
+        )
+
+
+def _duration(seconds: float) -> Text:
+    if seconds < 60:
+        return Text(f"{seconds:.0f} s", ko=f"{seconds:.0f}초")
+    minutes, rest = divmod(round(seconds), 60)
+    return Text(f"{minutes} min {rest} s", ko=f"{minutes}분 {rest}초")
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    name: str
+    done: int  # pages indexed
+    total: int  # pages to index: the document's, up to INDEX_MAX_PAGES
+    seconds_left: float | None  # an estimate; None until the first pages are done
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    @property
+    def message(self) -> Text:
+        done, total = self.done, self.total
+        if self.seconds_left is None:
+            return Text(
+                f"Indexing {self.name}: page {done} of {total}…",
+                ko=f"{self.name} 색인 중: {total}쪽 중 {done}쪽…",
+            )
+        left = _duration(self.seconds_left)
+        return Text(
+            f"Indexing {self.name}: page {done} of {total}, about {left.en} left",
+            ko=f"{self.name} 색인 중: {total}쪽 중 {done}쪽, 약 {left.ko} 남음",
+        )
+
+
+Progress = Callable[[IndexProgress], None]
+
+_running: dict[str | None, str] = {}  # owner: the document being indexed for them
+_running_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_job(owner: str | None, name: str) -> Iterator[None]:
+    with _running_lock:
+        if (running := _running.get(owner)) is not None:
+            raise IndexingBusy(
+                f"{running} is being indexed for you (in another tab or question); one document "
+                "is indexed at a time. Ask again when it is done.",
+                ko=f"{running}을(를) 색인하는 중입니다(다른 탭이나 질문). 문서는 한 번에 하나씩 "
+                "색인합니다. 끝난 뒤 다시 물어보세요.",
+            )
+        _running[owner] = name
+    try:
+        yield
+    finally:
+        with _running_lock:
+            del _running[owner]
+
+
+def document_index(
+    uploads: UploadStore,
+    name: str,
+    digest: str,
+    pages: Callable[[], Sequence[str]],
+    embedder: Embedder,
+    *,
+    keep: bool = True,
+    progress: Progress | None = None,
+) -> DocumentIndex:
+    """The file's index from the store, or built from ``pages()`` and kept there.
+    ``keep=False`` for a file opened with a password: its passages are its text."""
+    limits = IndexLimits.from_environment()
+    index = stored_index(uploads, name, digest, embedder) if keep else None
+    if index is not None and (index.cut is None or index.cut.limit == limits.pages):
+        return index  # whole, or cut under the page limit in force
+    with _one_job(uploads.owner, name):
+        index = _build(name, digest, pages(), embedder, limits, progress)
+    if keep and (index.cut is None or index.cut.setting == "INDEX_MAX_PAGES"):
+        keep_index(uploads, index, embedder)
+    index.protected = not keep
+    return index
+
+
+def _build(
+    name: str,
+    digest: str,
+    pages: Sequence[str],
+    embedder: Embedder,
+    limits: IndexLimits,
+    progress: Progress | None,
+) -> DocumentIndex:
+    """``pages`` indexed in a child process, up to ``limits``."""
+    wanted = list(pages[: limits.pages])
+    started = time.monotonic()
+    deadline = started + limits.seconds
+    steps: list[Embedded] = []
+    done = 0
+    if progress:
+        progress(IndexProgress(name, 0, len(wanted), None))
+    worker, connection = child.start(__name__, (wanted, embedder.spec), nice=NICE)
+    try:
+        while done < len(wanted) and connection.poll(max(0.0, deadline - time.monotonic())):
+            steps.append(_received(name, connection))
+            done = steps[-1].pages
+            if progress:
+                now = time.monotonic()
+                left = (now - started) / done * (len(wanted) - done)
+                progress(IndexProgress(name, done, len(wanted), min(left, max(0.0, deadline - now))))
+            if time.monotonic() > deadline:
+                break
+    finally:
+        child.stop(worker, connection)
+    if wanted and not done:
+        raise IndexingFailed(
+            f"No page of {name} could be indexed within {limits.seconds:g} s (INDEX_MAX_SECONDS): "
+            "the app or the embedding endpoint is busy. Ask again later.",
+            ko=f"{limits.seconds:g}초(INDEX_MAX_SECONDS) 안에 {name}의 한 쪽도 색인하지 못했습니다. "
+            "앱이나 임베딩 엔드포인트가 바쁩니다. 나중에 다시 물어보세요.",
+        )
+    cut = None
+    if done < len(pages):
+        by_pages = done == len(wanted)
+        setting = "INDEX_MAX_PAGES" if by_pages else "INDEX_MAX_SECONDS"
+        cut = Cut(setting, limits.pages if by_pages else limits.seconds, len(pages))
+    return assembled(name, digest, pages[:done], steps, cut)
+
+
+def _received(name: str, connection: Connection) -> Embedded:
+    try:
+        message = connection.recv()
+    except EOFError:  # the child died: killed, or out of memory
+        message = ("failed", "the indexing process ended early")
+    if message[0] == "error":
+        kind, en, ko = message[1:]
+        raise kind(en, ko=ko)
+    if message[0] == "failed":
+        raise IndexingFailed(
+            f"Indexing {name} failed: {message[1]}.", ko=f"{name}을(를) 색인하지 못했습니다: {message[1]}."
+        )
+    return message[1]
+
+
+def _index(task: tuple[list[str], Any], connection: Connection) -> None:
+    """In the child: sends ("step", Embedded) after each batch of whole pages, or
+    one ("error", kind, en, ko) | ("failed", detail)."""
+    pages, spec = task
+    try:
+        for step in embed_pages(pages, embedder(spec)):
+            connection.send(("step", step))
+    except ChatError as error:  # a ChatError's keyword-only Korean text does not survive pickling
+        connection.send(("error", type(error), error.message.en, error.message.ko))
+    except Exception as error:
+        connection.send(("failed", str(error)[:300]))
+    finally:
+        connection.close()
+
+
+if __name__ == "__main__":
+    child.serve(_index)
