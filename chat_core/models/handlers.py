@@ -23,6 +23,7 @@ request per format with the notebook it comes from.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -175,7 +176,11 @@ class PayloadHandler(LLMContentHandler):
 
     def transform_output(self, output: Any) -> str:
         if isinstance(output, bytes):
-            return _token_line(output)
+            if not output.lstrip().startswith((b"{", b"[")):
+                return _token_line(output)
+            # JSON on a line of its own is no server-sent event: a container that
+            # answers the streaming call as a plain one sends its whole answer so.
+            output = io.BytesIO(output)
         response = _read_json(output)
         try:
             return self.answer(response)
