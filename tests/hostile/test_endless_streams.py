@@ -242,15 +242,21 @@ def test_stop_ends_an_answer_whose_endpoint_went_silent_and_its_threads(
         released.set()
 
 
-def test_a_page_run_that_ends_mid_answer_stops_the_answer_and_keeps_it(serve: Callable[..., None]) -> None:
+@pytest.mark.parametrize("compared", [[], ["falcon-7b-instruct", "llama2-7b-chat"]], ids=["one", "compared"])
+def test_a_page_run_that_ends_mid_answer_stops_the_answer_and_keeps_it(
+    compared: list[str], serve: Callable[..., None]
+) -> None:
     """AppTest ends a run that outlasts its timeout as Streamlit ends one whose browser
-    left: it asks the run to stop and waits for it.  The run's answer is stopped
-    there, its text kept and saved, and no thread of it is left."""
+    left: it asks the run to stop and waits for it.  The run's answers are stopped
+    there, their text kept and saved, and no thread of them is left."""
     released = threading.Event()
     serve(silent_after_one(released))
     try:
         at = start()
         at.sidebar.selectbox(key="model").set_value("falcon-7b-instruct").run()
+        if compared:
+            at.sidebar.toggle(key="compare").set_value(True).run()
+            at.sidebar.multiselect(key="compared").set_value(compared).run()
         before = answer_threads()
         at.chat_input[0].set_value("Say something.")
         ended: list[BaseException] = []
@@ -265,9 +271,9 @@ def test_a_page_run_that_ends_mid_answer_stops_the_answer_and_keeps_it(serve: Ca
         assert ended and "timed out" in str(ended[0])
         store = open_store()
         (conversation,) = store.conversations("local")
-        saved = store.messages("local", conversation.id)
-        assert [(m.role, m.text) for m in saved] == [("user", "Say something."), ("assistant", "tick0 ")]
-        assert saved[1].stats["stopped"]
+        question, *answers = store.messages("local", conversation.id)
+        assert question.text == "Say something." and len(answers) == max(1, len(compared))
+        assert all(answer.text == "tick0 " and answer.stats["stopped"] for answer in answers)
         assert_no_thread_left(before)
     finally:
         released.set()
