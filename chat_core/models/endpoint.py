@@ -153,8 +153,8 @@ def _last_line_ended(events: Any) -> Iterator[dict[str, Any]]:
 def _shut(stream: Any) -> None:
     """botocore's event stream reads a urllib3 response, whose ``shutdown`` (unlike
     ``close``) wakes a read blocked in another thread; it has no public way to it.
-    The in-process client's stream is a generator, which ends at its next token
-    (the model's callback raises)."""
+    The in-process client's stream is a generator, which cannot be shut from another
+    thread: the thread reading it stops at its next token."""
     response = getattr(stream, "_raw_stream", None)
     if response is not None and hasattr(response, "shutdown"):
         with contextlib.suppress(ValueError, RuntimeError, OSError):  # finished or closed already
