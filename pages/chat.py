@@ -387,8 +387,8 @@ def draw(index: int, exchange: Exchange) -> None:
         if line := stats_line(exchange):
             st.caption(line)
         sources(index, exchange)
-        if exchange.saved and exchange.reason:  # saved elsewhere than asked: says where
-            st.info(exchange.reason.text(lang), icon=":material/move_item:")
+        if exchange.saved and exchange.reason:  # saved elsewhere than asked, or ended at its deadline
+            st.info(exchange.reason.text(lang), icon=":material/info:")
         if not exchange.saved:  # shown, not lost: saving can be tried again
             st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
             again = {"key": f"save-{index}", "on_click": chat.save_again, "args": (exchange, settings)}
@@ -443,19 +443,27 @@ for index, exchange in enumerate(shown):
 if question:
     st.chat_message("user").markdown(safe_markdown(question))
     with st.chat_message("assistant"):
-        bar = st.empty()  # a document asked for the first time is indexed first
+        # A document asked for the first time is indexed first.  While no text comes,
+        # the answer calls bar.empty(): there Streamlit can end this run (Stop, a
+        # rerun, a closed tab), which stops the answer and keeps its text.
+        bar = st.empty()
         indexed = indexing_bar(bar)
         # A failure is kept in the exchange, and shown with a Resend button on the rerun.
         if comparison_settings:
-            with contextlib.suppress(ChatError):
-                comparison = chat.compare(question, comparison_settings, top_k, indexed)
+            with (
+                contextlib.suppress(ChatError),
+                chat.compare(question, comparison_settings, top_k, indexed, bar.empty) as comparison,
+            ):
                 bar.empty()
                 show_in_url()
                 # Stop reruns the page; the next run stops every model's answer (chat.settle).
                 st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
                 columns.stream(comparison, t, lang)
         else:
-            with contextlib.suppress(ChatError), chat.ask(question, settings, top_k, indexed) as reply:
+            with (
+                contextlib.suppress(ChatError),
+                chat.ask(question, settings, top_k, indexed, bar.empty) as reply,
+            ):
                 bar.empty()
                 show_in_url()  # a reload finds the conversation, even mid-answer
                 if reply.notice:

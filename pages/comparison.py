@@ -84,3 +84,5 @@ def _under(candidate: Candidate, t: Callable[..., str], lang: str) -> None:
         st.caption(stats_line(exchange) + t(" · {tokens} prompt tokens", tokens=stats.input_tokens))
     if not exchange.saved:  # kept on screen; picking it tries saving it again
         st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
+    elif exchange.reason:  # ended at its deadline
+        st.info(exchange.reason.text(lang), icon=":material/info:")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
-from chat_core.conversations.session import Exchange, Reply, Settings, answer_record
+from chat_core.conversations.session import JOIN_S, WAIT_S, Exchange, Reply, Settings, answer_record
 from chat_core.conversations.store import Message, Store
 from chat_core.errors import ChatError
 from chat_core.models.catalog import load_catalog, served_name
@@ -43,6 +44,7 @@ class Comparison:
         self._store, self._owner, self._conversation_id = store, owner, conversation_id
         self._events: queue.Queue[tuple[int, str | None]] = queue.Queue()
         self._streaming = 0  # candidates whose end the queue has not given yet
+        self._waiting: Callable[[], None] | None = None
 
     @classmethod
     def reopened(
@@ -60,23 +62,43 @@ class Comparison:
         """A model's candidate: streaming ``reply``, or with none failed (its exchange says why)."""
         self.candidates.append(Candidate(settings.spec.label, exchange, settings, reply))
 
-    def start(self) -> Comparison:
-        """Start every candidate's stream, each in its own thread."""
+    def start(self, waiting: Callable[[], None] | None = None) -> Comparison:
+        """Start every candidate's stream, each in its own thread; ``waiting`` as
+        ``ChatSession.ask`` takes it, called by the thread that iterates this."""
+        self._waiting = waiting
         for index, candidate in enumerate(self.candidates):
             if candidate.reply is not None:
                 self._streaming += 1
                 threading.Thread(target=self._produce, args=(index, candidate.reply), daemon=True).start()
         return self
 
+    def __enter__(self) -> Comparison:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop_from_elsewhere(JOIN_S)
+
     def __iter__(self) -> Iterator[tuple[int, str | None]]:
         """(index, text) for each piece of a candidate's answer as it arrives, and
         (index, None) when its stream has ended (answered, stopped or failed: see
-        its exchange), until every stream has ended."""
-        while self._streaming:
-            index, text = self._events.get()
-            if text is None:
-                self._streaming -= 1
-            yield index, text
+        its exchange), until every stream has ended.  Leaving it early (or a
+        ``with`` block) stops every answer still streaming, each keeping its text."""
+        try:
+            while self._streaming:
+                try:
+                    index, text = self._events.get(timeout=WAIT_S)
+                except queue.Empty:
+                    if self._waiting is not None:
+                        self._waiting()
+                    continue
+                if text is None:
+                    self._streaming -= 1
+                yield index, text
+        finally:
+            if self._streaming:
+                self.stop_from_elsewhere(JOIN_S)
 
     @property
     def pickable(self) -> list[int]:
@@ -140,7 +162,8 @@ class Comparison:
             done.answer_key = self._store.add_answer(
                 self._owner, self._conversation_id, done.key, done.answer, candidate.record or {}
             )
-            done.saved, done.reason = True, None
+            if not done.saved:  # saved now: the failure it said is past
+                done.saved, done.reason = True, None
         except ChatError as error:
             done.saved, done.reason = False, error.message
             if raising:

@@ -16,11 +16,17 @@ Two conversation modes build the prompt from the answered exchanges:
 The chain's memory is rebuilt from the exchanges for each question, so an answer
 that fails or is abandoned half-way can never leave the buffer out of step with
 the conversation.
+
+In either mode the model runs in a thread of its own (``_TokenRelay``) and the
+thread that reads the answer (the page's) only waits on a queue: an answer ends at
+its deadline (ANSWER_MAX_SECONDS) or when it is stopped, even while the endpoint
+sends nothing, and ending it stops and joins the model's thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -37,6 +43,7 @@ from langchain_classic.memory import ConversationBufferMemory
 from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable
 
 from chat_core.conversations.store import (
     LOCAL_USER,
@@ -51,7 +58,7 @@ from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.i18n import Text, plural
 from chat_core.models.budget import count_tokens, fit_history, history_budget, newest_fitting, turn_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
-from chat_core.models.endpoint import endpoint_llm
+from chat_core.models.endpoint import ChatClient, endpoint_llm
 from chat_core.models.prompts import Turn
 from chat_core.retrieval.grounding import grounded
 from chat_core.retrieval.indexing import Progress
@@ -68,6 +75,17 @@ DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
 QUESTION_MAX_CHARS = 100_000
 NO_ANSWER_YET = Text.of("This question has no answer yet: the answer failed or was cut short.")
 STOPPED_EARLY = Text.of("Stopped before any answer came.")
+# The longest an answer may take, from sending the question to its last token, unless
+# ANSWER_MAX_SECONDS says otherwise: a slow model writing the most tokens the sliders
+# allow (2,048) at 5 a second takes 410 s.
+ANSWER_MAX_SECONDS = 600.0
+# How long the thread reading an answer waits for its next token before it calls its
+# ``waiting`` (the page's chance to end its run) and looks again.
+WAIT_S = 0.5
+# How long ending an answer waits for the thread producing it: a remote stream ends at
+# once (its connection is shut); the bundled model at its next token, once it has read
+# the prompt.
+JOIN_S = 10.0
 MOVED = Text.of(
     "This conversation was deleted, in another tab or window, while this answer came: the question "
     "and its answer are saved as a new conversation, open now."
@@ -128,7 +146,8 @@ class Exchange:
     answer: str = ""
     state: State = State.UNANSWERED
     stats: Stats | None = None
-    # Why it failed or is unanswered, why its answer is not saved, or where it was saved instead.
+    # Why it failed or is unanswered, why its answer is not saved, where it was saved
+    # instead, or why it was ended (its deadline).
     reason: Text | None = None
     saved: bool = True  # False: the answer could not be saved; ``ChatSession.save_again``
     memory_start: int = 0  # ConversationChain: answered exchanges before this left the buffer
@@ -217,17 +236,21 @@ class ChatSession:
         settings: Settings,
         top_k: int = TOP_K,
         progress: Progress | None = None,
+        waiting: Callable[[], None] | None = None,
     ) -> Reply:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
         With documents attached, it is answered from the ``top_k`` passages found
         for it (``Exchange.sources``); a document not indexed yet is indexed first,
-        with ``progress`` (pages done, time left) after each batch of pages.
+        with ``progress`` (pages done, time left) after each batch of pages.  ``waiting()``
+        is called in the iterating thread whenever no text came for ``WAIT_S``: a
+        page passes a Streamlit call, so that its run can end there (Streamlit ends
+        a run, for a rerun or a closed tab, only inside its own calls).
 
         Raises ``ChatError`` (here or while iterating) with a message for the
         user; the exchange then says why it failed, and its saved question stays."""
         exchange, [fit] = self._asked(question, [settings], top_k, progress)
         assert not isinstance(fit, ChatError)  # one model: its failure refuses the question
-        reply = self.reply(exchange, fit, settings, self._saver(exchange, settings))
+        reply = self.reply(exchange, fit, settings, self._saver(exchange, settings), waiting)
         self._streaming = reply
         return reply
 
@@ -237,12 +260,13 @@ class ChatSession:
         settings: Sequence[Settings],
         top_k: int = TOP_K,
         progress: Progress | None = None,
+        waiting: Callable[[], None] | None = None,
     ) -> Comparison:
         """Ask ``question`` of two or three models at once, each with its own settings:
         the question is saved once, and each model's answer streams in a thread of its
         own and is saved as a candidate as soon as it ends (``compare.Comparison``).
         One model failing fails its candidate only; the conversation goes on with the
-        candidate the user picks (``Comparison.pick``)."""
+        candidate the user picks (``Comparison.pick``).  ``waiting`` as for ``ask``."""
         from chat_core.conversations.compare import Comparison  # it imports this module
 
         if not 2 <= len(settings) <= 3:
@@ -257,7 +281,7 @@ class ChatSession:
                 with contextlib.suppress(ChatError):  # the candidate says why it failed
                     reply = self.reply(candidate, fit, one, self.comparison.keep)
             self.comparison.add(one, candidate, reply)
-        self._streaming = self.comparison.start()
+        self._streaming = self.comparison.start(waiting)
         return self.comparison
 
     def pick(self, index: int) -> None:
@@ -301,18 +325,25 @@ class ChatSession:
             raise _failed(refused, _explained(error, settings[0].spec)) from error
 
     def reply(
-        self, exchange: Exchange, fit: Fitted, settings: Settings, save: Callable[[Exchange], None]
+        self,
+        exchange: Exchange,
+        fit: Fitted,
+        settings: Settings,
+        save: Callable[[Exchange], None],
+        waiting: Callable[[], None] | None = None,
     ) -> Reply:
         """The model's answer to ``exchange``'s question, from the prompt fitted for it."""
         prompt, exchange.sources, budget = fit
         started = time.perf_counter()
         try:
+            max_seconds = float(os.environ.get("ANSWER_MAX_SECONDS", ANSWER_MAX_SECONDS))
             llm = endpoint_llm(settings.spec, settings.params)
             if settings.mode == "ConversationChain":
-                chunks, memory_start, notice, history = self._chain(llm, prompt, settings, budget)
+                model, inputs, memory_start, notice, history = self._chain(llm, prompt, settings, budget)
             else:
                 history = fit_history(settings.spec, self.turns, budget)
-                chunks, memory_start, notice = self._template(llm, prompt, settings, history), 0, None
+                model, inputs = self._template(llm, prompt, settings, history)
+                memory_start, notice = 0, None
         except Exception as error:
             raise _failed(exchange, _explained(error, settings.spec)) from error
         exchange.memory_start = memory_start
@@ -322,7 +353,10 @@ class ChatSession:
         input_tokens += sum(turn_tokens(spec, turn) for turn in history)
         if self.library:  # a document searched only in part says so with every answer from it
             notice = Text.joined([self.library.notice(self.documents), notice])
-        return Reply(exchange, chunks, settings, started, notice, input_tokens, save=save)
+        relay = _TokenRelay(model, inputs, llm.client)
+        return Reply(
+            exchange, relay, settings, started, notice, input_tokens, max_seconds, save=save, waiting=waiting
+        )
 
     def regenerate_last(self) -> str:
         """Take the last answer back so that its question is asked again; returns
@@ -441,16 +475,16 @@ class ChatSession:
 
     def _template(
         self, llm: Any, question: str, settings: Settings, history: Sequence[Turn]
-    ) -> Iterator[str]:
+    ) -> tuple[Runnable, dict[str, str]]:
+        """The model behind its prompt template, and what fills the template."""
         fmt = settings.spec.prompt_format
-        return (fmt.template(settings.system) | llm).stream(
-            {"history": fmt.render_history(history), "input": fmt.clean(question)}
-        )
+        inputs = {"history": fmt.render_history(history), "input": fmt.clean(question)}
+        return fmt.template(settings.system) | llm, inputs
 
     def _chain(
         self, llm: Any, question: str, settings: Settings, budget: int
-    ) -> tuple[Iterator[str], int, Text | None, list[Turn]]:
-        """The chain's stream, where its memory now starts, a notice of turns it
+    ) -> tuple[Runnable, dict[str, str], int, Text | None, list[Turn]]:
+        """The chain and its input, where its memory now starts, a notice of turns it
         dropped, and the turns it holds."""
         spec, fmt = settings.spec, settings.spec.prompt_format
         start = min(self._memory_start(), len(self.turns))
@@ -472,8 +506,7 @@ class ChatSession:
                 ko=f"대화가 더 이상 {spec.label}의 컨텍스트 창에 맞지 않아 가장 오래된 {dropped}개의 "
                 "대화가 체인의 메모리에서 빠졌습니다.",
             )
-        relay = _TokenRelay().run(chain, fmt.clean(question))
-        return relay, start + dropped, notice, buffered[dropped:]
+        return chain, {"input": fmt.clean(question)}, start + dropped, notice, buffered[dropped:]
 
 
 def _fitted_or_error(question: str, sources: list[Source] | None, settings: Settings) -> Fitted | ChatError:
@@ -547,29 +580,50 @@ class _Streaming(Protocol):
     def stop_from_elsewhere(self, timeout: float) -> None: ...
 
 
+def _overtime(seconds: float, kept: bool) -> Text:
+    """Why an answer ended at its deadline, with its text so far kept or with none."""
+    if kept:
+        return Text(
+            f"This answer was ended after {seconds:g} s, the longest an answer may take "
+            "(ANSWER_MAX_SECONDS); its text until then is kept.",
+            ko=f"답변이 최대 시간 {seconds:g}초(ANSWER_MAX_SECONDS)를 넘어 중단되었습니다. "
+            "그때까지의 내용은 남겨 두었습니다.",
+        )
+    return Text(
+        f"No answer came within {seconds:g} s, the longest an answer may take (ANSWER_MAX_SECONDS). "
+        "Resend to try again.",
+        ko=f"최대 시간 {seconds:g}초(ANSWER_MAX_SECONDS) 안에 답변이 오지 않았습니다. 다시 보내 보세요.",
+    )
+
+
 class Reply:
     """An answer being generated into its exchange.  Iterating yields its text as
     it streams; when the iteration ends the exchange is answered and saved.
-    ``stop`` (or leaving a ``with`` block) ends it early and keeps the text so far."""
+    ``stop`` (or leaving a ``with`` block, or the iteration) ends it early and keeps
+    the text so far; so does its deadline, ``max_seconds`` after ``started``."""
 
     def __init__(
         self,
         exchange: Exchange,
-        chunks: Iterator[str],
+        relay: _TokenRelay,
         settings: Settings,
         started: float,
         notice: Text | None,
         input_tokens: int,
+        max_seconds: float,
         *,
         save: Callable[[Exchange], None],
+        waiting: Callable[[], None] | None = None,
     ) -> None:
         self.exchange = exchange
         self.settings = settings
         self.notice = notice  # something the user should know about this answer
         self._input_tokens = input_tokens
-        self._chunks = chunks
+        self._relay = relay
         self._save = save
+        self._waiting = waiting
         self._started = started
+        self._max_seconds = max_seconds
         self._parts: list[str] = []
         self._first: float | None = None
         self._stop_requested = False
@@ -585,43 +639,60 @@ class Reply:
 
     def __iter__(self) -> Iterator[str]:
         try:
-            for chunk in self._chunks:
+            while (text := self._next()) is not None:
+                yield text
+        finally:  # left early (the page run ended, say): the model's thread is stopped too
+            self.stop()
+
+    def _next(self) -> str | None:
+        """The next piece of text; None once the answer has ended: complete, stopped
+        (``request_stop``) or past its deadline."""
+        while not self._stop_requested:
+            left = self._started + self._max_seconds - time.perf_counter()
+            if left <= 0:
+                self.stop(overtime=True)
+                return None
+            try:
+                text = self._relay.next(min(left, WAIT_S))
+            except Exception as error:
+                self._settled.set()
+                raise _failed(self.exchange, _explained(error, self.settings.spec)) from error
+            if text is _TokenRelay.DONE:
+                self._finish(State.ANSWERED)
+                return None
+            if isinstance(text, str):
                 if self._first is None:
                     self._first = time.perf_counter()
-                self._parts.append(chunk)
-                if self._stop_requested:
-                    self.stop()
-                    return
-                yield chunk
-        except Exception as error:
-            self._settled.set()
-            raise _failed(self.exchange, _explained(error, self.settings.spec)) from error
-        self._finish(State.ANSWERED)
+                self._parts.append(text)
+                return text
+            if self._waiting is not None:
+                self._waiting()
+        return None
 
-    def stop(self) -> None:
-        """Stop generating (the model stops at its next token) and keep the text so
-        far as the answer, marked stopped.  Does nothing once the answer is
-        settled; with no text yet, the question stays unanswered."""
+    def stop(self, overtime: bool = False) -> None:
+        """Stop generating (the model's thread is stopped and joined) and keep the
+        text so far as the answer, marked stopped; ``overtime``: at its deadline,
+        which the exchange's reason says.  Does nothing once the answer is settled;
+        with no text yet, the question stays unanswered."""
         if self._settled.is_set():
             return
-        close = getattr(self._chunks, "close", None)
-        if close:
-            close()
+        self._relay.cancel()
         if self._parts:
-            self._finish(State.STOPPED)
+            self._finish(State.STOPPED, _overtime(self._max_seconds, True) if overtime else None)
         else:
-            self.exchange.reason = STOPPED_EARLY
+            self.exchange.reason = _overtime(self._max_seconds, False) if overtime else STOPPED_EARLY
             self._settled.set()
 
     def request_stop(self) -> None:
-        """Have the thread iterating this reply stop it at its next token."""
+        """Have the thread iterating this reply stop it now, even while no token comes."""
         self._stop_requested = True
+        self._relay.wake()
 
     def stop_from_elsewhere(self, timeout: float) -> None:
         self.request_stop()
         self._settled.wait(timeout)
 
-    def _finish(self, state: State) -> None:
+    def _finish(self, state: State, reason: Text | None = None) -> None:
         try:
             finished = time.perf_counter()
             exchange = self.exchange
@@ -632,7 +703,7 @@ class Reply:
             exchange.stats = Stats(
                 first - self._started, n_tokens, rate, self._input_tokens, finished - self._started
             )
-            exchange.state, exchange.reason = state, None
+            exchange.state, exchange.reason = state, reason
             self._save(exchange)
         finally:
             self._settled.set()
@@ -655,41 +726,60 @@ class _Cancelled(Exception):
 
 
 class _TokenRelay(BaseCallbackHandler):
-    """Streams a classic chain: the chain runs in a thread and its LLM's tokens are
-    passed here through a queue.  Leaving the stream early stops the chain at
-    its next token."""
+    """Runs a model (behind its prompt template, or in a chain) in a thread of its own
+    and passes its tokens through a queue to the thread that reads the answer.  So
+    that thread never waits inside the model's stream, where nothing could end it:
+    it waits on the queue, for ``WAIT_S`` at most, and ``cancel`` stops the model's
+    thread at its next token, or at once while it waits on the endpoint
+    (``ChatClient.close``), and joins it."""
 
     raise_error = True
-    _DONE = object()
+    DONE = object()  # the answer is complete
+    _WAKE = object()  # the reader has something to look at (``Reply.request_stop``)
 
-    def __init__(self) -> None:
+    def __init__(self, model: Runnable, inputs: dict[str, str], client: ChatClient) -> None:
         self.tokens: queue.Queue[Any] = queue.Queue()
         self.cancelled = False
+        self._client = client
+        # Started by the first read: an answer stopped before it is read never calls the model.
+        self._thread = threading.Thread(target=self._work, args=(model, inputs), daemon=True)
 
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
         if self.cancelled:
             raise _Cancelled
         self.tokens.put(token)
 
-    def run(self, chain: ConversationChain, question: str) -> Iterator[str]:
-        def work() -> None:
-            try:
-                chain.invoke({"input": question}, config={"callbacks": [self]})
-                self.tokens.put(self._DONE)
-            except BaseException as error:  # handed to the reading thread, if it still reads
-                if not self.cancelled:
-                    self.tokens.put(error)
-                    return
-                # Stopped: the traceback's frames hold the model's half-read stream, and
-                # so the model's lock, for as long as anything (a log record) keeps the
-                # error. Clearing them closes the stream now.
-                traceback.clear_frames(error.__traceback__)
-
-        threading.Thread(target=work, daemon=True).start()
+    def next(self, timeout: float) -> str | object | None:
+        """The next token, ``DONE``, or None when none came within ``timeout`` (or the
+        reader was woken); raises what the model raised."""
+        if self._thread.ident is None:
+            self._thread.start()
         try:
-            while (item := self.tokens.get()) is not self._DONE:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self.cancelled = True
+            item = self.tokens.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return None if item is self._WAKE else item
+
+    def wake(self) -> None:
+        self.tokens.put(self._WAKE)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self._client.close()
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            self._thread.join(JOIN_S)
+
+    def _work(self, model: Runnable, inputs: dict[str, str]) -> None:
+        try:
+            model.invoke(inputs, config={"callbacks": [self]})
+            self.tokens.put(self.DONE)
+        except BaseException as error:  # handed to the reading thread, if it still reads
+            if not self.cancelled:
+                self.tokens.put(error)
+                return
+            # Stopped: the traceback's frames hold the model's half-read stream, and
+            # so the model's lock, for as long as anything (a log record) keeps the
+            # error. Clearing them closes the stream now.
+            traceback.clear_frames(error.__traceback__)

@@ -2,16 +2,20 @@
 
 Remote models get a real boto3 sagemaker-runtime client with timeouts and
 adaptive retries; the bundled models get ``LocalRuntimeClient``, which answers
-the same two calls in-process.  Embedding models get their client here too
-(``runtime_client``, used by ``retrieval.embeddings``).
+the same two calls in-process.  Either is called through ``ChatClient``, which
+mends the streams LangChain reads and can end them.  Embedding models get their
+client here too (``runtime_client``, used by ``retrieval.embeddings``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable
+import threading
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import boto3
@@ -92,6 +96,71 @@ def aws_environment() -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "SAGEMAKER_"))))
 
 
+class ChatClient:
+    """A sagemaker-runtime client as chat models call it: its response streams always
+    end their last line, and ``close`` ends them from any thread.
+
+    LangChain's ``LineIterator`` (langchain_aws.llms.sagemaker_endpoint) passes on
+    only lines that end in a newline; when a stream ends with bytes after its last
+    newline (a container that answers the streaming call with plain JSON sends
+    that), it asks the finished stream for more for ever, at 100% of a core, and
+    nothing can stop it.  No setting avoids it and ``SagemakerEndpoint._stream``
+    makes the iterator itself, so the stream it reads is mended here, in one place:
+    such a stream gets a newline after its last part, and its last line is read like
+    any other (``handlers.PayloadHandler.transform_output``)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        # Held weakly: a stream is not kept open by being listed here (the in-process
+        # one holds the bundled model's lock until it is let go).
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def invoke_endpoint(self, **call: Any) -> Any:
+        return self._client.invoke_endpoint(**call)
+
+    def invoke_endpoint_with_response_stream(self, **call: Any) -> dict[str, Any]:
+        response = self._client.invoke_endpoint_with_response_stream(**call)
+        with self._lock:
+            self._streams.add(response["Body"])
+            closed = self._closed
+        if closed:
+            _shut(response["Body"])
+        return {**response, "Body": _last_line_ended(response["Body"])}
+
+    def close(self) -> None:
+        """End every stream opened through this client, and any opened from now on: a
+        read waiting on the endpoint in another thread ends at once, not at the read
+        timeout."""
+        with self._lock:
+            self._closed = True
+            streams = list(self._streams)
+        for stream in streams:
+            _shut(stream)
+
+
+def _last_line_ended(events: Any) -> Iterator[dict[str, Any]]:
+    ended = True
+    for event in events:
+        if part := event.get("PayloadPart", {}).get("Bytes"):
+            ended = part.endswith(b"\n")
+        yield event
+    if not ended:
+        yield {"PayloadPart": {"Bytes": b"\n"}}
+
+
+def _shut(stream: Any) -> None:
+    """botocore's event stream reads a urllib3 response, whose ``shutdown`` (unlike
+    ``close``) wakes a read blocked in another thread; it has no public way to it.
+    The in-process client's stream is a generator, which cannot be shut from another
+    thread: the thread reading it stops at its next token."""
+    response = getattr(stream, "_raw_stream", None)
+    if response is not None and hasattr(response, "shutdown"):
+        with contextlib.suppress(ValueError, RuntimeError, OSError):  # finished or closed already
+            response.shutdown()
+
+
 def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
     """LangChain counts tokens with GPT-2 from a hub unless told otherwise; remote
     tokenizers are not available here, so their ids are placeholders of the
@@ -109,7 +178,7 @@ def endpoint_llm(spec: ModelSpec, params: GenerationParams, *, streaming: bool =
         called_with["InferenceComponentName"] = spec.inference_component
     return SagemakerEndpoint(
         endpoint_name=spec.endpoint_name,
-        client=runtime_client(spec),
+        client=ChatClient(runtime_client(spec)),
         content_handler=handler,
         streaming=streaming,
         model_kwargs={

@@ -24,6 +24,7 @@ Hugging Face's TGI container does, field by field (tests/golden/tgi-schema.json)
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -239,7 +240,11 @@ class PayloadHandler(LLMContentHandler):
 
     def transform_output(self, output: Any) -> str:
         if isinstance(output, bytes):
-            return _token_line(output)
+            if not output.lstrip().startswith((b"{", b"[")):
+                return _token_line(output)
+            # JSON on a line of its own is no server-sent event: a container that
+            # answers the streaming call as a plain one sends its whole answer so.
+            output = io.BytesIO(output)
         response = _read_json(output)
         try:
             return self.answer(response)
