@@ -365,7 +365,7 @@ def _serving(given: list[tuple[str, tuple[str, int]]] | None) -> dict[str, tuple
     try:
         listing = list_endpoints()
     except ListingUnavailable as error:
-        print(f"note: no instance costs: {error.message.en}", file=sys.stderr)
+        print(f"note: no instance costs: {error}", file=sys.stderr)
         return {}
     return listing.instances
 
