@@ -19,7 +19,8 @@ its whole request (head and body) ``request_deadline_s`` after its first byte,
 however it trickles; connections past ``max_connections`` are closed at once.
 So idle, stalled or trickling callers hold neither threads nor places in the
 queue for long.  A body that cannot be read is a ValidationError (400), and a
-failure of the server's own a 500 ``InternalFailure``, as on SageMaker.
+failure of the server's own a 500 ``InternalFailure`` (once a stream has begun,
+its ``InternalStreamFailure`` event), as on SageMaker: never a silent close.
 """
 
 from __future__ import annotations
