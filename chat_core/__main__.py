@@ -23,7 +23,7 @@ from chat_core.documents.uploads import open_uploads, sha256
 from chat_core.errors import ChatError
 from chat_core.i18n import plural
 from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint
-from chat_core.local.server import EndpointServer
+from chat_core.local.server import REQUEST_DEADLINE_S, EndpointServer
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
 from chat_core.models.discovery import (
     AccountEndpoint,
@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     serve.add_argument("--max-queue", type=int, default=16, help="requests allowed to wait before throttling")
+    serve.add_argument(
+        "--request-deadline",
+        type=float,
+        default=REQUEST_DEADLINE_S,
+        metavar="S",
+        help="seconds a client has to send a whole request from its first byte (default %(default)s)",
+    )
     listed = commands.add_parser(
         "endpoints", help="list the region's InService SageMaker endpoints and the payload format of each"
     )
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as error:  # an endpoint given a model and components
         serve.error(str(error))
-    server = EndpointServer(endpoint, args.port)
+    server = EndpointServer(endpoint, args.port, request_deadline_s=args.request_deadline)
     print(f"Serving {', '.join(endpoint.served)} on {server.url}", file=sys.stderr)
     print(f"  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
@@ -361,7 +368,7 @@ def _serving(given: list[tuple[str, tuple[str, int]]] | None) -> dict[str, tuple
     try:
         listing = list_endpoints()
     except ListingUnavailable as error:
-        print(f"note: no instance costs: {error.message.en}", file=sys.stderr)
+        print(f"note: no instance costs: {error}", file=sys.stderr)
         return {}
     return listing.instances
 

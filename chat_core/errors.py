@@ -21,16 +21,20 @@ from botocore.exceptions import (
 )
 
 from chat_core.i18n import Text
+from chat_core.markdown import plain
 
 
 class ChatError(Exception):
-    """Base of every error a user is shown: ``message`` in both languages,
-    ``str(error)`` in English.  The Korean text is required, so that no message
-    can reach a Korean page untranslated."""
+    """Base of every error a user is shown: ``message`` in both languages, as pages
+    show it, ``str(error)`` in English, as written (for logs and the command line).
+    The Korean text is required, so that no message can reach a Korean page
+    untranslated.  Pages render messages as Markdown, so ``message`` is the text made
+    ``plain``: a link or an image in a file's name or in a server's words shows as
+    the characters it is written with, and goes nowhere."""
 
     def __init__(self, message: str, *, ko: str) -> None:
         super().__init__(message)
-        self.message = Text(message, ko)
+        self.message = Text(plain(message), plain(ko))
 
     def text(self, language: str) -> str:
         return self.message.text(language)
@@ -90,10 +94,14 @@ class MalformedResponse(ValueError):
 
 
 # What an error text from AWS or a library may hold that a user must not see:
-# ARNs (with the account id and role names in them), account ids, and URLs.
-# Each runs to the next space, quote or closing bracket, less a sentence's full stop.
+# ARNs (with the account id and role names in them), account ids, and URLs, in
+# every form a browser follows to another host: with a scheme, protocol-relative
+# (//host, or \\host, which browsers read the same), http(s): without slashes, and
+# www.host, which Markdown links by itself.  Each runs to the next space, quote or
+# closing bracket, less a sentence's full stop.
 _PRIVATE = re.compile(
-    r"(?:\barn:aws[\w-]*:|\b[a-z][a-z0-9+.-]*://)[^\s'\"()<>\[\]]*[^\s'\"()<>\[\].,;:]|\b\d{12}\b",
+    r"(?:\barn:aws[\w-]*:|\b[a-z][a-z0-9+.-]*://|\bhttps?:|(?<![\w:/\\])[/\\]{2}|\bwww\.)"
+    r"[^\s'\"()<>\[\]]*[^\s'\"()<>\[\].,;:]|\b\d{12}\b",
     re.IGNORECASE,
 )
 

@@ -10,14 +10,25 @@ through either.  Written here because Streamlit's Markdown has no switch for it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 _IMAGE = "!["
 _LINK = "!\u200b["
+_OPENS_A_LINK = re.compile(r"[\\\[\]<>]")
 
 
 def safe_markdown(text: str) -> str:
     return text.replace(_IMAGE, _LINK)
+
+
+def plain(text: str) -> str:
+    """Text that is not Markdown (an error's message, with a server's words or a file's
+    name in it) as Markdown that shows it as written: each character that can open a
+    link, an image, an autolink or HTML (``[ ] < >``, and ``\\``, which would escape
+    the escape) is escaped.  Bare URLs, which GitHub's Markdown links by themselves,
+    are for ``errors.redacted`` to remove."""
+    return _OPENS_A_LINK.sub(r"\\\g<0>", text)
 
 
 def safe_stream(chunks: Iterable[str]) -> Iterator[str]:

@@ -18,6 +18,7 @@ from chat_core.conversations.session import (
     Settings,
 )
 from chat_core.conversations.store import (
+    COMMENT_MAX_CHARS,
     TITLE_LENGTH,
     Conversation,
     ConversationNotFound,
@@ -45,7 +46,6 @@ from pages.common import (
     stats_line,
 )
 
-COMMENT_MAX_CHARS = 2000
 THUMBS = ("down", "up")  # st.feedback("thumbs") gives 0 for thumbs down, 1 for up
 
 lang = language()

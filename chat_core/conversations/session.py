@@ -52,6 +52,7 @@ from chat_core.conversations.store import (
     Message,
     Store,
     current_view,
+    storable,
     undecided,
 )
 from chat_core.errors import ChatError, PromptTooLong, explain
@@ -312,6 +313,7 @@ class ChatSession:
             )
         self.comparison = None
         try:
+            storable(question)  # before a tokenizer meets what no store could keep
             sources = self._sources(question, top_k, progress)
             fits = [_fitted_or_error(question, sources, one) for one in settings]
             if all(isinstance(fit, ChatError) for fit in fits):
@@ -378,7 +380,7 @@ class ChatSession:
     def rate(self, exchange: Exchange, rating: str | None, comment: str = "") -> None:
         """Save the user's feedback on ``exchange``'s saved answer (``rating`` "up",
         "down" or None), replacing any before.  Raises ``ChatError`` if the store
-        fails; the exchange then keeps the feedback it had."""
+        fails or refuses the comment; the exchange then keeps the feedback it had."""
         if self.store is None or self.conversation_id is None or exchange.answer_key is None:
             raise ValueError("only a saved answer can be rated")
         exchange.feedback = self.store.set_feedback(

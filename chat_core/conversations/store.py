@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -40,6 +41,9 @@ from chat_core.usage.records import Usage
 DATA_DIR = Path(os.environ.get("CHAT_DATA_DIR", Path.home() / ".local" / "share" / "sagemaker-chat"))
 LOCAL_USER = "local"
 TITLE_LENGTH = 60
+# The longest comment on an answer: a few paragraphs (the page's box stops there too).
+COMMENT_MAX_CHARS = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class StoreUnavailable(ChatError):
@@ -49,6 +53,28 @@ class StoreUnavailable(ChatError):
 
 class ConversationNotFound(ChatError):
     pass
+
+
+class CommentTooLong(ChatError):
+    pass
+
+
+class UnstorableText(ChatError):
+    """A text holding half of a character (a lone UTF-16 surrogate, which the browser
+    never sends but a program may): no store's encoding can hold it."""
+
+
+def storable(text: str) -> str:
+    """``text``, checked before any store writes it: every text a user gives passes here."""
+    if found := _SURROGATE.search(text):
+        code, at = f"U+{ord(found.group()):04X}", f"{found.start() + 1:,}"
+        raise UnstorableText(
+            f"This text cannot be saved: character {at} is {code}, half of a character whose other "
+            "half is missing. Remove it (or copy the text again from where it came from) and retry.",
+            ko=f"이 글은 저장할 수 없습니다. {at}번째 문자 {code}는 나머지 반쪽이 없는 문자의 절반입니다. "
+            "그 문자를 지우거나 원래 글에서 다시 복사한 뒤 다시 시도하세요.",
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -229,12 +255,14 @@ class AppendOnlyMessages:
         stats: dict[str, Any] = {"replaces": replaces} if replaces else {}
         if documents:
             stats["documents"] = documents
-        return self._append(owner, conversation_id, "user", text, stats=stats)
+        return self._append(owner, conversation_id, "user", storable(text), stats=stats)
 
     def add_answer(
         self, owner: str, conversation_id: str, question_key: str, text: str, stats: dict[str, Any]
     ) -> str:
-        return self._append(owner, conversation_id, "assistant", text, answers=question_key, stats=stats)
+        return self._append(
+            owner, conversation_id, "assistant", storable(text), answers=question_key, stats=stats
+        )
 
     def _annotate(self, owner: str, conversation_id: str, answer_key: str, feedback: Feedback | None) -> None:
         """Replace the answer's feedback, after checking that it is an answer in the
@@ -246,7 +274,14 @@ class AppendOnlyMessages:
     ) -> Feedback | None:
         if rating is not None and rating not in RATINGS:
             raise ValueError(f"a rating is one of {RATINGS} or None, not {rating!r}")
-        comment = comment.strip()
+        comment = storable(comment.strip())
+        if len(comment) > COMMENT_MAX_CHARS:
+            raise CommentTooLong(
+                f"This comment is {len(comment):,} characters long; the most a comment may have is "
+                f"{COMMENT_MAX_CHARS:,}. Shorten it and save it again.",
+                ko=f"이 댓글은 {len(comment):,}자입니다. 댓글은 최대 {COMMENT_MAX_CHARS:,}자까지 쓸 수 "
+                "있습니다. 줄인 뒤 다시 저장하세요.",
+            )
         feedback = Feedback(rating, comment, now()) if rating or comment else None
         self._annotate(owner, conversation_id, answer_key, feedback)
         return feedback
@@ -255,7 +290,7 @@ class AppendOnlyMessages:
 def title_for(question: str) -> str:
     """A conversation's title: the text on one line, at most ``TITLE_LENGTH`` characters.
     Every title stored goes through it, given or made from the first question."""
-    line = " ".join(question.split())
+    line = " ".join(storable(question).split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 

@@ -58,6 +58,12 @@ def _validation(message: str) -> EndpointFault:
     return EndpointFault("ValidationError", message, 400)
 
 
+# What reading a request body may raise, each a malformed request (ValidationError):
+# besides bad JSON and a wrong shape, JSON nested deeper than the parser's recursion
+# limit (RecursionError) and a number no integer holds (1e999, infinity: OverflowError).
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError)
+
+
 # SageMaker's answers to a component named where none is hosted, and to none named
 # where components are (ValidationError, 400); the text of its answer to a component
 # the endpoint does not host is not published: this one names the component.
@@ -224,7 +230,7 @@ class LocalEndpoint:
             prompt = _as_chatml(request)
         except EndpointFault:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except _UNREADABLE as error:
             raise _validation(f"Malformed {payload.name} request: {error}") from error
         if payload.custom_attributes and not _accepted_eula(custom_attributes):
             raise EndpointFault(
@@ -251,7 +257,7 @@ class LocalEndpoint:
             raise _validation("This endpoint's model does not stream its answers: call InvokeEndpoint.")
         try:
             texts = payload.read(json.loads(body))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except _UNREADABLE as error:
             raise _validation(f"Malformed {payload.name} request: {error}") from error
         if len(texts) > MAX_EMBEDDING_INPUTS:
             raise _validation(

@@ -14,20 +14,27 @@ answers only requests addressed to it by a loopback name (a web page whose DNS
 name was rebound to 127.0.0.1 sends its own name as Host), and none a browser
 sends for a web page (those carry Origin).  A request must
 declare its body's length, within SageMaker's limit; a client that sends or
-reads nothing for ``timeout_s`` is disconnected, and connections past
-``max_connections`` are closed at once, so that idle or stalled callers hold
-neither threads nor places in the queue.  (A client that trickles a byte every
-few seconds still holds its connection: one of ``max_connections``.)
+reads nothing for ``timeout_s`` is disconnected, and so is one that has not sent
+its whole request (head and body) ``request_deadline_s`` after its first byte,
+however it trickles; connections past ``max_connections`` are closed at once.
+So idle, stalled or trickling callers hold neither threads nor places in the
+queue for long.  A body that cannot be read is a ValidationError (400), and a
+failure of the server's own a 500 ``InternalFailure`` (once a stream has begun,
+its ``InternalStreamFailure`` event), as on SageMaker: never a silent close.
 """
 
 from __future__ import annotations
 
 import binascii
 import contextlib
+import io
 import json
 import re
+import socket
 import struct
 import threading
+import time
+import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,6 +48,9 @@ _PATH_PREFIX = "/endpoints/"
 MAX_BODY_BYTES = 6 * 1024 * 1024
 # Seconds a client may leave the server waiting on it, for each read or write.
 CLIENT_TIMEOUT_S = 30.0
+# Seconds a client has to send a whole request from its first byte: boto3 sends
+# one at once, and 6 MB take milliseconds over the loopback interface.
+REQUEST_DEADLINE_S = 10.0
 # Connections served at once: the app and a benchmark need a few; each holds a thread.
 MAX_CONNECTIONS = 64
 _LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?", re.IGNORECASE)
@@ -51,18 +61,58 @@ def _header(name: str, value: str) -> bytes:
     return bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(encoded)) + encoded
 
 
-def event_message(payload: bytes) -> bytes:
+def event_message(payload: bytes, *, failure: str | None = None) -> bytes:
     """One PayloadPart in AWS's event-stream framing: prelude (total and header
-    lengths, CRC32), string headers, payload, CRC32 of the whole message.
+    lengths, CRC32), string headers, payload, CRC32 of the whole message; or, with
+    ``failure``, the stream's exception of that name (``payload`` its JSON).
     Written here because botocore only decodes this framing."""
-    headers = (
-        _header(":event-type", "PayloadPart")
-        + _header(":content-type", "application/octet-stream")
-        + _header(":message-type", "event")
-    )
+    if failure:
+        headers = (
+            _header(":exception-type", failure)
+            + _header(":content-type", "application/json")
+            + _header(":message-type", "exception")
+        )
+    else:
+        headers = (
+            _header(":event-type", "PayloadPart")
+            + _header(":content-type", "application/octet-stream")
+            + _header(":message-type", "event")
+        )
     prelude = struct.pack(">II", 16 + len(headers) + len(payload), len(headers))
     message = prelude + struct.pack(">I", binascii.crc32(prelude)) + headers + payload
     return message + struct.pack(">I", binascii.crc32(message))
+
+
+class _Reads(io.RawIOBase):
+    """A connection's incoming bytes, each wait for them bounded by ``timeout_s``
+    and, once a request has begun, by what is left of its deadline: the socket's
+    own timeout bounds each wait alone, which a byte every few seconds renews."""
+
+    def __init__(self, connection: socket.socket, timeout_s: float, deadline_s: float) -> None:
+        self.connection, self.timeout_s, self.deadline_s = connection, timeout_s, deadline_s
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def next_request(self) -> None:
+        """The next bytes read begin a request: its deadline starts with them."""
+        self.deadline = None
+
+    def readinto(self, buffer: Any) -> int:
+        wait = self.timeout_s
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError("the request was not sent whole in time")
+        self.connection.settimeout(wait)
+        try:
+            received = self.connection.recv_into(buffer)
+        finally:
+            self.connection.settimeout(self.timeout_s)  # for the answer's writes
+        if received and self.deadline is None:
+            self.deadline = time.monotonic() + self.deadline_s
+        return received
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,12 +123,20 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.timeout_s  # applied to the connection by StreamRequestHandler
         super().setup()
+        self.rfile.close()  # read through _Reads instead, to bound each request as a whole
+        self.reads = _Reads(self.connection, self.server.timeout_s, self.server.request_deadline_s)
+        self.rfile = io.BufferedReader(self.reads)
 
     def handle(self) -> None:
         # A client gone mid-request (reset, broken pipe) has nobody left to answer;
-        # one that stalls past the timeout is dropped by handle_one_request itself.
+        # one that stalls past the timeout or the deadline is dropped by
+        # handle_one_request itself (it catches TimeoutError).
         with contextlib.suppress(ConnectionError):
             super().handle()
+
+    def handle_one_request(self) -> None:
+        self.reads.next_request()
+        super().handle_one_request()
 
     def do_POST(self) -> None:
         try:
@@ -110,6 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except EndpointFault as fault:
             self._fault(fault)
+            return
+        except Exception as error:  # a fault of the server's, not the caller's: an answer that says so
+            self._fault(self._failed(error))
             return
         try:
             if response.events is not None:
@@ -162,11 +223,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for event in events:
-            message = event_message(event)
-            self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
-            self.wfile.flush()
+        try:
+            for event in events:
+                self._chunk(event_message(event))
+        except OSError:  # the client's connection: nobody to tell
+            raise
+        except Exception as error:  # too late for a 500: the stream ends with SageMaker's failure event
+            message = json.dumps({"Message": self._failed(error).message}).encode()
+            self._chunk(event_message(message, failure="InternalStreamFailure"))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _failed(self, error: Exception) -> EndpointFault:
+        """A failure of the server's own, logged, as SageMaker reports one."""
+        self.log_error("%s", traceback.format_exc())
+        message = f"The server failed on this request ({type(error).__name__}); its log has the details."
+        return EndpointFault("InternalFailure", message, 500)
 
     def _fault(self, fault: EndpointFault) -> None:
         body = json.dumps({"message": fault.message, **_model_error_fields(fault)}).encode()
@@ -200,11 +275,13 @@ class EndpointServer(ThreadingHTTPServer):
         *,
         quiet: bool = False,
         timeout_s: float = CLIENT_TIMEOUT_S,
+        request_deadline_s: float = REQUEST_DEADLINE_S,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.endpoint = endpoint
         self.quiet = quiet
         self.timeout_s = timeout_s
+        self.request_deadline_s = request_deadline_s
         self._connections = threading.BoundedSemaphore(max_connections)
         super().__init__(("127.0.0.1", port), _Handler)
 

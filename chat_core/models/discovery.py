@@ -35,6 +35,7 @@ from botocore.exceptions import (
 
 from chat_core.errors import ChatError, redacted
 from chat_core.i18n import Text
+from chat_core.markdown import plain
 from chat_core.models.catalog import ModelSpec, remote_model, served_name
 from chat_core.models.endpoint import aws_client, resolved_region
 
@@ -280,7 +281,7 @@ def _components_notice(error: ClientError) -> Text:
             ko="추론 컴포넌트는 표시하지 않습니다. sagemaker:ListInferenceComponents와 "
             "sagemaker:DescribeInferenceComponent 권한이 필요합니다.",
         )
-    code = redacted(_code(error))
+    code = plain(redacted(_code(error)))  # a Text, which the page renders as Markdown
     return Text(
         f"Inference components are not listed: SageMaker answered {code} when asked for them.",
         ko=f"추론 컴포넌트는 표시하지 않습니다. 요청에 SageMaker가 {code}(으)로 답했습니다.",

@@ -9,18 +9,22 @@ User-controlled text (questions, answers, the editable system prompt) is passed
 through ``neutralize`` before it is placed in a prompt, so it can never open or
 close a role in any format: not the special tokens of the families users serve
 nor the bundled model's own, not a role line after any line break a tokenizer
-knows, not a full-width look-alike that NFKC makes plain.
+knows (nor one behind invisible characters), not a full-width look-alike that
+NFKC makes plain.
 """
 
 from __future__ import annotations
 
+import array
 import bisect
 import functools
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+import regex
 from langchain_core.prompts import PromptTemplate
 
 ZWSP = "\u200b"
@@ -65,10 +69,37 @@ _LINE_START = rf"(?<![^{_BREAKS}])"
 _ROLES = ("User", "Assistant", "System", "Human", "AI")
 
 
+def _char_class(codes: Iterable[int]) -> str:
+    """Code points, in increasing order, as the body of a `re` character class of ranges."""
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in ranges)
+
+
+@functools.cache
+def _gap() -> str:
+    """What may stand around a role word on its line and leave it read as a role:
+    spaces other than line breaks, and the characters Unicode says render as nothing
+    (its Default_Ignorable_Code_Point property: zero-width and bidi controls, soft
+    hyphen, variation selectors, tags, Hangul fillers...), which a tokenizer keeps
+    as tokens of their own.  As a character class's body.  The property comes from
+    the `regex` module, which keeps Unicode's tables (`unicodedata` has none of it)."""
+    # Every code point, as one string (four times faster than joining each chr).
+    codes = array.array("I", range(sys.maxunicode + 1)).tobytes()
+    everything = codes.decode(f"utf-32-{sys.byteorder[0]}e", "surrogatepass")
+    spaces = re.findall(rf"[^\S{_BREAKS}]", everything)  # `re`'s spaces, as str.isspace has them
+    invisible = regex.findall(r"\p{Default_Ignorable_Code_Point}", everything)
+    return _char_class(sorted(map(ord, {*spaces, *invisible})))
+
+
 def _role_line(words: Iterable[str]) -> str:
     """A role written as text (Falcon's format, chat transcripts), from a line start:
-    spaces, a role word, its colon."""
-    return rf"[^\S{_BREAKS}]*(?:{'|'.join(words)})[^\S{_BREAKS}]*:"
+    spaces or invisible characters, a role word, its colon."""
+    return rf"[{_gap()}]*(?:{'|'.join(words)})[{_gap()}]*:"
 
 
 def _after_a_break(pattern: str) -> str:
@@ -79,11 +110,11 @@ def _after_a_break(pattern: str) -> str:
     return "|".join(re.escape(line_break) + pattern for line_break in _BREAKS)
 
 
-# The role lines ``neutralize`` broke, for the message payloads to restore: there
-# roles travel as structure, and "User:" in a message is the user's own text.
-_BROKEN_ROLE_LINES = re.compile(
-    _after_a_break(_role_line(word[0] + ZWSP + word[1:] for word in _ROLES)), re.IGNORECASE
-)
+@functools.cache
+def _broken_role_lines() -> re.Pattern[str]:
+    """The role lines ``neutralize`` broke, for the message payloads to restore: there
+    roles travel as structure, and "User:" in a message is the user's own text."""
+    return re.compile(_after_a_break(_role_line(word[0] + ZWSP + word[1:] for word in _ROLES)), re.IGNORECASE)
 
 
 @functools.cache
@@ -110,14 +141,8 @@ def _maybe_changed_by_nfkc() -> re.Pattern[str]:
     Multilingual Plane, which ``re`` keeps as a bitmap, and every character beyond
     it (mathematical letters such as 𝐔 change, emoji do not), which it could only
     test range by range, twenty times slower."""
-    ranges: list[list[int]] = []
-    for code in range(0x80, 0x10000):
-        if not unicodedata.is_normalized("NFKC", chr(code)):
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1][1] = code
-            else:
-                ranges.append([code, code])
-    bmp = "".join(f"{chr(low)}-{chr(high)}" for low, high in ranges)
+    changed = (code for code in range(0x80, 0x10000) if not unicodedata.is_normalized("NFKC", chr(code)))
+    bmp = _char_class(changed)
     return re.compile(f"[{bmp}\U00010000-\U0010ffff]")
 
 
@@ -171,22 +196,30 @@ def neutralize(text: str) -> str:
     sees the token.  Tokens are found in the text as NFKC makes it and broken in
     the user's own characters.  Idempotent."""
     folded = _Folded(text)
-    cuts = []
-    for match in _every_match(_control(), "\n" + folded.text):  # the text begins a line
-        token = match.group()
-        cuts.append(folded.source(match.start() - 1 + len(token) - len(token.lstrip())) + 1)
+    tokens = _every_match(_control(), "\n" + folded.text)  # the text begins a line
+    cuts = [folded.source(_first_visible(token) - 1) + 1 for token in tokens]  # "- 1": that "\n"
     if not cuts:
         return text
     return ZWSP.join(text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True))
 
 
+@functools.cache
+def _line_start() -> re.Pattern[str]:
+    return re.compile(f"[{_BREAKS}{_gap()}]*")
+
+
+def _first_visible(token: re.Match[str]) -> int:
+    """Where the first visible character of a control token found is: a role line's
+    begins past its line break and what may stand before the role word."""
+    return token.start() + _line_start().match(token.group()).end()
+
+
 def _restore_role_lines(text: str) -> str:
     """``text`` with the breaks ``neutralize`` put into role lines taken out again."""
     folded = _Folded(text)
-    breaks = [
-        folded.source(match.start() - 1 + match.group().index(ZWSP))
-        for match in _BROKEN_ROLE_LINES.finditer("\n" + folded.text)
-    ]
+    lines = _broken_role_lines().finditer("\n" + folded.text)
+    # Each break is after the role word's first letter ("\n" + the text: its index there).
+    breaks = [folded.source(_first_visible(line)) for line in lines]
     pieces = zip([-1, *breaks], [*breaks, len(text)], strict=True)
     return "".join(text[start + 1 : end] for start, end in pieces) if breaks else text
 

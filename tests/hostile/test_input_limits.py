@@ -16,7 +16,7 @@ from chat_core.conversations.session import (
     Settings,
     State,
 )
-from chat_core.conversations.store import TITLE_LENGTH, Store, open_store
+from chat_core.conversations.store import TITLE_LENGTH, Store, UnstorableText, open_store
 from chat_core.errors import PromptTooLong
 from chat_core.models.catalog import load_catalog
 
@@ -73,3 +73,14 @@ def test_the_chat_box_takes_no_more_than_the_limit_and_a_refused_question_stays_
     send(page, "word " * 20_000)
     assert page.chat_message[0].markdown[0].value.startswith("word word")
     assert "Shorten the message" in page.error[0].value
+
+
+def test_a_question_with_half_a_character_is_refused_with_why_before_it_is_saved(tmp_path: Path) -> None:
+    """A lone surrogate reached SQLite as a raw UnicodeEncodeError."""
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    session = ChatSession(store)
+    with pytest.raises(UnstorableText, match="U\\+D800"):
+        session.ask("Why \ud800?", Settings(LOCAL, LOCAL.defaults))
+    assert store.conversations(session.owner) == []
+    [refused] = session.exchanges  # still on screen, to be corrected
+    assert refused.state is State.FAILED and "U+D800" in refused.reason.en

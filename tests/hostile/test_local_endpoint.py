@@ -12,10 +12,12 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, EventStreamError
 
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
@@ -47,13 +49,14 @@ def server() -> Iterator[EndpointServer]:
         yield running
 
 
-def runtime(server: EndpointServer):
+def runtime(server: EndpointServer, config: Config | None = None):
     return boto3.client(
         "sagemaker-runtime",
         region_name="us-east-1",
         endpoint_url=server.url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=config,
     )
 
 
@@ -284,3 +287,101 @@ def test_a_request_sent_by_a_web_page_is_refused(origin: str, server: EndpointSe
     request = post(server).replace(b"Content-Type:", f"Origin: {origin}\r\nContent-Type:".encode(), 1)
     with contextlib.closing(raw(server, request)) as connection:
         assert status_of(connection)[0] == 403
+
+
+# A body nested 2,000 deep closed the connection without a reply (a RecursionError).
+
+UNREADABLE = {
+    "nested-2000-deep": b"[" * 2000 + b"]" * 2000,
+    "nested-in-inputs": b'{"inputs": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+    "objects-nested-2000-deep": b'{"a": ' * 2000 + b"1" + b"}" * 2000,
+    "not-json": b"{inputs",
+    "not-utf-8": b'{"inputs": "\xff\xfe"}',
+    "a-list": b"[]",
+    "endless-max-new-tokens": b'{"inputs": "Hi", "parameters": {"max_new_tokens": 1e999}}',
+}
+
+
+@pytest.mark.parametrize("body", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_a_body_that_cannot_be_read_is_a_validation_error(body: bytes, server: EndpointServer) -> None:
+    with contextlib.closing(raw(server, post(server, body=body))) as connection:
+        status, headers = status_of(connection)
+    assert (status, headers["x-amzn-errortype"]) == (400, "ValidationError")
+    with pytest.raises(ClientError) as refused:  # and what a boto3 caller is told
+        runtime(server).invoke_endpoint(EndpointName=FALCON, Body=body)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_an_unexpected_failure_is_answered_as_sagemakers_internal_failure() -> None:
+    working = ScriptedModel(token_ms=0)
+    calls = []
+
+    def broken_once(prompt: str, **options: Any) -> Iterator[str]:
+        calls.append(prompt)
+        if len(calls) == 1:
+            raise RuntimeError("the model's library broke")
+        return working.complete(prompt, **options)
+
+    with serving(LocalEndpoint(complete=broken_once)) as server:
+        client = runtime(server, Config(retries={"total_max_attempts": 1}))  # the answer itself, not retried
+        with pytest.raises(ClientError) as failed:
+            client.invoke_endpoint(EndpointName=FALCON, Body=BODY)
+        assert ask(server, stream=False)  # and it serves the next call
+    error = failed.value.response
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (500, "InternalFailure")
+    assert "RuntimeError" in error["Error"]["Message"]
+
+
+def test_a_failure_after_the_stream_began_ends_it_with_sagemakers_failure_event() -> None:
+    def failing_midway(prompt: str, **options: Any) -> Iterator[str]:
+        yield "Hello"
+        yield " there"
+        raise RuntimeError("the model's library broke")
+
+    with serving(LocalEndpoint(complete=failing_midway)) as server:
+        response = runtime(server).invoke_endpoint_with_response_stream(EndpointName=FALCON, Body=BODY)
+        with pytest.raises(EventStreamError) as failed:
+            for _ in response["Body"]:
+                pass
+    error = failed.value.response["Error"]
+    assert error["Code"] == "InternalStreamFailure" and "RuntimeError" in error["Message"]
+
+
+# 64 clients trickling a byte a second kept every other request out: each read
+# came within the idle timeout, and nothing bounded the request as a whole.
+
+
+def trickle(connection: socket.socket, request: bytes, every_s: float) -> None:
+    """Send ``request`` a byte at a time, until the server closes the connection."""
+    with contextlib.suppress(OSError):
+        for byte in request:
+            connection.sendall(bytes([byte]))
+            time.sleep(every_s)
+
+
+def served(server: EndpointServer) -> bool:
+    """Whether a request of ours is answered, rather than its connection closed."""
+    with contextlib.suppress(ConnectionError), contextlib.closing(raw(server, post(server))) as ours:
+        return status_of(ours)[0] == 200
+    return False
+
+
+def test_clients_that_trickle_their_requests_are_cut_off_and_others_are_served() -> None:
+    slow = ScriptedModel(token_ms=300)  # an answer that takes longer than the request deadline
+    with serving(LocalEndpoint(complete=slow.complete), max_connections=4, request_deadline_s=0.5) as server:
+        tricklers = [raw(server, b"") for _ in range(4)]  # every connection the server allows
+        for connection in tricklers:  # a byte every 0.1 s: the 30 s idle timeout never fires
+            threading.Thread(target=trickle, args=(connection, post(server), 0.1), daemon=True).start()
+        try:
+            slow.enqueue("Served.")
+            deadline = time.monotonic() + DEADLINE_S
+            while not served(server):  # refused at once while the tricklers hold every place
+                if time.monotonic() > deadline:
+                    pytest.fail("the trickling clients kept every other request out")
+                time.sleep(0.05)
+            assert all(closed_by_server(connection) for connection in tricklers)
+            slow.enqueue("One two three four.")  # the deadline bounds the request, not its answer
+            assert ask(server, stream=True) == "One two three four."
+        finally:
+            for connection in tricklers:
+                connection.close()

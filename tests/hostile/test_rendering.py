@@ -1,11 +1,13 @@
 """What pages show of untrusted text: no Markdown from the URL, no stack traces,
 no account ids, ARNs or URLs from AWS's error texts."""
 
+import re
 import tomllib
+from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from chat_page import start
+from chat_page import send, start
 from shared import PDFS, ROOT
 
 from chat_core.conversations.export import to_markdown
@@ -14,6 +16,8 @@ from chat_core.conversations.store import open_store
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.errors import ChatError, explain, redacted
+from chat_core.local import runtime
+from chat_core.local.endpoint import EndpointFault
 from chat_core.markdown import safe_markdown, safe_stream
 from chat_core.models.catalog import LOCAL_MODEL
 from chat_core.retrieval.library import Attached, DocumentLocked, Library
@@ -102,3 +106,37 @@ def test_an_image_in_a_file_name_is_a_link_in_the_markdown_export(tmp_path) -> N
 
 def test_redaction_keeps_the_sentence_around_what_it_removes() -> None:
     assert redacted("Denied (see https://aws.example/x). Then retry.") == "Denied (see …). Then retry."
+
+
+# Error texts kept protocol-relative links: "[sign in again](//evil.example/login)"
+# was a live link inside the error box.
+
+LURES = [
+    "Your session expired: [sign in again](//evil.example/login)",
+    "Your session expired: [sign in again](https:evil.example/login)",
+    "Your session expired: <https://evil.example/login> or [sign in again][r]\n\n[r]: //evil.example",
+    "See ![](//evil.example/pixel.png) and www.evil.example/login",
+]
+
+
+@pytest.mark.parametrize("lure", LURES, ids=range(len(LURES)))
+def test_an_error_from_the_endpoint_shows_its_words_and_links_nowhere(
+    lure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The endpoint's error text, as the chat page shows it under the question."""
+
+    def failing(prompt: str, **options: object) -> Iterator[str]:
+        raise EndpointFault("ModelError", lure, 424)
+
+    monkeypatch.setattr(runtime.ENDPOINT, "complete", failing)
+    page = send(start(), "Hello?")
+    (shown,) = [error.value for error in page.error]
+    assert "ModelError: Your session expired" in shown or "ModelError: See" in shown  # its words are there
+    assert "evil.example" not in shown
+    assert re.search(r"(?<!\\)[\[\]<>]", shown) is None, shown  # no link or HTML can start: each escaped
+
+
+def test_redaction_removes_protocol_relative_urls_too() -> None:
+    assert redacted("[sign in again](//evil.example/login)") == "[sign in again](…)"
+    assert redacted(r"go to \\evil.example\login, or www.evil.example.") == "go to …, or …."
+    assert redacted("a // comment, and/or s3://bucket/key") == "a // comment, and/or …"

@@ -19,9 +19,12 @@ from moto_server import moto_server, use_moto
 from chat_core.conversations.dynamodb import DynamoDBStore, create_table
 from chat_core.conversations.migrations import MIGRATIONS
 from chat_core.conversations.store import (
+    COMMENT_MAX_CHARS,
+    CommentTooLong,
     ConversationNotFound,
     Store,
     StoreUnavailable,
+    UnstorableText,
     open_store,
 )
 
@@ -264,3 +267,52 @@ def test_delete_all_goes_on_past_a_conversation_another_tab_deleted_meanwhile(
     store.delete("ana", listed[0].id)  # the other tab
     store.delete_all("ana")
     assert type(store).conversations(store, "ana") == []
+
+
+# A comment's length was checked by the page's text box alone (SQLite kept 10,000,000
+# characters; DynamoDB refused the item as a message over 400 KB), and a lone
+# surrogate reached SQLite as a raw UnicodeEncodeError.
+
+
+def answered(store: Store) -> tuple[str, str]:
+    """A conversation of ana's with one answered question: its id and the answer's key."""
+    conversation = store.create("ana", "Trip", "local-smollm2", "PromptTemplate")
+    question = store.add_question("ana", conversation.id, "Where to?")
+    return conversation.id, store.add_answer("ana", conversation.id, question, "Seoul.", {})
+
+
+def test_a_comment_over_the_limit_is_refused_with_its_length_and_the_last_one_kept(store: Store) -> None:
+    conversation_id, answer = answered(store)
+    store.set_feedback("ana", conversation_id, answer, "up", "Kept.")
+    for comment in ("x" * (COMMENT_MAX_CHARS + 1), "x" * 10_000_000):
+        with pytest.raises(CommentTooLong) as refused:
+            store.set_feedback("ana", conversation_id, answer, "down", comment)
+        for text in (refused.value.message.en, refused.value.message.ko):  # its length and the limit
+            assert f"{len(comment):,}" in text and f"{COMMENT_MAX_CHARS:,}" in text
+    assert store.messages("ana", conversation_id)[1].feedback.comment == "Kept."
+    store.set_feedback("ana", conversation_id, answer, "down", "y" * COMMENT_MAX_CHARS)  # at the limit: kept
+    assert store.messages("ana", conversation_id)[1].feedback.comment == "y" * COMMENT_MAX_CHARS
+
+
+def every_text_written(store: Store) -> dict[str, Callable[[str], object]]:
+    """Each text a user gives the store, written with ``text`` in it."""
+    conversation_id, answer = answered(store)
+    return {
+        "title": lambda text: store.create("ana", text, "m", "PromptTemplate"),
+        "rename": lambda text: store.rename("ana", conversation_id, text),
+        "question": lambda text: store.add_question("ana", conversation_id, text),
+        "answer": lambda text: store.add_answer("ana", conversation_id, "k", text, {}),
+        "comment": lambda text: store.set_feedback("ana", conversation_id, answer, "up", text),
+    }
+
+
+def test_a_lone_surrogate_is_refused_with_a_message_and_nothing_changes(store: Store) -> None:
+    writes = every_text_written(store)
+    (conversation,) = store.conversations("ana")
+    saved = store.messages("ana", conversation.id)
+    for name, write in writes.items():
+        with pytest.raises(UnstorableText) as refused:
+            write("Half an emoji: \ud83d here")
+        assert "U+D83D" in refused.value.message.en and "U+D83D" in refused.value.message.ko, name
+    assert store.conversations("ana") == [conversation]
+    assert store.messages("ana", conversation.id) == saved
