@@ -9,6 +9,7 @@ from pathlib import Path
 from chat_page import messages
 from shared import PDFS
 from streamlit.testing.v1 import AppTest
+from test_chat_actions import refuse_answers
 
 from chat_core.conversations.session import ChatSession, Settings
 from chat_core.conversations.store import LOCAL_USER, open_store
@@ -76,3 +77,23 @@ def test_a_protected_pdfs_summary_is_discussed_in_this_session_and_not_stored(
     database = Path(os.environ["CHAT_STORE"].removeprefix("sqlite://"))
     assert quoted(database, summary) == []
     assert quoted(database, read_pdf(PROTECTED.read_bytes(), password=PASSWORD).text) == []
+
+
+def test_saving_again_keeps_the_protected_summary_out_of_the_store(tmp_path: Path) -> None:
+    """The first save of "Discuss in chat" fails (a trigger on the real SQLite file, as a
+    full disk would); "Save again" must save the note, not the summary on screen."""
+    database = tmp_path / "chat.db"
+    store = open_store(f"sqlite://{database}")
+    chat = ChatSession(store, LOCAL_USER)
+    other = refuse_answers(database)
+    summary = "The protected file says: tempor invidunt ut labore et dolore magna."
+    note = "(The summary is shown in the session that made it only.)"
+    chat.start_with("Summarize it.", summary, Settings(LOCAL_MODEL, LOCAL_MODEL.defaults), note)
+    [exchange] = chat.exchanges
+    assert not exchange.saved and exchange.answer == summary  # on screen, with "Save again"
+
+    other.execute("DROP TRIGGER refuse")
+    chat.save_again(exchange, Settings(LOCAL_MODEL, LOCAL_MODEL.defaults))
+    assert exchange.saved and exchange.answer == summary
+    assert quoted(database, summary) == []
+    assert [m.text for m in store.messages(LOCAL_USER, chat.conversation_id or "")][-1] == note

@@ -156,6 +156,13 @@ class Exchange:
     sources: list[Source] | None = None
     answer_key: str | None = None  # the saved answer's key: what feedback is given to
     feedback: Feedback | None = None  # the user's on the answer (``ChatSession.rate``)
+    # Saved instead of ``answer``, which is then this session's only (the summary of a
+    # file opened with a password); None: the answer is saved.
+    saved_instead: str | None = None
+
+    @property
+    def stored_answer(self) -> str:
+        return self.answer if self.saved_instead is None else self.saved_instead
 
     @property
     def answered(self) -> bool:
@@ -222,13 +229,13 @@ class ChatSession:
     def start_with(self, question: str, answer: str, settings: Settings, saved: str | None = None) -> str:
         """A new saved conversation opening with an exchange made elsewhere (a PDF's
         summary), so that follow-up questions have it as history; returns its id.
-        ``saved``, if given, is saved as the answer instead, and ``answer`` is this
-        session's only (the summary of a file opened with a password)."""
+        ``saved``, if given, is saved as the answer instead, now and by "Save again",
+        and ``answer`` is this session's only (the summary of a file opened with a
+        password)."""
         self.clear()
         exchange = self._exchange_for(question, settings)
-        exchange.answer, exchange.state = answer if saved is None else saved, State.ANSWERED
+        exchange.answer, exchange.saved_instead, exchange.state = answer, saved, State.ANSWERED
         self._saver(exchange, settings)(exchange)
-        exchange.answer = answer
         return self.conversation_id or ""
 
     def ask(
@@ -447,7 +454,7 @@ class ChatSession:
             try:
                 try:
                     done.answer_key = self.store.add_answer(
-                        self.owner, conversation_id, done.key, done.answer, record
+                        self.owner, conversation_id, done.key, done.stored_answer, record
                     )
                 except ConversationNotFound:  # deleted meanwhile, in another tab or replica
                     self._save_as_new(conversation_id, done, record, settings)
@@ -468,7 +475,8 @@ class ChatSession:
             self.conversation_id, self.exchanges = moved, [exchange]
         exchange.memory_start = 0  # the first turn of its conversation now
         exchange.key = self.store.add_question(self.owner, moved, exchange.question)
-        exchange.answer_key = self.store.add_answer(self.owner, moved, exchange.key, exchange.answer, record)
+        answer = exchange.stored_answer
+        exchange.answer_key = self.store.add_answer(self.owner, moved, exchange.key, answer, record)
         exchange.reason = MOVED
 
     def _memory_start(self) -> int:
