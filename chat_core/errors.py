@@ -8,6 +8,7 @@ translated by ``explain`` into one of these, so pages only ever show a
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from botocore.exceptions import (
     ClientError,
@@ -38,6 +39,18 @@ class ChatError(Exception):
 
     def text(self, language: str) -> str:
         return self.message.text(language)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as made (an error of a child process reaches the page this way):
+        Exception's own pickling would call the class without its Korean text."""
+        return (_remade, (type(self), str(self), self.message))
+
+
+def _remade(kind: type[ChatError], english: str, message: Text) -> ChatError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, english)
+    error.message = message
+    return error
 
 
 class EndpointNotConfigured(ChatError):

@@ -45,3 +45,17 @@ def test_failures_map_to_their_own_message(error: Exception, kind: type, advice:
     assert advice in str(explained) and "my-llama" in str(explained)
     korean = explained.text("ko")
     assert "my-llama" in korean and re.search("[\uac00-\ud7a3]", korean)
+
+
+def test_an_error_crosses_a_process_as_it_was_made() -> None:
+    """Indexing runs in a child process, whose errors reach the page pickled: the
+    message must arrive as made, in both languages, escaped once."""
+    import pickle
+
+    from chat_core.retrieval.indexing import IndexingFailed
+
+    made = IndexingFailed("Refused [x] <y> C:\\path", ko="거부됨 [x] <y>")
+    arrived = pickle.loads(pickle.dumps(made))
+    assert type(arrived) is IndexingFailed and str(arrived) == str(made)
+    assert arrived.message == made.message
+    assert arrived.text("en") == made.text("en") and arrived.text("ko") == made.text("ko")
