@@ -1,8 +1,10 @@
 """Content handlers: request bodies against golden files taken from AWS's JumpStart
 samples, and the streamed answers they read."""
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_aws.llms.sagemaker_endpoint import LineIterator
@@ -82,3 +84,18 @@ def test_messages_api_stream_lines() -> None:
         b"data: [DONE]",
     ]
     assert "".join(handler.transform_output(line) for line in lines) == "Hi there"
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        io.BytesIO(b'[{"generated_text": "Seoul \\ud800is big"}]'),
+        b'data:{"token": {"id": 0, "text": "Seoul \\ud800is big", "special": false}}\n',
+    ],
+    ids=["plain", "streamed"],
+)
+def test_half_a_character_from_an_endpoint_is_a_replacement_character(output: Any) -> None:
+    """JSON may escape a lone surrogate, which no store can keep and no page can
+    send: the answer shows U+FFFD in its place, as a broken character always does."""
+    handler = PAYLOADS["tgi"](stream=isinstance(output, bytes))
+    assert handler.transform_output(output) == "Seoul \ufffdis big"

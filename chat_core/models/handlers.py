@@ -239,6 +239,9 @@ class PayloadHandler(LLMContentHandler):
         return json.dumps(self.request(prompt, model_kwargs)).encode("utf-8")
 
     def transform_output(self, output: Any) -> str:
+        return _whole_characters(self._text(output))
+
+    def _text(self, output: Any) -> str:
         if isinstance(output, bytes):
             if not output.lstrip().startswith((b"{", b"[")):
                 return _token_line(output)
@@ -250,6 +253,13 @@ class PayloadHandler(LLMContentHandler):
             return self.answer(response)
         except (KeyError, IndexError, TypeError) as error:
             raise MalformedResponse(f"unexpected answer shape: {str(response)[:200]}") from error
+
+
+def _whole_characters(text: str) -> str:
+    """``text`` with each lone surrogate (half a character, which JSON can escape as
+    ``\\ud800``) replaced by U+FFFD: no store can keep it and no page can send it, so
+    an answer holding one could never be saved.  Python's UTF-16 codec does it."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class TGIHandler(PayloadHandler):
