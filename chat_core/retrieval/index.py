@@ -114,11 +114,6 @@ def assembled(
     return DocumentIndex(name, digest, passages, stacked, list(pages), cut)
 
 
-def build_index(name: str, digest: str, pages: Sequence[str], embedder: Embedder) -> DocumentIndex:
-    """Every page indexed here, without limits: what ``indexing`` does in a child process."""
-    return assembled(name, digest, pages, list(embed_pages(pages, embedder)))
-
-
 def _key(digest: str, embedder: Embedder) -> str:
     model = hashlib.sha256(f"{embedder.id}\n{_LAYOUT}".encode()).hexdigest()[:16]
     return f"{digest}-{model}"
