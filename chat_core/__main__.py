@@ -9,6 +9,7 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -287,8 +288,16 @@ def _pages(data: bytes, name: str) -> tuple[str, ...]:
     return read_pdf(data, name).pages
 
 
-def _indexing(step: IndexProgress) -> None:
-    print(step.message.en, file=sys.stderr, flush=True)
+def _indexing() -> Callable[[IndexProgress], None]:
+    """Indexing's progress on stderr: a line for each batch of pages, not each beat."""
+    printed: set[int] = set()
+
+    def show(step: IndexProgress) -> None:
+        if step.done not in printed:
+            printed.add(step.done)
+            print(step.message.en, file=sys.stderr, flush=True)
+
+    return show
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -301,7 +310,7 @@ def _ask(args: argparse.Namespace) -> int:
         data = file.read_bytes()
         name = str(file)  # cited as the user named it
         read = functools.partial(_pages, data, name)  # only when not indexed before
-        chat.documents.append(library.add(sha256(data), name, read, progress=_indexing))
+        chat.documents.append(library.add(sha256(data), name, read, progress=_indexing()))
     if notice := library.notice(chat.documents):
         print(notice.en, file=sys.stderr)
     if args.no_answer:

@@ -212,7 +212,7 @@ def test_progress_reports_pages_done_and_time_left(tmp_path: Path) -> None:
     assert [step.total for step in steps] == [40] * len(steps)  # type: ignore[attr-defined]
     done = [step.done for step in steps]  # type: ignore[attr-defined]
     assert done[0] == 0 and done[-1] == 40 and done == sorted(done) and len(set(done)) >= 3
-    first = steps[1]
+    first = next(step for step in steps if step.done)  # type: ignore[attr-defined]
     assert first.seconds_left is not None and first.seconds_left > 0  # type: ignore[attr-defined]
     assert f"page {first.done} of 40, about " in first.message.en  # type: ignore[attr-defined]
     assert first.message.en.endswith(" left") and "남음" in first.message.ko  # type: ignore[attr-defined]
@@ -227,3 +227,29 @@ def test_the_command_line_says_which_pages_were_indexed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"{pdf}: pages 1-3 of 8 indexed; the rest is not searched (INDEX_MAX_PAGES is 3)" in done.stderr
     assert "page 3 of 3" in done.stderr  # progress in pages
+
+
+class _Stopped(Exception):
+    """What Streamlit raises inside a page's call when its run ends (Stop, a closed tab)."""
+
+
+def test_a_page_run_ending_while_a_batch_is_embedded_ends_indexing_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Progress beats while the first batch is embedded (its child still starting), so
+    the page's run can end there: indexing stops with no page done, its child is
+    ended, and the user's next question may index."""
+    monkeypatch.setattr(indexing, "REPORT_EVERY_S", 0.01)
+    library, document, _ = stored(tmp_path, "issuer#ana", 40)
+    reports: list[int] = []
+
+    def page_run_ends(step: indexing.IndexProgress) -> None:
+        reports.append(step.done)
+        if len(reports) == 2:
+            raise _Stopped
+
+    with pytest.raises(_Stopped):
+        library.index(document, page_run_ends)  # type: ignore[arg-type]
+    assert reports == [0, 0]  # ended before the first batch came back
+    assert _children("chat_core") == []
+    assert library.index(document).pages  # the job was let go

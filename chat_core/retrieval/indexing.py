@@ -46,6 +46,10 @@ from chat_core.retrieval.index import (
 
 # The lowest priority there is: indexing gets only the CPU time chats leave.
 NICE = 19
+# Progress is reported at least this often while a batch of pages is embedded: the
+# time left counts down, and a page's run can end (Stop, a closed tab) only inside
+# a Streamlit call, which the page's progress bar is.
+REPORT_EVERY_S = 0.5
 
 
 class IndexingBusy(ChatError):
@@ -168,20 +172,19 @@ def _build(
     started = time.monotonic()
     deadline = started + limits.seconds
     steps: list[Embedded] = []
-    done = 0
+    done, finish_at = 0, None  # pages done; when the pages left will be, as estimated
     if progress:
         progress(IndexProgress(name, 0, len(wanted), None))
     worker, connection = child.start(__name__, (wanted, embedder.spec), nice=NICE)
     try:
-        while done < len(wanted) and connection.poll(max(0.0, deadline - time.monotonic())):
-            steps.append(_received(name, connection))
-            done = steps[-1].pages
-            if progress:
-                now = time.monotonic()
-                left = (now - started) / done * (len(wanted) - done)
-                progress(IndexProgress(name, done, len(wanted), min(left, max(0.0, deadline - now))))
-            if time.monotonic() > deadline:
-                break
+        while done < len(wanted) and (now := time.monotonic()) < deadline:
+            if connection.poll(min(deadline - now, REPORT_EVERY_S)):
+                steps.append(_received(name, connection))
+                done, now = steps[-1].pages, time.monotonic()
+                finish_at = min(now + (now - started) / done * (len(wanted) - done), deadline)
+            if progress:  # a batch done, or a beat while one is embedded
+                left = None if finish_at is None else max(0.0, finish_at - now)
+                progress(IndexProgress(name, done, len(wanted), left))
     finally:
         child.stop(worker, connection)
     if wanted and not done:
