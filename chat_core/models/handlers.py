@@ -151,10 +151,14 @@ def _last_response(
     }
 
 
+# Made once: json.dumps with separators builds an encoder per call, a per-token cost.
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _sse(event: Any) -> bytes:
     """One server-sent event as TGI's router writes it (axum, serde_json): ``data:``, no
     space, and compact JSON."""
-    return b"data:" + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+    return b"data:" + _COMPACT(event).encode() + b"\n\n"
 
 
 def _sampling(model_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +262,10 @@ class PayloadHandler(LLMContentHandler):
 def _whole_characters(text: str) -> str:
     """``text`` with each lone surrogate (half a character, which JSON can escape as
     ``\\ud800``) replaced by U+FFFD: no store can keep it and no page can send it, so
-    an answer holding one could never be saved.  Python's UTF-16 codec does it."""
+    an answer holding one could never be saved.  Python's UTF-16 codec does it; most
+    tokens are ASCII, which holds none (this runs once a token)."""
+    if text.isascii():
+        return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
