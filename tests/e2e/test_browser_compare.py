@@ -8,6 +8,7 @@ read the prompts it was sent (which show the history the app built)."""
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +89,16 @@ def compare(page: Page, first: str, second: str) -> None:
     idle(page)
 
 
+def saved_ratings(database: Path) -> list[dict]:
+    """The ratings in the store, once the click's page run has saved one: the click
+    shows at once in the browser, and ``idle`` can look before that run has begun."""
+    for _ in range(300):
+        if ratings := rated(open_store(f"sqlite://{database}"), "local"):
+            return ratings
+        time.sleep(0.1)
+    return []
+
+
 def test_two_endpoints_answer_side_by_side_and_the_pick_continues(
     browser: Browser,
     compare_url: str,
@@ -123,7 +134,7 @@ def test_two_endpoints_answer_side_by_side_and_the_pick_continues(
     thumbs_down.click()
     idle(page)
     expect(thumbs_down).to_have_attribute("aria-checked", "true")
-    (rating,) = rated(open_store(f"sqlite://{compare_folder / 'chat.db'}"), "local")
+    (rating,) = saved_ratings(compare_folder / "chat.db")
     assert HAN in rating["answer"] and rating["rating"] == "down"
     expect(rejected.get_by_role("button", name="Use this answer")).to_be_visible()
 
