@@ -8,7 +8,7 @@ translated by ``explain`` into one of these, so pages only ever show a
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import (
     ClientError,
@@ -21,7 +21,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text
 from chat_core.markdown import plain
 
 
@@ -33,7 +33,15 @@ class ChatError(Exception):
     ``plain``: a link or an image in a file's name or in a server's words shows as
     the characters it is written with, and goes nowhere."""
 
-    def __init__(self, message: str, *, ko: str) -> None:
+    en: ClassVar[str]
+    ko: ClassVar[str]
+
+    def __init__(self, message: str | None = None, *, ko: str | None = None, **values: object) -> None:
+        if message is None:  # the class's own templates, filled from ``values``
+            text = Message(type(self).en, type(self).ko).format(**values)
+            message, ko = text.en, text.ko
+        if ko is None:
+            raise TypeError(f"{type(self).__name__} needs its Korean text")
         super().__init__(message)
         self.message = Text(plain(message), plain(ko))
 
@@ -78,7 +86,8 @@ class ComponentMismatch(ChatError):
 
 
 class Throttled(ChatError):
-    pass
+    en = "Endpoint '{endpoint}' is busy (throttled). Wait a few seconds and resend."
+    ko = "엔드포인트 '{endpoint}'가 요청이 많아 바쁩니다(스로틀링). 몇 초 기다린 뒤 다시 보내세요."
 
 
 class EndpointTimeout(ChatError):
@@ -193,10 +202,7 @@ def _explain_client_error(error: ClientError, endpoint: str, component: str | No
     code = error.response.get("Error", {}).get("Code", "")
     message = redacted(error.response.get("Error", {}).get("Message", ""))
     if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-        return Throttled(
-            f"Endpoint '{endpoint}' is busy (throttled). Wait a few seconds and resend.",
-            ko=f"엔드포인트 '{endpoint}'가 요청이 많아 바쁩니다(스로틀링). 몇 초 기다린 뒤 다시 보내세요.",
-        )
+        return Throttled(endpoint=endpoint)
     invalid = code in ("ValidationError", "ValidationException")
     if invalid and "inference component name header" in message.lower():
         return _component_mismatch(endpoint, component)

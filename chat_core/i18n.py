@@ -47,6 +47,27 @@ class Text:
         return cls(" ".join(t.en for t in found), " ".join(t.ko for t in found)) if found else None
 
 
+@dataclass(frozen=True)
+class Message:
+    """A user-facing text as English and Korean templates with ``{name}`` fields, declared
+    once where the text belongs (an error class, a module's notice, the label dictionary
+    below); both are required, so no text can be made without its translation.  A value
+    that is itself a ``Text`` fills each template in that template's language."""
+
+    en: str
+    ko: str
+
+    def format(self, **values: object) -> Text:
+        return Text(self.en.format(**_in("en", values)), self.ko.format(**_in("ko", values)))
+
+
+def _in(language: str, values: dict[str, object]) -> dict[str, object]:
+    return {
+        name: (value.ko if language == "ko" else value.en) if isinstance(value, Text) else value
+        for name, value in values.items()
+    }
+
+
 def plural(count: int, one: str, many: str) -> str:
     """ "1 turn", "2 turns": an English count with its noun (Korean nouns do not change)."""
     return f"{count} {one if count == 1 else many}"
@@ -55,11 +76,11 @@ def plural(count: int, one: str, many: str) -> str:
 def tr(label: str, language: str, **values: object) -> str:
     """``label`` in ``language``, with ``{name}`` placeholders filled from ``values``;
     a label that counts something reads in the singular for one (``ONE``)."""
-    korean = KO[label]  # KeyError: a label was added without its translation
-    template = korean if language == "ko" else label
+    message = Message(label, KO[label])  # KeyError: a label was added without its translation
     if language != "ko" and label in ONE and values.get(ONE[label][0]) == 1:
-        template = ONE[label][1]
-    return template.format(**values) if values else template
+        message = Message(ONE[label][1], message.ko)
+    text = message.format(**values) if values else message
+    return text.ko if language == "ko" else text.en
 
 
 def translator(language: str) -> Callable[..., str]:
