@@ -154,10 +154,6 @@ KO: dict[str, str] = {
     " · {rate:.1f} tokens/s": " · 초당 {rate:.1f}토큰",
     "stopped · ": "중지됨 · ",
     "Stop": "중지",
-    "Stopped before any answer came.": "답변이 오기 전에 중지했습니다.",
-    "This conversation was deleted, in another tab or window, while this answer came: the question "
-    "and its answer are saved as a new conversation, open now.": "이 답변이 오는 동안 다른 탭이나 창에서 "
-    "이 대화가 삭제되었습니다. 질문과 답변은 새 대화로 저장되어 지금 열려 있습니다.",
     "Copy": "복사",
     "The copy button is at the top right of the text.": "복사 버튼은 글 오른쪽 위에 있습니다.",
     "Regenerate": "다시 생성",
@@ -169,9 +165,6 @@ KO: dict[str, str] = {
     "Save comment": "의견 저장",
     "Resend": "다시 보내기",
     "Save again": "다시 저장하기",
-    "This question has no answer yet: the answer failed or was cut short.": (
-        "이 질문에는 아직 답이 없습니다. 답변이 실패했거나 중간에 끊겼습니다."
-    ),
     # The PDF page
     "Drop a PDF here": "여기에 PDF를 끌어다 놓으세요",
     "Reading pages…": "페이지를 읽는 중…",

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from chat_core.conversations.session import JOIN_S, WAIT_S, Exchange, Reply, Settings, answer_record
+from chat_core.conversations.exchange import Exchange, Settings, answer_record
+from chat_core.conversations.reply import JOIN_S, WAIT_S, Reply
 from chat_core.conversations.store import Message, Store
 from chat_core.errors import ChatError
 from chat_core.models.catalog import load_catalog, served_name

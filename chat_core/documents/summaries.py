@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+import chat_core.local.runtime  # noqa: F401  (registers the bundled models with the model path)
 from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec

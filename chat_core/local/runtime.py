@@ -5,7 +5,8 @@
 ``StreamingBody``; an event stream of ``PayloadPart`` events; ``ClientError``
 with SageMaker's error codes), so the local models go through exactly the same
 LangChain classes (``SagemakerEndpoint``, ``SagemakerEndpointEmbeddings``) and
-content handlers as remote endpoints do.
+content handlers as remote endpoints do.  Importing this module registers it, and
+the bundled chat model's token count, with the model path (``models.bundled``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 from chat_core.local import embedding as local_embedding
+from chat_core.local import model as local_model
 from chat_core.local.endpoint import EndpointFault, LocalEndpoint, Response
+from chat_core.models import bundled
 from chat_core.models.catalog import LOCAL_ENDPOINT
 
 # The in-process chat model speaks TGI, the same handler as Falcon's serves it; the
@@ -71,3 +74,6 @@ class LocalRuntimeClient:
 def _payload_parts(events: Iterator[bytes]) -> Iterator[dict[str, dict[str, bytes]]]:
     for event in events:
         yield {"PayloadPart": {"Bytes": event}}
+
+
+bundled.register(bundled.Bundled(client=LocalRuntimeClient, count_tokens=local_model.count_tokens))

@@ -27,7 +27,7 @@ import functools
 from collections.abc import Sequence
 
 from chat_core.errors import PromptTooLong
-from chat_core.local import model as local_model
+from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.prompts import Turn
 
@@ -48,7 +48,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def count_tokens(spec: ModelSpec, text: str) -> int:
-    return local_model.count_tokens(text) if spec.is_local else estimate_tokens(text)
+    return bundled().count_tokens(text) if spec.is_local else estimate_tokens(text)
 
 
 @functools.lru_cache(maxsize=65536)

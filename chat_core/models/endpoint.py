@@ -1,8 +1,8 @@
 """LangChain's ``SagemakerEndpoint`` for a catalog model: the one path to every model.
 
 Remote models get a real boto3 sagemaker-runtime client with timeouts and
-adaptive retries; the bundled models get ``LocalRuntimeClient``, which answers
-the same two calls in-process.  Either is called through ``ChatClient``, which
+adaptive retries; the bundled models get the client ``chat_core.local`` registered
+(``bundled``), which answers the same two calls in-process.  Either is called through ``ChatClient``, which
 mends the streams LangChain reads and can end them.  Embedding models get their
 client here too (``runtime_client``, used by ``retrieval.embeddings``).
 """
@@ -22,9 +22,8 @@ import boto3
 from botocore.config import Config
 from langchain_aws import SagemakerEndpoint
 
-from chat_core.local import model as local_model
-from chat_core.local.runtime import LocalRuntimeClient
 from chat_core.models import budget
+from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.handlers import PAYLOADS
 
@@ -62,7 +61,7 @@ class Deployment(Protocol):
 
 def runtime_client(spec: Deployment) -> Any:
     if spec.is_local:
-        return LocalRuntimeClient()
+        return bundled().client()
     return aws_client("sagemaker-runtime", spec.region)
 
 
@@ -162,12 +161,9 @@ def _shut(stream: Any) -> None:
 
 
 def _token_ids(spec: ModelSpec) -> Callable[[str], list[int]]:
-    """LangChain counts tokens with GPT-2 from a hub unless told otherwise; remote
-    tokenizers are not available here, so their ids are placeholders of the
-    estimated count."""
-    if spec.is_local:
-        return lambda text: local_model.model().tokenize(text.encode(), add_bos=False, special=True)
-    return lambda text: [0] * budget.estimate_tokens(text)
+    """LangChain counts tokens with GPT-2 from a hub unless told otherwise; it only
+    counts the ids, so they are placeholders of ``budget``'s count."""
+    return lambda text: [0] * budget.count_tokens(spec, text)
 
 
 def endpoint_llm(spec: ModelSpec, params: GenerationParams, *, streaming: bool = True) -> SagemakerEndpoint:

@@ -21,6 +21,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field
 
+import chat_core.local.runtime  # noqa: F401  (registers the bundled models with the model path)
 from chat_core.errors import ChatError, EndpointNotConfigured, EndpointNotFound, MalformedResponse, explain
 from chat_core.local import embedding as local_embedding
 from chat_core.models.endpoint import runtime_client
