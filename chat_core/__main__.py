@@ -14,10 +14,11 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.feedback import preference_pairs, rated, to_jsonl
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import LOCAL_USER, open_store
+from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
 from chat_core.documents.uploads import open_uploads, sha256

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from moto_server import moto_server, use_moto
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table
-from chat_core.conversations.store import Store, open_store
+from chat_core.conversations.store import Store
 from chat_core.local import runtime
 from chat_core.local.scripted import ScriptedModel
 

@@ -5,7 +5,7 @@ from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 from test_chat_actions import refuse_answers
 
-from chat_core.conversations.store import open_store
+from chat_core.conversations.backends import open_store
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer

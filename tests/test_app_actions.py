@@ -7,7 +7,7 @@ import re
 
 from chat_page import messages, send, start
 
-from chat_core.conversations.store import open_store
+from chat_core.conversations.backends import open_store
 from chat_core.local.scripted import ScriptedModel
 
 HANGUL = re.compile("[\uac00-\ud7a3]")

@@ -7,7 +7,7 @@ import pytest
 from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 
-from chat_core.conversations.store import open_store
+from chat_core.conversations.backends import open_store
 from chat_core.local.scripted import ScriptedModel
 
 

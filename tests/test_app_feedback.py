@@ -8,7 +8,7 @@ import sqlite3
 from chat_page import send, start
 from streamlit.testing.v1 import AppTest
 
-from chat_core.conversations.store import open_store
+from chat_core.conversations.backends import open_store
 
 
 def saved_feedback(at: AppTest):

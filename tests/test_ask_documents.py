@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from shared import PDFS, ROOT
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import open_store
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.models.catalog import LOCAL_MODEL

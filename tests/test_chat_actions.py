@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Settings, State
-from chat_core.conversations.store import open_store
 from chat_core.local import model as local_model
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import GenerationParams, load_catalog

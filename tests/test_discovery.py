@@ -28,8 +28,8 @@ from test_endpoint_access import ANA
 from test_login import AUTH
 
 from chat_core.__main__ import main
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import open_store
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from chat_core.__main__ import main
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.feedback import preference_pairs, rated, to_jsonl
-from chat_core.conversations.store import Store, open_store
+from chat_core.conversations.store import Store
 
 PARAMS = {"temperature": 0.2, "top_p": 0.9, "max_new_tokens": 256}
 

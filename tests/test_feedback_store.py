@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.migrations import MIGRATIONS
-from chat_core.conversations.store import ConversationNotFound, Feedback, Store, open_store
+from chat_core.conversations.store import ConversationNotFound, Feedback, Store
 
 
 def answered(store: Store, owner: str = "ana") -> tuple[str, str, str]:

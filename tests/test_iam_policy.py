@@ -17,9 +17,9 @@ from moto_server import use_moto
 from shared import PDFS, ROOT
 from test_endpoint_server import serving
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import open_store
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import summarize
 from chat_core.documents.uploads import open_uploads, sha256

@@ -11,7 +11,7 @@ from shared import PDFS
 from streamlit.testing.v1 import AppTest
 from test_pdf import BAD_FILES
 
-from chat_core.conversations.store import open_store
+from chat_core.conversations.backends import open_store
 from chat_core.documents.uploads import open_uploads, sha256
 
 PAGE = "../pages/Summarize_a_PDF.py"

@@ -11,8 +11,9 @@ from shared import PDFS
 from streamlit.testing.v1 import AppTest
 from test_chat_actions import refuse_answers
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Settings
-from chat_core.conversations.store import LOCAL_USER, open_store
+from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.models.catalog import LOCAL_MODEL

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from moto_server import use_moto
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.migrations import MIGRATIONS
-from chat_core.conversations.store import ConversationNotFound, Store, StoreUnavailable, open_store, title_for
+from chat_core.conversations.store import ConversationNotFound, Store, StoreUnavailable, title_for
 
 
 def chat(store: Store, owner: str, turns: int, title: str = "A chat") -> str:
@@ -116,7 +117,7 @@ def test_twenty_threads_writing_at_once_lose_nothing_and_keep_order(store: Store
 def test_another_process_sees_the_same_conversations(store_url: str) -> None:
     """A second app process (a real one) writes; this one reads what it wrote."""
     script = (
-        "import sys; from chat_core.conversations.store import open_store; s = open_store(sys.argv[1]); "
+        "import sys; from chat_core.conversations.backends import open_store; s = open_store(sys.argv[1]); "
         "c = s.create('ana', 'from afar', 'm', 'PromptTemplate'); "
         "s.add_answer('ana', c.id, s.add_question('ana', c.id, 'q'), 'a', {}); print(c.id)"
     )

@@ -13,7 +13,8 @@ from moto_server import use_moto
 from streamlit.testing.v1 import AppTest
 from test_login import AUTH, ISSUER
 
-from chat_core.conversations.store import Store, open_store
+from chat_core.conversations.backends import open_store
+from chat_core.conversations.store import Store
 
 ANA, BOB, ADMIN = f"{ISSUER}#ana", f"{ISSUER}#bob", f"{ISSUER}#admin"
 

@@ -107,7 +107,7 @@ class Message:
     text: str
     created_at: float
     answers: str | None = None  # an answer: the key of its question
-    # An answer's record (session.answer_record), with "candidate": true for one model's
+    # An answer's record (exchange.answer_record), with "candidate": true for one model's
     # answer in a comparison and "comparison" for the answer picked from one (compare.py);
     # a question's {"replaces": key} when it edits that question.
     stats: dict[str, Any] = field(default_factory=dict)
@@ -319,22 +319,3 @@ def not_found() -> ConversationNotFound:
         ko="내 대화가 아니거나 삭제된 대화입니다.",
     )
 
-
-def open_store(url: str | None = None) -> Store:
-    """The store ``url`` (else ``CHAT_STORE``, else SQLite in ``DATA_DIR``) names."""
-    url = url or os.environ.get("CHAT_STORE") or f"sqlite://{DATA_DIR / 'chat.db'}"
-    # The backends are imported here because they import this module.
-    if url.startswith("sqlite://"):
-        from chat_core.conversations.sqlite import SQLiteStore
-
-        return SQLiteStore(Path(url[len("sqlite://") :]))
-    if url.startswith("dynamodb://"):
-        from chat_core.conversations.dynamodb import DynamoDBStore
-
-        return DynamoDBStore(url[len("dynamodb://") :])
-    raise StoreUnavailable(
-        f"CHAT_STORE={url!r} is not a store this app knows: use sqlite:///path/to/chat.db "
-        "or dynamodb://TABLE.",
-        ko=f"CHAT_STORE={url!r}는 이 앱이 아는 저장소가 아닙니다. sqlite:///경로/chat.db나 "
-        "dynamodb://테이블을 쓰세요.",
-    )

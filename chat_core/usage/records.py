@@ -36,7 +36,7 @@ class Usage:
 
 def usage_of(owner: str, key: str, at: float, stats: dict[str, Any]) -> Usage | None:
     """The usage record of an answer saved with ``stats`` (its record, see
-    ``session.answered_with``), or None when it is not counted (above)."""
+    ``exchange.answered_with``), or None when it is not counted (above)."""
     if "tokens" not in stats or "model" not in stats or "comparison" in stats:
         return None
     return Usage(

@@ -18,8 +18,8 @@ from playwright.sync_api import Browser, Page, expect
 from shared import app_process
 from test_browser import bubbles, idle, send
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.feedback import rated
-from chat_core.conversations.store import open_store
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer

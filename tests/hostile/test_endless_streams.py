@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from chat_page import start
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import MODES, ChatSession, Settings, State
-from chat_core.conversations.store import Store, open_store
+from chat_core.conversations.store import Store
 from chat_core.errors import ChatError
 from chat_core.local.endpoint import Response
 from chat_core.local.server import EndpointServer

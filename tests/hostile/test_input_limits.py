@@ -8,6 +8,7 @@ import pytest
 from chat_page import send, start
 from moto_server import use_moto
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table
 from chat_core.conversations.session import (
     QUESTION_MAX_CHARS,
@@ -16,7 +17,7 @@ from chat_core.conversations.session import (
     Settings,
     State,
 )
-from chat_core.conversations.store import TITLE_LENGTH, Store, UnstorableText, open_store
+from chat_core.conversations.store import TITLE_LENGTH, Store, UnstorableText
 from chat_core.errors import PromptTooLong
 from chat_core.models.catalog import load_catalog
 

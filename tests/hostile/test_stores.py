@@ -16,6 +16,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto_server import moto_server, use_moto
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import DynamoDBStore, create_table
 from chat_core.conversations.migrations import MIGRATIONS
 from chat_core.conversations.store import (
@@ -25,7 +26,6 @@ from chat_core.conversations.store import (
     Store,
     StoreUnavailable,
     UnstorableText,
-    open_store,
 )
 
 CONVERSATION_ID = "0" * 32  # the shape of an id (uuid4 hex); no store holds it
