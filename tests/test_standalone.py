@@ -1,0 +1,25 @@
+"""The suite stands alone for a newcomer: tests that need no model start without
+llama-cpp-python (a C build)."""
+
+import re
+import subprocess
+import sys
+
+from shared import ROOT
+
+# Python's own mark for a module that cannot be imported: ``import llama_cpp`` raises
+# ImportError in this child, as where llama-cpp-python is not installed.
+WITHOUT_LLAMA_CPP = "import sys; sys.modules['llama_cpp'] = None; import pytest; sys.exit(pytest.main())"
+
+
+def test_the_i18n_tests_pass_without_llama_cpp() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_LLAMA_CPP, "tests/test_i18n.py", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert re.search(r"\b\d+ passed\b", run.stdout) and "failed" not in run.stdout
