@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Real PDFs that nobody on this project wrote (see their README); read, never copied.
-PDFS = ROOT.parent / "shared" / "pdfs"
+# Real PDFs that nobody on this project wrote (their sources and licences: README.md there).
+PDFS = ROOT / "tests" / "pdfs"
 # Debian's chromium (apt-get install chromium): Playwright cannot download a browser here.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]

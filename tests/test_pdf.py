@@ -1,4 +1,4 @@
-"""Reading PDFs: the real files in ../shared/pdfs, and bad files made here."""
+"""Reading PDFs: the real files in tests/pdfs, and bad files made here."""
 
 import functools
 import io

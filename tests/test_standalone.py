@@ -1,11 +1,11 @@
 """The suite stands alone for a newcomer: tests that need no model start without
-llama-cpp-python (a C build)."""
+llama-cpp-python (a C build), and the files they read are in the repository."""
 
 import re
 import subprocess
 import sys
 
-from shared import ROOT
+from shared import PDFS, ROOT
 
 # Python's own mark for a module that cannot be imported: ``import llama_cpp`` raises
 # ImportError in this child, as where llama-cpp-python is not installed.
@@ -23,3 +23,14 @@ def test_the_i18n_tests_pass_without_llama_cpp() -> None:
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert re.search(r"\b\d+ passed\b", run.stdout) and "failed" not in run.stdout
+
+
+def test_the_test_pdfs_are_in_the_repository_with_their_sources_and_licences() -> None:
+    """A clean clone has every PDF the tests and bench/ read, each credited in the README beside it."""
+    assert PDFS.is_relative_to(ROOT)
+    readme = (PDFS / "README.md").read_text()
+    names = sorted(path.name for path in PDFS.glob("*.pdf"))
+    assert len(names) == 7, names
+    for name in names:
+        row = next((line for line in readme.splitlines() if line.startswith(f"| {name} |")), "")
+        assert re.search(r"\| [\w./-]+ `[^`]+`, (CC BY-SA 4\.0|Apache-2\.0) \|$", row), name
