@@ -1,6 +1,8 @@
 """The suite stands alone for a newcomer: tests that need no model start without
-llama-cpp-python (a C build), and the files they read are in the repository."""
+llama-cpp-python (a C build), the files they read are in the repository, and what
+tests share is in tests/shared.py, not taken from one another."""
 
+import ast
 import re
 import subprocess
 import sys
@@ -34,3 +36,16 @@ def test_the_test_pdfs_are_in_the_repository_with_their_sources_and_licences() -
     for name in names:
         row = next((line for line in readme.splitlines() if line.startswith(f"| {name} |")), "")
         assert re.search(r"\| [\w./-]+ `[^`]+`, (CC BY-SA 4\.0|Apache-2\.0) \|$", row), name
+
+
+def test_no_test_module_imports_from_another() -> None:
+    """Helpers two test modules use live in tests/shared.py: importing a test module
+    runs its collection-time work and ties one test file's edits to another's."""
+    borrowed = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            modules = [name for name in names if any(part.startswith("test_") for part in name.split("."))]
+            borrowed += [f"{path.relative_to(ROOT)}: {module}" for module in modules]
+    assert borrowed == []

@@ -4,47 +4,18 @@ outlive a reload, Korean, IME input and keyboard-only use."""
 import time
 
 import pytest
-from conftest import ARTIFACTS, open_page
-from playwright.sync_api import Browser, Locator, Page, expect
-from shared import PDFS
-
-
-def bubbles(page: Page):
-    return page.get_by_test_id("stChatMessage")
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_test_id("stChatInputTextArea")
-    expect(box).to_be_enabled()
-    box.fill(text)
-    box.press("Enter")
-
-
-def idle(page: Page) -> None:
-    """Until the page's script run has ended: a click while a run redraws the page
-    can land on an element being replaced, and be lost (seen under load)."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
-
-
-def click_when_still(target: Locator) -> None:
-    """Click once ``target`` has stopped moving.  An expander opens with an animation;
-    on a loaded machine Playwright's own stability check can pass mid-way, and the
-    click lands on the block beside the target (seen in CI)."""
-    boxes = [None, target.bounding_box()]
-    while boxes[-1] != boxes[-2]:
-        time.sleep(0.1)
-        boxes.append(target.bounding_box())
-    target.click()
-
-
-def wait_for_answer(page: Page, count: int) -> None:
-    """Until ``count`` answers are complete (each shows its speed caption) and the
-    run that drew them has ended."""
-    expect(page.get_by_text("first token")).to_have_count(count, timeout=120_000)
-    idle(page)
-
-
-SCRIPTED = "You asked: {} This scripted answer streams word by word at a set pace."
+from playwright.sync_api import Browser, Page, expect
+from shared import (
+    ARTIFACTS,
+    PDFS,
+    SCRIPTED,
+    bubbles,
+    click_when_still,
+    idle,
+    open_page,
+    send,
+    wait_for_answer,
+)
 
 
 def test_two_messages_get_streamed_answers(page: Page) -> None:
