@@ -292,10 +292,12 @@ def click_when_still(target: Locator) -> None:
     """Click once ``target`` has stopped moving.  An expander opens with an animation;
     on a loaded machine Playwright's own stability check can pass mid-way, and the
     click lands on the block beside the target (seen in CI)."""
+    deadline = time.monotonic() + 30
     boxes = [None, target.bounding_box()]
-    while boxes[-1] != boxes[-2]:
+    while boxes[-1] != boxes[-2] and time.monotonic() < deadline:
         time.sleep(0.1)
         boxes.append(target.bounding_box())
+    assert boxes[-1] == boxes[-2], f"still moving after 30 s: {boxes[-3:]}"
     target.click()
 
 

@@ -1,6 +1,7 @@
 """The suite stands alone for a newcomer: tests that need no model start without
 llama-cpp-python (a C build), the files they read are in the repository, and what
-tests share is in tests/shared.py, not taken from one another."""
+tests share is in tests/shared.py, not taken from one another, and the browser tests
+wait for events, never for a fixed time or without end."""
 
 import ast
 import re
@@ -49,3 +50,30 @@ def test_no_test_module_imports_from_another() -> None:
             modules = [name for name in names if any(part.startswith("test_") for part in name.split("."))]
             borrowed += [f"{path.relative_to(ROOT)}: {module}" for module in modules]
     assert borrowed == []
+
+
+def bounded(loop: ast.AST) -> bool:
+    """A ``for`` over ``range(...)``, or a ``while`` whose condition checks a deadline."""
+    if isinstance(loop, ast.For):
+        return isinstance(loop.iter, ast.Call) and getattr(loop.iter.func, "id", "") == "range"
+    return isinstance(loop, ast.While) and "deadline" in ast.unparse(loop.test)
+
+
+def test_browser_tests_wait_for_events_not_for_time() -> None:
+    """A fixed sleep before a check that nothing happened passes whenever the page is
+    merely slow, and a poll without a deadline hangs the suite instead of failing."""
+    found = []
+    for path in [*sorted((ROOT / "tests" / "e2e").glob("*.py")), ROOT / "tests" / "shared.py"]:
+        tree = ast.parse(path.read_text())
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.While) and not bounded(node):
+                found.append(f"{where}: a poll without a deadline")
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "time.sleep":
+                loop = node
+                while loop in parents and not isinstance(loop, ast.For | ast.While):
+                    loop = parents[loop]
+                if not bounded(loop):
+                    found.append(f"{where}: a sleep outside a bounded poll")
+    assert found == []
