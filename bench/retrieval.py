@@ -2,7 +2,7 @@
 query latency, all in one run.
 
 Quality: the questions of ``bench/questions.json``, written over the real PDFs of
-``../shared/pdfs`` in their askers' own words, each with every page that answers
+``tests/pdfs`` in their askers' own words, each with every page that answers
 it.  All five text documents are attached at once, so a source counts only when
 it names the question's file and one of its answering pages.  Page recall at k is
 the share of answerable questions with such a source among the first k.  Ours
@@ -61,7 +61,7 @@ QUESTIONS = BENCH / "questions.json"
 ERROR_CODES, GEOTOPO = "error_code.pdf", "GeoTopo-komprimiert.pdf"
 ENGLISH = ("pdflatex-4-pages.pdf", "multicolumn.pdf", "minimal-document.pdf")
 ATTACHED = (ERROR_CODES, GEOTOPO, *ENGLISH)  # every shared PDF with text a question can ask about
-PASSWORDS = {"libreoffice-writer-password.pdf": "openpassword"}  # from ../shared/pdfs/README.md
+PASSWORDS = {"libreoffice-writer-password.pdf": "openpassword"}  # from tests/pdfs/README.md
 INDEXED = (*ATTACHED, "habibi.pdf", *PASSWORDS)
 SUBSETS: dict[str, Callable[[Question], bool]] = {
     "Korean over error_code.pdf": lambda q: q.file == ERROR_CODES and q.lang == "ko",

@@ -20,3 +20,8 @@ def send(at: AppTest, text: str) -> AppTest:
 def messages(at: AppTest) -> list[tuple[str, str]]:
     """(role, text) of each chat bubble on the page."""
     return [(m.name, " ".join(md.value for md in m.markdown)) for m in at.chat_message]
+
+
+def conversation_buttons(at: AppTest) -> list[str]:
+    """The saved conversations listed in the sidebar, by their buttons' labels."""
+    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open-")]

@@ -1,10 +1,16 @@
-"""What tests and bench/ share: the real PDFs, and the processes they run against
-(the local endpoint server, the app itself, Debian's Chromium)."""
+"""What more than one test module, or bench/, uses: the files they read (real PDFs,
+golden payloads, bad and many-page PDFs), the login settings, and the processes
+they run against (the local endpoint server, the app itself, Debian's Chromium)
+with the ways a test drives the app in it.  Tests import helpers from here, never
+from one another."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,13 +19,139 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pypdf
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from chat_core.documents.pdf import CorruptPDF, EmptyFile, NotAPDF, NoTextLayer
+from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.server import EndpointServer
+from tests.hostile import hostile_pdfs
+
+if TYPE_CHECKING:  # bench/ imports this module without pytest running
+    import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Real PDFs that nobody on this project wrote (see their README); read, never copied.
-PDFS = ROOT.parent / "shared" / "pdfs"
+# Real PDFs that nobody on this project wrote (their sources and licences: README.md there).
+PDFS = ROOT / "tests" / "pdfs"
+GOLDEN = ROOT / "tests" / "golden"
+ARTIFACTS = ROOT / "test-artifacts"  # the browser tests' screenshots
 # Debian's chromium (apt-get install chromium): Playwright cannot download a browser here.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+
+
+def golden(name: str) -> dict:
+    """tests/golden/NAME.json, its ``//`` comment lines left out."""
+    text = (GOLDEN / f"{name}.json").read_text()
+    return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
+
+
+def blank_pages(count: int) -> bytes:
+    writer = pypdf.PdfWriter()
+    for _ in range(count):
+        writer.add_blank_page(612, 792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+# Files that are not PDFs with text: each name's bytes, the error it raises, and its message.
+BAD_FILES = {
+    "renamed.pdf": (b"PK\x03\x04 this is a zip file renamed to .pdf" * 10, NotAPDF, "is not a PDF"),
+    "empty.pdf": (b"", EmptyFile, "is empty"),
+    "truncated.pdf": (
+        (PDFS / "minimal-document.pdf").read_bytes()[:8000],
+        CorruptPDF,
+        "damaged or truncated",
+    ),
+    "scan.pdf": (blank_pages(1), NoTextLayer, "needs|OCR"),
+    "thousands.pdf": (blank_pages(3000), NoTextLayer, "3000 pages but no text"),
+}
+
+# fmt: off
+CITIES = [
+    "Lisbon", "Oslo", "Dakar", "Lima", "Quito", "Hanoi", "Tunis", "Accra", "Riga", "Sofia", "Baku",
+    "Doha", "Minsk", "Dhaka", "Kabul", "Cairo", "Nairobi", "Manila", "Havana", "Bogota", "Caracas",
+    "Tbilisi", "Yerevan", "Vilnius", "Tallinn", "Dublin", "Madrid", "Rome", "Athens", "Ankara",
+    "Tehran", "Muscat", "Sanaa", "Amman", "Beirut", "Damascus", "Tirana", "Skopje", "Zagreb",
+    "Vienna",
+]
+# fmt: on
+
+
+def pdf_of(pages: int) -> bytes:
+    """``pages`` pages, each one short paragraph (one passage) about a city of its own."""
+    kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+        hostile_pdfs.FONT,
+    ]
+    for number in range(1, pages + 1):
+        text = f"Page {number}: the harbour of {CITIES[number - 1]} opens at {number} o'clock."
+        objects += [
+            hostile_pdfs.page(5 + 2 * (number - 1), font=3),
+            hostile_pdfs.stream(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()),
+        ]
+    return hostile_pdfs.pdf_bytes(objects)
+
+
+# [auth] as the login tests configure it; its provider's address answers nothing.
+AUTH = {
+    "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+    "cookie_secret": "a secret for tests only",
+    "client_id": "chat",
+    "client_secret": "secret",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}
+ISSUER = "http://127.0.0.1:9"
+ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana", "email": "ana@example.com"}
+
+
+def refuse_answers(database: Path) -> sqlite3.Connection:
+    """Another connection to the real SQLite file makes every answer's insert fail,
+    as a full disk or a lost volume would, until the trigger is dropped."""
+    other = sqlite3.connect(database, isolation_level=None)
+    other.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.role = 'assistant' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    return other
+
+
+@contextmanager
+def serving(endpoint: LocalEndpoint) -> Iterator[EndpointServer]:
+    """The endpoint server in this process, on a free port."""
+    running = EndpointServer(endpoint, port=0, quiet=True).start()
+    try:
+        yield running
+    finally:
+        running.shutdown()
+        running.server_close()
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, server: EndpointServer, *, keys: bool = True) -> None:
+    """boto3 pointed at ``server`` for one test; the keys only let botocore sign."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    if keys:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def run_ask(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m chat_core ask ARGUMENTS`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "chat_core", "ask", *arguments],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 @contextmanager
@@ -106,3 +238,71 @@ def app_process(
     finally:
         process.terminate()
         process.wait()
+
+
+def app_environment(folder: Path) -> dict[str, str]:
+    """The app's settings for a browser test: its stores in ``folder``, and the scripted
+    model (chat_core/local/scripted.py): exact answers, one word per 40 ms."""
+    return {
+        "LOCAL_MODEL": "scripted:40",
+        "CHAT_STORE": f"sqlite://{folder / 'chat.db'}",
+        "CHAT_DATA_DIR": str(folder),
+        "UPLOAD_STORE": f"file://{folder / 'uploads'}",
+    }
+
+
+def open_page(browser: Browser, url: str, request: pytest.FixtureRequest, locale: str = "en-US") -> Page:
+    """A new browser session on the app; screenshotted when the test ends."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_test_id("stChatInputTextArea").wait_for()
+
+    def screenshot() -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+        context.close()
+
+    request.addfinalizer(screenshot)
+    return page
+
+
+SCRIPTED = "You asked: {} This scripted answer streams word by word at a set pace."
+
+
+def bubbles(page: Page) -> Locator:
+    return page.get_by_test_id("stChatMessage")
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_test_id("stChatInputTextArea")
+    expect(box).to_be_enabled()
+    box.fill(text)
+    box.press("Enter")
+
+
+def idle(page: Page) -> None:
+    """Until the page's script run has ended: a click while a run redraws the page
+    can land on an element being replaced, and be lost (seen under load)."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+
+
+def click_when_still(target: Locator) -> None:
+    """Click once ``target`` has stopped moving.  An expander opens with an animation;
+    on a loaded machine Playwright's own stability check can pass mid-way, and the
+    click lands on the block beside the target (seen in CI)."""
+    deadline = time.monotonic() + 30
+    boxes = [None, target.bounding_box()]
+    while boxes[-1] != boxes[-2] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        boxes.append(target.bounding_box())
+    assert boxes[-1] == boxes[-2], f"still moving after 30 s: {boxes[-3:]}"
+    target.click()
+
+
+def wait_for_answer(page: Page, count: int) -> None:
+    """Until ``count`` answers are complete (each shows its speed caption) and the
+    run that drew them has ended."""
+    expect(page.get_by_text("first token")).to_have_count(count, timeout=120_000)
+    idle(page)

@@ -2,8 +2,8 @@
 
 import pytest
 from chat_page import messages, send, start
+from shared import refuse_answers
 from streamlit.testing.v1 import AppTest
-from test_chat_actions import refuse_answers
 
 from chat_core.conversations.backends import open_store
 from chat_core.local.endpoint import LocalEndpoint

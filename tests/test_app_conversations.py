@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from chat_page import messages, send, start
+from chat_page import conversation_buttons, messages, send, start
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
@@ -13,10 +13,6 @@ from chat_core.local.scripted import ScriptedModel
 
 def shown(at: AppTest) -> list[str]:
     return [text for _, text in messages(at)]
-
-
-def conversation_buttons(at: AppTest) -> list[str]:
-    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("open-")]
 
 
 def test_a_conversation_outlives_the_session_and_its_history_feeds_the_next_prompt(

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
-from shared import PDFS, ROOT
+from shared import PDFS, run_ask
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Settings
@@ -130,18 +128,6 @@ def test_another_users_document_cannot_be_attached_or_searched(
     with pytest.raises(DocumentNotFound):
         chat.ask("A294 에러는 무엇인가요?", SETTINGS)
     assert chat.exchanges[-1].sources is None and not chat.exchanges[-1].answer
-
-
-def run_ask(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chat_core", "ask", *arguments],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_command_line_prints_sources_as_json_and_caches_the_index(tmp_path: Path) -> None:

@@ -1,14 +1,14 @@
 """bench/retrieval.py's inputs: the question set names real files and pages and
 covers what issue 14 asks of it, and the baseline's chunks are given the pages
-their text really comes from (real pypdf on ../shared/pdfs)."""
+their text really comes from (real pypdf on tests/pdfs)."""
 
 from collections import Counter
 
 import pypdf
 import pytest
+from shared import PDFS
 
 from bench.retrieval import ENGLISH, ERROR_CODES, GEOTOPO, follow_on_chunks, hit, load_questions, recall
-from tests.shared import PDFS
 
 
 def test_every_question_names_a_shared_pdf_and_pages_it_has() -> None:

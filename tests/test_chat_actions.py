@@ -3,10 +3,9 @@ real SQLite store: what the user sees now and what comes back when the
 conversation is opened again."""
 
 import itertools
-import sqlite3
-from pathlib import Path
 
 import pytest
+from shared import refuse_answers
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Settings, State
@@ -100,17 +99,6 @@ def test_an_answer_stopped_after_new_chat_was_clicked_is_saved_where_it_was_aske
     again = ChatSession(open_store())
     again.open(asked_in)
     assert [t.answer for t in again.turns] == [shown] and again.exchanges[0].state is State.STOPPED
-
-
-def refuse_answers(database: Path) -> sqlite3.Connection:
-    """Another connection to the real SQLite file makes every answer's insert fail,
-    as a full disk or a lost volume would, until the trigger is dropped."""
-    other = sqlite3.connect(database, isolation_level=None)
-    other.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.role = 'assistant' "
-        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-    )
-    return other
 
 
 def test_an_answer_whose_save_fails_stays_with_a_retry_and_nothing_waits(scripted: ScriptedModel) -> None:

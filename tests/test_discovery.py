@@ -23,9 +23,8 @@ import streamlit as st
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto_server import use_moto
+from shared import ANA, AUTH
 from streamlit.testing.v1 import AppTest
-from test_endpoint_access import ANA
-from test_login import AUTH
 
 from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store

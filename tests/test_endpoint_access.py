@@ -3,10 +3,8 @@ SageMaker endpoint" takes names from ALLOWED_ENDPOINTS, and any name from the
 users named in CHAT_ADMINS.  Without login the one local user adds any."""
 
 import pytest
+from shared import ANA, AUTH, ISSUER
 from streamlit.testing.v1 import AppTest
-from test_login import AUTH, ISSUER
-
-ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana", "email": "ana@example.com"}
 
 
 def add_endpoint(name: str, user: dict | None) -> AppTest:

@@ -13,6 +13,7 @@ from dataclasses import replace
 import boto3
 import pytest
 from botocore.eventstream import EventStreamBuffer
+from shared import point_at, serving
 
 from chat_core.conversations.session import MODES, ChatSession, Exchange, Settings, State
 from chat_core.errors import (
@@ -37,16 +38,6 @@ from chat_core.models.prompts import CHATML, Turn
 
 GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0, seed=0)
 SERVED = {f"test-{payload}": payload for payload in PAYLOADS}
-
-
-@contextlib.contextmanager
-def serving(endpoint: LocalEndpoint) -> Iterator[EndpointServer]:
-    running = EndpointServer(endpoint, port=0, quiet=True).start()
-    try:
-        yield running
-    finally:
-        running.shutdown()
-        running.server_close()
 
 
 @pytest.fixture
@@ -79,14 +70,6 @@ class HeldModel:
         self.asked.set()
         self.released.wait(60)  # released by the test when it ends; the bound only guards a hang
         yield "Done."
-
-
-def point_at(monkeypatch: pytest.MonkeyPatch, server: EndpointServer, *, keys: bool = True) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    if keys:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
 def model(payload: str, endpoint: str | None = None):

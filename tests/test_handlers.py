@@ -3,21 +3,15 @@ samples, and the streamed answers they read."""
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_aws.llms.sagemaker_endpoint import LineIterator
+from shared import golden
 
 from chat_core.models.handlers import PAYLOADS, TGIHandler
 
-GOLDEN = Path(__file__).parent / "golden"
 SYSTEM, QUESTION = "Always answer with Haiku", "I am going to Paris, what should I see?"
-
-
-def golden(name: str) -> dict:
-    text = (GOLDEN / f"{name}.json").read_text()
-    return json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
 
 
 def kwargs(temperature: float = 0.6, stop: tuple[str, ...] = ()) -> dict:

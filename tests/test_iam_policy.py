@@ -14,8 +14,7 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 from moto_server import use_moto
-from shared import PDFS, ROOT
-from test_endpoint_server import serving
+from shared import PDFS, ROOT, serving
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table

@@ -13,8 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hostile.hostile_pdfs import FONT, page, pdf_bytes, stream
-from test_ask_documents import run_ask
+from shared import pdf_of, run_ask
 
 from chat_core.conversations.session import ChatSession, Settings
 from chat_core.documents.pdf import read_pdf
@@ -26,34 +25,6 @@ from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.library import Attached, Library
 
 SETTINGS = Settings(LOCAL_MODEL, LOCAL_MODEL.defaults)
-# fmt: off
-CITIES = [
-    "Lisbon", "Oslo", "Dakar", "Lima", "Quito", "Hanoi", "Tunis", "Accra", "Riga", "Sofia", "Baku",
-    "Doha", "Minsk", "Dhaka", "Kabul", "Cairo", "Nairobi", "Manila", "Havana", "Bogota", "Caracas",
-    "Tbilisi", "Yerevan", "Vilnius", "Tallinn", "Dublin", "Madrid", "Rome", "Athens", "Ankara",
-    "Tehran", "Muscat", "Sanaa", "Amman", "Beirut", "Damascus", "Tirana", "Skopje", "Zagreb",
-    "Vienna",
-]
-# fmt: on
-
-
-def pdf_of(pages: int) -> bytes:
-    """``pages`` pages, each one short paragraph (one passage) about a city of its own."""
-    kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(pages))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
-        FONT,
-    ]
-    for number in range(1, pages + 1):
-        text = f"Page {number}: the harbour of {CITIES[number - 1]} opens at {number} o'clock."
-        objects += [
-            page(5 + 2 * (number - 1), font=3),
-            stream(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()),
-        ]
-    return pdf_bytes(objects)
-
-
 def stored(folder: Path, owner: str, pages: int) -> tuple[Library, Attached, tuple[str, ...]]:
     """``owner``'s library with the PDF uploaded (stored and read, as the PDF page does), not indexed."""
     library = Library(FolderUploads(folder).for_owner(owner), embedder())

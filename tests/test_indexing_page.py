@@ -5,8 +5,8 @@ child process, and the scripted chat model."""
 from pathlib import Path
 
 import pytest
+from shared import pdf_of
 from streamlit.testing.v1 import AppTest
-from test_indexing_limits import pdf_of
 
 
 def test_an_answer_from_a_document_indexed_in_part_says_which_pages(

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from shared import endpoint_server_process
+from shared import AUTH, ISSUER, endpoint_server_process
 from streamlit.testing.v1 import AppTest
-from test_login import AUTH, ISSUER
 
 from chat_core.__main__ import main
 from chat_core.access import EndpointNotAllowed, check_endpoint_allowed

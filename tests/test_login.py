@@ -4,18 +4,9 @@ never their email.  Streamlit's AppTest stands in for the OpenID Connect provide
 here (``AppTest.user`` seeds ``st.user``)."""
 
 import pytest
-from chat_page import send
+from chat_page import conversation_buttons, send
+from shared import AUTH, ISSUER
 from streamlit.testing.v1 import AppTest
-from test_app_conversations import conversation_buttons
-
-AUTH = {
-    "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
-    "cookie_secret": "a secret for tests only",
-    "client_id": "chat",
-    "client_secret": "secret",
-    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
-}
-ISSUER = "http://127.0.0.1:9"
 
 
 def visitor(user: dict, link: str | None = None) -> AppTest:

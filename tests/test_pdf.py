@@ -1,29 +1,21 @@
-"""Reading PDFs: the real files in ../shared/pdfs, and bad files made here."""
+"""Reading PDFs: the real files in tests/pdfs, and bad files made here."""
 
 import functools
-import io
 import subprocess
 import sys
 from pathlib import Path
 
-import pypdf
 import pytest
-from shared import PDFS
+from shared import BAD_FILES, PDFS, ROOT
 
 from chat_core.documents.pdf import (
-    CorruptPDF,
     Document,
-    EmptyFile,
     FileTooLarge,
-    NotAPDF,
-    NoTextLayer,
     PasswordRequired,
     WrongPassword,
     read_pdf,
 )
 from chat_core.documents.summaries import instruction_for, language
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def pdf(name: str) -> bytes:
@@ -74,24 +66,6 @@ def test_korean_documents_get_the_korean_prompt() -> None:
     assert instruction_for(korean, "detailed").startswith("다음 글을 자세히")
     english = read_pdf(pdf("pdflatex-4-pages.pdf")).text
     assert language(english) == "en" and instruction_for(english, "short").startswith("Summarize")
-
-
-def blank_pages(count: int) -> bytes:
-    writer = pypdf.PdfWriter()
-    for _ in range(count):
-        writer.add_blank_page(612, 792)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-BAD_FILES = {
-    "renamed.pdf": (b"PK\x03\x04 this is a zip file renamed to .pdf" * 10, NotAPDF, "is not a PDF"),
-    "empty.pdf": (b"", EmptyFile, "is empty"),
-    "truncated.pdf": (pdf("minimal-document.pdf")[:8000], CorruptPDF, "damaged or truncated"),
-    "scan.pdf": (blank_pages(1), NoTextLayer, "needs|OCR"),
-    "thousands.pdf": (blank_pages(3000), NoTextLayer, "3000 pages but no text"),
-}
 
 
 @pytest.mark.parametrize("name", list(BAD_FILES))

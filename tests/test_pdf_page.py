@@ -7,9 +7,8 @@ from pathlib import Path
 import boto3
 import pytest
 from moto_server import moto_server
-from shared import PDFS
+from shared import BAD_FILES, PDFS
 from streamlit.testing.v1 import AppTest
-from test_pdf import BAD_FILES
 
 from chat_core.conversations.backends import open_store
 from chat_core.documents.uploads import open_uploads, sha256

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 from chat_page import messages
-from shared import PDFS
+from shared import PDFS, refuse_answers
 from streamlit.testing.v1 import AppTest
-from test_chat_actions import refuse_answers
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Settings

@@ -21,8 +21,7 @@ import openai.types.chat
 import pytest
 from botocore.exceptions import ClientError
 from langchain_aws.llms.sagemaker_endpoint import LineIterator
-from shared import endpoint_server_process
-from test_handlers import golden
+from shared import endpoint_server_process, golden
 
 from chat_core.local.scripted import answer_for
 from chat_core.models.handlers import PAYLOADS

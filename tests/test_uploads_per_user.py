@@ -6,9 +6,8 @@ Two users log in through AppTest's ``at.user``, on app.py's navigation."""
 from pathlib import Path
 
 import pytest
-from shared import PDFS
+from shared import AUTH, ISSUER, PDFS
 from streamlit.testing.v1 import AppTest
-from test_login import AUTH, ISSUER
 
 ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana", "email": "ana@example.com"}
 BEN = {"is_logged_in": True, "iss": ISSUER, "sub": "ben", "email": "ben@example.com"}

@@ -10,8 +10,8 @@ import boto3
 import pytest
 import streamlit as st
 from moto_server import use_moto
+from shared import AUTH, ISSUER
 from streamlit.testing.v1 import AppTest
-from test_login import AUTH, ISSUER
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.store import Store

@@ -3,10 +3,14 @@
 One copy per process, shared by every browser session: it is loaded on first
 use and calls into it are serialized by a lock, because a llama.cpp context is
 not safe to use from two threads at once.
+
+llama.cpp's bindings (a C build) are imported where the model first runs, not when
+this module is: the scripted model, and tests that need no model, start without them.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.resources
 import os
@@ -14,11 +18,12 @@ import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-
-import llama_cpp
-from llama_cpp import Llama
+from typing import TYPE_CHECKING
 
 from chat_core.models.catalog import LOCAL_MODEL
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 _lock = threading.Lock()
 
@@ -29,12 +34,18 @@ def gguf_path() -> Path:
 
 @functools.cache
 def model() -> Llama:
-    return Llama(
+    from llama_cpp import Llama
+
+    llm = Llama(
         model_path=str(gguf_path()),
         n_ctx=LOCAL_MODEL.context_window,
         n_threads=os.cpu_count() or 1,
         verbose=False,
     )
+    # Freed at exit while llama_cpp is whole: imported after this module, it is torn
+    # down first, and the model's own __del__ would then call a function already gone.
+    atexit.register(llm.close)
+    return llm
 
 
 @functools.cache
@@ -43,6 +54,8 @@ def special_tokens() -> tuple[str, ...]:
     (ChatML's ``<|im_start|>``, and ``<file_sep>`` and the like from pre-training):
     the tokens llama.cpp matches as a whole (control, user-defined and unknown).
     Read from the GGUF's vocabulary alone, without the weights: a fraction of a second."""
+    import llama_cpp
+
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
     handle = llama_cpp.llama_model_load_from_file(str(gguf_path()).encode(), params)

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from shared import CHROMIUM, CHROMIUM_ARGS, ROOT, app_process
-
-ARTIFACTS = ROOT / "test-artifacts"
+from shared import CHROMIUM, CHROMIUM_ARGS, app_environment, app_process, open_page
 
 
 @pytest.fixture(scope="session")
@@ -31,38 +29,10 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def app_environment(folder: Path) -> dict[str, str]:
-    """The app's settings for a test: its stores in ``folder``, and the scripted model
-    (chat_core/local/scripted.py): exact answers, one word per 40 ms."""
-    return {
-        "LOCAL_MODEL": "scripted:40",
-        "CHAT_STORE": f"sqlite://{folder / 'chat.db'}",
-        "CHAT_DATA_DIR": str(folder),
-        "UPLOAD_STORE": f"file://{folder / 'uploads'}",
-    }
-
-
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with app_process(app_environment(tmp_path_factory.mktemp("app"))) as (url, _):
         yield url
-
-
-def open_page(browser: Browser, url: str, request: pytest.FixtureRequest, locale: str = "en-US") -> Page:
-    """A new browser session on the app; screenshotted when the test ends."""
-    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_test_id("stChatInputTextArea").wait_for()
-
-    def screenshot() -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-        context.close()
-
-    request.addfinalizer(screenshot)
-    return page
 
 
 @pytest.fixture

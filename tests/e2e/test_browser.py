@@ -4,47 +4,18 @@ outlive a reload, Korean, IME input and keyboard-only use."""
 import time
 
 import pytest
-from conftest import ARTIFACTS, open_page
-from playwright.sync_api import Browser, Locator, Page, expect
-from shared import PDFS
-
-
-def bubbles(page: Page):
-    return page.get_by_test_id("stChatMessage")
-
-
-def send(page: Page, text: str) -> None:
-    box = page.get_by_test_id("stChatInputTextArea")
-    expect(box).to_be_enabled()
-    box.fill(text)
-    box.press("Enter")
-
-
-def idle(page: Page) -> None:
-    """Until the page's script run has ended: a click while a run redraws the page
-    can land on an element being replaced, and be lost (seen under load)."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
-
-
-def click_when_still(target: Locator) -> None:
-    """Click once ``target`` has stopped moving.  An expander opens with an animation;
-    on a loaded machine Playwright's own stability check can pass mid-way, and the
-    click lands on the block beside the target (seen in CI)."""
-    boxes = [None, target.bounding_box()]
-    while boxes[-1] != boxes[-2]:
-        time.sleep(0.1)
-        boxes.append(target.bounding_box())
-    target.click()
-
-
-def wait_for_answer(page: Page, count: int) -> None:
-    """Until ``count`` answers are complete (each shows its speed caption) and the
-    run that drew them has ended."""
-    expect(page.get_by_text("first token")).to_have_count(count, timeout=120_000)
-    idle(page)
-
-
-SCRIPTED = "You asked: {} This scripted answer streams word by word at a set pace."
+from playwright.sync_api import Browser, Page, expect
+from shared import (
+    ARTIFACTS,
+    PDFS,
+    SCRIPTED,
+    bubbles,
+    click_when_still,
+    idle,
+    open_page,
+    send,
+    wait_for_answer,
+)
 
 
 def test_two_messages_get_streamed_answers(page: Page) -> None:
@@ -53,9 +24,11 @@ def test_two_messages_get_streamed_answers(page: Page) -> None:
     send(page, "I live in Seoul, Korea.")
     answer = bubbles(page).nth(1)
     lengths: list[int] = []
-    while not page.get_by_text("first token").count():
+    deadline = time.monotonic() + 120
+    while not page.get_by_text("first token").count() and time.monotonic() < deadline:
         lengths.append(len(answer.inner_text()) if answer.count() else 0)
         time.sleep(0.02)
+    wait_for_answer(page, 1)
     assert len({n for n in lengths if n}) > 2, lengths  # seen growing, not all at once
     text = answer.get_by_test_id("stMarkdownContainer").first
     expect(text).to_have_text(SCRIPTED.format("I live in Seoul, Korea."))
@@ -128,6 +101,20 @@ def test_a_korean_browser_gets_the_korean_page_and_can_switch(
     expect(page.get_by_text("Drop a PDF here")).to_be_visible()
 
 
+# Events dispatched to the chat input as a Korean IME makes them, then the box's text
+# once the page has handled them (two frames: React has drawn what they changed).
+# A chat input that sends empties its box, in the same handler that sends.
+KEYDOWN_ENTER = """async (el, composing) => {
+    if (composing) el.dispatchEvent(new CompositionEvent('compositionstart', {bubbles: true, data: ''}));
+    el.dispatchEvent(new KeyboardEvent('keydown', {
+        key: 'Enter', code: 'Enter', keyCode: composing ? 229 : 13, which: composing ? 229 : 13,
+        isComposing: composing, bubbles: true, cancelable: true}));
+    if (composing) el.dispatchEvent(new CompositionEvent('compositionend', {bubbles: true, data: '요'}));
+    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+    return el.value;
+}"""
+
+
 def test_enter_while_a_hangul_syllable_is_composed_does_not_send(page: Page) -> None:
     """Streamlit's chat input ignores Enter while an IME composes (isComposing,
     streamlit/streamlit#6993).  The composition is made as a Korean IME makes it:
@@ -135,17 +122,7 @@ def test_enter_while_a_hangul_syllable_is_composed_does_not_send(page: Page) -> 
     229), compositionend; then the Enter that sends."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill("안녕하세요")
-    box.evaluate(
-        """el => {
-            el.dispatchEvent(new CompositionEvent('compositionstart', {bubbles: true, data: ''}));
-            el.dispatchEvent(new KeyboardEvent('keydown', {
-                key: 'Enter', code: 'Enter', keyCode: 229, which: 229,
-                isComposing: true, bubbles: true, cancelable: true}));
-            el.dispatchEvent(new CompositionEvent('compositionend', {bubbles: true, data: '요'}));
-        }"""
-    )
-    time.sleep(1.5)
-    expect(bubbles(page)).to_have_count(0)  # the composing Enter sent nothing
+    assert box.evaluate(KEYDOWN_ENTER, True) == "안녕하세요"  # the composing Enter sent nothing
     box.press("Enter")
     wait_for_answer(page, 1)
     expect(bubbles(page)).to_have_count(2)  # one question, sent once
@@ -156,10 +133,7 @@ def test_an_enter_that_is_not_composing_sends_so_the_guard_above_is_real(page: P
     """The same keydown without isComposing does send: the test above can fail."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill("안녕하세요")
-    box.evaluate(
-        """el => el.dispatchEvent(new KeyboardEvent('keydown', {
-            key: 'Enter', code: 'Enter', keyCode: 13, which: 13, bubbles: true, cancelable: true}))"""
-    )
+    assert box.evaluate(KEYDOWN_ENTER, False) == ""
     expect(bubbles(page)).to_have_count(2, timeout=60_000)
 
 

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import app_environment, open_page
 from playwright.sync_api import Browser, Page, expect
-from shared import app_process
-from test_browser import bubbles, idle, send
+from shared import app_environment, app_process, bubbles, idle, open_page, send
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.feedback import rated

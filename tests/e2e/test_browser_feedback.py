@@ -4,7 +4,7 @@ answer is in the ratings export the sidebar downloads."""
 import json
 
 from playwright.sync_api import Page, expect
-from test_browser import SCRIPTED, bubbles, click_when_still, idle, send, wait_for_answer
+from shared import SCRIPTED, bubbles, click_when_still, idle, send, wait_for_answer
 
 QUESTION = "Where should I eat near Gwangjang Market?"
 

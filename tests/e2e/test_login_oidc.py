@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import pytest
 from oidc_provider_mock import run_server_in_thread
 from playwright.sync_api import Browser, Page, expect
-from shared import PDFS, app_process, free_port
-from test_browser import bubbles, send, wait_for_answer
+from shared import PDFS, app_process, bubbles, free_port, send, wait_for_answer
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
-from shared import PDFS
-from test_browser import send, wait_for_answer
+from shared import PDFS, send, wait_for_answer
 
 
 @pytest.fixture

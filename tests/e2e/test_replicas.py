@@ -7,11 +7,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from conftest import open_page
 from moto_server import moto_server
 from playwright.sync_api import Browser, expect
-from shared import PDFS, app_process
-from test_browser import bubbles, send, wait_for_answer
+from shared import PDFS, app_process, bubbles, open_page, send, wait_for_answer
 
 from chat_core.conversations.dynamodb import create_table
 

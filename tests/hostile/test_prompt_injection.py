@@ -12,7 +12,7 @@ import jinja2
 import llama_cpp
 import pytest
 import regex
-from test_endpoint_server import point_at, serving
+from shared import point_at, serving
 
 from chat_core.local import model as local_model
 from chat_core.local.endpoint import LocalEndpoint

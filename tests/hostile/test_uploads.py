@@ -24,9 +24,8 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from moto_server import moto_server
-from shared import PDFS
+from shared import BAD_FILES, PDFS
 from streamlit.testing.v1 import AppTest
-from test_pdf import BAD_FILES
 from urllib3.response import HTTPResponse
 
 from chat_core.documents.uploads import UploadStore, UploadStoreUnavailable, open_uploads, sha256
