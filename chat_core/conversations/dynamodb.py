@@ -214,7 +214,7 @@ class DynamoDBStore(AppendOnlyMessages):
         try:
             self._call("update_item", **_update(owner, conversation_id, expression, values))
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if aws.code(error) == "ConditionalCheckFailedException":
                 raise not_found() from error
             raise
 
@@ -289,7 +289,7 @@ class DynamoDBStore(AppendOnlyMessages):
                 ConditionExpression="attribute_exists(PK) AND #role = :answer",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if aws.code(error) == "ConditionalCheckFailedException":
                 raise not_found() from error
             raise
 
@@ -435,7 +435,7 @@ def _reasons(error: ClientError) -> list[str]:
 
 def _conflicting(error: ClientError) -> bool:
     """Whether a write was refused only because another transaction held its item."""
-    code = error.response["Error"]["Code"]
+    code = aws.code(error)
     reasons = set(_reasons(error)) - {"None"}
     return code == "TransactionConflictException" or (
         code == "TransactionCanceledException" and reasons == {"TransactionConflict"}
