@@ -9,12 +9,14 @@ and says nothing, then hangs up."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -222,3 +224,17 @@ def test_no_credentials_read_as_such_wherever_they_are_missing(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     english, korean = in_both_languages(failure_of(caller))
     assert "no aws credentials were found" in english.lower() and "자격 증명이 없습니다" in korean
+
+
+def test_boto3_is_imported_by_the_client_factory_alone() -> None:
+    """Any other module making a client of its own would escape the settings above."""
+    package = Path(__file__).resolve().parents[1] / "chat_core"
+    importers = set()
+    for module in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name.split(".")[0] == "boto3" for name in names):
+                importers.add(module.relative_to(package).as_posix())
+    assert importers == {"aws.py"}
