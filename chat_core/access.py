@@ -26,14 +26,30 @@ import os
 from collections.abc import Mapping
 
 from chat_core.errors import ChatError
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text
 from chat_core.models.catalog import ModelSpec
 
 ACCEPT_RISK = "ALLOW_NETWORK_WITHOUT_LOGIN"
 
 
 class EndpointNotAllowed(ChatError):
-    pass
+    en = "{endpoint} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it."
+    ko = "{endpoint}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). 추가를 요청하세요."
+
+
+REFUSAL = Message(
+    "This app is listening on {where}, where other machines can reach it, and no login is "
+    "configured: anyone who reaches it could read and delete every conversation and call the "
+    "endpoints with this server's AWS credentials, so it serves no one. Configure login "
+    '([auth] in .streamlit/secrets.toml; see "Run it for a team" in the README), or serve on '
+    "127.0.0.1 only, or set {setting}=true to accept the risk.",
+    "이 앱은 다른 컴퓨터에서 접속할 수 있는 {where}에서 "
+    "대기 중인데 로그인이 설정되어 있지 않습니다. 접속한 누구나 모든 대화를 읽고 지우며 이 서버의 "
+    "AWS 자격 증명으로 엔드포인트를 호출할 수 있으므로 아무에게도 서비스하지 않습니다. 로그인을 "
+    '설정하거나(.streamlit/secrets.toml의 [auth], README의 "Run it for a team" 참고), '
+    "127.0.0.1에서만 서비스하거나, 위험을 감수하려면 {setting}=true로 설정하세요.",
+)
+EVERY_INTERFACE = Message("every network interface", "모든 네트워크 인터페이스")
 
 
 def is_loopback(address: str) -> bool:
@@ -50,19 +66,7 @@ def refusal(address: str, login: bool, environ: Mapping[str, str] = os.environ) 
     """Why the app will not serve on ``address``, or None when it may."""
     if login or is_loopback(address) or environ.get(ACCEPT_RISK, "").lower() == "true":
         return None
-    where = address or "every network interface"
-    return Text(
-        f"This app is listening on {where}, where other machines can reach it, and no login is "
-        "configured: anyone who reaches it could read and delete every conversation and call the "
-        "endpoints with this server's AWS credentials, so it serves no one. Configure login "
-        '([auth] in .streamlit/secrets.toml; see "Run it for a team" in the README), or serve on '
-        f"127.0.0.1 only, or set {ACCEPT_RISK}=true to accept the risk.",
-        ko=f"이 앱은 다른 컴퓨터에서 접속할 수 있는 {address or '모든 네트워크 인터페이스'}에서 "
-        "대기 중인데 로그인이 설정되어 있지 않습니다. 접속한 누구나 모든 대화를 읽고 지우며 이 서버의 "
-        "AWS 자격 증명으로 엔드포인트를 호출할 수 있으므로 아무에게도 서비스하지 않습니다. 로그인을 "
-        '설정하거나(.streamlit/secrets.toml의 [auth], README의 "Run it for a team" 참고), '
-        f"127.0.0.1에서만 서비스하거나, 위험을 감수하려면 {ACCEPT_RISK}=true로 설정하세요.",
-    )
+    return REFUSAL.format(where=address or EVERY_INTERFACE.format(), setting=ACCEPT_RISK)
 
 
 def _listed(value: str | None) -> set[str]:
@@ -106,8 +110,4 @@ def check_endpoint_allowed(
 ) -> None:
     """Raise ``EndpointNotAllowed`` when ``owner`` may not add ``spec``'s endpoint."""
     if not may_call(spec, owner, login, environ):
-        where = _listed_as(spec)
-        raise EndpointNotAllowed(
-            f"{where} is not one the operator allows (ALLOWED_ENDPOINTS). Ask them to add it.",
-            ko=f"{where}은 운영자가 허용한 엔드포인트가 아닙니다(ALLOWED_ENDPOINTS). 추가를 요청하세요.",
-        )
+        raise EndpointNotAllowed(endpoint=_listed_as(spec))

@@ -10,17 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError
 
+from chat_core import aws
 from chat_core.i18n import Message, Text
 from chat_core.markdown import plain
 
@@ -62,27 +54,83 @@ def _remade(kind: type[ChatError], english: str, message: Text) -> ChatError:
 
 
 class EndpointNotConfigured(ChatError):
-    pass
+    en = (
+        "No AWS region is set for endpoint '{endpoint}'. Set SAGEMAKER_REGION or AWS_REGION (or "
+        "AWS_DEFAULT_REGION, or a region in your AWS profile), or pick the local model."
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'의 AWS 리전이 설정되어 있지 않습니다. SAGEMAKER_REGION이나 AWS_REGION"
+        "(또는 AWS_DEFAULT_REGION, AWS 프로필의 리전)을 설정하거나 로컬 모델을 선택하세요."
+    )
 
 
 class InvalidEndpoint(ChatError):
-    """An endpoint the user described in the sidebar cannot be added as given."""
+    """An endpoint the user described in the sidebar cannot be added as given: each
+    reason is a subclass, with its text."""
 
 
 class MissingCredentials(ChatError):
-    pass
+    en = (
+        "No AWS credentials were found to call endpoint '{endpoint}'. Configure them "
+        "(aws configure, AWS_PROFILE, or an instance role), or pick the local model."
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'를 호출할 AWS 자격 증명이 없습니다. 자격 증명을 설정하거나"
+        "(aws configure, AWS_PROFILE, 인스턴스 역할) 로컬 모델을 선택하세요."
+    )
+
+
+class CredentialsRefused(MissingCredentials):
+    en = "AWS refused the credentials for endpoint '{endpoint}' ({code}). Refresh or fix them."
+    ko = "AWS가 엔드포인트 '{endpoint}'의 자격 증명을 거부했습니다({code}). 갱신하거나 고치세요."
 
 
 class EndpointNotFound(ChatError):
-    pass
+    en = (
+        "Endpoint '{endpoint}' does not exist in this account and region. Deploy it, "
+        "or set SAGEMAKER_ENDPOINT_<MODEL ID> to the name of one that does."
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'가 이 계정과 리전에 없습니다. 배포하거나 "
+        "SAGEMAKER_ENDPOINT_<모델 ID>를 있는 엔드포인트 이름으로 설정하세요."
+    )
 
 
 class ComponentNotFound(ChatError):
-    pass
+    en = (
+        "Endpoint '{endpoint}' hosts no inference component '{component}'. Check the component's "
+        "name (the SageMaker console lists an endpoint's components), then add the model again."
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'에 추론 구성 요소 '{component}'가 없습니다. 구성 요소 이름을 "
+        "확인한 뒤(SageMaker 콘솔에서 엔드포인트의 구성 요소를 볼 수 있습니다) 모델을 다시 추가하세요."
+    )
 
 
 class ComponentMismatch(ChatError):
     """A component named for an endpoint that hosts none, or none for one that hosts some."""
+
+
+class ComponentNotHosted(ComponentMismatch):
+    en = (
+        "Endpoint '{endpoint}' hosts no inference components, so it cannot be called with "
+        "'{component}'. Add the endpoint again without an inference component."
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'에는 추론 구성 요소가 없으므로 '{component}'로 호출할 수 "
+        "없습니다. 추론 구성 요소 없이 엔드포인트를 다시 추가하세요."
+    )
+
+
+class ComponentNeeded(ComponentMismatch):
+    en = (
+        "Endpoint '{endpoint}' hosts inference components: add it again with the name of the one "
+        'to call (Inference component, in "Add a SageMaker endpoint").'
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'에는 추론 구성 요소가 있습니다. 호출할 구성 요소의 이름을 넣어"
+        '("SageMaker 엔드포인트 추가"의 추론 구성 요소) 다시 추가하세요.'
+    )
 
 
 class Throttled(ChatError):
@@ -91,23 +139,62 @@ class Throttled(ChatError):
 
 
 class EndpointTimeout(ChatError):
-    pass
+    en = "Endpoint '{endpoint}' did not answer in time. Try again, or lower max_new_tokens."
+    ko = "엔드포인트 '{endpoint}'가 제때 응답하지 않았습니다. 다시 시도하거나 max_new_tokens를 줄이세요."
 
 
 class EndpointUnreachable(ChatError):
-    pass
+    en = (
+        "Could not connect to the SageMaker runtime for '{endpoint}'. Check the network "
+        "and AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, then resend."
+    )
+    ko = (
+        "'{endpoint}'의 SageMaker 런타임에 연결할 수 없습니다. 네트워크와 "
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME을 확인한 뒤 다시 보내세요."
+    )
 
 
 class ModelFailed(ChatError):
-    pass
+    en = "The model behind '{endpoint}' failed ({detail}). Resend to try again."
+    ko = "'{endpoint}'의 모델이 실패했습니다({detail}). 다시 보내 보세요."
+
+
+class UnreadableAnswer(ModelFailed):
+    en = (
+        "Endpoint '{endpoint}' answered in a shape this app cannot read ({detail}). "
+        "Check that the model's payload format matches what the endpoint serves."
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'의 응답 형식을 이 앱이 읽을 수 없습니다({detail}). "
+        "모델의 페이로드 형식이 엔드포인트와 맞는지 확인하세요."
+    )
+
+
+class EndpointFailed(ModelFailed):
+    en = "Endpoint '{endpoint}' returned an error ({code}: {detail}). Resend to retry."
+    ko = "엔드포인트 '{endpoint}'가 오류를 돌려주었습니다({code}: {detail}). 다시 보내 보세요."
 
 
 class PromptTooLong(ChatError):
-    pass
+    en = (
+        "The prompt is longer than the model behind '{endpoint}' accepts. Start a new chat "
+        "or send a shorter message."
+    )
+    ko = (
+        "프롬프트가 '{endpoint}'의 모델이 받을 수 있는 길이보다 깁니다. 새 채팅을 시작하거나 "
+        "더 짧은 메시지를 보내세요."
+    )
 
 
 class RequestRejected(ChatError):
-    pass
+    en = (
+        "Endpoint '{endpoint}' rejected the request ({detail}). Check that the model's "
+        "payload format matches what the endpoint serves."
+    )
+    ko = (
+        "엔드포인트 '{endpoint}'가 요청을 거부했습니다({detail}). 모델의 페이로드 형식이 "
+        "엔드포인트와 맞는지 확인하세요."
+    )
 
 
 class MalformedResponse(ValueError):
@@ -133,119 +220,48 @@ def redacted(text: str) -> str:
     return _PRIVATE.sub("…", text)
 
 
+# What each failure of a call to SageMaker (aws.failure) is on the model path.
+_BY_FAILURE: dict[aws.Failure, type[ChatError]] = {
+    aws.Failure.NO_REGION: EndpointNotConfigured,
+    aws.Failure.NO_CREDENTIALS: MissingCredentials,
+    aws.Failure.REFUSED: CredentialsRefused,
+    aws.Failure.BUSY: Throttled,
+    aws.Failure.TIMED_OUT: EndpointTimeout,
+    aws.Failure.UNREACHABLE: EndpointUnreachable,
+}
+
+
 def explain(error: BaseException, endpoint: str, component: str | None = None) -> ChatError:
     """The user-facing error for whatever the model path raised calling ``endpoint``
     (its inference ``component``, if it was called with one)."""
     if isinstance(error, ChatError):
         return error
-    if isinstance(error, NoRegionError):
-        return EndpointNotConfigured(
-            f"No AWS region is set for endpoint '{endpoint}'. Set SAGEMAKER_REGION or "
-            "AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile), or pick the local model.",
-            ko=f"엔드포인트 '{endpoint}'의 AWS 리전이 설정되어 있지 않습니다. SAGEMAKER_REGION이나 AWS_REGION"
-            "(또는 AWS_DEFAULT_REGION, AWS 프로필의 리전)을 설정하거나 로컬 모델을 선택하세요.",
-        )
-    if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-        return MissingCredentials(
-            f"No AWS credentials were found to call endpoint '{endpoint}'. Configure them "
-            "(aws configure, AWS_PROFILE, or an instance role), or pick the local model.",
-            ko=f"엔드포인트 '{endpoint}'를 호출할 AWS 자격 증명이 없습니다. 자격 증명을 설정하거나"
-            "(aws configure, AWS_PROFILE, 인스턴스 역할) 로컬 모델을 선택하세요.",
-        )
-    if isinstance(error, (ConnectTimeoutError, ReadTimeoutError)):
-        return EndpointTimeout(
-            f"Endpoint '{endpoint}' did not answer in time. Try again, or lower max_new_tokens.",
-            ko=f"엔드포인트 '{endpoint}'가 제때 응답하지 않았습니다. "
-            "다시 시도하거나 max_new_tokens를 줄이세요.",
-        )
-    if isinstance(error, (EndpointConnectionError, ConnectionClosedError)):
-        return EndpointUnreachable(
-            f"Could not connect to the SageMaker runtime for '{endpoint}'. Check the network "
-            "and AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, then resend.",
-            ko=f"'{endpoint}'의 SageMaker 런타임에 연결할 수 없습니다. 네트워크와 "
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME을 확인한 뒤 다시 보내세요.",
-        )
+    if isinstance(error, MalformedResponse):
+        return UnreadableAnswer(endpoint=endpoint, detail=redacted(str(error)))
+    meaning = aws.failure(error)
+    if meaning in _BY_FAILURE:
+        return _BY_FAILURE[meaning](endpoint=endpoint, code=aws.code(error))
     if isinstance(error, ClientError):
         return _explain_client_error(error, endpoint, component)
-    if isinstance(error, MalformedResponse):
-        return ModelFailed(
-            f"Endpoint '{endpoint}' answered in a shape this app cannot read ({redacted(str(error))}). "
-            "Check that the model's payload format matches what the endpoint serves.",
-            ko=f"엔드포인트 '{endpoint}'의 응답 형식을 이 앱이 읽을 수 없습니다({redacted(str(error))}). "
-            "모델의 페이로드 형식이 엔드포인트와 맞는지 확인하세요.",
-        )
-    detail = f"{type(error).__name__}: {redacted(str(error))}"
-    return ModelFailed(
-        f"The model behind '{endpoint}' failed ({detail}). Resend to try again.",
-        ko=f"'{endpoint}'의 모델이 실패했습니다({detail}). 다시 보내 보세요.",
-    )
-
-
-def _component_mismatch(endpoint: str, component: str | None) -> ComponentMismatch:
-    """SageMaker refused the call for naming an inference component, or for naming none."""
-    if component:
-        return ComponentMismatch(
-            f"Endpoint '{endpoint}' hosts no inference components, so it cannot be called with "
-            f"'{component}'. Add the endpoint again without an inference component.",
-            ko=f"엔드포인트 '{endpoint}'에는 추론 구성 요소가 없으므로 '{component}'로 호출할 수 "
-            "없습니다. 추론 구성 요소 없이 엔드포인트를 다시 추가하세요.",
-        )
-    return ComponentMismatch(
-        f"Endpoint '{endpoint}' hosts inference components: add it again with the name of the one "
-        'to call (Inference component, in "Add a SageMaker endpoint").',
-        ko=f"엔드포인트 '{endpoint}'에는 추론 구성 요소가 있습니다. 호출할 구성 요소의 이름을 넣어"
-        '("SageMaker 엔드포인트 추가"의 추론 구성 요소) 다시 추가하세요.',
-    )
+    return ModelFailed(endpoint=endpoint, detail=f"{type(error).__name__}: {redacted(str(error))}")
 
 
 def _explain_client_error(error: ClientError, endpoint: str, component: str | None) -> ChatError:
-    code = error.response.get("Error", {}).get("Code", "")
+    """What SageMaker's own codes say: a refused request (ValidationError) is told
+    apart by its message, which names no account here (it is redacted all the same)."""
+    code = aws.code(error)
     message = redacted(error.response.get("Error", {}).get("Message", ""))
-    if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-        return Throttled(endpoint=endpoint)
-    invalid = code in ("ValidationError", "ValidationException")
-    if invalid and "inference component name header" in message.lower():
-        return _component_mismatch(endpoint, component)
-    # "inference component" with its space: no endpoint's name can hold it
-    if invalid and component and "not found" in message.lower() and "inference component" in message.lower():
-        return ComponentNotFound(
-            f"Endpoint '{endpoint}' hosts no inference component '{component}'. Check the component's "
-            "name (the SageMaker console lists an endpoint's components), then add the model again.",
-            ko=f"엔드포인트 '{endpoint}'에 추론 구성 요소 '{component}'가 없습니다. 구성 요소 이름을 "
-            "확인한 뒤(SageMaker 콘솔에서 엔드포인트의 구성 요소를 볼 수 있습니다) 모델을 다시 추가하세요.",
-        )
-    if invalid and "not found" in message.lower():
-        return EndpointNotFound(
-            f"Endpoint '{endpoint}' does not exist in this account and region. Deploy it, "
-            "or set SAGEMAKER_ENDPOINT_<MODEL ID> to the name of one that does.",
-            ko=f"엔드포인트 '{endpoint}'가 이 계정과 리전에 없습니다. 배포하거나 "
-            "SAGEMAKER_ENDPOINT_<모델 ID>를 있는 엔드포인트 이름으로 설정하세요.",
-        )
-    if invalid:
-        return RequestRejected(
-            f"Endpoint '{endpoint}' rejected the request ({message}). Check that the model's "
-            "payload format matches what the endpoint serves.",
-            ko=f"엔드포인트 '{endpoint}'가 요청을 거부했습니다({message}). 모델의 페이로드 형식이 "
-            "엔드포인트와 맞는지 확인하세요.",
-        )
-    if code in (
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "AccessDeniedException",
-    ):
-        return MissingCredentials(
-            f"AWS refused the credentials for endpoint '{endpoint}' ({code}). Refresh or fix them.",
-            ko=f"AWS가 엔드포인트 '{endpoint}'의 자격 증명을 거부했습니다({code}). 갱신하거나 고치세요.",
-        )
-    if code == "ModelError" and "context" in message.lower():
-        return PromptTooLong(
-            f"The prompt is longer than the model behind '{endpoint}' accepts. Start a new chat "
-            "or send a shorter message.",
-            ko=f"프롬프트가 '{endpoint}'의 모델이 받을 수 있는 길이보다 깁니다. 새 채팅을 시작하거나 "
-            "더 짧은 메시지를 보내세요.",
-        )
-    return ModelFailed(
-        f"Endpoint '{endpoint}' returned an error ({code}: {message}). Resend to retry.",
-        ko=f"엔드포인트 '{endpoint}'가 오류를 돌려주었습니다({code}: {message}). 다시 보내 보세요.",
-    )
+    lowered = message.lower()
+    if code in ("ValidationError", "ValidationException"):
+        if "inference component name header" in lowered:
+            mismatch = ComponentNotHosted if component else ComponentNeeded
+            return mismatch(endpoint=endpoint, component=component)
+        # "inference component" with its space: no endpoint's name can hold it
+        if component and "not found" in lowered and "inference component" in lowered:
+            return ComponentNotFound(endpoint=endpoint, component=component)
+        if "not found" in lowered:
+            return EndpointNotFound(endpoint=endpoint)
+        return RequestRejected(endpoint=endpoint, detail=message)
+    if code == "ModelError" and "context" in lowered:
+        return PromptTooLong(endpoint=endpoint)
+    return EndpointFailed(endpoint=endpoint, code=code, detail=message)

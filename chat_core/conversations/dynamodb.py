@@ -34,15 +34,14 @@ Key design (one table, on-demand billing):
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
-Region and endpoint come from boto3's own configuration
-(``AWS_ENDPOINT_URL_DYNAMODB`` included).
+The client is ``aws.client``'s: region, endpoint (``AWS_ENDPOINT_URL_DYNAMODB``),
+timeouts and retries as for every AWS call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import time
 import uuid
@@ -51,10 +50,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import boto3
-from botocore import exceptions as botocore_errors
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chat_core import aws, i18n
 from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
@@ -77,29 +75,18 @@ INDEX = "by-updated"
 # than wait, and botocore does not retry that: tried again this many times.
 CONFLICT_ATTEMPTS = 5
 T = TypeVar("T")
-# Connecting failed, timed out, or the connection was cut (botocore's two families).
-_UNREACHABLE = (botocore_errors.ConnectionError, botocore_errors.HTTPClientError)
-_NO_CREDENTIALS = (botocore_errors.NoCredentialsError, botocore_errors.PartialCredentialsError)
-_REFUSED = {
-    "AccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "ExpiredTokenException",
-    "MissingAuthenticationTokenException",
-}
-_BUSY = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TransactionConflictException",
-}
+# DynamoDB's own ways of saying it is busy (aws.CODES has the common ones).
+_BUSY = dict.fromkeys(
+    ("ProvisionedThroughputExceededException", "RequestLimitExceeded", "TransactionConflictException"),
+    aws.Failure.BUSY,
+)
 # The same, as a cancelled transaction's reasons.
 _BUSY_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}
 
 
 def create_table(table: str, client: Any = None) -> None:
     """Create the table with the key design above, on-demand, and wait for it."""
-    client = client or _client()
+    client = client or aws.client("dynamodb")
     client.create_table(
         TableName=table,
         BillingMode="PAY_PER_REQUEST",
@@ -121,11 +108,6 @@ def create_table(table: str, client: Any = None) -> None:
     client.get_waiter("table_exists").wait(TableName=table)
 
 
-def _client() -> Any:
-    region = os.environ.get("AWS_REGION") or None  # botocore itself reads only AWS_DEFAULT_REGION
-    return boto3.session.Session().client("dynamodb", region_name=region)
-
-
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
@@ -143,66 +125,45 @@ def _updated_key(updated_at: float, conversation_id: str) -> str:
     return f"{_sortable(updated_at)}#{conversation_id}"
 
 
+WHERE = i18n.Message("in DynamoDB table '{table}'", "DynamoDB 테이블 '{table}'")
+MISSING = i18n.Message(
+    "it does not exist: create it with `python -m chat_core create-table {table}`",
+    "테이블이 없습니다. `python -m chat_core create-table {table}`로 만드세요",
+)
+TOO_LARGE = i18n.Message(
+    "DynamoDB refused the item; a message can be at most 400 KB there",
+    "DynamoDB가 항목을 거부했습니다. 그곳에서 메시지는 최대 400KB입니다",
+)
+
+
+class TableNotReady(StoreUnavailable):
+    en = "DynamoDB table '{table}' is {status}; try again when it is ACTIVE."
+    ko = "DynamoDB 테이블 '{table}'이 {status} 상태입니다. ACTIVE가 되면 다시 시도하세요."
+
+
 @backend_errors(ClientError, BotoCoreError)
 class DynamoDBStore(AppendOnlyMessages):
     def __init__(self, table: str) -> None:
         self.table = table
-        self.where = Text(f"in DynamoDB table '{table}'", f"DynamoDB 테이블 '{table}'")
-        self._db = _client()
+        self.where = WHERE.format(table=table)
+        self._db = aws.client("dynamodb")
         status = self._db.describe_table(TableName=table)["Table"]["TableStatus"]
         if status not in ("ACTIVE", "UPDATING"):
-            raise StoreUnavailable(
-                f"DynamoDB table '{table}' is {status}; try again when it is ACTIVE.",
-                ko=f"DynamoDB 테이블 '{table}'이 {status} 상태입니다. ACTIVE가 되면 다시 시도하세요.",
-            )
+            raise TableNotReady(table=table, status=status)
 
     def hint(self, error: Exception) -> Text:
         """The cause of a failure and what to do, by error code only: AWS's own texts
         may hold account ids, ARNs and URLs (they go to the log)."""
-        if isinstance(error, _UNREACHABLE):
-            return Text(
-                "DynamoDB cannot be reached; check the network (and AWS_ENDPOINT_URL_DYNAMODB if it is set)",
-                "DynamoDB에 연결할 수 없습니다. "
-                "네트워크를(설정했다면 AWS_ENDPOINT_URL_DYNAMODB도) 확인하세요",
-            )
-        if isinstance(error, _NO_CREDENTIALS):
-            return Text(
-                "no AWS credentials were found; configure them (AWS_PROFILE or an instance role)",
-                "AWS 자격 증명이 없습니다. 자격 증명을 설정하세요(AWS_PROFILE이나 인스턴스 역할)",
-            )
-        if isinstance(error, botocore_errors.NoRegionError):
-            return Text(
-                "no AWS region is set; set AWS_REGION",
-                "AWS 리전이 설정되지 않았습니다. AWS_REGION을 설정하세요",
-            )
         if not isinstance(error, ClientError):
-            name = type(error).__name__
-            return Text(f"the AWS client failed ({name})", f"AWS 클라이언트가 실패했습니다({name})")
-        code = error.response["Error"]["Code"]
-        reasons = set(_reasons(error))
-        if code == "ResourceNotFoundException":
-            return Text(
-                f"it does not exist: create it with `python -m chat_core create-table {self.table}`",
-                f"테이블이 없습니다. `python -m chat_core create-table {self.table}`로 만드세요",
-            )
-        if code in _REFUSED:
-            return Text(
-                f"AWS refused the credentials or their permissions ({code}); fix the app's role or keys",
-                f"AWS가 자격 증명이나 권한을 거부했습니다({code}). 앱의 역할이나 키를 고치세요",
-            )
-        if code in _BUSY or reasons & _BUSY_REASONS:
-            return Text(
-                f"DynamoDB is busy ({code}); try again in a moment",
-                f"DynamoDB가 바쁩니다({code}). 잠시 뒤 다시 시도하세요",
-            )
+            return aws.reason(error, "dynamodb")
+        if aws.code(error) == "ResourceNotFoundException":
+            return MISSING.format(table=self.table)
         texts = [error.response["Error"].get("Message", "")]
         texts += [reason.get("Message", "") for reason in error.response.get("CancellationReasons", [])]
         if any("item size" in text.lower() for text in texts):
-            return Text(
-                "DynamoDB refused the item; a message can be at most 400 KB there",
-                "DynamoDB가 항목을 거부했습니다. 그곳에서 메시지는 최대 400KB입니다",
-            )
-        return Text(f"DynamoDB refused the request ({code})", f"DynamoDB가 요청을 거부했습니다({code})")
+            return TOO_LARGE.format()
+        busy = aws.Failure.BUSY if set(_reasons(error)) & _BUSY_REASONS else None
+        return aws.reason(error, "dynamodb", _BUSY, busy)
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         return _retried(lambda: getattr(self._db, operation)(TableName=self.table, **kwargs))
@@ -253,7 +214,7 @@ class DynamoDBStore(AppendOnlyMessages):
         try:
             self._call("update_item", **_update(owner, conversation_id, expression, values))
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if aws.code(error) == "ConditionalCheckFailedException":
                 raise not_found() from error
             raise
 
@@ -328,7 +289,7 @@ class DynamoDBStore(AppendOnlyMessages):
                 ConditionExpression="attribute_exists(PK) AND #role = :answer",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if aws.code(error) == "ConditionalCheckFailedException":
                 raise not_found() from error
             raise
 
@@ -474,7 +435,7 @@ def _reasons(error: ClientError) -> list[str]:
 
 def _conflicting(error: ClientError) -> bool:
     """Whether a write was refused only because another transaction held its item."""
-    code = error.response["Error"]["Code"]
+    code = aws.code(error)
     reasons = set(_reasons(error)) - {"None"}
     return code == "TransactionConflictException" or (
         code == "TransactionCanceledException" and reasons == {"TransactionConflict"}

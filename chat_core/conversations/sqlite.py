@@ -18,6 +18,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
+from chat_core import i18n
 from chat_core.conversations.migrations import migrate
 from chat_core.conversations.store import (
     AppendOnlyMessages,
@@ -41,12 +42,29 @@ _USAGE = "owner, key, at, model, endpoint, input_tokens, output_tokens, seconds,
 
 TIMEOUT = 30  # seconds a write waits for another process's
 
+WHERE = i18n.Message("at {path}", "{path}")
+# What went wrong with the file (SQLite's words), and what the operator can do about it.
+HINT = i18n.Message("{error}; {advice}", "{error}. {advice}")
+LOCKED = i18n.Message(
+    "another process has kept it locked for {seconds} s; try again in a moment",
+    "다른 프로세스가 {seconds}초 동안 잠그고 있습니다. 잠시 뒤 다시 시도하세요",
+)
+DAMAGED = i18n.Message(
+    "move the file away (the app starts a new one) or restore a copy",
+    "파일을 옮기거나(앱이 새로 만듭니다) 사본을 복원하세요",
+)
+FULL = i18n.Message("free some disk space", "디스크 공간을 비우세요")
+UNWRITABLE = i18n.Message(
+    "set CHAT_STORE to a writable sqlite:///path/to/chat.db",
+    "CHAT_STORE를 쓰기 가능한 sqlite:///경로/chat.db로 설정하세요",
+)
+
 
 @backend_errors(sqlite3.Error, OSError)
 class SQLiteStore(AppendOnlyMessages):
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.where = Text(str(path), str(path))
+        self.where = WHERE.format(path=path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=TIMEOUT, check_same_thread=False, isolation_level=None)
         migrate(self._db)
@@ -64,23 +82,14 @@ class SQLiteStore(AppendOnlyMessages):
         """What went wrong with the file, and what the operator can do about it."""
         code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # the primary result code
         if code == sqlite3.SQLITE_BUSY:
-            advice = Text(
-                f"another process has kept it locked for {TIMEOUT} s; try again in a moment",
-                f"다른 프로세스가 {TIMEOUT}초 동안 잠그고 있습니다. 잠시 뒤 다시 시도하세요",
-            )
+            advice = LOCKED.format(seconds=TIMEOUT)
         elif code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
-            advice = Text(
-                "move the file away (the app starts a new one) or restore a copy",
-                "파일을 옮기거나(앱이 새로 만듭니다) 사본을 복원하세요",
-            )
+            advice = DAMAGED.format()
         elif code == sqlite3.SQLITE_FULL:
-            advice = Text("free some disk space", "디스크 공간을 비우세요")
+            advice = FULL.format()
         else:
-            advice = Text(
-                "set CHAT_STORE to a writable sqlite:///path/to/chat.db",
-                "CHAT_STORE를 쓰기 가능한 sqlite:///경로/chat.db로 설정하세요",
-            )
-        return Text(f"{error}; {advice.en}", f"{error}. {advice.ko}")
+            advice = UNWRITABLE.format()
+        return HINT.format(error=str(error), advice=advice)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -1,7 +1,7 @@
 """Uploaded files: kept under generated names, recognized again by their hash.
 
 ``UPLOAD_STORE`` chooses where: ``file:///dir`` (the default, a folder in the
-data folder) or ``s3://bucket/prefix`` (boto3's configuration, so
+data folder) or ``s3://bucket/prefix`` (``aws.client``'s configuration, so
 ``AWS_ENDPOINT_URL_S3`` works).  A file is stored as ``<uuid>.pdf``, never
 under the user's file name; ``index/<sha256>.json`` records it and, once done,
 its summary, ``text/<sha256>.txt`` its text and ``passages/`` its index for
@@ -29,10 +29,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
+from chat_core import aws
 from chat_core.conversations.store import DATA_DIR
 from chat_core.documents.pdf import Document
 from chat_core.errors import ChatError
@@ -40,7 +40,30 @@ from chat_core.i18n import Text
 
 
 class UploadStoreUnavailable(ChatError):
-    pass
+    """The upload store cannot be used: each cause is a subclass, with its text."""
+
+
+class FolderUnavailable(UploadStoreUnavailable):
+    en = (
+        "The upload folder cannot be used ({reason}). Check UPLOAD_STORE, the folder's permissions "
+        "and free space."
+    )
+    ko = "업로드 폴더를 사용할 수 없습니다({reason}). UPLOAD_STORE와 폴더의 권한, 남은 공간을 확인하세요."
+
+
+class S3Unavailable(UploadStoreUnavailable):
+    en = "The upload store on S3 cannot be used: {reason}. Check UPLOAD_STORE."
+    ko = "S3의 업로드 저장소를 사용할 수 없습니다. {reason}. UPLOAD_STORE를 확인하세요."
+
+
+class TooManyChanges(UploadStoreUnavailable):
+    en = "Too many changes to this file's record at once on S3. Try again."
+    ko = "S3에서 이 파일의 기록이 동시에 너무 많이 바뀌고 있습니다. 다시 시도하세요."
+
+
+class UnknownUploadStore(UploadStoreUnavailable):
+    en = "UPLOAD_STORE={url!r}: use file:///folder or s3://bucket/prefix."
+    ko = "UPLOAD_STORE={url!r}: file:///폴더 또는 s3://버킷/접두어를 쓰세요."
 
 
 def sha256(data: bytes) -> str:
@@ -175,12 +198,7 @@ class UploadStore:
 
 
 def _folder_unavailable(error: OSError) -> UploadStoreUnavailable:
-    reason = error.strerror or type(error).__name__
-    return UploadStoreUnavailable(
-        f"The upload folder cannot be used ({reason}). Check UPLOAD_STORE, the folder's "
-        "permissions and free space.",
-        ko=f"업로드 폴더를 사용할 수 없습니다({reason}). UPLOAD_STORE와 폴더의 권한, 남은 공간을 확인하세요.",
-    )
+    return FolderUnavailable(reason=error.strerror or type(error).__name__)
 
 
 class FolderUploads(UploadStore):
@@ -252,19 +270,8 @@ CONFLICTS = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey")
 MISSING = ("NoSuchKey", "404", "AccessDenied")
 
 
-def _code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
 def _s3_unavailable(error: Exception) -> UploadStoreUnavailable:
-    """Only the error's code: S3's messages carry ARNs, account ids and URLs."""
-    reason = (isinstance(error, ClientError) and _code(error)) or type(error).__name__
-    return UploadStoreUnavailable(
-        f"The upload store on S3 cannot be used ({reason}). Check UPLOAD_STORE, the network "
-        "and the app's S3 permissions.",
-        ko=f"S3의 업로드 저장소를 사용할 수 없습니다({reason}). UPLOAD_STORE, 네트워크, 앱의 S3 권한을 "
-        "확인하세요.",
-    )
+    return S3Unavailable(reason=aws.reason(error, "s3"))
 
 
 class S3Uploads(UploadStore):
@@ -274,8 +281,7 @@ class S3Uploads(UploadStore):
 
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket, self.prefix = bucket, prefix.strip("/")
-        region = os.environ.get("AWS_REGION") or None  # botocore reads only AWS_DEFAULT_REGION
-        self._s3 = boto3.session.Session().client("s3", region_name=region)
+        self._s3 = aws.client("s3")
 
     def for_owner(self, owner: str) -> S3Uploads:
         scoped = copy.copy(self)  # the same client: making one takes tens of milliseconds
@@ -290,7 +296,7 @@ class S3Uploads(UploadStore):
         try:
             self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
         except ClientError as error:
-            if condition and _code(error) in CONFLICTS:
+            if condition and aws.code(error) in CONFLICTS:
                 raise _Changed from error
             raise _s3_unavailable(error) from error
         except BotoCoreError as error:
@@ -303,8 +309,8 @@ class S3Uploads(UploadStore):
             answer = self._s3.get_object(Bucket=self.bucket, Key=self._key(key))
             return answer["Body"].read(), answer["ETag"], None
         except ClientError as error:
-            if _code(error) in MISSING:
-                return None, None, error if _code(error) == "AccessDenied" else None
+            if aws.code(error) in MISSING:
+                return None, None, error if aws.code(error) == "AccessDenied" else None
             raise _s3_unavailable(error) from error
         except BotoCoreError as error:
             raise _s3_unavailable(error) from error
@@ -337,10 +343,7 @@ class S3Uploads(UploadStore):
                             raise _s3_unavailable(denied) from denied
                         raise
         except _Changed as error:
-            raise UploadStoreUnavailable(
-                "Too many changes to this file's record at once on S3. Try again.",
-                ko="S3에서 이 파일의 기록이 동시에 너무 많이 바뀌고 있습니다. 다시 시도하세요.",
-            ) from error
+            raise TooManyChanges() from error
         return record
 
 
@@ -351,7 +354,4 @@ def open_uploads(url: str | None = None) -> UploadStore:
     if url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://") :].partition("/")
         return S3Uploads(bucket, prefix)
-    raise UploadStoreUnavailable(
-        f"UPLOAD_STORE={url!r}: use file:///folder or s3://bucket/prefix.",
-        ko=f"UPLOAD_STORE={url!r}: file:///폴더 또는 s3://버킷/접두어를 쓰세요.",
-    )
+    raise UnknownUploadStore(url=url)

@@ -24,20 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
+from chat_core import aws
 from chat_core.errors import ChatError, redacted
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text
 from chat_core.markdown import plain
 from chat_core.models.catalog import ModelSpec, remote_model, served_name
-from chat_core.models.endpoint import aws_client, resolved_region
 
 EMBEDDING = "embedding"  # a format that is no chat format: listed, never offered as a chat model
 JUMPSTART_TAG = "sagemaker-sdk:jumpstart-model-id"
@@ -62,6 +55,28 @@ JUMPSTART: tuple[tuple[str, str, int], ...] = (
 
 class ListingUnavailable(ChatError):
     """The account's endpoints cannot be listed; the configured models still work."""
+
+    en = "The account's SageMaker endpoints are not listed: {reason}. The configured models still work."
+    ko = "계정의 SageMaker 엔드포인트를 표시하지 않습니다. {reason}. 설정된 모델은 그대로 쓸 수 있습니다."
+
+
+# Why, when the app's role may not make one of the listing's calls.
+LACKS = Message(
+    "the app's AWS credentials lack {action} (listing needs sagemaker:ListEndpoints, DescribeEndpoint, "
+    "DescribeEndpointConfig, DescribeModel and ListTags)",
+    "앱의 AWS 자격 증명에 {action} 권한이 없습니다(목록에는 sagemaker:ListEndpoints, DescribeEndpoint, "
+    "DescribeEndpointConfig, DescribeModel, ListTags가 필요합니다)",
+)
+COMPONENTS_DENIED = Message(
+    "Inference components are not listed: that needs sagemaker:ListInferenceComponents and "
+    "sagemaker:DescribeInferenceComponent.",
+    "추론 컴포넌트는 표시하지 않습니다. sagemaker:ListInferenceComponents와 "
+    "sagemaker:DescribeInferenceComponent 권한이 필요합니다.",
+)
+COMPONENTS_FAILED = Message(
+    "Inference components are not listed: SageMaker answered {code} when asked for them.",
+    "추론 컴포넌트는 표시하지 않습니다. 요청에 SageMaker가 {code}(으)로 답했습니다.",
+)
 
 
 @dataclass(frozen=True)
@@ -111,13 +126,13 @@ def listing_wanted(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the app lists the account's endpoints: when a region is set (read
     locally, so a machine set up for nothing but the bundled model makes no AWS
     call at all), unless the operator sets ACCOUNT_ENDPOINTS=false."""
-    return environ.get("ACCOUNT_ENDPOINTS", "").lower() != "false" and resolved_region() is not None
+    return environ.get("ACCOUNT_ENDPOINTS", "").lower() != "false" and aws.resolved_region() is not None
 
 
 def list_endpoints(region: str | None = None) -> Listing:
     """The region's InService endpoints, with their inference components."""
     try:  # making the client can fail too: botocore finds no region
-        client = aws_client("sagemaker", region)
+        client = aws.client("sagemaker", region)
         pages = client.get_paginator("list_endpoints").paginate(StatusEquals="InService")
         names = [summary["EndpointName"] for page in pages for summary in page["Endpoints"]]
         components, notice = _components(client, set(names))
@@ -261,72 +276,24 @@ def _version(pattern: str, tag: str) -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups()) if found else ()
 
 
-def _code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
 def _gone(error: ClientError) -> bool:
-    return _code(error) in ("ValidationException", "ValidationError") and "not find" in str(error).lower()
+    return aws.code(error) in ("ValidationException", "ValidationError") and "not find" in str(error).lower()
 
 
 def _denied(error: BaseException) -> bool:
-    return isinstance(error, ClientError) and _code(error) in ("AccessDeniedException", "AccessDenied")
+    return aws.code(error) in ("AccessDeniedException", "AccessDenied")
 
 
 def _components_notice(error: ClientError) -> Text:
     if _denied(error):
-        return Text(
-            "Inference components are not listed: that needs sagemaker:ListInferenceComponents and "
-            "sagemaker:DescribeInferenceComponent.",
-            ko="추론 컴포넌트는 표시하지 않습니다. sagemaker:ListInferenceComponents와 "
-            "sagemaker:DescribeInferenceComponent 권한이 필요합니다.",
-        )
-    code = plain(redacted(_code(error)))  # a Text, which the page renders as Markdown
-    return Text(
-        f"Inference components are not listed: SageMaker answered {code} when asked for them.",
-        ko=f"추론 컴포넌트는 표시하지 않습니다. 요청에 SageMaker가 {code}(으)로 답했습니다.",
-    )
+        return COMPONENTS_DENIED.format()
+    # A notice is a Text, which the page renders as Markdown: the code made plain.
+    return COMPONENTS_FAILED.format(code=plain(redacted(aws.code(error))))
 
 
 def _unavailable(error: BaseException) -> ListingUnavailable:
-    """Why the account's endpoints cannot be listed, and that the configured models still work."""
-    still = "The configured models still work."
-    still_ko = "설정된 모델은 그대로 쓸 수 있습니다."
+    """Why the account's endpoints cannot be listed: a denied call names its permission."""
     if _denied(error):
         action = f"sagemaker:{error.operation_name}"  # type: ignore[attr-defined]
-        return ListingUnavailable(
-            f"The account's SageMaker endpoints are not listed: the app's AWS credentials lack {action} "
-            f"(listing needs sagemaker:ListEndpoints, DescribeEndpoint, DescribeEndpointConfig, "
-            f"DescribeModel and ListTags). {still}",
-            ko=f"계정의 SageMaker 엔드포인트를 표시하지 않습니다. 앱의 AWS 자격 증명에 {action} 권한이 "
-            "없습니다(목록에는 sagemaker:ListEndpoints, DescribeEndpoint, DescribeEndpointConfig, "
-            f"DescribeModel, ListTags가 필요합니다). {still_ko}",
-        )
-    if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-        return ListingUnavailable(
-            "The account's SageMaker endpoints are not listed: no AWS credentials were found "
-            f"(aws configure, AWS_PROFILE, or an instance role). {still}",
-            ko="계정의 SageMaker 엔드포인트를 표시하지 않습니다. AWS 자격 증명이 없습니다"
-            f"(aws configure, AWS_PROFILE, 인스턴스 역할). {still_ko}",
-        )
-    if isinstance(error, NoRegionError):
-        return ListingUnavailable(
-            f"The account's SageMaker endpoints are not listed: set SAGEMAKER_REGION or AWS_REGION. {still}",
-            ko="계정의 SageMaker 엔드포인트를 표시하지 않습니다. SAGEMAKER_REGION이나 AWS_REGION을 "
-            f"설정하세요. {still_ko}",
-        )
-    if isinstance(error, EndpointConnectionError):
-        return ListingUnavailable(
-            "The account's SageMaker endpoints are not listed: the SageMaker API could not be reached "
-            f"(check the network and AWS_ENDPOINT_URL_SAGEMAKER). {still}",
-            ko="계정의 SageMaker 엔드포인트를 표시하지 않습니다. SageMaker API에 연결할 수 없습니다"
-            f"(네트워크와 AWS_ENDPOINT_URL_SAGEMAKER를 확인하세요). {still_ko}",
-        )
-    if isinstance(error, ClientError):
-        reason = redacted(f"{_code(error)}: {error.response['Error'].get('Message', '')}")
-    else:
-        reason = type(error).__name__
-    return ListingUnavailable(
-        f"The account's SageMaker endpoints are not listed ({reason}). {still}",
-        ko=f"계정의 SageMaker 엔드포인트를 표시하지 않습니다({reason}). {still_ko}",
-    )
+        return ListingUnavailable(reason=LACKS.format(action=action))
+    return ListingUnavailable(reason=aws.reason(error, "sagemaker"))

@@ -1,8 +1,8 @@
 """LangChain's ``SagemakerEndpoint`` for a catalog model: the one path to every model.
 
-Remote models get a real boto3 sagemaker-runtime client with timeouts and
-adaptive retries; the bundled models get the client ``chat_core.local`` registered
-(``bundled``), which answers the same two calls in-process.  Either is called through ``ChatClient``, which
+Remote models get a real boto3 sagemaker-runtime client (``aws.client``); the
+bundled models get the client ``chat_core.local`` registered (``bundled``), which
+answers the same two calls in-process.  Either is called through ``ChatClient``, which
 mends the streams LangChain reads and can end them.  Embedding models get their
 client here too (``runtime_client``, used by ``retrieval.embeddings``).
 """
@@ -10,18 +10,15 @@ client here too (``runtime_client``, used by ``retrieval.embeddings``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
 from langchain_aws import SagemakerEndpoint
 
+from chat_core import aws
 from chat_core.models import budget
 from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
@@ -31,22 +28,6 @@ from chat_core.models.handlers import PAYLOADS
 # (a command line's output, the app's log); every one reaches a caller that
 # explains it (errors.explain), so the log would only repeat it as a traceback.
 logging.getLogger("langchain_aws.llms.sagemaker_endpoint").setLevel(logging.CRITICAL)
-
-
-def _config() -> Config:
-    """Timeouts and retries: adaptive mode backs off and rate-limits itself when an
-    endpoint throttles.  SAGEMAKER_READ_TIMEOUT (seconds) suits slow models;
-    AWS_MAX_ATTEMPTS is botocore's own setting, which an explicit Config would hide."""
-    return Config(
-        connect_timeout=5,
-        read_timeout=float(os.environ.get("SAGEMAKER_READ_TIMEOUT", 120)),
-        retries={"mode": "adaptive", "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", 4))},
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _session(aws_environment: tuple[tuple[str, str], ...]) -> boto3.session.Session:
-    return boto3.session.Session()
 
 
 class Deployment(Protocol):
@@ -62,37 +43,7 @@ class Deployment(Protocol):
 def runtime_client(spec: Deployment) -> Any:
     if spec.is_local:
         return bundled().client()
-    return aws_client("sagemaker-runtime", spec.region)
-
-
-def aws_client(service: str, region: str | None = None) -> Any:
-    """A boto3 client for ``service`` in ``region`` (None: the deployment's region).
-
-    boto3 resolves profile, credentials and the ``AWS_ENDPOINT_URL_<SERVICE>`` override.
-    A session reads them once, so one is kept per state of the AWS_* variables: a
-    new client per call stays cheap (13 ms against 100 ms for a new session)."""
-    session = _session(aws_environment())
-    return session.client(service, region_name=deployment_region(region), config=_config())
-
-
-def deployment_region(region: str | None = None) -> str | None:
-    """``region``, else SAGEMAKER_REGION, else AWS_REGION, else None (boto3's own
-    resolution: AWS_DEFAULT_REGION, the profile).  botocore reads AWS_DEFAULT_REGION
-    and profiles but not AWS_REGION, which Lambda, SageMaker Studio and most AWS
-    tooling set: honour it here."""
-    return region or os.environ.get("SAGEMAKER_REGION") or os.environ.get("AWS_REGION") or None
-
-
-def resolved_region() -> str | None:
-    """The region a client would be made for, read locally (environment and AWS
-    config file, never the network); None when none is set."""
-    return deployment_region() or _session(aws_environment()).region_name
-
-
-def aws_environment() -> tuple[tuple[str, str], ...]:
-    """The settings an AWS call depends on (boto3's AWS_* and our SAGEMAKER_*), as a
-    key for what is kept per state of them: a boto3 session, the account's listing."""
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(("AWS_", "SAGEMAKER_"))))
+    return aws.client("sagemaker-runtime", spec.region)
 
 
 class ChatClient:
