@@ -8,8 +8,8 @@ from typing import Any
 import streamlit as st
 
 from chat_core.access import check_endpoint_allowed, may_call, may_call_endpoint
-from chat_core.conversations.backends import open_store
 from chat_core.aws import aws_environment
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Exchange, State
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable
 from chat_core.documents.uploads import UploadStore, open_uploads
