@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_core.conversations.store import open_store
+from chat_core.conversations.backends import open_store
 from chat_core.documents.uploads import open_uploads
 from chat_core.errors import ChatError, explain
 from chat_core.models.catalog import load_catalog
