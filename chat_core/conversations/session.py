@@ -42,7 +42,6 @@ from langchain_classic.chains import ConversationChain
 from langchain_classic.memory import ConversationBufferMemory
 from langchain_core._api import LangChainDeprecationWarning
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
 from chat_core.conversations.store import (
@@ -487,7 +486,7 @@ class ChatSession:
         self, llm: Any, question: str, settings: Settings, history: Sequence[Turn]
     ) -> tuple[Runnable, dict[str, str]]:
         """The model behind its prompt template, and what fills the template."""
-        fmt = settings.spec.prompt_format
+        fmt = settings.spec.chat_format
         inputs = {"history": fmt.render_history(history), "input": fmt.clean(question)}
         return fmt.template(settings.system) | llm, inputs
 
@@ -496,14 +495,14 @@ class ChatSession:
     ) -> tuple[Runnable, dict[str, str], int, Text | None, list[Turn]]:
         """The chain and its input, where its memory now starts, a notice of turns it
         dropped, and the turns it holds."""
-        spec, fmt = settings.spec, settings.spec.prompt_format
+        spec, fmt = settings.spec, settings.spec.chat_format
         start = min(self._memory_start(), len(self.turns))
         buffered = self.turns[start:]
         dropped = len(buffered) - newest_fitting(spec, buffered, budget)
         with warnings.catch_warnings():
             # The classic chain and memory are deprecated upstream; users ask for this mode.
             warnings.simplefilter("ignore", LangChainDeprecationWarning)
-            memory = _FormattedBufferMemory(prompt_format=fmt)
+            memory = _FormattedBufferMemory(chat_format=fmt)
             for turn in buffered[dropped:]:
                 memory.chat_memory.add_user_message(turn.question)
                 memory.chat_memory.add_ai_message(turn.answer)
@@ -720,15 +719,17 @@ class Reply:
 
 
 class _FormattedBufferMemory(ConversationBufferMemory):
-    """ConversationBufferMemory whose history is written in the model's own prompt
-    format instead of "Human: ... AI: ..." lines."""
+    """ConversationBufferMemory whose history is written in the model's own chat
+    format (its prompt layout, or messages) instead of "Human: ... AI: ..." lines."""
 
-    prompt_format: Any
+    chat_format: Any
 
-    def _buffer_as_str(self, messages: list[BaseMessage]) -> str:
+    @property
+    def buffer(self) -> Any:
+        messages = self.chat_memory.messages
         pairs = zip(messages[::2], messages[1::2], strict=True)
         turns = [Turn(str(question.content), str(answer.content)) for question, answer in pairs]
-        return self.prompt_format.render_history(turns)
+        return self.chat_format.render_history(turns)
 
 
 class _Cancelled(Exception):
