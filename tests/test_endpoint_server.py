@@ -83,17 +83,31 @@ CONVERSATION = ("Be brief.", [Turn("Hi", "Hello!")], "Name a colour.")
 def test_every_format_reaches_the_model_as_the_same_conversation(
     payload: str, server: EndpointServer, script: ScriptedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The model only follows ChatML: messages become its turns, and a text prompt
+    is given as written, in its layout (the in-process model's every call)."""
     point_at(monkeypatch, server)
-    spec = model(payload)
-    prompt = spec.prompt_format.render(*CONVERSATION)
+    spec = replace(model(payload), prompt_format=CHATML)
+    prompt = spec.chat_format.render(*CONVERSATION)
     answer = "Red, like a ripe tomato."
     script.enqueue(answer, answer)
     whole = endpoint_llm(spec, GREEDY, streaming=False).invoke(prompt)
     streamed = list(endpoint_llm(spec, GREEDY, streaming=True).stream(prompt))
     assert whole == answer
     assert streamed == ["Red,", " like", " a", " ripe", " tomato."]
-    # The model only follows ChatML: every format's request is rewritten to it.
     assert script.prompts == [CHATML.render(*CONVERSATION)] * 2
+
+
+@pytest.mark.parametrize("payload", ["tgi", "llama3"])
+def test_another_familys_text_prompt_is_asked_as_one_user_turn(
+    payload: str, server: EndpointServer, script: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Falcon's or Llama 3's layout is not parsed back into turns: the model reads it
+    as the one question it was given, its control tokens text."""
+    point_at(monkeypatch, server)
+    spec = model(payload)
+    prompt = spec.chat_format.render(*CONVERSATION)
+    endpoint_llm(spec, GREEDY, streaming=False).invoke(prompt)
+    assert script.prompts == [CHATML.render("", [], prompt)]
 
 
 @pytest.mark.real_model
@@ -102,8 +116,8 @@ def test_every_format_answers_the_same_streamed_and_not(
     payload: str, real_server: EndpointServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     point_at(monkeypatch, real_server)
-    spec = model(payload)
-    prompt = spec.prompt_format.render(*CONVERSATION)
+    spec = replace(model(payload), prompt_format=CHATML)  # the model's own layout, as text or messages
+    prompt = spec.chat_format.render(*CONVERSATION)
     whole = endpoint_llm(spec, GREEDY, streaming=False).invoke(prompt)
     streamed = list(endpoint_llm(spec, GREEDY, streaming=True).stream(prompt))
     assert whole.strip()
@@ -236,7 +250,7 @@ def test_a_plain_answer_of_the_wrong_shape_is_malformed(
     script.enqueue("Hello there.")
     spec = model("llama3", "test-tgi")
     with pytest.raises(MalformedResponse) as failure:
-        endpoint_llm(spec, GREEDY, streaming=False).invoke(spec.prompt_format.render("", [], "Hi"))
+        endpoint_llm(spec, GREEDY, streaming=False).invoke(spec.chat_format.render("", [], "Hi"))
     assert "cannot read" in str(explain(failure.value, spec.endpoint_name))
 
 

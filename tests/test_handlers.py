@@ -22,7 +22,8 @@ def kwargs(temperature: float = 0.6, stop: tuple[str, ...] = ()) -> dict:
 def test_requests_match_the_jumpstart_samples(payload: str) -> None:
     fmt = PAYLOADS[payload].prompt_format
     handler = PAYLOADS[payload](stream=True)
-    body = json.loads(handler.transform_input(fmt.render(SYSTEM, [], QUESTION), kwargs(stop=fmt.stop)))
+    prompt = handler.chat_format(fmt).render(SYSTEM, [], QUESTION)
+    body = json.loads(handler.transform_input(prompt, kwargs(stop=fmt.stop)))
     assert body == golden(payload)
 
 

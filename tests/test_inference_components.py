@@ -54,7 +54,8 @@ def client(server_url: str, monkeypatch: pytest.MonkeyPatch):
 
 def body(payload: str, *, stream: bool) -> bytes:
     handler = PAYLOADS[payload](stream=stream)
-    return handler.transform_input(CHATML.render("", [], QUESTION), {"max_new_tokens": 64, "stop": []})
+    prompt = handler.chat_format(CHATML).render("", [], QUESTION)
+    return handler.transform_input(prompt, {"max_new_tokens": 64, "stop": []})
 
 
 @pytest.mark.parametrize(("component", "payload"), COMPONENTS.items())

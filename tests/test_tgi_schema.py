@@ -112,7 +112,7 @@ def request(payload: str, *, stream: bool, max_new_tokens: int = 256, **extra: A
     """The app's own request for ``payload``, with ``extra`` added to its parameters
     (``details``) or, for the Messages API, to the request (``stream_options``)."""
     handler = PAYLOADS[payload](stream=stream)
-    prompt = handler.prompt_format.render("", [], QUESTION)
+    prompt = handler.chat_format(CHATML).render("", [], QUESTION)  # the bundled model's layout
     body = handler.request(prompt, {"max_new_tokens": max_new_tokens, "stop": []})
     (body if payload == "messages" else body["parameters"]).update(extra)
     return body

@@ -22,7 +22,6 @@ from typing import Any
 from langchain_classic.chains import ConversationChain
 from langchain_classic.memory import ConversationBufferMemory
 from langchain_core._api import LangChainDeprecationWarning
-from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
 from chat_core.conversations.exchange import Settings
@@ -110,7 +109,7 @@ def call(
     if settings.mode == "ConversationChain":
         start = min(memory_start, len(turns))
         return _chain(llm, question, settings, budget, turns[start:], start)
-    fmt, history = settings.spec.prompt_format, fit_history(settings.spec, turns, budget)
+    fmt, history = settings.spec.chat_format, fit_history(settings.spec, turns, budget)
     inputs = {"history": fmt.render_history(history), "input": fmt.clean(question)}
     return Call(fmt.template(settings.system) | llm, inputs, history)
 
@@ -120,12 +119,12 @@ def _chain(
 ) -> Call:
     """The chain with the ``buffered`` turns (those since its memory started) that
     still fit, and a notice of those it dropped."""
-    spec, fmt = settings.spec, settings.spec.prompt_format
+    spec, fmt = settings.spec, settings.spec.chat_format
     dropped = len(buffered) - newest_fitting(spec, buffered, budget)
     with warnings.catch_warnings():
         # The classic chain and memory are deprecated upstream; users ask for this mode.
         warnings.simplefilter("ignore", LangChainDeprecationWarning)
-        memory = _FormattedBufferMemory(prompt_format=fmt)
+        memory = _FormattedBufferMemory(chat_format=fmt)
         for turn in buffered[dropped:]:
             memory.chat_memory.add_user_message(turn.question)
             memory.chat_memory.add_ai_message(turn.answer)
@@ -138,12 +137,14 @@ def _chain(
 
 
 class _FormattedBufferMemory(ConversationBufferMemory):
-    """ConversationBufferMemory whose history is written in the model's own prompt
-    format instead of "Human: ... AI: ..." lines."""
+    """ConversationBufferMemory whose history is written in the model's own chat
+    format (its prompt layout, or messages) instead of "Human: ... AI: ..." lines."""
 
-    prompt_format: Any
+    chat_format: Any
 
-    def _buffer_as_str(self, messages: list[BaseMessage]) -> str:
+    @property
+    def buffer(self) -> Any:
+        messages = self.chat_memory.messages
         pairs = zip(messages[::2], messages[1::2], strict=True)
         turns = [Turn(str(question.content), str(answer.content)) for question, answer in pairs]
-        return self.prompt_format.render_history(turns)
+        return self.chat_format.render_history(turns)

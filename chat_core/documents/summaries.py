@@ -156,7 +156,7 @@ def summarize(
     llm = endpoint_llm(spec, params, streaming=False)
 
     def ask(task: str, body: str) -> str:
-        prompt = spec.prompt_format.render(SYSTEM, [], f"{task}\n\n{body}")
+        prompt = spec.chat_format.render(SYSTEM, [], f"{task}\n\n{body}")
         try:
             return llm.invoke(prompt).strip()
         except Exception as error:

@@ -30,7 +30,7 @@ from chat_core.local.scripted import DEFAULT_TOKEN_MS, ScriptedModel
 from chat_core.models.budget import estimate_tokens
 from chat_core.models.catalog import BUILT_IN
 from chat_core.models.handlers import PAYLOADS, Generation, PayloadHandler, Request
-from chat_core.models.prompts import CHATML, FORMATS, Turn
+from chat_core.models.prompts import CHATML, Turn
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS, EmbeddingHandler
 
 # The JumpStart endpoints of the catalog, each in its payload format, and the
@@ -100,19 +100,14 @@ def _chatml(messages: list[dict[str, Any]]) -> str:
 
 def _as_chatml(request: Request) -> str:
     """The request's prompt in the bundled model's own chat format (it only follows
-    ChatML: given plain text, it ends its answer at once).  A prompt in no known
-    format, such as the Falcon demo's plain question, is asked as one user turn."""
+    ChatML: given plain text, it ends its answer at once).  Messages are its turns;
+    a text prompt is taken as it is when it is ChatML (the in-process model's every
+    call), else asked as one user turn: the Falcon demo's plain question, and
+    another family's layout, which is not parsed back into turns."""
     if request.messages is not None:
         return _chatml(request.messages)
     prompt = request.prompt or ""
-    if prompt.startswith("<|im_start|>"):  # ChatML already: the in-process model's every call
-        return prompt
-    for fmt in FORMATS.values():
-        try:
-            return _chatml(fmt.messages(prompt))
-        except (ValueError, EndpointFault):
-            continue
-    return CHATML.render("", [], prompt)
+    return prompt if prompt.startswith("<|im_start|>") else CHATML.render("", [], prompt)
 
 
 def chosen_model(component: str | None = None) -> Callable[..., Iterator[str]]:

@@ -25,10 +25,14 @@ DEFAULT_TOKEN_MS = 20.0
 
 def answer_for(prompt: str, name: str | None = None) -> str:
     """The answer when none is queued: the question, quoted, and a fixed sentence
-    (naming the model, when it has a name)."""
-    try:
-        question = CHATML.messages(prompt)[-1]["content"]
-    except ValueError:  # not a chat prompt: a summary's, say
+    (naming the model, when it has a name).  The question is a ChatML prompt's last
+    user turn, read as the model reads it: after the format's last turn opening
+    (which no turn's text holds whole: neutralized), else the prompt's last words."""
+    opening, closing = CHATML.tail.split("{input}")
+    _, opened, question = prompt.rpartition(opening)
+    if opened and question.endswith(closing):
+        question = question.removesuffix(closing)
+    else:  # not a chat prompt
         question = " ".join(prompt.split()[-12:])
     answer = f"This scripted answer from {name}" if name else "This scripted answer"
     return f"You asked: {question.strip()} {answer} streams word by word at a set pace."

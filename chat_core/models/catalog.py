@@ -20,7 +20,7 @@ import botocore.session
 
 from chat_core.errors import InvalidEndpoint
 from chat_core.models.handlers import PAYLOADS
-from chat_core.models.prompts import CHATML, FALCON, LLAMA2, PromptFormat
+from chat_core.models.prompts import CHATML, FALCON, LLAMA2, ChatFormat, PromptFormat
 
 LOCAL_ENDPOINT = "local-smollm2"
 
@@ -57,6 +57,11 @@ class ModelSpec:
     @property
     def stop(self) -> tuple[str, ...]:
         return self.prompt_format.stop
+
+    @property
+    def chat_format(self) -> ChatFormat:
+        """How a conversation is sent to it, as text or as messages: its payload format's way."""
+        return PAYLOADS[self.payload].chat_format(self.prompt_format)
 
     def env_key(self) -> str:
         return "SAGEMAKER_ENDPOINT_" + self.id.upper().replace("-", "_")

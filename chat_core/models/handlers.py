@@ -1,7 +1,8 @@
 """Payload formats: the JSON each endpoint kind takes and gives back, both ways.
 
 ``PAYLOADS`` is the registry: each format is one handler class declaring its
-name, the prompt format its models use, its EULA attribute, how a client writes
+name, the prompt format its models use, whether it takes the conversation as text
+or as messages (``chat_format``), its EULA attribute, how a client writes
 a request and reads the answer (``SagemakerEndpoint``'s content handler), and how
 a server reads that request and writes the answer (``local.endpoint`` serves the
 bundled model in every format this way).  Adding a format is one class here.
@@ -14,8 +15,8 @@ is not used because it splits text with the stop strings as regular
 expressions, and ``<|im_end|>`` is not a safe one.
 
 The message payloads (llama2-chat, messages) carry roles as structure: their
-messages come from ``PromptFormat.messages``, each the user's own text, with only
-the special tokens still broken that the endpoint's chat template would parse.
+prompt is a ``MessagesFormat``'s, the conversation's messages, each the user's own
+text with only the special tokens broken that the endpoint's chat template would parse.
 
 Request shapes follow AWS's JumpStart sample notebooks; tests/golden/ holds one
 request per format with the notebook it comes from.  The server side answers as
@@ -34,7 +35,16 @@ from typing import Any, ClassVar
 from langchain_aws.llms.sagemaker_endpoint import LLMContentHandler
 
 from chat_core.errors import MalformedResponse
-from chat_core.models.prompts import CHATML, FALCON, LLAMA2, LLAMA3, PromptFormat
+from chat_core.models.prompts import (
+    CHATML,
+    FALCON,
+    LLAMA2,
+    LLAMA3,
+    ChatFormat,
+    MessagesFormat,
+    PromptFormat,
+    messages_of,
+)
 
 DEFAULT_MAX_NEW_TOKENS = 256
 
@@ -213,12 +223,18 @@ class PayloadHandler(LLMContentHandler):
 
     name: ClassVar[str]
     prompt_format: ClassVar[PromptFormat]  # its models' own; for message formats, to count and window
+    takes_messages: ClassVar[bool] = False  # the endpoint applies the chat template itself
     content_type = "application/json"
     accepts = "application/json"
     custom_attributes: str | None = None  # "accept_eula=true" for the formats that need it
 
     def __init__(self, stream: bool = False) -> None:
         self.stream = stream
+
+    @classmethod
+    def chat_format(cls, fmt: PromptFormat) -> ChatFormat:
+        """How a conversation is written for ``request``, for models whose layout is ``fmt``."""
+        return MessagesFormat(fmt) if cls.takes_messages else fmt
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -315,11 +331,12 @@ class Llama2ChatHandler(PayloadHandler):
 
     name = "llama2-chat"
     prompt_format = LLAMA2
+    takes_messages = True
     custom_attributes = "accept_eula=true"
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
         parameters = {"max_new_tokens": model_kwargs["max_new_tokens"], **_sampling(model_kwargs)}
-        return {"inputs": [self.prompt_format.messages(prompt)], "parameters": parameters}
+        return {"inputs": [messages_of(prompt)], "parameters": parameters}
 
     def answer(self, response: Any) -> str:
         return response[0]["generation"]["content"]
@@ -370,10 +387,11 @@ class MessagesHandler(PayloadHandler):
 
     name = "messages"
     prompt_format = CHATML
+    takes_messages = True
 
     def request(self, prompt: str, model_kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
-            "messages": self.prompt_format.messages(prompt),
+            "messages": messages_of(prompt),
             "max_tokens": model_kwargs["max_new_tokens"],
             **_sampling(model_kwargs),
             "stop": list(model_kwargs.get("stop", ())),

@@ -1,9 +1,11 @@
-"""Prompt formats: how a system prompt, past turns and a question become one string.
+"""Chat formats: how a system prompt, past turns and a question are given to a model.
 
-Every format is expressed as a LangChain ``PromptTemplate`` with two variables,
-``history`` and ``input``, so that both conversation modes (the windowed
-PromptTemplate and ``ConversationChain`` with its buffer memory) build prompts
-with the very same template.  The system prompt is a partial variable.
+A ``PromptFormat`` writes them as one text in a model family's layout, for the
+endpoints that take text; a ``MessagesFormat`` keeps them as messages, for the
+endpoints that apply their chat template themselves.  Either is expressed as a
+LangChain prompt template with two variables, ``history`` and ``input``, so that
+both conversation modes (the windowed PromptTemplate and ``ConversationChain``
+with its buffer memory) build prompts with the very same template.
 
 User-controlled text (questions, answers, the editable system prompt) is passed
 through ``neutralize`` before it is placed in a prompt, so it can never open or
@@ -18,14 +20,16 @@ from __future__ import annotations
 import array
 import bisect
 import functools
+import json
 import re
 import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import regex
-from langchain_core.prompts import PromptTemplate
+from langchain_core.prompts import BasePromptTemplate, PromptTemplate, StringPromptTemplate
 
 ZWSP = "\u200b"
 
@@ -60,12 +64,16 @@ _FAMILY_TOKENS = (
     # Falcon: >>QUESTION<<, >>ANSWER<<, >>INTRODUCTION<<, >>SUMMARY<<... are tokens 0-10
     # in tokenizer.json of tiiuae/falcon-7b-instruct (Falcon 3 adds more, same shape).
     r">>[A-Z][A-Z0-9_]*<<",
+    # SmolLM2, the bundled model: ChatML's tokens above, and its pre-training markers
+    # (tokenizer.json of HuggingFaceTB/SmolLM2-135M-Instruct; tests/test_prompts.py
+    # checks this against every special token of the GGUF's vocabulary).
+    r"<(?:repo_?name|file_sep|filename|gh_stars|issue_(?:start|comment|closed)"
+    r"|jupyter_(?:start|text|code|output|script)|empty_output)>",
 )
 
 # Line breaks as str.splitlines and tokenizers see them; `re`'s MULTILINE `^`
 # knows only "\n".
 _BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-_LINE_START = rf"(?<![^{_BREAKS}])"
 _ROLES = ("User", "Assistant", "System", "Human", "AI")
 
 
@@ -106,32 +114,16 @@ def _after_a_break(pattern: str) -> str:
     """``pattern`` at a line start, matched from the line break before it, one
     alternative per break.  When every alternative of a regex starts with a literal,
     ``re`` scans for those first characters: with the special tokens, five times
-    faster than ``_LINE_START``.  Texts searched with it begin with a "\n"."""
+    faster than a look-behind for a line start.  Texts searched with it begin with a "\n"."""
     return "|".join(re.escape(line_break) + pattern for line_break in _BREAKS)
 
 
 @functools.cache
-def _broken_role_lines() -> re.Pattern[str]:
-    """The role lines ``neutralize`` broke, for the message payloads to restore: there
-    roles travel as structure, and "User:" in a message is the user's own text."""
-    return re.compile(_after_a_break(_role_line(word[0] + ZWSP + word[1:] for word in _ROLES)), re.IGNORECASE)
-
-
-@functools.cache
-def _special_tokens() -> str:
-    """The families' special tokens and the bundled model's own, read from its
-    tokenizer once, as one alternation."""
-    from chat_core.local import model as local_model  # imports the catalog, which imports this module
-
-    bundled = sorted({unicodedata.normalize("NFKC", token) for token in local_model.special_tokens()})
-    bundled.sort(key=len, reverse=True)  # the longest first where one token begins another
-    return "|".join((*_FAMILY_TOKENS, *map(re.escape, bundled)))
-
-
-@functools.cache
-def _control() -> re.Pattern[str]:
-    """Every control token, for ``neutralize``: special tokens and role lines."""
-    return re.compile(f"{_special_tokens()}|{_after_a_break(_role_line(_ROLES))}", re.IGNORECASE)
+def _control(role_lines: bool) -> re.Pattern[str]:
+    """The control tokens ``neutralize`` breaks: special tokens, and role lines unless
+    roles travel as structure (in a message, "User:" is the user's own text)."""
+    lines = [_after_a_break(_role_line(_ROLES))] if role_lines else []
+    return re.compile("|".join([*_FAMILY_TOKENS, *lines]), re.IGNORECASE)
 
 
 @functools.cache
@@ -190,13 +182,14 @@ def _every_match(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]
         match = pattern.search(text, match.start() + 1)
 
 
-def neutralize(text: str) -> str:
+def neutralize(text: str, *, role_lines: bool = True) -> str:
     """Break every control token in ``text`` with a zero-width space after its first
     visible character, so the text reads the same but no tokenizer or template
     sees the token.  Tokens are found in the text as NFKC makes it and broken in
-    the user's own characters.  Idempotent."""
+    the user's own characters.  Role lines are tokens unless ``role_lines`` is
+    False: in a message they are the user's own text.  Idempotent."""
     folded = _Folded(text)
-    tokens = _every_match(_control(), "\n" + folded.text)  # the text begins a line
+    tokens = _every_match(_control(role_lines), "\n" + folded.text)  # the text begins a line
     cuts = [folded.source(_first_visible(token) - 1) + 1 for token in tokens]  # "- 1": that "\n"
     if not cuts:
         return text
@@ -212,16 +205,6 @@ def _first_visible(token: re.Match[str]) -> int:
     """Where the first visible character of a control token found is: a role line's
     begins past its line break and what may stand before the role word."""
     return token.start() + _line_start().match(token.group()).end()
-
-
-def _restore_role_lines(text: str) -> str:
-    """``text`` with the breaks ``neutralize`` put into role lines taken out again."""
-    folded = _Folded(text)
-    lines = _broken_role_lines().finditer("\n" + folded.text)
-    # Each break is after the role word's first letter ("\n" + the text: its index there).
-    breaks = [folded.source(_first_visible(line)) for line in lines]
-    pieces = zip([-1, *breaks], [*breaks, len(text)], strict=True)
-    return "".join(text[start + 1 : end] for start, end in pieces) if breaks else text
 
 
 @dataclass(frozen=True)
@@ -282,63 +265,6 @@ class PromptFormat:
     def render(self, system: str, turns: Sequence[Turn], question: str) -> str:
         return self.template(system).format(history=self.render_history(turns), input=self.clean(question))
 
-    def messages(self, prompt: str) -> list[dict[str, str]]:
-        """The message list a prompt rendered in this format was made from, for
-        endpoints that take messages (JumpStart Llama 2 chat, the TGI Messages API).
-
-        Exact because rendering neutralized every control token inside the
-        messages: a message ends where the next of the format's own begins, and
-        holds none by itself (both seen, as in ``neutralize``, in the text as NFKC
-        makes it).  In a message, roles are structure: a role line is the user's
-        text again, while special tokens stay broken, since the endpoint's chat
-        template and tokenizer would make real ones of them."""
-        if not prompt.startswith(self.head_without_system):
-            raise ValueError(f"not a {self.name} prompt")
-        folded = _Folded(prompt)
-
-        def content(found: re.Match[str], name: str) -> str:
-            if _control().search("\n" + found[name]):
-                raise ValueError(f"not a {self.name} prompt: a control token inside a message")
-            start, end = found.span(name)
-            return _restore_role_lines(prompt[folded.source(start) : folded.source(end)])
-
-        head, turn, tail = (_pattern(self, part) for part in (self.head, self.turn, self.tail))
-        found = head.match(folded.text)
-        messages = [{"role": "system", "content": content(found, "system")}] if found else []
-        position = found.end() if found else len(self.head_without_system)
-        while not (last := tail.fullmatch(folded.text, position)):
-            found = turn.match(folded.text, position)
-            if not found:
-                raise ValueError(f"not a {self.name} prompt")
-            messages.append({"role": "user", "content": content(found, "question")})
-            messages.append({"role": "assistant", "content": content(found, "answer")})
-            position = found.end()
-        messages.append({"role": "user", "content": content(last, "input")})
-        return messages
-
-
-@functools.cache
-def _delimiters(fmt: PromptFormat) -> str:
-    """The control tokens ``fmt`` writes itself, as one pattern: a message ends
-    where the next one begins.  Only these: a token of another family may begin at
-    the end of a message and end in the format's text (">>E<" and "<|eot_id|>")."""
-    literals = re.sub(r"\{\w+\}", "\n", fmt.head + fmt.turn + fmt.tail)
-    tokens = {match.group() for match in _every_match(_control(), "\n" + literals)}
-    specials = {re.escape(token) for token in tokens if token[0] not in _BREAKS}
-    role_lines = [_LINE_START + _role_line(_ROLES)] if len(specials) < len(tokens) else []
-    return "|".join([*sorted(specials, key=len, reverse=True), *role_lines])
-
-
-@functools.lru_cache(maxsize=32)
-def _pattern(fmt: PromptFormat, template: str) -> re.Pattern[str]:
-    """A template of ``fmt`` as a regular expression, each placeholder a named group."""
-    message = f"(?:(?!{_delimiters(fmt)}).)*"
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>{message})" for i, part in enumerate(parts)
-    )
-    return re.compile(regex, re.IGNORECASE | re.DOTALL)
-
 
 # Cached: every turn in a window is rendered for each new question, and a
 # PromptTemplate costs a validation each time it is made (bench/turn_overhead.py).
@@ -352,6 +278,87 @@ def _template(fmt: PromptFormat, system: str) -> PromptTemplate:
     # The head is a literal: escape braces so a system prompt with "{" stays text.
     literal_head = fmt.render_head(system).replace("{", "{{").replace("}", "}}")
     return PromptTemplate.from_template(literal_head + "{history}" + fmt.tail)
+
+
+@dataclass(frozen=True)
+class MessagesFormat:
+    """A conversation as messages, for the endpoints that apply their models' chat
+    template themselves (JumpStart Llama 2 chat, TGI's Messages API).  ``family`` is
+    that template as far as it is known: whether it strips messages.
+
+    Roles travel as structure, so a role line in a message is the user's own text
+    and stays as written; special tokens are broken as in a text prompt, since the
+    endpoint's tokenizer parses them inside a message too.  LangChain carries a
+    prompt to ``SagemakerEndpoint`` as one string: here the message list as JSON,
+    which keeps every message whole (``messages_of`` reads it back)."""
+
+    family: PromptFormat
+
+    def clean(self, text: str) -> str:
+        return neutralize(text.strip() if self.family.strip else text, role_lines=False)
+
+    def render_history(self, turns: Sequence[Turn]) -> list[dict[str, str]]:
+        cleaned = [_cleaned_turn(self, turn) for turn in turns]
+        return [
+            {"role": role, "content": text}
+            for turn in cleaned
+            for role, text in (("user", turn.question), ("assistant", turn.answer))
+        ]
+
+    def template(self, system: str) -> _MessagesTemplate:
+        """The template both conversation modes fill with history and input."""
+        return _messages_template(self, system)
+
+    def render(self, system: str, turns: Sequence[Turn], question: str) -> str:
+        return self.template(system).format(history=self.render_history(turns), input=self.clean(question))
+
+
+class _MessagesTemplate(StringPromptTemplate):
+    """A ``MessagesFormat``'s prompt: the system prompt, the history's messages and
+    the question, as JSON."""
+
+    system: str  # cleaned; empty for none
+
+    def format(self, **kwargs: Any) -> str:
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return json.dumps([*system, *kwargs["history"], {"role": "user", "content": kwargs["input"]}])
+
+
+def messages_of(prompt: str) -> list[dict[str, str]]:
+    """The messages of a ``MessagesFormat`` prompt, for the payloads that send messages."""
+    try:
+        messages = json.loads(prompt)
+    except ValueError:
+        messages = None
+    if not isinstance(messages, list):
+        raise ValueError("an endpoint that takes messages is given them as MessagesFormat renders them")
+    return messages
+
+
+# Cached as a text format's turns and templates are (see ``_rendered_turn``).
+@functools.lru_cache(maxsize=65536)
+def _cleaned_turn(fmt: MessagesFormat, turn: Turn) -> Turn:
+    return Turn(fmt.clean(turn.question), fmt.clean(turn.answer))
+
+
+@functools.lru_cache(maxsize=64)
+def _messages_template(fmt: MessagesFormat, system: str) -> _MessagesTemplate:
+    return _MessagesTemplate(system=fmt.clean(system), input_variables=["history", "input"])
+
+
+class ChatFormat(Protocol):
+    """How a conversation is given to an endpoint: as text in its models' layout
+    (``PromptFormat``) or as messages (``MessagesFormat``); the payload format
+    decides (``handlers.PayloadHandler.chat_format``).  Both conversation modes fill
+    ``template(system)`` with ``history`` (``render_history``) and ``input`` (``clean``)."""
+
+    def clean(self, text: str) -> str: ...
+
+    def render_history(self, turns: Sequence[Turn]) -> Any: ...
+
+    def template(self, system: str) -> BasePromptTemplate: ...
+
+    def render(self, system: str, turns: Sequence[Turn], question: str) -> str: ...
 
 
 LLAMA2 = PromptFormat(

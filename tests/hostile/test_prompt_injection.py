@@ -14,12 +14,22 @@ import pytest
 import regex
 from shared import point_at, serving
 
+from chat_core.conversations.session import MODES, ChatSession, Exchange, Settings, State
 from chat_core.local import model as local_model
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import GenerationParams, custom_model
 from chat_core.models.endpoint import endpoint_llm
-from chat_core.models.prompts import CHATML, FALCON, FORMATS, ZWSP, Turn, neutralize
+from chat_core.models.prompts import (
+    CHATML,
+    FALCON,
+    FORMATS,
+    ZWSP,
+    MessagesFormat,
+    Turn,
+    messages_of,
+    neutralize,
+)
 
 ROLES = ("user:", "assistant:", "system:", "human:", "ai:")
 
@@ -83,7 +93,7 @@ def test_a_role_line_behind_invisible_characters_stays_text(invisible: str) -> N
     assert cleaned == attack.replace("Assistant:", f"A{ZWSP}ssistant:").replace("User:", f"U{ZWSP}ser:")
     assert neutralize(cleaned) == cleaned
     for fmt in FORMATS.values():  # endpoints that take messages get the text as written
-        messages = fmt.messages(fmt.render(attack, [Turn(attack, attack)], attack))
+        messages = messages_of(MessagesFormat(fmt).render(attack, [Turn(attack, attack)], attack))
         assert [m["content"] for m in messages] == [attack] * 4
 
 
@@ -147,9 +157,9 @@ def test_the_control_tokens_of_served_families_stay_text(token: str) -> None:
     assert as_read(token) not in as_read(cleaned)
     assert cleaned.replace(ZWSP, "") == attack
     assert neutralize(cleaned) == cleaned
-    for fmt in FORMATS.values():  # and every format still parses back into its messages
-        messages = fmt.messages(fmt.render(attack, [Turn(attack, attack)], attack))
-        assert [m["content"].replace(ZWSP, "") for m in messages] == [attack] * 4
+    for fmt in FORMATS.values():  # and broken in every message
+        messages = messages_of(MessagesFormat(fmt).render(attack, [Turn(attack, attack)], attack))
+        assert [m["content"] for m in messages] == [cleaned] * 4
 
 
 def parsed_specials() -> dict[int, str]:
@@ -205,7 +215,7 @@ def test_a_message_payload_sends_the_users_own_text(payload: str, monkeypatch: p
     with serving(endpoint) as server:
         point_at(monkeypatch, server)
         spec = custom_model(f"test-{payload}", payload, 8192, None)
-        prompt = spec.prompt_format.render("Be brief.", [Turn(QUESTION, "User: is a role.")], QUESTION)
+        prompt = spec.chat_format.render("Be brief.", [Turn(QUESTION, "User: is a role.")], QUESTION)
         params = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0, seed=0)
         endpoint_llm(spec, params, streaming=False).invoke(prompt)
     (body,) = endpoint.bodies
@@ -221,3 +231,33 @@ def test_a_message_payload_sends_the_users_own_text(payload: str, monkeypatch: p
     rendered = template.render(messages=messages, add_generation_prompt=True)
     im_start = model.tokenize(b"<|im_start|>", add_bos=False, special=True)[0]
     assert model.tokenize(rendered.encode(), special=True).count(im_start) == 5
+
+
+# Text a user may well paste: a transcript with a role line, and one as a rendered
+# prompt writes it (a zero-width space after its first letter).
+QUOTED = "My log reads:\nUser: hi\nU\u200bser: hello"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("payload", ["messages", "llama2-chat"])
+def test_a_message_payload_carries_each_turn_exactly_as_written(
+    payload: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked in a chat session, in either conversation mode: roles travel as
+    structure, so each message holds its text as the user wrote it."""
+    endpoint = Recording({"test-messages": "messages", "test-llama2-chat": "llama2-chat"})
+    with serving(endpoint) as server:
+        point_at(monkeypatch, server)
+        session = ChatSession()
+        session.exchanges.append(Exchange(QUOTED, answer=QUOTED, state=State.ANSWERED))
+        params = GenerationParams(max_new_tokens=24, temperature=0.0, top_p=1.0, seed=0)
+        settings = Settings(custom_model(f"test-{payload}", payload, 8192, None), params, mode, QUOTED)
+        assert "".join(session.ask(QUOTED, settings))
+    (body,) = endpoint.bodies
+    messages = body["messages"] if payload == "messages" else body["inputs"][0]
+    assert messages == [
+        {"role": "system", "content": QUOTED},
+        {"role": "user", "content": QUOTED},
+        {"role": "assistant", "content": QUOTED},
+        {"role": "user", "content": QUOTED},
+    ]
