@@ -54,7 +54,7 @@ def test_an_error_crosses_a_process_as_it_was_made() -> None:
 
     from chat_core.retrieval.indexing import IndexingFailed
 
-    made = IndexingFailed("Refused [x] <y> C:\\path", ko="거부됨 [x] <y>")
+    made = IndexingFailed(name="[x] <y> C:\\path", detail="refused")
     arrived = pickle.loads(pickle.dumps(made))
     assert type(arrived) is IndexingFailed and str(arrived) == str(made)
     assert arrived.message == made.message

@@ -48,32 +48,58 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 class StoreUnavailable(ChatError):
     """The store's backend failed (cannot be opened, read or written): what every
-    backend error becomes, said in words that name no account, ARN or URL."""
+    backend error becomes, said in words that name no account, ARN or URL.  Each
+    failure is a subclass: what could not be done, ``where`` (the backend's) and the
+    ``hint`` why and what to do (the backend's ``hint(error)``)."""
+
+
+class CannotOpenStore(StoreUnavailable):
+    en = "Cannot open the conversation store {where}: {hint}."
+    ko = "대화 저장소를 열 수 없습니다({where}): {hint}."
+
+
+class CannotReadStore(StoreUnavailable):
+    en = "Could not read the conversation store {where}: {hint}."
+    ko = "대화 저장소를 읽지 못했습니다({where}): {hint}."
+
+
+class CannotSaveToStore(StoreUnavailable):
+    en = "Could not save to the conversation store {where}: {hint}."
+    ko = "대화 저장소에 저장하지 못했습니다({where}): {hint}."
 
 
 class ConversationNotFound(ChatError):
-    pass
+    # Without the id: it may come from a link, and pages render messages as Markdown.
+    en = "That conversation is not one of yours, or it was deleted."
+    ko = "내 대화가 아니거나 삭제된 대화입니다."
 
 
 class CommentTooLong(ChatError):
-    pass
+    en = (
+        "This comment is {length:,} characters long; the most a comment may have is {limit:,}. "
+        "Shorten it and save it again."
+    )
+    ko = "이 댓글은 {length:,}자입니다. 댓글은 최대 {limit:,}자까지 쓸 수 있습니다. 줄인 뒤 다시 저장하세요."
 
 
 class UnstorableText(ChatError):
     """A text holding half of a character (a lone UTF-16 surrogate, which the browser
     never sends but a program may): no store's encoding can hold it."""
 
+    en = (
+        "This text cannot be saved: character {at:,} is {code}, half of a character whose other "
+        "half is missing. Remove it (or copy the text again from where it came from) and retry."
+    )
+    ko = (
+        "이 글은 저장할 수 없습니다. {at:,}번째 문자 {code}는 나머지 반쪽이 없는 문자의 절반입니다. "
+        "그 문자를 지우거나 원래 글에서 다시 복사한 뒤 다시 시도하세요."
+    )
+
 
 def storable(text: str) -> str:
     """``text``, checked before any store writes it: every text a user gives passes here."""
     if found := _SURROGATE.search(text):
-        code, at = f"U+{ord(found.group()):04X}", f"{found.start() + 1:,}"
-        raise UnstorableText(
-            f"This text cannot be saved: character {at} is {code}, half of a character whose other "
-            "half is missing. Remove it (or copy the text again from where it came from) and retry.",
-            ko=f"이 글은 저장할 수 없습니다. {at}번째 문자 {code}는 나머지 반쪽이 없는 문자의 절반입니다. "
-            "그 문자를 지우거나 원래 글에서 다시 복사한 뒤 다시 시도하세요.",
-        )
+        raise UnstorableText(at=found.start() + 1, code=f"U+{ord(found.group()):04X}")
     return text
 
 
@@ -229,12 +255,10 @@ def backend_errors(*errors: type[Exception]) -> Callable[[BackendT], BackendT]:
 
 def _unavailable(method: str, where: Text, hint: Text) -> StoreUnavailable:
     if method == "__init__":
-        en, ko = "Cannot open the conversation store", "대화 저장소를 열 수 없습니다"
-    elif method in ("conversations", "get", "messages", "usage"):
-        en, ko = "Could not read the conversation store", "대화 저장소를 읽지 못했습니다"
-    else:
-        en, ko = "Could not save to the conversation store", "대화 저장소에 저장하지 못했습니다"
-    return StoreUnavailable(f"{en} {where.en}: {hint.en}.", ko=f"{ko}({where.ko}): {hint.ko}.")
+        return CannotOpenStore(where=where, hint=hint)
+    if method in ("conversations", "get", "messages", "usage"):
+        return CannotReadStore(where=where, hint=hint)
+    return CannotSaveToStore(where=where, hint=hint)
 
 
 class AppendOnlyMessages:
@@ -276,12 +300,7 @@ class AppendOnlyMessages:
             raise ValueError(f"a rating is one of {RATINGS} or None, not {rating!r}")
         comment = storable(comment.strip())
         if len(comment) > COMMENT_MAX_CHARS:
-            raise CommentTooLong(
-                f"This comment is {len(comment):,} characters long; the most a comment may have is "
-                f"{COMMENT_MAX_CHARS:,}. Shorten it and save it again.",
-                ko=f"이 댓글은 {len(comment):,}자입니다. 댓글은 최대 {COMMENT_MAX_CHARS:,}자까지 쓸 수 "
-                "있습니다. 줄인 뒤 다시 저장하세요.",
-            )
+            raise CommentTooLong(length=len(comment), limit=COMMENT_MAX_CHARS)
         feedback = Feedback(rating, comment, now()) if rating or comment else None
         self._annotate(owner, conversation_id, answer_key, feedback)
         return feedback
@@ -313,9 +332,5 @@ def next_key() -> str:
 
 
 def not_found() -> ConversationNotFound:
-    # Without the id: it may come from a link, and pages render messages as Markdown.
-    return ConversationNotFound(
-        "That conversation is not one of yours, or it was deleted.",
-        ko="내 대화가 아니거나 삭제된 대화입니다.",
-    )
+    return ConversationNotFound()
 

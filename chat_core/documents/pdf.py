@@ -32,7 +32,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObj
 
 from chat_core.child import serve, start
 from chat_core.errors import ChatError
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text, plural
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -46,35 +46,64 @@ class PDFError(ChatError):
 
 
 class NotAPDF(PDFError):
-    pass
+    en = "{name} is not a PDF (it does not start like one), whatever its name says."
+    ko = "{name}은 이름과 달리 PDF가 아닙니다(PDF처럼 시작하지 않습니다)."
 
 
 class EmptyFile(PDFError):
-    pass
+    en = "{name} is empty (0 bytes). Choose the file again."
+    ko = "{name} 파일이 비어 있습니다(0바이트). 파일을 다시 선택하세요."
 
 
 class FileTooLarge(PDFError):
-    pass
+    en = "{name} is {size:.1f} MB; the limit is {limit:.0f} MB."
+    ko = "{name}은 {size:.1f}MB입니다. 한도는 {limit:.0f}MB입니다."
 
 
 class CorruptPDF(PDFError):
-    pass
+    en = "{name} is damaged or truncated and cannot be read ({detail})."
+    ko = "{name}이 손상되었거나 잘려서 읽을 수 없습니다({detail})."
+
+
+class NoPages(CorruptPDF):
+    en = "{name} has no pages."
+    ko = "{name}에 페이지가 없습니다."
 
 
 class PasswordRequired(PDFError):
-    pass
+    en = "{name} is encrypted: enter its password to read it."
+    ko = "{name}은 암호화되어 있습니다. 읽으려면 비밀번호를 입력하세요."
 
 
 class WrongPassword(PDFError):
-    pass
+    en = "The password for {name} is wrong. Try again."
+    ko = "{name}의 비밀번호가 틀렸습니다. 다시 입력하세요."
 
 
 class NoTextLayer(PDFError):
-    pass
+    # ``pages``: the page count with its noun, as ``i18n.plural`` makes it.
+    en = (
+        "{name} has {pages} but no text to read: it is probably scanned. "
+        "Run it through OCR first, then upload the result."
+    )
+    ko = (
+        "{name}은 {total}쪽이지만 읽을 글자가 없습니다. 스캔한 문서일 것입니다. "
+        "먼저 OCR을 거친 뒤 그 결과를 올리세요."
+    )
 
 
 class BeyondLimits(PDFError):
     """Not even a first page could be read within ``ReadLimits``."""
+
+    en = "{name} could not be read: {notice}"
+    ko = "{name}을 읽을 수 없습니다: {notice}"
+
+
+class NoReadableText(BeyondLimits):
+    """Pages were read, but what text they have is in the parts left out."""
+
+    en = "{name} has no text that could be read. {notice}"
+    ko = "{name}에서 읽을 수 있는 글이 없습니다. {notice}"
 
 
 def _setting(name: str, default: float) -> float:
@@ -132,39 +161,21 @@ def read_pdf(
 ) -> Document:
     """The text of every page, up to ``limits``; ``progress(done, total)`` after each page."""
     if not data:
-        raise EmptyFile(
-            f"{name} is empty (0 bytes). Choose the file again.",
-            ko=f"{name} 파일이 비어 있습니다(0바이트). 파일을 다시 선택하세요.",
-        )
+        raise EmptyFile(name=name)
     if len(data) > max_bytes:
-        size, limit = f"{len(data) / 2**20:.1f}", f"{max_bytes / 2**20:.0f}"
-        raise FileTooLarge(
-            f"{name} is {size} MB; the limit is {limit} MB.",
-            ko=f"{name}은 {size}MB입니다. 한도는 {limit}MB입니다.",
-        )
+        raise FileTooLarge(name=name, size=len(data) / 2**20, limit=max_bytes / 2**20)
     if b"%PDF-" not in data[:1024]:
-        raise NotAPDF(
-            f"{name} is not a PDF (it does not start like one), whatever its name says.",
-            ko=f"{name}은 이름과 달리 PDF가 아닙니다(PDF처럼 시작하지 않습니다).",
-        )
+        raise NotAPDF(name=name)
     reading = _Reading(name, limits or ReadLimits.from_environment(), progress)
     pages = reading.run(data, password)
     if not pages:
-        raise CorruptPDF(f"{name} has no pages.", ko=f"{name}에 페이지가 없습니다.")
+        raise NoPages(name=name)
     document = Document(name, tuple(pages), reading.notice, reading.protected)
     if not document.text.strip() and (reading.left_out or reading.nested):
-        raise BeyondLimits(
-            f"{name} has no text that could be read. {document.notice.en}",
-            ko=f"{name}에서 읽을 수 있는 글이 없습니다. {document.notice.ko}",
-        )
+        raise NoReadableText(name=name, notice=document.notice)
     if not document.text.strip():
         total = reading.total
-        raise NoTextLayer(
-            f"{name} has {total} page{'s' if total != 1 else ''} but no text to read: it is probably "
-            "scanned. Run it through OCR first, then upload the result.",
-            ko=f"{name}은 {total}쪽이지만 읽을 글자가 없습니다. 스캔한 문서일 것입니다. 먼저 OCR을 거친 뒤 "
-            "그 결과를 올리세요.",
-        )
+        raise NoTextLayer(name=name, pages=plural(total, "page", "pages"), total=total)
     return document
 
 
@@ -187,6 +198,39 @@ _NESTING = 1_000
 _RECURSION_LIMIT = 10_000
 # Inherited by a page from the nodes above it in the page tree (PDF 32000-1, 7.7.3.4).
 _INHERITED = tuple(NameObject(key) for key in ("/Resources", "/MediaBox", "/CropBox", "/Rotate"))
+
+# What a document read in part says (``Document.notice``): where reading stopped, and why
+# (by the ``ReadLimits`` field reached), and which pages' text is left out.
+READ_UP_TO = Message(
+    "Read up to page {pages:,} of {total:,} ({characters:,} characters). {why}",
+    "전체 {total:,}쪽 중 {pages:,}쪽까지만 읽었습니다({characters:,}자). {why}",
+)
+LIMIT_REACHED = {
+    "seconds": Message(
+        "Reading took longer than {limit:g} s (PDF_MAX_SECONDS).",
+        "읽는 데 {limit:g}초 넘게 걸렸습니다(PDF_MAX_SECONDS).",
+    ),
+    "pages": Message(
+        "Only the first {limit:,} pages are read (PDF_MAX_PAGES).",
+        "처음 {limit:,}쪽만 읽습니다(PDF_MAX_PAGES).",
+    ),
+    "characters": Message(
+        "The text reached the limit of {limit:,} characters (PDF_MAX_CHARACTERS).",
+        "글자 수가 한도인 {limit:,}자에 이르렀습니다(PDF_MAX_CHARACTERS).",
+    ),
+    "memory_mb": Message(
+        "A page needed more than {limit} MB of memory (PDF_MAX_MEMORY_MB).",
+        "한 페이지가 {limit}MB 넘는 메모리를 요구했습니다(PDF_MAX_MEMORY_MB).",
+    ),
+}
+LEFT_OUT = Message(
+    "Left out as too large to read (over {megabytes} MB of drawing): page {pages}.",
+    "너무 커서 읽지 않은 페이지(그리기 명령 {megabytes}MB 초과): {pages}쪽.",
+)
+NESTED_TOO_DEEP = Message(
+    "Text drawn nested more than {depth:,} deep is left out: page {pages}.",
+    "{depth:,}단계 넘게 중첩되어 그려진 글은 읽지 않았습니다: {pages}쪽.",
+)
 
 
 class _TooDeep(Exception):
@@ -333,7 +377,7 @@ class _Reading:
                     if (stop := self._take(message)) is not None:
                         return self._stopped(stop)
             if self.total == 0 or len(self._texts) < self._wanted():  # a child died early
-                return self._stopped(self._limit_notice("memory"))
+                return self._stopped(self._limit_notice("memory_mb"))
             if self.total > limits.pages:
                 return self._stopped(self._limit_notice("pages"))
             return self._pages()
@@ -365,25 +409,16 @@ class _Reading:
                 return self._limit_notice("characters")
         elif kind == "locked":
             if message[1]:
-                raise WrongPassword(
-                    f"The password for {self.name} is wrong. Try again.",
-                    ko=f"{self.name}의 비밀번호가 틀렸습니다. 다시 입력하세요.",
-                )
-            raise PasswordRequired(
-                f"{self.name} is encrypted: enter its password to read it.",
-                ko=f"{self.name}은 암호화되어 있습니다. 읽으려면 비밀번호를 입력하세요.",
-            )
+                raise WrongPassword(name=self.name)
+            raise PasswordRequired(name=self.name)
         elif kind == "corrupt":
-            raise CorruptPDF(
-                f"{self.name} is damaged or truncated and cannot be read ({message[1]}).",
-                ko=f"{self.name}이 손상되었거나 잘려서 읽을 수 없습니다({message[1]}).",
-            )
+            raise CorruptPDF(name=self.name, detail=message[1])
         elif kind == "oversized":
             self.left_out.append(message[1] + 1)
         elif kind == "nested":
             self.nested.append(message[1] + 1)
         elif kind == "memory":
-            return self._limit_notice("memory")
+            return self._limit_notice("memory_mb")
         return None
 
     def _pages(self) -> list[str]:
@@ -396,20 +431,15 @@ class _Reading:
     def _stopped(self, notice: Text) -> list[str]:
         pages = self._pages()
         if not pages:
-            raise BeyondLimits(
-                f"{self.name} could not be read: {notice.en}",
-                ko=f"{self.name}을 읽을 수 없습니다: {notice.ko}",
-            )
+            raise BeyondLimits(name=self.name, notice=notice)
         kept, room = [], self.limits.characters
         for page in pages:
             kept.append(page[:room])
             room -= len(kept[-1])
             if not room:
                 break
-        pages, total, characters = f"{len(kept):,}", f"{self.total:,}", f"{sum(map(len, kept)):,}"
-        self._cut = Text(
-            f"Read up to page {pages} of {total} ({characters} characters). {notice.en}",
-            ko=f"전체 {total}쪽 중 {pages}쪽까지만 읽었습니다({characters}자). {notice.ko}",
+        self._cut = READ_UP_TO.format(
+            pages=len(kept), total=self.total, characters=sum(map(len, kept)), why=notice
         )
         return kept
 
@@ -419,43 +449,15 @@ class _Reading:
         notices = [self._cut] if self._cut else []
         if self.left_out:
             pages = ", ".join(str(page) for page in sorted(self.left_out))
-            megabytes = _STREAM_BYTES // 2**20
-            notices.append(
-                Text(
-                    f"Left out as too large to read (over {megabytes} MB of drawing): page {pages}.",
-                    ko=f"너무 커서 읽지 않은 페이지(그리기 명령 {megabytes}MB 초과): {pages}쪽.",
-                )
-            )
+            notices.append(LEFT_OUT.format(megabytes=_STREAM_BYTES // 2**20, pages=pages))
         if self.nested:
             pages = ", ".join(str(page) for page in sorted(self.nested))
-            notices.append(
-                Text(
-                    f"Text drawn nested more than {_NESTING:,} deep is left out: page {pages}.",
-                    ko=f"{_NESTING:,}단계 넘게 중첩되어 그려진 글은 읽지 않았습니다: {pages}쪽.",
-                )
-            )
+            notices.append(NESTED_TOO_DEEP.format(depth=_NESTING, pages=pages))
         return Text.joined(notices)
 
     def _limit_notice(self, which: str) -> Text:
-        limits = self.limits
-        return {
-            "seconds": Text(
-                f"Reading took longer than {limits.seconds:g} s (PDF_MAX_SECONDS).",
-                ko=f"읽는 데 {limits.seconds:g}초 넘게 걸렸습니다(PDF_MAX_SECONDS).",
-            ),
-            "pages": Text(
-                f"Only the first {limits.pages:,} pages are read (PDF_MAX_PAGES).",
-                ko=f"처음 {limits.pages:,}쪽만 읽습니다(PDF_MAX_PAGES).",
-            ),
-            "characters": Text(
-                f"The text reached the limit of {limits.characters:,} characters (PDF_MAX_CHARACTERS).",
-                ko=f"글자 수가 한도인 {limits.characters:,}자에 이르렀습니다(PDF_MAX_CHARACTERS).",
-            ),
-            "memory": Text(
-                f"A page needed more than {limits.memory_mb} MB of memory (PDF_MAX_MEMORY_MB).",
-                ko=f"한 페이지가 {limits.memory_mb}MB 넘는 메모리를 요구했습니다(PDF_MAX_MEMORY_MB).",
-            ),
-        }[which]
+        """Why reading stops: the ``ReadLimits`` field ``which`` was reached."""
+        return LIMIT_REACHED[which].format(limit=getattr(self.limits, which))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,38 @@ MAX_CALLS = 300  # per summary, SUMMARY_MAX_CALLS: GeoTopo (117 pages) takes 69 
 class SummaryTooCostly(ChatError):
     """A summary would take more model calls than allowed, or cannot converge."""
 
+    en = (
+        "This document is {parts} parts for {model}: more model calls than the limit of {limit} "
+        "a summary (SUMMARY_MAX_CALLS). Summarize a shorter document."
+    )
+    ko = (
+        "이 문서는 {model}에서 {parts}개 부분으로 나뉩니다. 요약 한 번의 모델 호출 한도 {limit}회"
+        "(SUMMARY_MAX_CALLS)보다 많습니다. 더 짧은 문서를 요약하세요."
+    )
+
+
+class NotConverging(SummaryTooCostly):
+    en = (
+        "{model}'s summaries of the parts do not get shorter when combined, so they cannot be "
+        "brought down to one summary. The summaries of the parts are kept."
+    )
+    ko = (
+        "{model}의 부분 요약을 합쳐도 짧아지지 않아 하나의 요약으로 만들 수 없습니다. "
+        "부분 요약은 남겨 둡니다."
+    )
+
+
+class PartTooLong(PromptTooLong):
+    en = (
+        "{model} refused a part of this document as longer than its context window ({window} tokens, "
+        "as configured). Summarize with a model that has a larger window, or set this endpoint's "
+        "window to what it really accepts."
+    )
+    ko = (
+        "{model}이(가) 문서의 한 부분을 컨텍스트 창({window}토큰, 설정값)보다 길다며 거부했습니다. "
+        "창이 더 큰 모델로 요약하거나, 이 엔드포인트의 창을 실제로 받는 길이로 설정하세요."
+    )
+
 
 def _max_calls() -> int:
     return int(os.environ.get("SUMMARY_MAX_CALLS", MAX_CALLS))
@@ -162,7 +194,7 @@ def summarize(
         except Exception as error:
             explained = explain(error, spec.endpoint_name, spec.inference_component)
             if isinstance(explained, PromptTooLong):  # its text is about chats
-                raise _part_too_long(spec) from error
+                raise PartTooLong(model=spec.label, window=spec.context_window) from error
             raise explained from error
 
     # The room a chunk has: the window, less the answer, the instruction and a margin.
@@ -182,12 +214,7 @@ def summarize(
     max_calls = _max_calls()
     calls_left = max_calls - len(chunks) - 1  # the map step and the final combination
     if calls_left < 0:
-        raise SummaryTooCostly(
-            f"This document is {len(chunks)} parts for {spec.label}: more model calls than the "
-            f"limit of {max_calls} a summary (SUMMARY_MAX_CALLS). Summarize a shorter document.",
-            ko=f"이 문서는 {spec.label}에서 {len(chunks)}개 부분으로 나뉩니다. 요약 한 번의 모델 호출 "
-            f"한도 {max_calls}회(SUMMARY_MAX_CALLS)보다 많습니다. 더 짧은 문서를 요약하세요.",
-        )
+        raise SummaryTooCostly(parts=len(chunks), model=spec.label, limit=max_calls)
     _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress)
     combined = neutralize("\n\n".join(summary.chunk_summaries))  # a model's text may hold role lines too
     parts = chunks
@@ -196,31 +223,11 @@ def summarize(
         parts, before = split(spec, combined, budget), len(parts)
         calls_left -= len(parts)
         if len(parts) >= before or calls_left < 0:
-            raise _not_converging(spec)
+            raise NotConverging(model=spec.label)
         combined = neutralize("\n\n".join(ask(COMBINE[summary.language], part) for part in parts))
     summary.text = ask(COMBINE[summary.language], combined) if len(chunks) > 1 else combined
     summary.complete = True
     return summary
-
-
-def _part_too_long(spec: ModelSpec) -> PromptTooLong:
-    return PromptTooLong(
-        f"{spec.label} refused a part of this document as longer than its context window "
-        f"({spec.context_window} tokens, as configured). Summarize with a model that has a "
-        "larger window, or set this endpoint's window to what it really accepts.",
-        ko=f"{spec.label}이(가) 문서의 한 부분을 컨텍스트 창({spec.context_window}토큰, 설정값)보다 "
-        "길다며 거부했습니다. 창이 더 큰 모델로 요약하거나, 이 엔드포인트의 창을 실제로 받는 "
-        "길이로 설정하세요.",
-    )
-
-
-def _not_converging(spec: ModelSpec) -> SummaryTooCostly:
-    return SummaryTooCostly(
-        f"{spec.label}'s summaries of the parts do not get shorter when combined, so they cannot "
-        "be brought down to one summary. The summaries of the parts are kept.",
-        ko=f"{spec.label}의 부분 요약을 합쳐도 짧아지지 않아 하나의 요약으로 만들 수 없습니다. "
-        "부분 요약은 남겨 둡니다.",
-    )
 
 
 def _map(

@@ -32,6 +32,19 @@ from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.prompts import Turn
 
 
+class MessageTooLong(PromptTooLong):
+    en = (
+        "This message needs about {needed} tokens with the system prompt, but {model} has room for "
+        "{limit} ({window} in its context window, {reserve} kept for the answer). Shorten the message "
+        "or the system prompt, or lower max_new_tokens."
+    )
+    ko = (
+        "이 메시지는 시스템 프롬프트와 함께 약 {needed}토큰이 필요하지만 {model}에는 {limit}토큰의 자리가 "
+        "있습니다(컨텍스트 창 {window}, 답변용 {reserve}). 메시지나 시스템 프롬프트를 줄이거나 "
+        "max_new_tokens를 낮추세요."
+    )
+
+
 def estimate_tokens(text: str) -> int:
     letters = spaces = other = 0
     for char in text:
@@ -74,15 +87,12 @@ def history_budget(spec: ModelSpec, params: GenerationParams, system: str, quest
     limit = spec.context_window - params.max_new_tokens
     needed = prompt_tokens(spec, system, question)
     if needed > limit:
-        raise PromptTooLong(
-            f"This message needs about {needed} tokens with the system prompt, but "
-            f"{spec.label} has room for {limit} ({spec.context_window} in its context window, "
-            f"{params.max_new_tokens} kept for the answer). Shorten the message or the system "
-            "prompt, or lower max_new_tokens.",
-            ko=f"이 메시지는 시스템 프롬프트와 함께 약 {needed}토큰이 필요하지만 {spec.label}에는 "
-            f"{limit}토큰의 자리가 있습니다(컨텍스트 창 {spec.context_window}, "
-            f"답변용 {params.max_new_tokens}). "
-            "메시지나 시스템 프롬프트를 줄이거나 max_new_tokens를 낮추세요.",
+        raise MessageTooLong(
+            needed=needed,
+            model=spec.label,
+            limit=limit,
+            window=spec.context_window,
+            reserve=params.max_new_tokens,
         )
     return limit - needed
 

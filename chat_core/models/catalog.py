@@ -23,6 +23,7 @@ from chat_core.models.handlers import PAYLOADS
 from chat_core.models.prompts import CHATML, FALCON, LLAMA2, ChatFormat, PromptFormat
 
 LOCAL_ENDPOINT = "local-smollm2"
+SMALLEST_WINDOW = 512  # tokens: the least context window an endpoint added in the sidebar may have
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,27 @@ BUILT_IN: tuple[ModelSpec, ...] = (
 DEFAULT_MODEL = BUILT_IN[0].id
 
 
+# Why an endpoint described in the sidebar cannot be added (the page says "Not added: ..."):
+class BadComponentName(InvalidEndpoint):
+    en = "an inference component's name is letters, digits and inner hyphens, at most {longest} characters"
+    ko = "추론 구성 요소 이름은 영문자, 숫자, 중간의 하이픈으로 된 {longest}자 이하여야 합니다"
+
+
+class NoEndpointName(InvalidEndpoint):
+    en = "give the endpoint's name"
+    ko = "엔드포인트 이름을 입력하세요"
+
+
+class UnknownPayload(InvalidEndpoint):
+    en = "payload format must be one of {formats}"
+    ko = "페이로드 형식은 {formats} 중 하나여야 합니다"
+
+
+class WindowTooSmall(InvalidEndpoint):
+    en = "the context window must be at least {least} tokens"
+    ko = "컨텍스트 창은 {least}토큰 이상이어야 합니다"
+
+
 @functools.cache
 def _component_name() -> tuple[int, re.Pattern[str]]:
     """The longest inference component name SageMaker accepts, and its pattern, as
@@ -120,11 +142,7 @@ def _checked_component(component: str | None) -> str | None:
         return None
     longest, pattern = _component_name()
     if len(component) > longest or not pattern.fullmatch(component):
-        raise InvalidEndpoint(
-            f"an inference component's name is letters, digits and inner hyphens, "
-            f"at most {longest} characters",
-            ko=f"추론 구성 요소 이름은 영문자, 숫자, 중간의 하이픈으로 된 {longest}자 이하여야 합니다",
-        )
+        raise BadComponentName(longest=longest)
     return component
 
 
@@ -136,16 +154,11 @@ def custom_model(
     endpoint_name = endpoint_name.strip()
     component = _checked_component(component)
     if not endpoint_name or endpoint_name == LOCAL_ENDPOINT:
-        raise InvalidEndpoint("give the endpoint's name", ko="엔드포인트 이름을 입력하세요")
+        raise NoEndpointName()
     if payload not in PAYLOADS:
-        formats = ", ".join(PAYLOADS)
-        raise InvalidEndpoint(
-            f"payload format must be one of {formats}", ko=f"페이로드 형식은 {formats} 중 하나여야 합니다"
-        )
-    if context_window < 512:
-        raise InvalidEndpoint(
-            "the context window must be at least 512 tokens", ko="컨텍스트 창은 512토큰 이상이어야 합니다"
-        )
+        raise UnknownPayload(formats=", ".join(PAYLOADS))
+    if context_window < SMALLEST_WINDOW:
+        raise WindowTooSmall(least=SMALLEST_WINDOW)
     served = served_name(endpoint_name, component)
     return remote_model(
         f"custom-{served}",

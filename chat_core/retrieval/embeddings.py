@@ -46,6 +46,24 @@ PREFIXES = {"e5": (local_embedding.QUERY, local_embedding.PASSAGE), "none": ("",
 T = TypeVar("T")
 
 
+class InvalidEmbeddingSetting(EndpointNotConfigured):
+    en = "{name} is '{value}'; it must be one of {choices}."
+    ko = "{name}의 값 '{value}'는 쓸 수 없습니다. {choices} 중 하나여야 합니다."
+
+
+class EmbeddingEndpointNotFound(EndpointNotFound):
+    """The advice names the embedding setting rather than a chat model's."""
+
+    en = (
+        "Embedding endpoint '{endpoint}' does not exist in this account and region. Deploy it, "
+        "set EMBEDDING_ENDPOINT to the name of one that does, or unset it to use the bundled model."
+    )
+    ko = (
+        "임베딩 엔드포인트 '{endpoint}'가 이 계정과 리전에 없습니다. 배포하거나 EMBEDDING_ENDPOINT를 "
+        "있는 엔드포인트 이름으로 설정하거나, 설정을 지워 내장 모델을 쓰세요."
+    )
+
+
 class SagemakerEndpointEmbeddings(BaseModel, Embeddings):
     """LangChain embeddings from a SageMaker endpoint, modelled on langchain-community's
     class of this name (which langchain-aws lacks, and this project does not use
@@ -114,11 +132,7 @@ LOCAL_EMBEDDING = EmbeddingSpec(
 def _setting(env: Mapping[str, str], name: str, default: str, allowed: Mapping[str, object]) -> str:
     value = env.get(name, "").strip().lower() or default
     if value not in allowed:
-        choices = ", ".join(allowed)
-        raise EndpointNotConfigured(
-            f"{name} is '{value}'; it must be one of {choices}.",
-            ko=f"{name}의 값 '{value}'는 쓸 수 없습니다. {choices} 중 하나여야 합니다.",
-        )
+        raise InvalidEmbeddingSetting(name=name, value=value, choices=", ".join(allowed))
     return value
 
 
@@ -188,22 +202,13 @@ class Embedder:
         return vectors
 
     def _explained(self, call: Callable[[], T]) -> T:
-        """``call``'s result, or its failure as the user-facing error; the advice for a
-        missing endpoint names the embedding setting rather than a chat model's."""
+        """``call``'s result, or its failure as the user-facing error."""
         try:
             return call()
         except Exception as error:
             explained: ChatError = explain(error, self.spec.endpoint_name)
             if isinstance(explained, EndpointNotFound):
-                name = self.spec.endpoint_name
-                explained = EndpointNotFound(
-                    f"Embedding endpoint '{name}' does not exist in this account and region. "
-                    "Deploy it, set EMBEDDING_ENDPOINT to the name of one that does, "
-                    "or unset it to use the bundled model.",
-                    ko=f"임베딩 엔드포인트 '{name}'가 이 계정과 리전에 없습니다. 배포하거나 "
-                    "EMBEDDING_ENDPOINT를 있는 엔드포인트 이름으로 설정하거나, "
-                    "설정을 지워 내장 모델을 쓰세요.",
-                )
+                explained = EmbeddingEndpointNotFound(endpoint=self.spec.endpoint_name)
             raise explained from error
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chat_core.i18n import Text
+from chat_core.i18n import Message
 from chat_core.retrieval.search import Source
 
-NO_SOURCE = Text(
+NO_SOURCE = Message(
     "No passage in the attached documents matches this question: the answer is not from them.",
-    ko="첨부한 문서에서 이 질문에 맞는 구절을 찾지 못했습니다. 답변은 문서에서 나온 것이 아닙니다.",
-)
+    "첨부한 문서에서 이 질문에 맞는 구절을 찾지 못했습니다. 답변은 문서에서 나온 것이 아닙니다.",
+).format()
 
 
 def citation(source: Source) -> str:

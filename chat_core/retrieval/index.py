@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from chat_core.documents.uploads import UploadStore
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text
 from chat_core.retrieval.passages import OVERLAP_TOKENS, PASSAGE_TOKENS, Passage, page_passages
 
 if TYPE_CHECKING:
@@ -33,6 +33,18 @@ if TYPE_CHECKING:
 BATCH = 16
 # Part of every index's name: an index made with other passage sizes is made anew.
 _LAYOUT = f"passages-{PASSAGE_TOKENS}-{OVERLAP_TOKENS}"
+
+# What a question of a partly indexed document says, and why the index ends (by ``Cut.setting``).
+PARTLY_INDEXED = Message(
+    "{name}: pages 1-{done} of {total} indexed; the rest is not searched ({why}).",
+    "{name}: 전체 {total}쪽 중 1-{done}쪽만 색인했고 나머지는 검색하지 않습니다({why}).",
+)
+CUT_BY = {
+    "INDEX_MAX_PAGES": Message("INDEX_MAX_PAGES is {limit:g}", "INDEX_MAX_PAGES가 {limit:g}"),
+    "INDEX_MAX_SECONDS": Message(
+        "indexing stopped at INDEX_MAX_SECONDS, {limit:g} s", "INDEX_MAX_SECONDS인 {limit:g}초에 색인을 멈춤"
+    ),
+}
 
 
 class Embedder(Protocol):
@@ -71,18 +83,8 @@ class DocumentIndex:
         """What a question of a partly indexed document must say: which pages it is answered from."""
         if self.cut is None:
             return None
-        name, done, total, setting = self.name, len(self.pages), self.cut.total, self.cut.setting
-        why = {
-            "INDEX_MAX_PAGES": Text(f"{setting} is {self.cut.limit:g}", ko=f"{setting}가 {self.cut.limit:g}"),
-            "INDEX_MAX_SECONDS": Text(
-                f"indexing stopped at {setting}, {self.cut.limit:g} s",
-                ko=f"{setting}인 {self.cut.limit:g}초에 색인을 멈춤",
-            ),
-        }[setting]
-        return Text(
-            f"{name}: pages 1-{done} of {total} indexed; the rest is not searched ({why.en}).",
-            ko=f"{name}: 전체 {total}쪽 중 1-{done}쪽만 색인했고 나머지는 검색하지 않습니다({why.ko}).",
-        )
+        why = CUT_BY[self.cut.setting].format(limit=self.cut.limit)
+        return PARTLY_INDEXED.format(name=self.name, done=len(self.pages), total=self.cut.total, why=why)
 
 
 @dataclass(frozen=True)

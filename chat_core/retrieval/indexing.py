@@ -31,7 +31,7 @@ from typing import Any
 from chat_core import child
 from chat_core.documents.uploads import UploadStore
 from chat_core.errors import ChatError, redacted
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.index import (
     Cut,
@@ -53,11 +53,40 @@ REPORT_EVERY_S = 0.5
 
 
 class IndexingBusy(ChatError):
-    pass
+    en = (
+        "{running} is being indexed for you (in another tab or question); one document is indexed "
+        "at a time. Ask again when it is done."
+    )
+    ko = (
+        "{running}을(를) 색인하는 중입니다(다른 탭이나 질문). 문서는 한 번에 하나씩 색인합니다. "
+        "끝난 뒤 다시 물어보세요."
+    )
 
 
 class IndexingFailed(ChatError):
-    pass
+    # ``detail``: what the indexing process said, redacted, in English only.
+    en = "Indexing {name} failed: {detail}."
+    ko = "{name}을(를) 색인하지 못했습니다: {detail}."
+
+
+class NothingIndexed(IndexingFailed):
+    en = (
+        "No page of {name} could be indexed within {seconds:g} s (INDEX_MAX_SECONDS): "
+        "the app or the embedding endpoint is busy. Ask again later."
+    )
+    ko = (
+        "{seconds:g}초(INDEX_MAX_SECONDS) 안에 {name}의 한 쪽도 색인하지 못했습니다. "
+        "앱이나 임베딩 엔드포인트가 바쁩니다. 나중에 다시 물어보세요."
+    )
+
+
+SECONDS = Message("{seconds:.0f} s", "{seconds:.0f}초")
+MINUTES = Message("{minutes} min {seconds} s", "{minutes}분 {seconds}초")
+INDEXING = Message("Indexing {name}: page {done} of {total}…", "{name} 색인 중: {total}쪽 중 {done}쪽…")
+INDEXING_WITH_TIME_LEFT = Message(
+    "Indexing {name}: page {done} of {total}, about {left} left",
+    "{name} 색인 중: {total}쪽 중 {done}쪽, 약 {left} 남음",
+)
 
 
 @dataclass(frozen=True)
@@ -80,9 +109,9 @@ class IndexLimits:
 
 def _duration(seconds: float) -> Text:
     if seconds < 60:
-        return Text(f"{seconds:.0f} s", ko=f"{seconds:.0f}초")
+        return SECONDS.format(seconds=seconds)
     minutes, rest = divmod(round(seconds), 60)
-    return Text(f"{minutes} min {rest} s", ko=f"{minutes}분 {rest}초")
+    return MINUTES.format(minutes=minutes, seconds=rest)
 
 
 @dataclass(frozen=True)
@@ -98,17 +127,10 @@ class IndexProgress:
 
     @property
     def message(self) -> Text:
-        done, total = self.done, self.total
         if self.seconds_left is None:
-            return Text(
-                f"Indexing {self.name}: page {done} of {total}…",
-                ko=f"{self.name} 색인 중: {total}쪽 중 {done}쪽…",
-            )
+            return INDEXING.format(name=self.name, done=self.done, total=self.total)
         left = _duration(self.seconds_left)
-        return Text(
-            f"Indexing {self.name}: page {done} of {total}, about {left.en} left",
-            ko=f"{self.name} 색인 중: {total}쪽 중 {done}쪽, 약 {left.ko} 남음",
-        )
+        return INDEXING_WITH_TIME_LEFT.format(name=self.name, done=self.done, total=self.total, left=left)
 
 
 Progress = Callable[[IndexProgress], None]
@@ -121,12 +143,7 @@ _running_lock = threading.Lock()
 def _one_job(owner: str | None, name: str) -> Iterator[None]:
     with _running_lock:
         if (running := _running.get(owner)) is not None:
-            raise IndexingBusy(
-                f"{running} is being indexed for you (in another tab or question); one document "
-                "is indexed at a time. Ask again when it is done.",
-                ko=f"{running}을(를) 색인하는 중입니다(다른 탭이나 질문). 문서는 한 번에 하나씩 "
-                "색인합니다. 끝난 뒤 다시 물어보세요.",
-            )
+            raise IndexingBusy(running=running)
         _running[owner] = name
     try:
         yield
@@ -188,12 +205,7 @@ def _build(
     finally:
         child.stop(worker, connection)
     if wanted and not done:
-        raise IndexingFailed(
-            f"No page of {name} could be indexed within {limits.seconds:g} s (INDEX_MAX_SECONDS): "
-            "the app or the embedding endpoint is busy. Ask again later.",
-            ko=f"{limits.seconds:g}초(INDEX_MAX_SECONDS) 안에 {name}의 한 쪽도 색인하지 못했습니다. "
-            "앱이나 임베딩 엔드포인트가 바쁩니다. 나중에 다시 물어보세요.",
-        )
+        raise NothingIndexed(name=name, seconds=limits.seconds)
     cut = None
     if done < len(pages):
         by_pages = done == len(wanted)
@@ -210,9 +222,7 @@ def _received(name: str, connection: Connection) -> Embedded:
     if message[0] == "error":
         raise message[1]
     if message[0] == "failed":
-        raise IndexingFailed(
-            f"Indexing {name} failed: {message[1]}.", ko=f"{name}을(를) 색인하지 못했습니다: {message[1]}."
-        )
+        raise IndexingFailed(name=name, detail=message[1])
     return message[1]
 
 

@@ -24,11 +24,21 @@ from chat_core.retrieval.search import Retriever
 
 
 class DocumentNotFound(ChatError):
-    pass
+    en = "{name} is not among your uploaded documents. Upload it on the PDF page."
+    ko = "{name}은 올린 문서 중에 없습니다. PDF 페이지에서 올리세요."
+
+
+class DocumentFileMissing(DocumentNotFound):
+    en = "The file of {name} is missing from the upload store. Upload it again."
+    ko = "업로드 저장소에 {name} 파일이 없습니다. 다시 올리세요."
 
 
 class DocumentLocked(ChatError):
-    pass
+    en = (
+        "{name} is protected by a password: open it on the PDF page with its password, "
+        "then choose Ask this document."
+    )
+    ko = "{name}은 암호로 보호되어 있습니다. PDF 페이지에서 암호로 연 뒤 '이 문서에 질문하기'를 누르세요."
 
 
 @dataclass(frozen=True)
@@ -79,17 +89,9 @@ class Library:
             return self._indexes[document.digest]
         record = self.uploads.record(document.digest)
         if record is None:
-            raise DocumentNotFound(
-                f"{document.name} is not among your uploaded documents. Upload it on the PDF page.",
-                ko=f"{document.name}은 올린 문서 중에 없습니다. PDF 페이지에서 올리세요.",
-            )
+            raise DocumentNotFound(name=document.name)
         if record.get("protected"):
-            raise DocumentLocked(
-                f"{document.name} is protected by a password: open it on the PDF page with its "
-                "password, then choose Ask this document.",
-                ko=f"{document.name}은 암호로 보호되어 있습니다. PDF 페이지에서 암호로 연 뒤 "
-                "'이 문서에 질문하기'를 누르세요.",
-            )
+            raise DocumentLocked(name=document.name)
         index = document_index(
             self.uploads,
             record["name"],
@@ -116,8 +118,5 @@ class Library:
     def _pages(self, document: Attached) -> Sequence[str]:
         data = self.uploads.data(document.digest)
         if data is None:
-            raise DocumentNotFound(
-                f"The file of {document.name} is missing from the upload store. Upload it again.",
-                ko=f"업로드 저장소에 {document.name} 파일이 없습니다. 다시 올리세요.",
-            )
+            raise DocumentFileMissing(name=document.name)
         return read_pdf(data, document.name).pages

@@ -28,7 +28,14 @@ EXAMPLE_PRICES: dict[str, float] = {
 
 
 class InvalidPrices(ChatError):
-    pass
+    en = (
+        "INSTANCE_PRICES has {entry!r}: write each price as TYPE=DOLLARS_AN_HOUR, "
+        "such as ml.g5.2xlarge=1.52, separated by commas."
+    )
+    ko = (
+        "INSTANCE_PRICES에 {entry!r}가 있습니다. 가격은 ml.g5.2xlarge=1.52처럼 "
+        "유형=시간당_달러로 쓰고 쉼표로 구분하세요."
+    )
 
 
 def instance_prices(environ: Mapping[str, str] = os.environ) -> dict[str, float]:
@@ -41,11 +48,6 @@ def instance_prices(environ: Mapping[str, str] = os.environ) -> dict[str, float]
         except ValueError:
             price = math.nan
         if not instance_type or not (math.isfinite(price) and price >= 0):
-            raise InvalidPrices(
-                f"INSTANCE_PRICES has {entry!r}: write each price as TYPE=DOLLARS_AN_HOUR, "
-                "such as ml.g5.2xlarge=1.52, separated by commas.",
-                ko=f"INSTANCE_PRICES에 {entry!r}가 있습니다. 가격은 ml.g5.2xlarge=1.52처럼 "
-                "유형=시간당_달러로 쓰고 쉼표로 구분하세요.",
-            )
+            raise InvalidPrices(entry=entry)
         prices[instance_type] = price
     return prices

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from chat_core.access import is_admin
 from chat_core.conversations.store import Store
 from chat_core.errors import ChatError
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text
 from chat_core.models.catalog import LOCAL_ENDPOINT
 from chat_core.usage.records import Usage
 
@@ -34,11 +34,19 @@ Instances = Callable[[str], tuple[str, int] | None]
 
 
 class NotAnAdmin(ChatError):
-    pass
+    en = "Only admins (CHAT_ADMINS) see every user's usage; here is your own."
+    ko = "모든 사용자의 사용량은 관리자(CHAT_ADMINS)만 볼 수 있습니다. 내 사용량을 보여 드립니다."
 
 
 class InvalidPeriod(ChatError):
-    pass
+    en = "The period starts on {day}, after today ({today}, UTC): pick a day up to today."
+    ko = "기간이 오늘({today}, UTC) 이후인 {day}에 시작합니다. 오늘까지의 날짜를 고르세요."
+
+
+NO_PRICE = Message(
+    "No price for {instance_type}: set it in INSTANCE_PRICES.",
+    "{instance_type}의 가격이 없습니다. INSTANCE_PRICES에 설정하세요.",
+)
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,7 @@ def period_since(day: date | None, now: float) -> Period:
     today = datetime.fromtimestamp(now, UTC).date()
     day = day or today.replace(day=1)
     if day > today:
-        raise InvalidPeriod(
-            f"The period starts on {day}, after today ({today}, UTC): pick a day up to today.",
-            ko=f"기간이 오늘({today}, UTC) 이후인 {day}에 시작합니다. 오늘까지의 날짜를 고르세요.",
-        )
+        raise InvalidPeriod(day=day, today=today)
     return Period(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp(), now)
 
 
@@ -109,10 +114,7 @@ def visible_usage(
     """The viewer's usage over ``period``, or with ``everyone`` every user's, which
     only admins may see."""
     if everyone and not is_admin(viewer, environ):
-        raise NotAnAdmin(
-            "Only admins (CHAT_ADMINS) see every user's usage; here is your own.",
-            ko="모든 사용자의 사용량은 관리자(CHAT_ADMINS)만 볼 수 있습니다. 내 사용량을 보여 드립니다.",
-        )
+        raise NotAnAdmin()
     return store.usage(period.since, period.until, None if everyone else viewer)
 
 
@@ -169,10 +171,7 @@ def _cost(endpoint: str, period: Period, instances: Instances, prices: Mapping[s
     instance_type, count = serving
     price = prices.get(instance_type)
     if price is None:
-        note = Text(
-            f"No price for {instance_type}: set it in INSTANCE_PRICES.",
-            f"{instance_type}의 가격이 없습니다. INSTANCE_PRICES에 설정하세요.",
-        )
+        note = NO_PRICE.format(instance_type=instance_type)
         return EndpointCost(endpoint, instance_type, count, None, None, note)
     return EndpointCost(endpoint, instance_type, count, price, price * count * period.hours)
 

@@ -1,0 +1,93 @@
+"""``endpoint``: serve the bundled models behind the SageMaker runtime API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import sys
+
+from chat_core.commands import Subparsers
+from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint
+from chat_core.local.server import REQUEST_DEADLINE_S, EndpointServer
+from chat_core.models.handlers import PAYLOADS
+from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
+
+FORMATS = [*PAYLOADS, *EMBEDDING_PAYLOADS]
+
+
+def add(commands: Subparsers) -> None:
+    parser = commands.add_parser(
+        "endpoint", help="serve the bundled models behind the SageMaker runtime API on 127.0.0.1"
+    )
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--format",
+        type=_endpoint_format,
+        action="append",
+        metavar="NAME=FORMAT",
+        help=f"serve endpoint NAME in payload FORMAT: a chat format ({', '.join(PAYLOADS)}) for the "
+        f"chat model, an embedding format ({', '.join(EMBEDDING_PAYLOADS)}) for the embedding model; "
+        "repeatable. "
+        f"Default: {', '.join(f'{n}={f}' for n, f in DEFAULT_ENDPOINTS.items())}",
+    )
+    parser.add_argument(
+        "--component",
+        type=_component_format,
+        action="append",
+        default=[],
+        metavar="ENDPOINT/COMPONENT=FORMAT",
+        help="serve inference component COMPONENT on endpoint ENDPOINT in payload FORMAT (as --format), "
+        "called with InferenceComponentName; an endpoint hosts components or a model, not both; "
+        "repeatable",
+    )
+    parser.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
+    parser.add_argument(
+        "--max-queue", type=int, default=16, help="requests allowed to wait before throttling"
+    )
+    parser.add_argument(
+        "--request-deadline",
+        type=float,
+        default=REQUEST_DEADLINE_S,
+        metavar="S",
+        help="seconds a client has to send a whole request from its first byte (default %(default)s)",
+    )
+    parser.set_defaults(run=functools.partial(_serve, parser))
+
+
+def _endpoint_format(text: str) -> tuple[str, str]:
+    name, sep, payload = text.partition("=")
+    if not sep or not name or payload not in FORMATS:
+        raise argparse.ArgumentTypeError(f"expected NAME=FORMAT with FORMAT one of {', '.join(FORMATS)}")
+    return name, payload
+
+
+def _component_format(text: str) -> tuple[str, str, str]:
+    """ENDPOINT/COMPONENT=FORMAT: "/" cannot be in an endpoint's name, so it parts them."""
+    name, payload = _endpoint_format(text)
+    endpoint, sep, component = name.partition("/")
+    if not sep or not endpoint or not component:
+        raise argparse.ArgumentTypeError("expected ENDPOINT/COMPONENT=FORMAT")
+    return endpoint, component, payload
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Until interrupted; where it listens on stderr."""
+    components: dict[str, dict[str, str]] = {}
+    for name, component, payload in args.component:
+        components.setdefault(name, {})[component] = payload
+    try:
+        endpoint = LocalEndpoint(
+            dict(args.format) if args.format else None,
+            components=components,
+            latency_s=args.latency / 1000,
+            max_queue=args.max_queue,
+        )
+    except ValueError as error:  # an endpoint given a model and components
+        parser.error(str(error))
+    server = EndpointServer(endpoint, args.port, request_deadline_s=args.request_deadline)
+    print(f"Serving {', '.join(endpoint.served)} on {server.url}", file=sys.stderr)
+    print(f"  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
