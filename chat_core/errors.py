@@ -28,14 +28,13 @@ class ChatError(Exception):
     en: ClassVar[str]
     ko: ClassVar[str]
 
-    def __init__(self, message: str | None = None, *, ko: str | None = None, **values: object) -> None:
-        if message is None:  # the class's own templates, filled from ``values``
-            text = Message(type(self).en, type(self).ko).format(**values)
-            message, ko = text.en, text.ko
-        if ko is None:
-            raise TypeError(f"{type(self).__name__} needs its Korean text")
-        super().__init__(message)
-        self.message = Text(plain(message), plain(ko))
+    def __init__(self, **values: object) -> None:
+        kind = type(self)
+        if not {"en", "ko"} <= {name for cls in kind.__mro__ for name in vars(cls)}:
+            raise TypeError(f"{kind.__name__} groups other errors and has no text of its own")
+        text = Message(kind.en, kind.ko).format(**values)
+        super().__init__(text.en)
+        self.message = Text(plain(text.en), plain(text.ko))
 
     def text(self, language: str) -> str:
         return self.message.text(language)

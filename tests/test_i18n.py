@@ -30,8 +30,19 @@ def test_every_korean_label_is_korean() -> None:
     assert untranslated == []
 
 
-def test_an_error_cannot_be_made_without_its_korean_text() -> None:
+def test_an_error_is_its_own_text_in_both_languages() -> None:
+    busy = Throttled(endpoint="llama")
+    english = "Endpoint 'llama' is busy (throttled). Wait a few seconds and resend."
+    assert str(busy) == busy.text("en") == english
+    assert busy.text("ko") == "엔드포인트 'llama'가 요청이 많아 바쁩니다(스로틀링). 몇 초 기다린 뒤 다시 보내세요."
+
+
+def test_an_error_cannot_be_made_without_its_text() -> None:
     with pytest.raises(TypeError):
-        ChatError("English only")  # type: ignore[call-arg]
-    busy = Throttled("Busy.", ko="바쁩니다.")
-    assert (str(busy), busy.text("en"), busy.text("ko")) == ("Busy.", "Busy.", "바쁩니다.")
+        ChatError(message="English only")
+
+    class EnglishOnly(ChatError):
+        en = "Only English."
+
+    with pytest.raises(TypeError):
+        EnglishOnly()

@@ -5,29 +5,22 @@ nor with a field one of its templates forgot."""
 import ast
 import importlib
 import inspect
+import pkgutil
 import re
 import string
 
 import pytest
 
+import chat_core
 from chat_core.errors import ChatError
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
-# The modules converted to the mechanism (the others follow as they are converted).
-MODULES = [
-    "chat_core.conversations.store",
-    "chat_core.usage.prices",
-    "chat_core.usage.report",
-    "chat_core.retrieval.embeddings",
-    "chat_core.retrieval.grounding",
-    "chat_core.retrieval.index",
-    "chat_core.retrieval.indexing",
-    "chat_core.retrieval.library",
-    "chat_core.models.budget",
-    "chat_core.models.catalog",
-    "chat_core.documents.summaries",
-    "chat_core.documents.pdf",
-]
+# Every module of chat_core but the mechanism itself (i18n.py makes its texts).
+MODULES = sorted(
+    module.name
+    for module in pkgutil.walk_packages(chat_core.__path__, "chat_core.")
+    if module.name not in ("chat_core.i18n", "chat_core.__main__")
+)
 
 
 def _errors() -> list[type[ChatError]]:
@@ -73,6 +66,10 @@ def test_each_error_class_declares_its_english_and_korean(kind: type[ChatError])
     assert "VALUE" in error.text("ko") or not _fields(kind.ko)
 
 
+def _written(node: ast.expr) -> bool:
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
 def _inline_texts(name: str) -> list[str]:
     """Where ``name``'s source makes a message from texts written in the call:
     ``SomeError("...", ko="...")`` or ``Text("...", "...")``."""
@@ -82,8 +79,8 @@ def _inline_texts(name: str) -> list[str]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and (
-            any(keyword.arg == "ko" for keyword in node.keywords)
-            or (isinstance(node.func, ast.Name) and node.func.id == "Text")
+            any(keyword.arg == "ko" and _written(keyword.value) for keyword in node.keywords)
+            or (isinstance(node.func, ast.Name) and node.func.id == "Text" and any(map(_written, node.args)))
         )
     ]
 
