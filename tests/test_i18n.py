@@ -34,7 +34,8 @@ def test_an_error_is_its_own_text_in_both_languages() -> None:
     busy = Throttled(endpoint="llama")
     english = "Endpoint 'llama' is busy (throttled). Wait a few seconds and resend."
     assert str(busy) == busy.text("en") == english
-    assert busy.text("ko") == "엔드포인트 'llama'가 요청이 많아 바쁩니다(스로틀링). 몇 초 기다린 뒤 다시 보내세요."
+    korean = "엔드포인트 'llama'가 요청이 많아 바쁩니다(스로틀링). 몇 초 기다린 뒤 다시 보내세요."
+    assert busy.text("ko") == korean
 
 
 def test_an_error_cannot_be_made_without_its_text() -> None:
