@@ -10,7 +10,8 @@ from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.library import Attached
 from pages import state
-from pages.common import chat_session, indexing_bar, language, library, model_picker, t, uploads
+from pages.common import chat_session, indexing_bar, language, library, t, uploads
+from pages.models import model_picker
 
 
 def ask_this_document(digest: str, name: str, document: Document | None) -> None:

@@ -12,7 +12,8 @@ from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown, safe_stream
 from pages import comparison, state
 from pages.chat_answers import draw
-from pages.chat_sidebar import Choices, go_to, show_in_url, sidebar
+from pages.chat_conversations import go_to, show_in_url
+from pages.chat_sidebar import Choices, sidebar
 from pages.common import chat_session, indexing_bar, language, library, t
 
 

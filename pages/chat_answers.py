@@ -14,7 +14,8 @@ from chat_core.retrieval.grounding import NO_SOURCE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import Source
 from pages import comparison, state
-from pages.chat_sidebar import Choices, tell
+from pages.chat_conversations import tell
+from pages.chat_sidebar import Choices
 from pages.common import language, library, stats_line, t
 
 THUMBS = ("down", "up")  # st.feedback("thumbs") gives 0 for thumbs down, 1 for up

@@ -12,7 +12,8 @@ from chat_core.access import is_admin
 from chat_core.errors import ChatError
 from chat_core.usage.prices import instance_prices
 from chat_core.usage.report import period_since, report, visible_usage
-from pages.common import conversation_store, endpoint_instances, language, owner, t
+from pages.common import conversation_store, language, owner, t
+from pages.models import endpoint_instances
 
 lang = language()
 store = conversation_store()

@@ -9,6 +9,8 @@ import symtable
 
 from shared import ROOT
 
+from pages import state
+
 PAGES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
 # The files Streamlit runs top to bottom on each page run (app.py's navigation).
 SCRIPTS = [
@@ -66,9 +68,6 @@ def test_no_page_but_pages_state_spells_out_a_session_state_key() -> None:
 
 
 def test_a_widget_read_from_session_state_takes_its_key_from_pages_state() -> None:
-    assert STATE.exists()
-    from pages import state
-
     names = vars(state).items()
     keys = {value for name, value in names if name.isupper()} | {
         make("") for name, make in names if inspect.isfunction(make)
