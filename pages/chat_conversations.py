@@ -3,7 +3,6 @@ export, delete) and all of them deleted.  ``go_to`` is the one way a conversatio
 or a new one started, and ``show_in_url`` the one place ``?c=`` is set."""
 
 from collections.abc import Callable
-from typing import Any
 
 import streamlit as st
 
@@ -14,7 +13,6 @@ from chat_core.conversations.store import (
     TITLE_LENGTH,
     Conversation,
     ConversationNotFound,
-    Message,
     Store,
     StoreUnavailable,
 )
@@ -72,7 +70,7 @@ def conversations(chat: ChatSession) -> None:
             args=(chat, conversation.id),
         )
     if current:
-        this_conversation(chat, current)
+        this_conversation(chat, current, store, user)
     if listed:
         with st.expander(t("Feedback and comparisons"), icon=":material/thumbs_up_down:"):
             st.caption(t("Your rated answers and comparisons, for evaluation or fine-tuning."))
@@ -80,24 +78,27 @@ def conversations(chat: ChatSession) -> None:
                 ("Export ratings (JSONL)", rated, "ratings.jsonl"),
                 ("Export preference pairs (JSONL)", preference_pairs, "preference-pairs.jsonl"),
             ):
-                made = lambda export=export: exported_feedback(export)  # noqa: E731
                 st.download_button(
-                    t(label), made, name, "application/jsonl", on_click="ignore", key=f"export-{name}"
+                    t(label),
+                    deferred(lambda export=export: to_jsonl(export(store, user))),
+                    name,
+                    "application/jsonl",
+                    on_click="ignore",
+                    key=f"export-{name}",
                 )
         with st.expander(t("Delete all conversations"), icon=":material/delete_sweep:"):
             if st.checkbox(t("Yes, delete all {count}", count=len(listed)), key="confirm-all"):
                 st.button(t("Delete all"), type="primary", key="delete-all", on_click=delete, args=(chat,))
 
 
-def this_conversation(chat: ChatSession, current: Conversation) -> None:
+def this_conversation(chat: ChatSession, current: Conversation, store: Store, user: str) -> None:
     with st.expander(t("This conversation"), icon=":material/chat:"):
         st.text_input(t("Title"), current.title, max_chars=TITLE_LENGTH, key=state.title(current.id))
         st.button(t("Rename"), key="rename", on_click=rename, args=(current.id,))
-        # Made when clicked, not on every run: a long conversation costs nothing until then.
         for label, export, kind in (("Export Markdown", to_markdown, "md"), ("Export JSON", to_json, "json")):
             st.download_button(
                 t(label),
-                lambda export=export: exported(export, current),
+                deferred(lambda export=export: export(current, store.messages(user, current.id))),
                 f"{current.id}.{kind}",
                 "text/markdown" if kind == "md" else "application/json",
                 on_click="ignore",
@@ -129,18 +130,16 @@ def rename(conversation_id: str) -> None:
             tell(error)
 
 
-def exported(export: Callable[[Conversation, list[Message]], str], conversation: Conversation) -> str:
-    """An export, made when its button is clicked; the store's message if it cannot be read."""
-    try:
-        return export(conversation, conversation_store().messages(owner(), conversation.id))
-    except ChatError as error:
-        return error.text(language())
+def deferred(export: Callable[[], str]) -> Callable[[], str]:
+    """An export made when its button is clicked, not on every run: a long conversation
+    costs nothing until then.  Streamlit makes it outside any page run, so ``export`` is
+    given all it reads when drawn; if the store fails, the file holds its message."""
+    lang = language()
 
+    def made() -> str:
+        try:
+            return export()
+        except ChatError as error:
+            return error.text(lang)
 
-def exported_feedback(export: Callable[[Store, str], list[dict[str, Any]]]) -> str:
-    """A feedback export as JSON Lines, made when its button is clicked; the store's
-    message if it cannot be read."""
-    try:
-        return to_jsonl(export(conversation_store(), owner()))
-    except ChatError as error:
-        return error.text(language())
+    return made
