@@ -54,6 +54,9 @@ def test_the_documents_picker_shows_and_sets_what_each_conversation_asks(
     assert picked() == ports and at.caption[0].value.endswith(" · ports.pdf")
     at.chat_input(key="question").set_value("When does the harbour of Quito open?").run()
     assert any(e.label.startswith("Sources (") for e in at.expander)  # answered from it
+    passage = at.chat_message[-1].text[0].value
+    at.button(key="page-0-0").click().run()  # "Open page": the whole page, in a dialog
+    assert [text.value for text in at.text].count(passage) == 2 and not at.exception
     (opened,) = [b.key for b in at.sidebar.button if b.key and b.key.startswith("open-")]
 
     at.sidebar.button(key="new-chat").click().run()
