@@ -6,53 +6,58 @@ import logging
 import streamlit as st
 
 from chat_core.access import refusal
-from chat_core.i18n import LANGUAGES, language_for, tr
+from chat_core.i18n import LANGUAGES, Text, language_for, tr
 from chat_core.markdown import safe_markdown
-from pages.common import log_in, logged_out, login_configured
+from pages import state
+from pages.common import language, log_in, logged_out, login_configured, t
 from pages.upload_gate import admit_uploads, gate_uploads
+
+
+def switch_language() -> None:
+    st.session_state[state.LANGUAGE] = st.session_state[state.LANGUAGE_SWITCH]
+
+
+def refused_because() -> Text | None:
+    """Why this server refuses every visitor: serving other machines without login."""
+    return refusal(st.get_option("server.address") or "", login_configured())
+
+
+def refused() -> None:
+    st.error(reason.text(language()) if (reason := refused_because()) else "", icon=":material/lock:")
+
 
 st.set_page_config(page_title="SageMaker Chat", page_icon="💬")
 gate_uploads()  # below, only a visitor who is in is let upload
 # The browser's language until the user picks one; kept in session state (not as
 # the switch's own state, which Streamlit drops on any run that does not draw it).
-language = st.session_state.setdefault("language", language_for(st.context.locale))
+st.session_state.setdefault(state.LANGUAGE, language_for(st.context.locale))
 st.sidebar.radio(
     tr("Language", "en") + " · " + tr("Language", "ko"),
     list(LANGUAGES),
-    index=list(LANGUAGES).index(language),
+    index=list(LANGUAGES).index(language()),
     format_func=LANGUAGES.get,
-    key="language-switch",
+    key=state.LANGUAGE_SWITCH,
     horizontal=True,
-    on_change=lambda: st.session_state.update(language=st.session_state["language-switch"]),
+    on_change=switch_language,
 )
-language = st.session_state.language
-
-
-def refused() -> None:
-    st.error(refusal_text.text(language), icon=":material/lock:")
-
 
 # Serving other machines without login is refused (chat_core/access.py), and with
 # login a visitor who has not logged in gets the login button: either is then the
 # only page, so no URL, no ?c= link, reaches another.
-if refusal_text := refusal(st.get_option("server.address") or "", login_configured()):
-    logging.getLogger("sagemaker-chat").warning(refusal_text.en)
-    pages = [st.Page(refused, title=tr("SageMaker Chat", language), icon=":material/lock:")]
+if reason := refused_because():
+    logging.getLogger("sagemaker-chat").warning(reason.en)
+    pages = [st.Page(refused, title=t("SageMaker Chat"), icon=":material/lock:")]
 elif logged_out():  # the login button is the only page, whatever the URL asks for
-    pages = [st.Page(log_in, title=tr("Log in", language), icon=":material/login:")]
+    pages = [st.Page(log_in, title=t("Log in"), icon=":material/login:")]
 else:
     admit_uploads()
     if login_configured():  # the email is shown, never used to tell users apart
         email = safe_markdown(str(st.user.get("email") or "?"))
-        st.sidebar.caption(tr("Logged in as {email}", language, email=email))
-        st.sidebar.button(tr("Log out", language), on_click=st.logout, icon=":material/logout:")
+        st.sidebar.caption(t("Logged in as {email}", email=email))
+        st.sidebar.button(t("Log out"), on_click=st.logout, icon=":material/logout:")
     pages = [
-        st.Page("pages/chat.py", title=tr("Chat", language), icon=":material/chat:", default=True),
-        st.Page(
-            "pages/Summarize_a_PDF.py",
-            title=tr("Summarize a PDF", language),
-            icon=":material/picture_as_pdf:",
-        ),
-        st.Page("pages/usage.py", title=tr("Usage", language), icon=":material/monitoring:"),
+        st.Page("pages/chat.py", title=t("Chat"), icon=":material/chat:", default=True),
+        st.Page("pages/Summarize_a_PDF.py", title=t("Summarize a PDF"), icon=":material/picture_as_pdf:"),
+        st.Page("pages/usage.py", title=t("Usage"), icon=":material/monitoring:"),
     ]
 st.navigation(pages).run()

@@ -7,26 +7,46 @@ from chat_core.documents.pdf import Document, PasswordRequired, PDFError, WrongP
 from chat_core.documents.summaries import DETAILS, Summary, summarize
 from chat_core.documents.uploads import Record, sha256
 from chat_core.errors import ChatError
-from chat_core.i18n import translator
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.library import Attached
-from pages.common import chat_session, indexing_bar, library, model_picker, uploads
-
-language = st.session_state.get("language", "en")
-t = translator(language)
-# Of a file opened with its password, what was read and summarized stays in this
-# session, never in a store: it is not asked for again on every click.
-opened: dict[str, tuple[Document, Record]] = st.session_state.setdefault("pdf-opened", {})
-opened_summaries: dict[tuple[str, str, str], str] = st.session_state.setdefault("pdf-opened-summaries", {})
+from pages import state
+from pages.common import chat_session, indexing_bar, language, library, t, uploads
+from pages.models import model_picker
 
 
+def ask_this_document(digest: str, name: str, document: Document | None) -> None:
+    """Index the document (once: kept in the store), then open a new chat that asks it;
+    ``document`` is the one read in this session, if it was."""
+    bar = st.empty()
+    progress = indexing_bar(bar)
+    try:
+        if document is not None:  # one opened with a password is not kept
+            pages, keep = document.pages, not document.protected
+            attached = library().add(digest, name, lambda: pages, keep=keep, progress=progress)
+        else:
+            attached = Attached(digest, name)
+            library().index(attached, progress)
+    except ChatError as error:
+        bar.empty()
+        st.error(error.text(language()), icon=":material/error:")
+        st.stop()
+    chat = chat_session()
+    chat.settle()  # an answer still streaming is kept in the chat it belongs to
+    chat.clear()
+    chat.documents = [attached]
+    st.switch_page("pages/chat.py")
+
+
+lang = language()
+opened: dict[str, tuple[Document, Record]] = st.session_state.setdefault(state.PDF_OPENED, {})
+opened_summaries: dict[tuple[str, str, str], str] = st.session_state.setdefault(
+    state.PDF_OPENED_SUMMARIES, {}
+)
 st.title(t("Summarize a PDF"))
-
-
 kept = uploads()
 
 with st.sidebar:
-    model = model_picker("pdf-model")
+    model = model_picker(state.PDF_MODEL)
 upload = st.file_uploader(t("Drop a PDF here"), type=["pdf"], key="pdf-file")
 if upload is None:
     st.stop()
@@ -37,14 +57,14 @@ try:
     record = kept.record(digest)
     text = kept.text(digest) if record else None
 except ChatError as error:
-    st.error(error.text(language), icon=":material/folder_off:")
+    st.error(error.text(lang), icon=":material/folder_off:")
     st.stop()
 
 document = None  # read in this run, or opened with its password before
 if digest in opened:
     document, record = opened[digest]
 if text is None and document is None:  # never read before: read (and so checked) before anything is stored
-    password = st.session_state.get("pdf-password") or None
+    password = st.session_state.get(state.PDF_PASSWORD) or None
     bar = st.progress(0.0, t("Reading pages…"))
     try:
         document = read_pdf(
@@ -58,19 +78,19 @@ if text is None and document is None:  # never read before: read (and so checked
         )
     except (PasswordRequired, WrongPassword) as error:
         bar.empty()
-        st.warning(error.text(language), icon=":material/lock:")
-        st.text_input(t("Password"), type="password", key="pdf-password")
+        st.warning(error.text(lang), icon=":material/lock:")
+        st.text_input(t("Password"), type="password", key=state.PDF_PASSWORD)
         st.stop()
     except PDFError as error:
         bar.empty()
-        st.error(error.text(language), icon=":material/error:")
+        st.error(error.text(lang), icon=":material/error:")
         st.stop()
     bar.empty()
     try:
         kept.save(data, upload.name)
         record = kept.keep_document(digest, document)
     except ChatError as error:
-        st.error(error.text(language), icon=":material/folder_off:")
+        st.error(error.text(lang), icon=":material/folder_off:")
         st.stop()
     if document.protected:
         opened[digest] = document, record
@@ -83,32 +103,12 @@ st.caption(
     t("{pages} pages · {characters:,} characters", pages=record["pages"], characters=record["characters"])
 )
 if notice := kept.notice(record):
-    st.warning(notice.text(language), icon=":material/content_cut:")
+    st.warning(notice.text(lang), icon=":material/content_cut:")
 with st.expander(t("First page")):
     st.text(record["preview"] or t("(no text on the first page)"))
 
-
-def ask_this_document() -> None:
-    """Index the document (once: kept in the store), then open a new chat that asks it."""
-    bar = st.empty()
-    progress = indexing_bar(bar)
-    try:
-        if document is not None:  # read in this session; one opened with a password is not kept
-            pages, keep = document.pages, not document.protected
-            attached = library().add(digest, upload.name, lambda: pages, keep=keep, progress=progress)
-        else:
-            attached = Attached(digest, record["name"])
-            library().index(attached, progress)
-    except ChatError as error:
-        bar.empty()
-        st.error(error.text(language), icon=":material/error:")
-        st.stop()
-    st.session_state["ask-documents"] = [attached]
-    st.switch_page("pages/chat.py")
-
-
 if st.button(t("Ask this document"), icon=":material/quick_reference:"):
-    ask_this_document()
+    ask_this_document(digest, record["name"] if document is None else upload.name, document)
 
 detail = st.radio(t("Length"), DETAILS, format_func=t, horizontal=True, key="pdf-detail")
 concurrency = 1  # the bundled model takes one call at a time
@@ -117,9 +117,9 @@ if not model.is_local:
 try:
     known = opened_summaries.get((digest, model.id, detail)) or kept.summary(digest, model.id, detail)
 except ChatError as error:
-    st.error(error.text(language), icon=":material/folder_off:")
+    st.error(error.text(lang), icon=":material/folder_off:")
     st.stop()
-partial: Summary | None = st.session_state.get("pdf-partial", {}).get(digest)
+partial: Summary | None = st.session_state.get(state.PDF_PARTIAL, {}).get(digest)
 
 if known:
     if not protected:
@@ -127,7 +127,7 @@ if known:
     summary_text = known
 elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
     summary = Summary()
-    st.session_state.setdefault("pdf-partial", {})[digest] = summary  # kept if the run is stopped
+    st.session_state.setdefault(state.PDF_PARTIAL, {})[digest] = summary  # kept if the run is stopped
     bar = st.progress(0.0, t("Summarizing…"))
     st.caption(t("To stop, press Stop at the top right of the page; the parts done are kept."))
     try:
@@ -143,7 +143,7 @@ elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
             ),
         )
     except ChatError as error:
-        st.error(error.text(language), icon=":material/error:")
+        st.error(error.text(lang), icon=":material/error:")
         st.stop()
     bar.empty()
     if protected:
@@ -151,8 +151,8 @@ elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
     try:
         kept.keep_summary(digest, model.id, detail, summary.text)
     except ChatError as error:  # shown all the same, only not kept
-        st.warning(error.text(language), icon=":material/folder_off:")
-    st.session_state["pdf-partial"].pop(digest, None)
+        st.warning(error.text(lang), icon=":material/folder_off:")
+    st.session_state[state.PDF_PARTIAL].pop(digest, None)
     summary_text = summary.text
 elif partial and partial.done:
     st.info(
@@ -178,7 +178,6 @@ if st.button(t("Discuss in chat"), icon=":material/forum:"):
             question, summary_text, Settings(model, model.defaults), saved if protected else None
         )
     except ChatError as error:
-        st.error(error.text(language), icon=":material/database:")
+        st.error(error.text(lang), icon=":material/database:")
         st.stop()
-    st.session_state["documents"] = []  # the chat page's picker: the new chat asks none
     st.switch_page("pages/chat.py", query_params={"c": started})

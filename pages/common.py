@@ -1,43 +1,31 @@
-"""What the pages share: the language's translator, the stores, the user, the model picker,
-the instances serving an endpoint, an answer's speed line."""
+"""What the pages share: the language and its labels, the stores, the user, the chat
+session, indexing's progress bar, an answer's speed line (the models: ``pages/models.py``)."""
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
-from chat_core.access import check_endpoint_allowed, may_call, may_call_endpoint
-from chat_core.aws import aws_environment
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.session import ChatSession, Exchange, State
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
-from chat_core.i18n import translator
-from chat_core.models.catalog import DEFAULT_MODEL, ModelSpec, custom_model, load_catalog, served_name
-from chat_core.models.discovery import (
-    AccountEndpoint,
-    Component,
-    Listing,
-    ListingUnavailable,
-    account_model,
-    chat_targets,
-    list_endpoints,
-    listing_wanted,
-)
-from chat_core.models.handlers import PAYLOADS
+from chat_core.i18n import tr
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Library
+from pages import state
 
 
 def language() -> str:
-    return st.session_state.get("language", "en")
+    """The language the user reads the pages in: "en" or "ko" (app.py sets it)."""
+    return st.session_state.get(state.LANGUAGE, "en")
 
 
-def t() -> Callable[..., str]:
-    return translator(language())
+def t(label: str, **values: object) -> str:
+    """A page's label in the user's language (``chat_core.i18n.tr``)."""
+    return tr(label, language(), **values)
 
 
 @st.cache_resource(show_spinner=False)
@@ -71,7 +59,7 @@ def uploads() -> UploadStore:
 def library() -> Library:
     """The user's documents, which questions can be asked of: one per session, so
     that an index loaded or built once stays loaded."""
-    key = f"library-{owner()}"
+    key = state.library(owner())
     if key not in st.session_state:
         try:
             st.session_state[key] = Library(uploads(), embedder())
@@ -82,10 +70,12 @@ def library() -> Library:
 
 
 def chat_session() -> ChatSession:
-    """The session's chat: the chat page draws it, "Discuss in chat" starts it."""
-    if "chat" not in st.session_state:
-        st.session_state["chat"] = ChatSession(conversation_store(), owner(), library())
-    return st.session_state["chat"]
+    """The session's chat: the chat page draws it, the PDF page starts it ("Ask this
+    document", "Discuss in chat").  Whoever is not let in is stopped first (``owner``)."""
+    user = owner()
+    if state.CHAT not in st.session_state:
+        st.session_state[state.CHAT] = ChatSession(conversation_store(), user, library())
+    return st.session_state[state.CHAT]
 
 
 def indexing_bar(bar: Any) -> Progress:
@@ -105,7 +95,7 @@ def logged_out() -> bool:
 
 
 def log_in() -> None:
-    st.button(t()("Log in"), on_click=st.login, icon=":material/login:")
+    st.button(t("Log in"), on_click=st.login, icon=":material/login:")
 
 
 def owner() -> str:
@@ -121,120 +111,13 @@ def owner() -> str:
     return f"{issuer}#{subject}"
 
 
-def offered_models() -> dict[str, ModelSpec]:
-    """The models this user may pick, by id: the catalog's, the endpoints added this
-    session and the account's that ``model_picker`` last offered."""
-    custom: dict[str, ModelSpec] = st.session_state.setdefault("custom_models", {})
-    user, login = owner(), login_configured()
-    offered = {id: spec for id, spec in (load_catalog() | custom).items() if may_call(spec, user, login)}
-    return offered | st.session_state.get("account_models", {})
-
-
-def model_picker(key: str) -> ModelSpec:
-    """The model select box, with a form to add any SageMaker endpoint (kept for the session)."""
-    tr = t()
-    custom: dict[str, ModelSpec] = st.session_state.setdefault("custom_models", {})
-    user, login = owner(), login_configured()
-    models = offered_models()
-    with st.expander(tr("Add a SageMaker endpoint")), st.form(f"add-endpoint-{key}", border=False):
-        name = st.text_input(tr("Endpoint name"), key=f"{key}-endpoint-name")
-        region = st.text_input(tr("Region"), placeholder=tr("default region"), key=f"{key}-endpoint-region")
-        component = st.text_input(
-            tr("Inference component"),
-            placeholder=tr("none: the endpoint's own model"),
-            help=tr("On an endpoint that hosts several models, the name of the one to call."),
-            key=f"{key}-endpoint-component",
-        )
-        payload = st.selectbox(tr("Payload format"), list(PAYLOADS), key=f"{key}-endpoint-payload")
-        window = st.number_input(
-            tr("Context window (tokens)"), 512, 1_000_000, 4096, 512, key=f"{key}-context"
-        )
-        if st.form_submit_button(tr("Add endpoint"), key=f"{key}-add-endpoint"):
-            try:
-                added = custom_model(name, payload, int(window), region, component)
-                check_endpoint_allowed(added, user, login)
-            except ChatError as error:
-                st.error(tr("Not added: {error}", error=error.text(language())))
-            else:
-                custom[added.id] = added
-                st.session_state[key] = added.id
-                st.rerun()
-    picker = st.container()  # drawn here, filled once the account's endpoints are known
-    st.session_state["account_models"] = _account_models(key, user, login)
-    models |= st.session_state["account_models"]
-    st.session_state.setdefault(key, DEFAULT_MODEL)
-    chosen = picker.selectbox(tr("Model"), list(models), format_func=lambda m: models[m].label, key=key)
-    return models[chosen]
-
-
-@st.cache_resource(ttl=60, show_spinner=False)
-def _account_listing(aws_environment: tuple[tuple[str, str], ...]) -> Listing | ListingUnavailable:
-    """The account's endpoints, listed at most once a minute for every user (the
-    listing is made with the app's credentials; what each user is offered is
-    filtered after): each endpoint costs four control-plane calls.  Kept as a
-    resource because an error is kept too, and errors do not pickle."""
-    try:
-        return list_endpoints()
-    except ListingUnavailable as error:
-        return error
-
-
-def _account_models(key: str, user: str, login: bool) -> dict[str, ModelSpec]:
-    """The account's endpoints and components ``user`` may call, by id; one whose
-    format is unknown joins them once the user names its format."""
-    if not listing_wanted():
-        return {}
-    listing = _account_listing(aws_environment())
-    if isinstance(listing, ListingUnavailable):
-        st.info(listing.text(language()), icon=":material/cloud_off:")
-        return {}
-    if listing.notice:
-        st.caption(listing.notice.text(language()))
-    found = {}
-    targets = [(e, c) for e, c in chat_targets(listing) if may_call_endpoint(e.name, None, user, login)]
-    asked = sum(not (component or endpoint).detection.format for endpoint, component in targets)
-    with st.expander(t()("Endpoints of unknown format ({count})", count=asked)) if asked else st.container():
-        for endpoint, component in targets:
-            payload = (component or endpoint).detection.format or _asked_format(key, endpoint, component)
-            if payload:
-                spec = account_model(endpoint, component, payload)
-                found[spec.id] = spec
-    return found
-
-
-def _asked_format(key: str, endpoint: AccountEndpoint, component: Component | None) -> str | None:
-    """The payload format the user names for a model SageMaker says nothing about,
-    remembered for the session (on every page)."""
-    name = served_name(endpoint.name, component.name if component else None)
-    named: dict[str, str] = st.session_state.setdefault("account_formats", {})
-    formats = list(PAYLOADS)
-    payload = st.selectbox(
-        t()("Payload format of {name}", name=name),
-        formats,
-        index=formats.index(named[name]) if name in named else None,
-        placeholder=t()("unknown: choose one to use it"),
-        key=f"{key}-format-{name}",
-    )
-    if payload:
-        named[name] = payload
-    return payload
-
-
-def endpoint_instances(endpoint: str) -> tuple[str, int] | None:
-    """The instance type and count serving ``endpoint``, which its cost is counted
-    from, as the account's endpoint listing has them; None when it is not listed."""
-    listing = _account_listing(aws_environment()) if listing_wanted() else None
-    return listing.instances.get(endpoint) if isinstance(listing, Listing) else None
-
-
 def stats_line(exchange: Exchange) -> str:
     """Under an answer: stopped or not, time to its first token, its tokens and speed."""
     if not (stats := exchange.stats):
         return ""
-    tr = t()
-    rate = tr(" · {rate:.1f} tokens/s", rate=stats.tokens_per_s) if stats.tokens_per_s else ""
-    stopped = tr("stopped · ") if exchange.state is State.STOPPED else ""
-    timing = tr(
+    rate = t(" · {rate:.1f} tokens/s", rate=stats.tokens_per_s) if stats.tokens_per_s else ""
+    stopped = t("stopped · ") if exchange.state is State.STOPPED else ""
+    timing = t(
         "first token {seconds:.2f} s · {tokens} tokens", seconds=stats.first_token_s, tokens=stats.tokens
     )
     return stopped + timing + rate

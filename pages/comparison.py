@@ -10,45 +10,39 @@ from streamlit.delta_generator import DeltaGenerator
 from chat_core.conversations.compare import Candidate, Comparison
 from chat_core.conversations.session import Exchange
 from chat_core.markdown import safe_markdown
-from pages.common import stats_line
+from pages.common import language, stats_line, t
 
 
-def stream(comparison: Comparison, t: Callable[..., str], lang: str) -> None:
+def stream(comparison: Comparison) -> None:
     """Draw the columns and fill each as its answer arrives.  Only this run calls
     Streamlit: it drains what the candidates' threads put in the comparison's queue."""
     answers, unders = {}, {}  # by candidate: where its text goes, and what goes under it
     for index, (column, candidate) in enumerate(_columns(comparison)):
         with column:
-            _heading(candidate, lang)
+            _heading(candidate)
             if candidate.reply is None:  # failed before its stream began
-                _under(candidate, t, lang)
+                _under(candidate)
             else:
                 answers[index], unders[index] = st.empty(), st.empty()
     texts = dict.fromkeys(answers, "")
     for index, text in comparison:
         if text is None:  # its stream ended: answered, stopped or failed
             with unders[index].container():
-                _under(comparison.candidates[index], t, lang)
+                _under(comparison.candidates[index])
         else:
             texts[index] += text
             answers[index].markdown(safe_markdown(texts[index]))
 
 
-def settled(
-    comparison: Comparison,
-    t: Callable[..., str],
-    lang: str,
-    pick: Callable[[int], None],
-    rate: Callable[[Exchange], None],
-) -> None:
+def settled(comparison: Comparison, pick: Callable[[int], None], rate: Callable[[Exchange], None]) -> None:
     """The columns of a comparison that waits for the user to pick an answer; each
     saved answer can be rated too (``rate`` draws the feedback widgets)."""
     for index, (column, candidate) in enumerate(_columns(comparison)):
         with column:
-            _heading(candidate, lang)
+            _heading(candidate)
             if candidate.exchange.answered:
                 st.markdown(safe_markdown(candidate.exchange.answer) or t("*(empty answer)*"))
-            _under(candidate, t, lang)
+            _under(candidate)
             if candidate.exchange.answered:
                 st.button(
                     t("Use this answer"),
@@ -68,21 +62,21 @@ def _columns(comparison: Comparison) -> list[tuple[DeltaGenerator, Candidate]]:
     return list(zip(columns, comparison.candidates, strict=True))
 
 
-def _heading(candidate: Candidate, lang: str) -> None:
+def _heading(candidate: Candidate) -> None:
     st.markdown(f"**{safe_markdown(candidate.label)}**")
     if candidate.reply and candidate.reply.notice:
-        st.info(safe_markdown(candidate.reply.notice.text(lang)), icon=":material/info:")
+        st.info(safe_markdown(candidate.reply.notice.text(language())), icon=":material/info:")
 
 
-def _under(candidate: Candidate, t: Callable[..., str], lang: str) -> None:
+def _under(candidate: Candidate) -> None:
     """What its answer came with (times and tokens), or why it has none, or was not saved."""
     exchange = candidate.exchange
     if not exchange.answered:
-        st.error(exchange.reason.text(lang) if exchange.reason else "", icon=":material/error:")
+        st.error(exchange.reason.text(language()) if exchange.reason else "", icon=":material/error:")
         return
     if stats := exchange.stats:
         st.caption(stats_line(exchange) + t(" · {tokens} prompt tokens", tokens=stats.input_tokens))
     if not exchange.saved:  # kept on screen; picking it tries saving it again
-        st.warning(exchange.reason.text(lang) if exchange.reason else "", icon=":material/database:")
+        st.warning(exchange.reason.text(language()) if exchange.reason else "", icon=":material/database:")
     elif exchange.reason:  # ended at its deadline
-        st.info(exchange.reason.text(lang), icon=":material/info:")
+        st.info(exchange.reason.text(language()), icon=":material/info:")

@@ -12,17 +12,18 @@ from chat_core.access import is_admin
 from chat_core.errors import ChatError
 from chat_core.usage.prices import instance_prices
 from chat_core.usage.report import period_since, report, visible_usage
-from pages.common import conversation_store, endpoint_instances, language, owner, t
+from pages.common import conversation_store, language, owner, t
+from pages.models import endpoint_instances
 
-lang, tr = language(), t()
+lang = language()
 store = conversation_store()
 user = owner()
 now = time.time()
 today = datetime.fromtimestamp(now, UTC).date()
 
-st.title(tr("Usage"))
-since = st.date_input(tr("From (UTC)"), today.replace(day=1), max_value=today, key="usage-since")
-everyone = is_admin(user) and st.toggle(tr("Every user's usage"), key="usage-everyone")
+st.title(t("Usage"))
+since = st.date_input(t("From (UTC)"), today.replace(day=1), max_value=today, key="usage-since")
+everyone = is_admin(user) and st.toggle(t("Every user's usage"), key="usage-everyone")
 try:
     period = period_since(since, now)
     found = report(
@@ -35,25 +36,25 @@ try:
 except ChatError as error:
     st.error(error.text(lang), icon=":material/error:")
     st.stop()
-st.caption(tr("{hours:,.1f} hours, to now", hours=period.hours))
+st.caption(t("{hours:,.1f} hours, to now", hours=period.hours))
 if not found.models:
-    st.info(tr("No answers in this period."))
+    st.info(t("No answers in this period."))
     st.stop()
 
 COLUMNS = {
-    "owner": st.column_config.TextColumn(tr("User")),
-    "model": st.column_config.TextColumn(tr("Model")),
-    "endpoint": st.column_config.TextColumn(tr("Endpoint")),
-    "questions": st.column_config.NumberColumn(tr("Questions")),
-    "input_tokens": st.column_config.NumberColumn(tr("Input tokens")),
-    "output_tokens": st.column_config.NumberColumn(tr("Output tokens")),
-    "seconds": st.column_config.NumberColumn(tr("Generation seconds"), format="%.1f"),
-    "instance_type": st.column_config.TextColumn(tr("Instance type")),
-    "instances": st.column_config.NumberColumn(tr("Instances")),
-    "hourly_price": st.column_config.NumberColumn(tr("Price per hour"), format="$%.2f"),
-    "cost": st.column_config.NumberColumn(tr("Cost"), format="$%.2f"),
-    "share": st.column_config.NumberColumn(tr("Share of instance time"), format="%.4f%%"),
-    "note": st.column_config.TextColumn(tr("Note")),
+    "owner": st.column_config.TextColumn(t("User")),
+    "model": st.column_config.TextColumn(t("Model")),
+    "endpoint": st.column_config.TextColumn(t("Endpoint")),
+    "questions": st.column_config.NumberColumn(t("Questions")),
+    "input_tokens": st.column_config.NumberColumn(t("Input tokens")),
+    "output_tokens": st.column_config.NumberColumn(t("Output tokens")),
+    "seconds": st.column_config.NumberColumn(t("Generation seconds"), format="%.1f"),
+    "instance_type": st.column_config.TextColumn(t("Instance type")),
+    "instances": st.column_config.NumberColumn(t("Instances")),
+    "hourly_price": st.column_config.NumberColumn(t("Price per hour"), format="$%.2f"),
+    "cost": st.column_config.NumberColumn(t("Cost"), format="$%.2f"),
+    "share": st.column_config.NumberColumn(t("Share of instance time"), format="%.4f%%"),
+    "note": st.column_config.TextColumn(t("Note")),
 }
 
 
@@ -62,13 +63,13 @@ def table(rows: list[dict[str, Any]], key: str, leave_out: tuple[str, ...] = ())
     st.dataframe(shown, column_config=COLUMNS, hide_index=True, key=key)
 
 
-st.subheader(tr("Per model"))
+st.subheader(t("Per model"))
 table([vars(totals) for totals in found.models], "usage-models", leave_out=("owner",))
 if found.users:
-    st.subheader(tr("Per user"))
+    st.subheader(t("Per user"))
     table([vars(totals) for totals in found.users], "usage-users")
 
-st.subheader(tr("Instance cost over the period"))
+st.subheader(t("Instance cost over the period"))
 table(
     [vars(cost) | {"note": cost.note.text(lang) if cost.note else ""} for cost in found.costs], "usage-costs"
 )
@@ -77,7 +78,7 @@ shares = [
 ]
 table(shares, "usage-shares", leave_out=() if everyone else ("owner",))
 st.caption(
-    tr(
+    t(
         "SageMaker bills each instance by the hour while its endpoint is in service, answering or "
         "idle: the cost is the instances' hours in the period at the prices in INSTANCE_PRICES, as if "
         "the endpoint served the whole period. A share is the part of those hours the answers took, "

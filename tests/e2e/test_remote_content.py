@@ -77,7 +77,7 @@ def test_an_image_in_a_file_name_is_never_fetched(page: Page, listener: tuple[in
     expect(page.get_by_text("1 page ·")).to_be_visible()
     page.get_by_role("button", name="Ask this document").click()
     caption = page.get_by_role("main").get_by_test_id("stCaptionContainer").first
-    expect(caption).to_contain_text("report")
+    expect(caption).to_contain_text("report", timeout=120_000)  # once indexed (the embedding model starts)
     send(page, "What does Lorem ipsum dolor sit amet say?")
     wait_for_answer(page, 1)
     page.get_by_text("Sources (").click()
