@@ -22,7 +22,8 @@ from unittest import mock
 
 from bench.results import Figure, Spread, figure, interleaved
 from bench.retrieval import first_token_seconds
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads
 from chat_core.models.catalog import GenerationParams, load_catalog

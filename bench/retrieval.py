@@ -44,7 +44,8 @@ import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bench.results import BENCH, Figure, Spread, figure, interleaved, timed
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from chat_core.conversations.session import Settings
+from chat_core.conversations.exchange import Settings
 from chat_core.documents.pdf import Document, PasswordRequired, PDFError, WrongPassword, read_pdf
 from chat_core.documents.summaries import DETAILS, Summary, summarize
 from chat_core.documents.uploads import Record, sha256

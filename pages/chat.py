@@ -7,7 +7,8 @@ import contextlib
 
 import streamlit as st
 
-from chat_core.conversations.session import QUESTION_MAX_CHARS, ChatSession
+from chat_core.conversations.prompting import QUESTION_MAX_CHARS
+from chat_core.conversations.session import ChatSession
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown, safe_stream
 from pages import comparison, state

@@ -6,7 +6,9 @@ import functools
 
 import streamlit as st
 
-from chat_core.conversations.session import QUESTION_MAX_CHARS, ChatSession, Exchange
+from chat_core.conversations.exchange import Exchange
+from chat_core.conversations.prompting import QUESTION_MAX_CHARS
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import COMMENT_MAX_CHARS
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from chat_core.conversations.session import DEFAULT_SYSTEM, MODES, ChatSession, Settings
+from chat_core.conversations.exchange import DEFAULT_SYSTEM, MODES, Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.errors import ChatError
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.retrieval.library import Attached

@@ -7,7 +7,8 @@ from typing import Any
 import streamlit as st
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import ChatSession, Exchange, State
+from chat_core.conversations.exchange import Exchange, State
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError

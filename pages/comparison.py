@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.compare import Candidate, Comparison
-from chat_core.conversations.session import Exchange
+from chat_core.conversations.exchange import Exchange
 from chat_core.markdown import safe_markdown
 from pages.common import language, stats_line, t
 

@@ -13,7 +13,8 @@ import pytest
 from shared import PDFS, run_ask
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.models.catalog import LOCAL_MODEL

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chat_core.conversations.session import MODES, ChatSession, Settings, State
+from chat_core.conversations.exchange import MODES, Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.sqlite import SQLiteStore
 from chat_core.errors import (
     ChatError,

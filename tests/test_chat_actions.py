@@ -8,7 +8,8 @@ import pytest
 from shared import refuse_answers
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import ChatSession, Settings, State
+from chat_core.conversations.exchange import Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.local import model as local_model
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import GenerationParams, load_catalog

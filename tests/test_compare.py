@@ -16,9 +16,10 @@ from moto_server import use_moto
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.compare import Comparison
 from chat_core.conversations.dynamodb import create_table
+from chat_core.conversations.exchange import MODES, Settings, State
 from chat_core.conversations.export import to_markdown
 from chat_core.conversations.feedback import preference_pairs, rated
-from chat_core.conversations.session import MODES, ChatSession, Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import Store, current_view
 from chat_core.errors import ChatError
 from chat_core.local.endpoint import LocalEndpoint

@@ -28,7 +28,8 @@ from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer

@@ -15,7 +15,8 @@ import pytest
 from botocore.eventstream import EventStreamBuffer
 from shared import point_at, serving
 
-from chat_core.conversations.session import MODES, ChatSession, Exchange, Settings, State
+from chat_core.conversations.exchange import MODES, Exchange, Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.errors import (
     ChatError,
     EndpointNotFound,

@@ -18,7 +18,8 @@ from shared import PDFS, ROOT, serving
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import summarize
 from chat_core.documents.uploads import open_uploads, sha256

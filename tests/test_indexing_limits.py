@@ -15,7 +15,8 @@ from types import SimpleNamespace
 import pytest
 from shared import pdf_of, run_ask
 
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.errors import ChatError

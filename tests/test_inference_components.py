@@ -17,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
 from chat_core.access import EndpointNotAllowed, check_endpoint_allowed
-from chat_core.conversations.session import ChatSession, Settings, State
+from chat_core.conversations.exchange import Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.errors import ChatError, ComponentMismatch, ComponentNotFound, InvalidEndpoint
 from chat_core.local import runtime
 from chat_core.local.endpoint import LocalEndpoint

@@ -11,7 +11,8 @@ from shared import PDFS, refuse_answers
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads, sha256

@@ -11,7 +11,8 @@ import pytest
 from chat_core.__main__ import main
 from chat_core.conversations import dynamodb, sqlite
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import Store
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.budget import count_tokens

@@ -11,7 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from chat_core.commands import Subparsers, reading_input
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import open_uploads, sha256

@@ -24,7 +24,6 @@ from typing import Any, Protocol
 import chat_core.local.runtime  # noqa: F401  (registers the bundled models with the model path)
 from chat_core.conversations.compare import Comparison
 from chat_core.conversations.exchange import (
-    DEFAULT_SYSTEM,
     MODES,
     Exchange,
     Settings,
@@ -32,9 +31,7 @@ from chat_core.conversations.exchange import (
     answer_record,
 )
 from chat_core.conversations.prompting import (
-    QUESTION_MAX_CHARS,
     Fitted,
-    QuestionTooLong,
     call,
     fitted_or_error,
 )
@@ -55,18 +52,6 @@ from chat_core.models.prompts import Turn
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Attached, Library
 from chat_core.retrieval.search import TOP_K, Source
-
-__all__ = [
-    "DEFAULT_SYSTEM",
-    "MODES",
-    "QUESTION_MAX_CHARS",
-    "ChatSession",
-    "Exchange",
-    "QuestionTooLong",
-    "Reply",
-    "Settings",
-    "State",
-]
 
 NO_ANSWER_YET = Message(
     "This question has no answer yet: the answer failed or was cut short.",

@@ -4,7 +4,8 @@ streams: the answer is kept, saved, and the user is told where."""
 from pathlib import Path
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import ChatSession, Settings, State
+from chat_core.conversations.exchange import Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import load_catalog
 

@@ -18,7 +18,8 @@ import pytest
 from chat_page import start
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.session import MODES, ChatSession, Settings, State
+from chat_core.conversations.exchange import MODES, Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import Store
 from chat_core.errors import ChatError
 from chat_core.local.endpoint import Response

@@ -10,13 +10,9 @@ from moto_server import use_moto
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table
-from chat_core.conversations.session import (
-    QUESTION_MAX_CHARS,
-    ChatSession,
-    QuestionTooLong,
-    Settings,
-    State,
-)
+from chat_core.conversations.exchange import Settings, State
+from chat_core.conversations.prompting import QUESTION_MAX_CHARS, QuestionTooLong
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import TITLE_LENGTH, Store, UnstorableText
 from chat_core.errors import PromptTooLong
 from chat_core.models.catalog import load_catalog

@@ -14,7 +14,8 @@ import pytest
 import regex
 from shared import point_at, serving
 
-from chat_core.conversations.session import MODES, ChatSession, Exchange, Settings, State
+from chat_core.conversations.exchange import MODES, Exchange, Settings, State
+from chat_core.conversations.session import ChatSession
 from chat_core.local import model as local_model
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel

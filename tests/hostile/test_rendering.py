@@ -11,8 +11,9 @@ from chat_page import send, start
 from shared import PDFS, ROOT
 
 from chat_core.conversations.backends import open_store
+from chat_core.conversations.exchange import Settings
 from chat_core.conversations.export import to_markdown
-from chat_core.conversations.session import ChatSession, Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.errors import ChatError, explain, redacted
