@@ -107,6 +107,10 @@ class Failure(enum.Enum):
     FAILED = "failed"  # anything else, named by its code
 
 
+# The code SageMaker's services answer a request they refuse with (a name that is
+# not found among them): each caller tells its cases apart by the message.
+VALIDATION = ("ValidationError", "ValidationException")
+
 # Codes every service answers with (S3 has names of its own for some).
 CODES: dict[str, Failure] = {
     **dict.fromkeys(

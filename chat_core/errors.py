@@ -251,7 +251,7 @@ def _explain_client_error(error: ClientError, endpoint: str, component: str | No
     code = aws.code(error)
     message = redacted(error.response.get("Error", {}).get("Message", ""))
     lowered = message.lower()
-    if code in ("ValidationError", "ValidationException"):
+    if code in aws.VALIDATION:
         if "inference component name header" in lowered:
             mismatch = ComponentNotHosted if component else ComponentNeeded
             return mismatch(endpoint=endpoint, component=component)

@@ -1,16 +1,19 @@
-"""The user interface in English and Korean.
+"""The user interface in English and Korean: every text is a ``Message``, its English and
+Korean templates declared together, in one place per kind of text:
 
-Labels are written in English in the pages and looked up here with ``tr``; the
-lookup fails for a label with no Korean entry, whatever the language shown, so
-any test that renders a page proves its labels are translated.  Messages made in
-``chat_core`` (errors, notices) carry both languages themselves (``Text``,
-``ChatError``).  A dictionary rather than gettext: two languages, no build step.
+- a page's labels in ``KO`` below, keyed by the English the page is written in and
+  looked up with ``tr``: the lookup fails for a label with no Korean entry, whatever
+  the language shown, so any test that renders a page proves its labels translated;
+- an error's in its ``ChatError`` class (``errors``);
+- a notice made in ``chat_core`` as a module-level ``Message`` where it is issued.
+
+``Text`` is a message filled in, in both languages, until a page picks one.  A
+dictionary rather than gettext: two languages, no build step.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chat_core.markdown import safe_markdown
@@ -34,11 +37,6 @@ class Text:
         """The message for a page, which shows it as Markdown: an image in it (from a
         file name, a model's malformed answer) is a link, never fetched."""
         return safe_markdown(self.ko if language == "ko" else self.en)
-
-    @classmethod
-    def of(cls, label: str) -> Text:
-        """A label of the dictionary below as a message in both languages."""
-        return cls(label, KO[label])
 
     @classmethod
     def joined(cls, texts: Sequence[Text | None]) -> Text | None:
@@ -81,15 +79,6 @@ def tr(label: str, language: str, **values: object) -> str:
         message = Message(ONE[label][1], message.ko)
     text = message.format(**values) if values else message
     return text.ko if language == "ko" else text.en
-
-
-def translator(language: str) -> Callable[..., str]:
-    """``tr`` for one language: each page's ``t("label", name=value)``."""
-    return functools.partial(_tr_in, language)
-
-
-def _tr_in(language: str, label: str, **values: object) -> str:
-    return tr(label, language, **values)
 
 
 KO: dict[str, str] = {
@@ -234,8 +223,6 @@ KO: dict[str, str] = {
     "쉬든 인스턴스마다 시간 단위로 청구합니다. 비용은 기간 중 인스턴스 시간에 INSTANCE_PRICES의 가격을 "
     "곱한 값이며, 엔드포인트가 기간 내내 서비스했다고 봅니다. 비율은 그 시간 중 답변에 쓰인 부분이고, "
     "그 비용은 엔드포인트 비용 중 그만큼입니다.",
-    "Bundled model: no instance to pay for.": "내장 모델: 비용을 낼 인스턴스가 없습니다.",
-    "Instance type unknown.": "인스턴스 유형을 모릅니다.",
     "Compare models": "모델 비교",
     "Ask each question of two or three models at once, then pick the better answer.": (
         "질문마다 두세 모델에게 한꺼번에 묻고, 더 나은 답변을 고릅니다."

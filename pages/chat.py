@@ -28,28 +28,24 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
         # rerun, a closed tab), which stops the answer and keeps its text.
         bar = st.empty()
         indexed = indexing_bar(bar)
-        if choices.compared:
-            with (
-                contextlib.suppress(ChatError),
-                chat.compare(question, choices.compared, choices.top_k, indexed, bar.empty) as compared,
-            ):
-                bar.empty()
-                show_in_url(chat)
-                # Stop reruns the page; the next run stops every model's answer (chat.settle).
-                st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
-                comparison.stream(compared)
-        else:
-            with (
-                contextlib.suppress(ChatError),
-                chat.ask(question, choices.settings, choices.top_k, indexed, bar.empty) as reply,
-            ):
-                bar.empty()
-                show_in_url(chat)  # a reload finds the conversation, even mid-answer
-                if reply.notice:
-                    st.info(safe_markdown(reply.notice.text(language())), icon=":material/info:")
-                # Stop reruns the page, which interrupts the stream; so does Streamlit's own Stop.
-                st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
-                st.write_stream(safe_stream(reply))
+        compared = choices.compared
+        with (
+            contextlib.suppress(ChatError),
+            chat.compare(question, compared, choices.top_k, indexed, bar.empty)
+            if compared
+            else chat.ask(question, choices.settings, choices.top_k, indexed, bar.empty) as answering,
+        ):
+            bar.empty()
+            show_in_url(chat)  # a reload finds the conversation, even mid-answer
+            if not compared and answering.notice:
+                st.info(safe_markdown(answering.notice.text(language())), icon=":material/info:")
+            # Stop reruns the page: that interrupts the stream, and the next run stops
+            # every model's answer (chat.settle); so does Streamlit's own Stop.
+            st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
+            if compared:
+                comparison.stream(answering)
+            else:
+                st.write_stream(safe_stream(answering))
     show_in_url(chat)
 
 
@@ -65,7 +61,7 @@ with st.sidebar:
     choices = sidebar(chat)
 
 st.title(t("SageMaker Chat"))
-models = " vs ".join(one.spec.label for one in choices.compared) or choices.settings.spec.label
+models = " · ".join(one.spec.label for one in choices.compared) or choices.settings.spec.label
 names = [document.name for document in chat.documents]
 st.caption(safe_markdown(" · ".join([models, choices.settings.mode, *names])))
 if partly := library().notice(chat.documents):  # attached documents searched only in part

@@ -29,48 +29,50 @@ def draw(chat: ChatSession, choices: Choices, index: int, exchange: Exchange) ->
         if chat.comparison and chat.comparison.exchange is exchange:  # waits for a pick
             comparison.settled(chat.comparison, functools.partial(pick, chat), functools.partial(rated, chat))
             if not chat.comparison.pickable:  # every model failed: the question can be sent again
-                st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
-            return
-        if not exchange.answered:  # failed or unanswered: the question can be sent again
+                resend(exchange)
+        elif not exchange.answered:  # failed or unanswered: the question can be sent again
             st.error(exchange.reason.text(language()) if exchange.reason else "", icon=":material/error:")
-            st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
-            return
-        st.markdown(safe_markdown(exchange.answer) or t("*(empty answer)*"))
-        if line := stats_line(exchange):
-            st.caption(line)
-        sources(index, exchange, choices.show_passages)
-        if exchange.saved and exchange.reason:  # saved elsewhere than asked, or ended at its deadline
-            st.info(exchange.reason.text(language()), icon=":material/info:")
-        if not exchange.saved:  # shown, not lost: saving can be tried again
-            st.warning(
-                exchange.reason.text(language()) if exchange.reason else "", icon=":material/database:"
-            )
-            again = {
-                "key": f"save-{index}",
-                "on_click": chat.save_again,
-                "args": (exchange, choices.settings),
-            }
-            st.button(t("Save again"), **again)
-        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-            if exchange.answer_key:
-                feedback(chat, exchange)
-            with st.popover(t("Copy"), icon=":material/content_copy:", type="tertiary", key=f"copy-{index}"):
-                st.caption(t("The copy button is at the top right of the text."))
-                st.code(exchange.answer, language=None, wrap_lines=True)
-            if index == len(chat.exchanges) - 1:
-                again = {"icon": ":material/refresh:", "type": "tertiary", "key": "regenerate"}
-                st.button(t("Regenerate"), on_click=lambda: ask(chat.regenerate_last()), **again)
-                with st.popover(t("Edit question"), icon=":material/edit:", type="tertiary", key="edit"):
-                    st.text_area(
-                        t("Question"),
-                        exchange.question,
-                        max_chars=QUESTION_MAX_CHARS,
-                        key=state.EDITED_QUESTION,
-                    )
-                    st.button(
-                        t("Send edited question"), key="send-edited", on_click=send_edited, args=(chat,)
-                    )
-        feedback_failure(exchange)
+            resend(exchange)
+        else:
+            answered(chat, choices, index, exchange)
+            actions(chat, index, exchange)
+            feedback_failure(exchange)
+
+
+def resend(exchange: Exchange) -> None:
+    st.button(t("Resend"), icon=":material/refresh:", on_click=ask, args=(exchange.question,))
+
+
+def answered(chat: ChatSession, choices: Choices, index: int, exchange: Exchange) -> None:
+    """The answer, its speed and sources, and whether and where it was saved."""
+    st.markdown(safe_markdown(exchange.answer) or t("*(empty answer)*"))
+    if line := stats_line(exchange):
+        st.caption(line)
+    sources(index, exchange, choices.show_passages)
+    if exchange.saved and exchange.reason:  # saved elsewhere than asked, or ended at its deadline
+        st.info(exchange.reason.text(language()), icon=":material/info:")
+    if not exchange.saved:  # shown, not lost: saving can be tried again
+        st.warning(exchange.reason.text(language()) if exchange.reason else "", icon=":material/database:")
+        again = {"key": f"save-{index}", "on_click": chat.save_again, "args": (exchange, choices.settings)}
+        st.button(t("Save again"), **again)
+
+
+def actions(chat: ChatSession, index: int, exchange: Exchange) -> None:
+    """Rate, comment and copy an answer; regenerate the last one, or edit its question."""
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        if exchange.answer_key:
+            feedback(chat, exchange)
+        with st.popover(t("Copy"), icon=":material/content_copy:", type="tertiary", key=f"copy-{index}"):
+            st.caption(t("The copy button is at the top right of the text."))
+            st.code(exchange.answer, language=None, wrap_lines=True)
+        if index == len(chat.exchanges) - 1:
+            again = {"icon": ":material/refresh:", "type": "tertiary", "key": "regenerate"}
+            st.button(t("Regenerate"), on_click=lambda: ask(chat.regenerate_last()), **again)
+            with st.popover(t("Edit question"), icon=":material/edit:", type="tertiary", key="edit"):
+                st.text_area(
+                    t("Question"), exchange.question, max_chars=QUESTION_MAX_CHARS, key=state.EDITED_QUESTION
+                )
+                st.button(t("Send edited question"), key="send-edited", on_click=send_edited, args=(chat,))
 
 
 def ask(question: str) -> None:

@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from chat_core.documents.pdf import CorruptPDF, EmptyFile, NotAPDF, NoTextLayer
 from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.model import gguf_path
 from chat_core.local.server import EndpointServer
 from tests.hostile import hostile_pdfs
 
@@ -176,7 +177,8 @@ def endpoint_server_process(
     )
     try:
         assert process.stderr
-        line = process.stderr.readline()  # "Serving NAME on URL"
+        line = process.stderr.readline()  # "Serving NAME on URL"; "" if the server died
+        assert line.startswith("Serving"), f"the endpoint server did not start: {line!r}"
         threading.Thread(target=process.stderr.read, daemon=True).start()  # its request log: drained
         yield line.rsplit(" ", 1)[-1].strip()
     finally:
@@ -234,6 +236,8 @@ def app_process(
                 break
             except OSError:
                 time.sleep(0.1)
+        else:
+            raise AssertionError(f"the app did not answer on {url} within 30 s")
         yield url, process.pid
     finally:
         process.terminate()
@@ -306,3 +310,32 @@ def wait_for_answer(page: Page, count: int) -> None:
     run that drew them has ended."""
     expect(page.get_by_text("first token")).to_have_count(count, timeout=120_000)
     idle(page)
+
+
+def bundled_special_tokens() -> tuple[str, ...]:
+    """The texts the bundled tokenizer turns into special tokens when it parses them
+    (ChatML's ``<|im_start|>``, and ``<file_sep>`` and the like from pre-training):
+    the tokens llama.cpp matches as a whole (control, user-defined and unknown).
+    Read from the GGUF's vocabulary alone, without the weights: a fraction of a second.
+    Imported here, not with this module: tests that need no model run without llama.cpp."""
+    import llama_cpp
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    handle = llama_cpp.llama_model_load_from_file(str(gguf_path()).encode(), params)
+    if not handle:
+        raise RuntimeError(f"cannot read the vocabulary of {gguf_path()}")
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(handle)
+        parsed = (
+            llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+            | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+            | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+        )
+        return tuple(
+            llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8")
+            for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
+            if llama_cpp.llama_vocab_get_attr(vocab, token) & parsed
+        )
+    finally:
+        llama_cpp.llama_model_free(handle)

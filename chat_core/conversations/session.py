@@ -7,9 +7,6 @@ in a thread the page can always end (``reply``), or, asked of several models at
 once, side by side (``compare``).  This module saves each question before the
 model is called and each answer as it ends, and keeps the session in step with
 the store.
-
-Pages import what they ask with from here: ``ChatSession`` and the types its
-methods take and give.
 """
 
 from __future__ import annotations

@@ -48,35 +48,6 @@ def model() -> Llama:
     return llm
 
 
-@functools.cache
-def special_tokens() -> tuple[str, ...]:
-    """The texts the bundled tokenizer turns into special tokens when it parses them
-    (ChatML's ``<|im_start|>``, and ``<file_sep>`` and the like from pre-training):
-    the tokens llama.cpp matches as a whole (control, user-defined and unknown).
-    Read from the GGUF's vocabulary alone, without the weights: a fraction of a second."""
-    import llama_cpp
-
-    params = llama_cpp.llama_model_default_params()
-    params.vocab_only = True
-    handle = llama_cpp.llama_model_load_from_file(str(gguf_path()).encode(), params)
-    if not handle:
-        raise RuntimeError(f"cannot read the vocabulary of {gguf_path()}")
-    try:
-        vocab = llama_cpp.llama_model_get_vocab(handle)
-        parsed = (
-            llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
-            | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
-            | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
-        )
-        return tuple(
-            llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8")
-            for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
-            if llama_cpp.llama_vocab_get_attr(vocab, token) & parsed
-        )
-    finally:
-        llama_cpp.llama_model_free(handle)
-
-
 def count_tokens(text: str) -> int:
     """Exact token count of ``text`` as part of a prompt (special tokens parsed, no BOS)."""
     return len(model().tokenize(text.encode("utf-8"), add_bos=False, special=True))

@@ -16,7 +16,7 @@ for characters outside their vocabulary (most Hangul syllables, for Llama 2),
 so a non-ASCII character is charged its byte count; ASCII letters are charged
 as if a token held only two of them (German text takes SmolLM2 one token per
 2.1 letters), and digits and symbols one each.  Measured with SmolLM2's
-tokenizer on ../shared/pdfs: Korean 1.86 tokens per character (one per UTF-8
+tokenizer on tests/pdfs: Korean 1.86 tokens per character (one per UTF-8
 byte, 3 per Hangul syllable), English 0.23, German with maths 0.51; the
 estimate is at or above every one of them and about 2x over for English.
 """

@@ -277,7 +277,7 @@ def _version(pattern: str, tag: str) -> tuple[int, ...]:
 
 
 def _gone(error: ClientError) -> bool:
-    return aws.code(error) in ("ValidationException", "ValidationError") and "not find" in str(error).lower()
+    return aws.code(error) in aws.VALIDATION and "not find" in str(error).lower()
 
 
 def _denied(error: BaseException) -> bool:

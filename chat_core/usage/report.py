@@ -43,6 +43,8 @@ class InvalidPeriod(ChatError):
     ko = "기간이 오늘({today}, UTC) 이후인 {day}에 시작합니다. 오늘까지의 날짜를 고르세요."
 
 
+BUNDLED = Message("Bundled model: no instance to pay for.", "내장 모델: 비용을 낼 인스턴스가 없습니다.")
+UNKNOWN_INSTANCE = Message("Instance type unknown.", "인스턴스 유형을 모릅니다.")
 NO_PRICE = Message(
     "No price for {instance_type}: set it in INSTANCE_PRICES.",
     "{instance_type}의 가격이 없습니다. INSTANCE_PRICES에 설정하세요.",
@@ -164,10 +166,10 @@ def _totals(records: list[Usage], by_user: bool) -> list[Totals]:
 
 def _cost(endpoint: str, period: Period, instances: Instances, prices: Mapping[str, float]) -> EndpointCost:
     if endpoint == LOCAL_ENDPOINT:
-        return EndpointCost(endpoint, None, 0, None, 0.0, Text.of("Bundled model: no instance to pay for."))
+        return EndpointCost(endpoint, None, 0, None, 0.0, BUNDLED.format())
     serving = instances(endpoint)
     if serving is None:
-        return EndpointCost(endpoint, None, 0, None, None, Text.of("Instance type unknown."))
+        return EndpointCost(endpoint, None, 0, None, None, UNKNOWN_INSTANCE.format())
     instance_type, count = serving
     price = prices.get(instance_type)
     if price is None:
