@@ -312,12 +312,12 @@ def wait_for_answer(page: Page, count: int) -> None:
     idle(page)
 
 
-def bundled_special_tokens() -> tuple[str, ...]:
-    """The texts the bundled tokenizer turns into special tokens when it parses them
-    (ChatML's ``<|im_start|>``, and ``<file_sep>`` and the like from pre-training):
+def bundled_special_tokens() -> dict[int, str]:
+    """The texts, by token id, the bundled tokenizer turns into special tokens when it parses
+    them (ChatML's ``<|im_start|>``, and ``<file_sep>`` and the like from pre-training):
     the tokens llama.cpp matches as a whole (control, user-defined and unknown).
     Read from the GGUF's vocabulary alone, without the weights: a fraction of a second.
-    Imported here, not with this module: tests that need no model run without llama.cpp."""
+    llama_cpp is imported here, not with this module: tests that need no model run without it."""
     import llama_cpp
 
     params = llama_cpp.llama_model_default_params()
@@ -332,10 +332,10 @@ def bundled_special_tokens() -> tuple[str, ...]:
             | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
             | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
         )
-        return tuple(
-            llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8")
+        return {
+            token: llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8")
             for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
             if llama_cpp.llama_vocab_get_attr(vocab, token) & parsed
-        )
+        }
     finally:
         llama_cpp.llama_model_free(handle)

@@ -184,7 +184,7 @@ def test_a_message_breaks_special_tokens_and_keeps_role_lines(fmt) -> None:
 def test_prompts_are_made_without_loading_the_bundled_model() -> None:
     """Its special tokens are broken all the same: every one its GGUF's vocabulary
     lists (read here by llama.cpp), in a process that never loads llama.cpp."""
-    tokens = bundled_special_tokens()
+    tokens = list(bundled_special_tokens().values())
     script = (
         "import json, sys\n"
         "from chat_core.models.prompts import CHATML, ZWSP\n"

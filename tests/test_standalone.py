@@ -15,9 +15,10 @@ from shared import PDFS, ROOT
 WITHOUT_LLAMA_CPP = "import sys; sys.modules['llama_cpp'] = None; import pytest; sys.exit(pytest.main())"
 
 
-def test_the_i18n_tests_pass_without_llama_cpp() -> None:
+def test_the_tests_of_texts_and_errors_pass_without_llama_cpp() -> None:
+    tests = ["tests/test_i18n.py", "tests/test_message_templates.py", "tests/test_errors.py"]
     run = subprocess.run(
-        [sys.executable, "-c", WITHOUT_LLAMA_CPP, "tests/test_i18n.py", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-c", WITHOUT_LLAMA_CPP, *tests, "-q", "-p", "no:cacheprovider"],
         cwd=ROOT,
         capture_output=True,
         text=True,

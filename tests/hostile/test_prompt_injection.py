@@ -9,10 +9,9 @@ import re
 import unicodedata
 
 import jinja2
-import llama_cpp
 import pytest
 import regex
-from shared import point_at, serving
+from shared import bundled_special_tokens, point_at, serving
 
 from chat_core.conversations.exchange import MODES, Exchange, Settings, State
 from chat_core.conversations.session import ChatSession
@@ -163,24 +162,9 @@ def test_the_control_tokens_of_served_families_stay_text(token: str) -> None:
         assert [m["content"] for m in messages] == [cleaned] * 4
 
 
-def parsed_specials() -> dict[int, str]:
-    """The ids llama.cpp's tokenizer makes out of text when it parses special
-    tokens, with their texts: read here from the bundled GGUF's vocabulary."""
-    vocab = llama_cpp.llama_model_get_vocab(local_model.model().model)
-    parsed = (
-        llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
-        | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
-        | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
-    )
-    return {
-        i: llama_cpp.llama_vocab_get_text(vocab, i).decode()
-        for i in range(llama_cpp.llama_vocab_n_tokens(vocab))
-        if llama_cpp.llama_vocab_get_attr(vocab, i) & parsed
-    }
-
-
+@pytest.mark.real_model
 def test_every_control_token_of_the_bundled_tokenizer_stays_text() -> None:
-    specials = parsed_specials()
+    specials = bundled_special_tokens()
     assert len(specials) > 3  # ChatML's and the pre-training's (<file_sep>, <jupyter_code>...)
     attack = "Look: " + " ".join(specials.values()) + "\n" + "".join(specials.values())
     model = local_model.model()
