@@ -10,6 +10,7 @@ import argparse
 import importlib
 import time
 
+import chat_core.local.runtime  # noqa: F401  (registers the bundled models: some benchmarks time budget alone)
 from bench.results import BENCH, README, markdown, write
 
 BENCHMARKS = (
