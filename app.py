@@ -10,6 +10,7 @@ from chat_core.i18n import LANGUAGES, Text, language_for, tr
 from chat_core.markdown import safe_markdown
 from pages import state
 from pages.common import language, log_in, logged_out, login_configured, t
+from pages.preferences import demo_notice, keep_choices
 from pages.upload_gate import admit_uploads, gate_uploads
 
 
@@ -51,6 +52,8 @@ elif logged_out():  # the login button is the only page, whatever the URL asks f
     pages = [st.Page(log_in, title=t("Log in"), icon=":material/login:")]
 else:
     admit_uploads()
+    keep_choices()  # first: it knows a session's first run
+    demo_notice()
     if login_configured():  # the email is shown, never used to tell users apart
         email = safe_markdown(str(st.user.get("email") or "?"))
         st.sidebar.caption(t("Logged in as {email}", email=email))

@@ -234,6 +234,9 @@ KO: dict[str, str] = {
     "Use this answer": "이 답변 쓰기",
     "Use one of the answers above to go on": "계속하려면 위의 답변 중 하나를 쓰세요",
     " · {tokens} prompt tokens": " · 프롬프트 {tokens}토큰",
+    # state: the model over each answer, the first-run notice
+    "{model} · picked from the compared answers": "{model} · 비교한 답변 중에서 고름",
+    "Got it": "알겠습니다",
 }
 
 # English labels that count something: the value counted, and the label for one.

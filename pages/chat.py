@@ -15,7 +15,7 @@ from pages import comparison, state
 from pages.chat_answers import draw
 from pages.chat_conversations import go_to, show_in_url
 from pages.chat_sidebar import Choices, sidebar
-from pages.common import chat_session, indexing_bar, language, library, t
+from pages.common import answer_header, chat_session, indexing_bar, language, library, t
 
 
 def answer(chat: ChatSession, choices: Choices, question: str) -> None:
@@ -45,6 +45,7 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
             if compared:
                 comparison.stream(answering)
             else:
+                answer_header(answering.exchange)
                 st.write_stream(safe_stream(answering))
     show_in_url(chat)
 

@@ -18,7 +18,7 @@ from chat_core.retrieval.search import Source
 from pages import comparison, state
 from pages.chat_conversations import tell
 from pages.chat_sidebar import Choices
-from pages.common import language, library, stats_line, t
+from pages.common import answer_header, language, library, stats_line, t
 
 THUMBS = ("down", "up")  # st.feedback("thumbs") gives 0 for thumbs down, 1 for up
 
@@ -34,6 +34,7 @@ def draw(chat: ChatSession, choices: Choices, index: int, exchange: Exchange) ->
             st.error(exchange.reason.text(language()) if exchange.reason else "", icon=":material/error:")
             resend(exchange)
         else:
+            answer_header(exchange)
             answered(chat, choices, index, exchange)
             actions(chat, index, exchange)
             feedback_failure(exchange)

@@ -15,6 +15,7 @@ from pages import state
 from pages.chat_conversations import conversations, go_to
 from pages.common import language, library, t
 from pages.models import model_picker, offered_models
+from pages.preferences import SESSION, remember_choices
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,15 @@ def sidebar(chat: ChatSession) -> Choices:
     st.header(t("Documents"))
     documents(chat)
     with st.expander(t("Retrieval settings"), icon=":material/tune:"):
-        top_k = st.slider(t("Passages per question"), 1, 10, TOP_K, key="top-k")
-        show_passages = st.toggle(t("Show the passages under each answer"), True, key="show-passages")
+        st.session_state.setdefault(state.TOP_K, TOP_K)
+        top_k = st.slider(t("Passages per question"), 1, 10, key=state.TOP_K, persist_state=SESSION)
+        st.session_state.setdefault(state.SHOW_PASSAGES, True)
+        show_passages = st.toggle(
+            t("Show the passages under each answer"), key=state.SHOW_PASSAGES, persist_state=SESSION
+        )
     st.header(t("Settings"))
     settings, compared = model_settings()
+    remember_choices(chat)
     return Choices(settings, compared, top_k, show_passages)
 
 
@@ -75,7 +81,8 @@ def model_settings() -> tuple[Settings, list[Settings]]:
     mode = st.radio(
         t("Conversation mode"),
         MODES,
-        key="mode",
+        key=state.MODE,
+        persist_state=SESSION,
         help=t("PromptTemplate keeps the newest turns that fit; ConversationChain keeps a buffer memory."),
     )
     params: dict[ModelSpec, GenerationParams] = {}
@@ -85,7 +92,8 @@ def model_settings() -> tuple[Settings, list[Settings]]:
         for spec in comparing:
             with st.expander(spec.label, icon=":material/tune:"):
                 params[spec] = generation_params(spec)
-    system = st.text_area(t("System prompt"), DEFAULT_SYSTEM, key="system")
+    st.session_state.setdefault(state.SYSTEM, DEFAULT_SYSTEM)
+    system = st.text_area(t("System prompt"), key=state.SYSTEM, persist_state=SESSION)
     settings = Settings(model, params.get(model, model.defaults), mode, system)
     compared = [Settings(spec, chosen, mode, system) for spec, chosen in params.items()]
     return settings, compared if len(comparing) >= 2 else []
@@ -94,7 +102,7 @@ def model_settings() -> tuple[Settings, list[Settings]]:
 def compared_models(model: ModelSpec) -> list[ModelSpec]:
     """The models picked to be asked each question at once, when comparing."""
     explained = t("Ask each question of two or three models at once, then pick the better answer.")
-    if not st.toggle(t("Compare models"), key="compare", help=explained):
+    if not st.toggle(t("Compare models"), key=state.COMPARE, help=explained, persist_state=SESSION):
         return []
     offered = offered_models()
     # A model no longer offered leaves the comparison.
@@ -104,6 +112,7 @@ def compared_models(model: ModelSpec) -> list[ModelSpec]:
         t("Models to compare"),
         list(offered),
         key=state.COMPARED,
+        persist_state=SESSION,
         max_selections=3,
         format_func=lambda id: offered[id].label,
     )
@@ -113,12 +122,17 @@ def compared_models(model: ModelSpec) -> list[ModelSpec]:
 
 
 def generation_params(spec: ModelSpec) -> GenerationParams:
-    """A model's sliders, keyed by model, so each model starts from its own defaults."""
+    """A model's sliders, keyed by model, so each model starts from its own defaults (a
+    value kept from an earlier session is brought into the slider's range)."""
     defaults, most = spec.defaults, min(2048, spec.context_window // 2)
-    return GenerationParams(
-        temperature=st.slider(t("Temperature"), 0.0, 1.0, defaults.temperature, 0.05, key=f"t-{spec.id}"),
-        top_p=st.slider(t("Top p"), 0.05, 1.0, defaults.top_p, 0.05, key=f"p-{spec.id}"),
-        max_new_tokens=st.slider(
-            t("Max new tokens"), 16, most, defaults.max_new_tokens, 16, key=f"n-{spec.id}"
-        ),
-    )
+    sliders = {
+        "temperature": (t("Temperature"), 0.0, 1.0, 0.05, state.temperature(spec.id)),
+        "top_p": (t("Top p"), 0.05, 1.0, 0.05, state.top_p(spec.id)),
+        "max_new_tokens": (t("Max new tokens"), 16, most, 16, state.max_new_tokens(spec.id)),
+    }
+    chosen = {}
+    for name, (label, least, highest, step, key) in sliders.items():
+        kept = st.session_state.get(key, getattr(defaults, name))
+        st.session_state[key] = min(max(kept, least), highest)
+        chosen[name] = st.slider(label, least, highest, step=step, key=key, persist_state=SESSION)
+    return GenerationParams(**chosen)

@@ -1,5 +1,6 @@
 """What the pages share: the language and its labels, the stores, the user, the chat
-session, indexing's progress bar, an answer's speed line (the models: ``pages/models.py``)."""
+session, indexing's progress bar, an answer's header and speed line
+(the models: ``pages/models.py``)."""
 
 import os
 from typing import Any
@@ -13,6 +14,7 @@ from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
 from chat_core.i18n import tr
+from chat_core.markdown import safe_markdown
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Library
@@ -77,6 +79,17 @@ def chat_session() -> ChatSession:
     if state.CHAT not in st.session_state:
         st.session_state[state.CHAT] = ChatSession(conversation_store(), user, library())
     return st.session_state[state.CHAT]
+
+
+def answer_header(exchange: Exchange) -> None:
+    """Over an answer: the model that wrote it, whatever the sidebar picks now."""
+    if exchange.model:
+        label = (
+            t("{model} · picked from the compared answers", model=exchange.model)
+            if exchange.picked
+            else exchange.model
+        )
+        st.caption(safe_markdown(label))
 
 
 def indexing_bar(bar: Any) -> Progress:

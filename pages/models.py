@@ -64,8 +64,11 @@ def model_picker(key: str) -> ModelSpec:
     picker = st.container()  # drawn here, filled once the account's endpoints are known
     st.session_state[state.ACCOUNT_MODELS] = _account_models(key, user, login)
     models |= st.session_state[state.ACCOUNT_MODELS]
-    st.session_state.setdefault(key, DEFAULT_MODEL)
-    chosen = picker.selectbox(t("Model"), list(models), format_func=lambda m: models[m].label, key=key)
+    if st.session_state.get(key) not in models:  # none yet, or one no longer offered
+        st.session_state[key] = DEFAULT_MODEL
+    chosen = picker.selectbox(
+        t("Model"), list(models), format_func=lambda m: models[m].label, key=key, persist_state="session"
+    )
     return models[chosen]
 
 

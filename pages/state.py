@@ -10,6 +10,8 @@ CUSTOM_MODELS = "custom_models"  # endpoints the user added, by id
 ACCOUNT_MODELS = "account_models"  # the account's endpoints the model picker last offered, by id
 ACCOUNT_FORMATS = "account_formats"  # payload formats the user named for account endpoints
 MODEL = "model"  # the chat page's model picker
+PREFERENCES = "preferences"  # the user's, as last read from or saved to the store
+DEMO_NOTICE = "demo-notice"  # True while this session shows the first-run notice (app.py)
 PDF_MODEL = "pdf-model"  # the PDF page's
 
 
@@ -18,12 +20,38 @@ def library(owner: str) -> str:
     return f"library-{owner}"
 
 
-# The chat page
+# The chat page.  The sidebar's choices are kept for the user (``CHOICES`` and each model's
+# sliders): across pages in the session, and in the store for their next session.
+MODE = "mode"
+SYSTEM = "system"
+COMPARE = "compare"
+TOP_K = "top-k"
+SHOW_PASSAGES = "show-passages"
 NOTICE = "notice"  # a Text shown once at the top of the page
 SEND = "send"  # a question a button sent (resend, regenerate, edit): asked in the next run
 DOCUMENTS = "documents"  # the documents picker, which shows the ChatSession's documents
 COMPARED = "compared"  # the models picked for comparing
 EDITED_QUESTION = "edited-question"
+CHOICES = (MODEL, MODE, SYSTEM, COMPARE, COMPARED, TOP_K, SHOW_PASSAGES)
+
+
+def temperature(model_id: str) -> str:
+    return f"t-{model_id}"
+
+
+def top_p(model_id: str) -> str:
+    return f"p-{model_id}"
+
+
+def max_new_tokens(model_id: str) -> str:
+    return f"n-{model_id}"
+
+
+def is_choice(key: str) -> bool:
+    """Whether ``key`` is one of the sidebar's choices that are kept for the user."""
+    return key in CHOICES or key.startswith(
+        tuple(slider("") for slider in (temperature, top_p, max_new_tokens))
+    )
 
 
 def title(conversation_id: str) -> str:

@@ -4,9 +4,11 @@ from streamlit.testing.v1 import AppTest
 
 
 def start() -> AppTest:
-    """A new browser session on app.py, answering greedily and briefly to be quick."""
+    """A new browser session on app.py, on the bundled model (a session starts from the
+    user's last choices), answering greedily and briefly to be quick."""
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.run()
+    at.sidebar.selectbox(key="model").set_value("local-smollm2").run()
     at.sidebar.slider(key="t-local-smollm2").set_value(0.0)
     at.sidebar.slider(key="n-local-smollm2").set_value(40)
     return at.run()

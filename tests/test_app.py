@@ -23,7 +23,7 @@ def test_a_message_gets_a_streamed_answer_with_its_speed(app: AppTest) -> None:
     (role, question), (answer_role, answer) = messages(app)
     assert (role, question) == ("user", "I live in Seoul, Korea.")
     assert answer_role == "assistant" and answer.strip()
-    assert "tokens/s" in app.chat_message[1].caption[0].value
+    assert "tokens/s" in app.chat_message[1].caption[1].value  # under the model's name
 
     send(app, "Tell me how to travel the city.")
     assert [role for role, _ in messages(app)] == ["user", "assistant"] * 2

@@ -56,7 +56,7 @@ def test_the_page_in_korean_has_no_english_label_left() -> None:
     labels += [w.label for w in (*at.sidebar.slider, *at.sidebar.selectbox, *at.text_area, *at.expander)]
     assert labels and all(HANGUL.search(label) for label in labels if label not in ("Top p",)), labels
     assert at.chat_input[0].placeholder == "무엇이든 물어보세요"
-    assert "토큰" in at.chat_message[1].caption[0].value
+    assert "토큰" in at.chat_message[1].caption[1].value  # under the model's name
 
 
 def test_errors_are_shown_in_korean_on_the_korean_page() -> None:

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from chat_core.conversations.exchange import Exchange, Settings, answer_record
+from chat_core.conversations.exchange import Exchange, Settings, answer_record, model_label
 from chat_core.conversations.reply import JOIN_S, WAIT_S, Reply
 from chat_core.conversations.store import Message, Store
 from chat_core.errors import ChatError
-from chat_core.models.catalog import load_catalog, served_name
 
 
 @dataclass
@@ -56,7 +55,7 @@ class Comparison:
         for answer in answers:
             candidate = Exchange(exchange.question, exchange.key)
             candidate.answer_from(answer)
-            comparison.candidates.append(Candidate(_label(answer.stats), candidate, record=answer.stats))
+            comparison.candidates.append(Candidate(model_label(answer.stats), candidate, record=answer.stats))
         return comparison
 
     def add(self, settings: Settings, exchange: Exchange, reply: Reply | None) -> None:
@@ -145,6 +144,7 @@ class Comparison:
         exchange.answer, exchange.state, exchange.stats = answer.answer, answer.state, answer.stats
         exchange.sources, exchange.memory_start = answer.sources, answer.memory_start
         exchange.reason, exchange.saved = None, True
+        exchange.model, exchange.picked = answer.model, True
 
     def _produce(self, index: int, reply: Reply) -> None:
         try:
@@ -170,13 +170,3 @@ class Comparison:
             if raising:
                 raise
 
-
-def _label(record: dict[str, Any]) -> str:
-    """A saved candidate's heading: its model's label, else the name of the endpoint
-    (and inference component) that answered."""
-    spec = load_catalog().get(record.get("model", ""))
-    if spec:
-        return spec.label
-    if endpoint := record.get("endpoint"):
-        return served_name(endpoint, record.get("component"))
-    return str(record.get("model") or "?")

@@ -31,6 +31,8 @@ Key design (one table, on-demand billing):
   message item once the conversation is found under the owner's key, on
   condition that the message exists and is an answer: it can neither create an
   item nor touch another owner's.
+- A user's preferences are the item ``PK=USER#<owner>``, ``SK=PREFERENCES``, one JSON
+  string: it has no ``LSI1SK``, so the index of conversations never lists it.
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -327,6 +329,13 @@ class DynamoDBStore(AppendOnlyMessages):
             with contextlib.suppress(ConversationNotFound):  # deleted meanwhile, in another tab
                 self.delete(owner, conversation.id)
 
+    def preferences(self, owner: str) -> dict[str, Any]:
+        item = self._call("get_item", Key=_preferences_key(owner), ConsistentRead=True).get("Item")
+        return json.loads(item["preferences"]["S"]) if item else {}
+
+    def set_preferences(self, owner: str, preferences: dict[str, Any]) -> None:
+        self._call("put_item", Item={**_preferences_key(owner), "preferences": _s(json.dumps(preferences))})
+
     def usage(self, since: float, until: float, owner: str | None) -> list[Usage]:
         records = []
         for month in _months(since, until):
@@ -334,6 +343,10 @@ class DynamoDBStore(AppendOnlyMessages):
             # A month's partition holds more than the period: what is in it is kept.
             records += [usage for usage in map(_usage, items) if since <= usage.at <= until]
         return sorted(records, key=lambda usage: usage.key)
+
+
+def _preferences_key(owner: str) -> dict[str, Any]:
+    return {"PK": _s(f"USER#{owner}"), "SK": _s("PREFERENCES")}
 
 
 def _conversation_key(owner: str, conversation_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from chat_core.conversations.store import Feedback, Message
 from chat_core.errors import ChatError, explain
 from chat_core.i18n import Text
-from chat_core.models.catalog import GenerationParams, ModelSpec
+from chat_core.models.catalog import GenerationParams, ModelSpec, load_catalog, served_name
 from chat_core.retrieval.search import Source
 
 MODES = ("PromptTemplate", "ConversationChain")
@@ -77,6 +77,8 @@ class Exchange:
     sources: list[Source] | None = None
     answer_key: str | None = None  # the saved answer's key: what feedback is given to
     feedback: Feedback | None = None  # the user's on the answer (``ChatSession.rate``)
+    model: str = ""  # the label of the model that wrote the answer (not the one picked since)
+    picked: bool = False  # the answer was picked from a comparison (``compare``)
     # Saved instead of ``answer``, which is then this session's only (the summary of a
     # file opened with a password); None: the answer is saved.
     saved_instead: str | None = None
@@ -94,7 +96,8 @@ class Exchange:
         if (sources := answer.stats.get("sources")) is not None:
             self.sources = [Source(**source) for source in sources]
         self.answer, self.stats, self.answer_key = answer.text, Stats.from_record(answer.stats), answer.key
-        self.feedback = answer.feedback
+        self.feedback, self.model = answer.feedback, model_label(answer.stats)
+        self.picked = "comparison" in answer.stats
         self.state = State.STOPPED if answer.stats.get("stopped") else State.ANSWERED
 
     def failed(self, error: ChatError) -> ChatError:
@@ -122,3 +125,14 @@ def answered_with(settings: Settings) -> dict[str, Any]:
     spec = settings.spec
     model = {"model": spec.id, "endpoint": spec.endpoint_name, "params": asdict(settings.params)}
     return model | ({"component": spec.inference_component} if spec.inference_component else {})
+
+
+def model_label(record: dict[str, Any]) -> str:
+    """The model that wrote a saved answer, from its record (``answered_with``): its
+    catalog label, else the name of the endpoint (and inference component) that answered."""
+    spec = load_catalog().get(record.get("model", ""))
+    if spec:
+        return spec.label
+    if endpoint := record.get("endpoint"):
+        return served_name(endpoint, record.get("component"))
+    return str(record.get("model") or "?")

@@ -62,6 +62,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE messages ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE messages ADD COLUMN rated_at REAL",
     ),
+    (  # 4: each user's preferences, one JSON object (store.py's set_preferences)
+        "CREATE TABLE preferences (owner TEXT PRIMARY KEY, preferences TEXT NOT NULL)",
+    ),
 ]
 
 

@@ -128,6 +128,7 @@ class ChatSession:
         self.clear()
         exchange = self._exchange_for(question, settings)
         exchange.answer, exchange.saved_instead, exchange.state = answer, saved, State.ANSWERED
+        exchange.model = settings.spec.label
         self._saver(exchange, settings)(exchange)
         return self.conversation_id or ""
 
@@ -229,6 +230,7 @@ class ChatSession:
     ) -> Reply:
         """The model's answer to ``exchange``'s question, from the prompt fitted for it."""
         prompt, exchange.sources, budget = fit
+        exchange.model, exchange.picked = settings.spec.label, False
         started = time.perf_counter()
         try:
             max_seconds = float(os.environ.get("ANSWER_MAX_SECONDS", ANSWER_MAX_SECONDS))

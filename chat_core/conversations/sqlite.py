@@ -218,6 +218,17 @@ class SQLiteStore(AppendOnlyMessages):
         with self._write() as db:
             db.execute("DELETE FROM conversations WHERE owner = ?", (owner,))
 
+    def preferences(self, owner: str) -> dict[str, Any]:
+        rows = self._read("SELECT preferences FROM preferences WHERE owner = ?", owner)
+        return json.loads(rows[0][0]) if rows else {}
+
+    def set_preferences(self, owner: str, preferences: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO preferences (owner, preferences) VALUES (?, ?)",
+                (owner, json.dumps(preferences)),
+            )
+
     def usage(self, since: float, until: float, owner: str | None) -> list[Usage]:
         where = "at BETWEEN ? AND ?" + (" AND owner = ?" if owner is not None else "")
         rows = self._read(

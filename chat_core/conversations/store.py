@@ -214,6 +214,15 @@ class Store(Protocol):
 
     def delete_all(self, owner: str) -> None: ...
 
+    def preferences(self, owner: str) -> dict[str, Any]:
+        """The owner's preferences as last saved (``set_preferences``); {} before any."""
+        ...
+
+    def set_preferences(self, owner: str, preferences: dict[str, Any]) -> None:
+        """Replace the owner's preferences: what the pages keep for the user from one
+        session to the next (the chat's settings, notices seen), a JSON object."""
+        ...
+
     def usage(self, since: float, until: float, owner: str | None) -> list[Usage]:
         """The usage records (``usage.records``) saved from ``since`` to ``until`` (seconds
         since the epoch), the owner's or, with None, everyone's.  Deleting conversations
@@ -256,7 +265,7 @@ def backend_errors(*errors: type[Exception]) -> Callable[[BackendT], BackendT]:
 def _unavailable(method: str, where: Text, hint: Text) -> StoreUnavailable:
     if method == "__init__":
         return CannotOpenStore(where=where, hint=hint)
-    if method in ("conversations", "get", "messages", "usage"):
+    if method in ("conversations", "get", "messages", "preferences", "usage"):
         return CannotReadStore(where=where, hint=hint)
     return CannotSaveToStore(where=where, hint=hint)
 

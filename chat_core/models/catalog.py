@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import botocore.session
 
 from chat_core.errors import InvalidEndpoint
+from chat_core.i18n import Message
 from chat_core.models.handlers import PAYLOADS
 from chat_core.models.prompts import CHATML, FALCON, LLAMA2, ChatFormat, PromptFormat
 
@@ -77,6 +78,16 @@ LOCAL_MODEL = ModelSpec(
     endpoint_name=LOCAL_ENDPOINT,
     context_window=8192,
     defaults=GenerationParams(max_new_tokens=256, temperature=0.2, top_p=0.9),
+)
+# What a newcomer is told once (the pages' first-run notice): its answers are a demo's.
+DEMO_NOTICE = Message(
+    "**New here?** The offline model, SmolLM2-135M, is a small demo model (135M parameters) for "
+    "trying the app: its answers are often wrong or made up. To use a real model, enter your "
+    "endpoint's name under **Add a SageMaker endpoint** in the sidebar (with AWS credentials where "
+    "the app runs).",
+    "**처음이신가요?** 오프라인 모델 SmolLM2-135M은 앱을 써 보기 위한 작은 데모 모델(135M, 1억 3,500만 "
+    "매개변수)이라 답이 자주 틀리거나 지어낸 것입니다. 실제 모델을 쓰려면 사이드바의 **SageMaker "
+    "엔드포인트 추가**에 엔드포인트 이름을 입력하세요(앱이 실행되는 곳에 AWS 자격 증명이 있어야 합니다).",
 )
 
 BUILT_IN: tuple[ModelSpec, ...] = (
