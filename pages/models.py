@@ -21,6 +21,7 @@ from chat_core.models.discovery import (
 from chat_core.models.handlers import PAYLOADS
 from pages import state
 from pages.common import language, login_configured, owner, t
+from pages.preferences import SESSION
 
 
 def offered_models() -> dict[str, ModelSpec]:
@@ -67,7 +68,7 @@ def model_picker(key: str) -> ModelSpec:
     if st.session_state.get(key) not in models:  # none yet, or one no longer offered
         st.session_state[key] = DEFAULT_MODEL
     chosen = picker.selectbox(
-        t("Model"), list(models), format_func=lambda m: models[m].label, key=key, persist_state="session"
+        t("Model"), list(models), format_func=lambda m: models[m].label, key=key, persist_state=SESSION
     )
     return models[chosen]
 

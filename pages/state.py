@@ -10,9 +10,9 @@ CUSTOM_MODELS = "custom_models"  # endpoints the user added, by id
 ACCOUNT_MODELS = "account_models"  # the account's endpoints the model picker last offered, by id
 ACCOUNT_FORMATS = "account_formats"  # payload formats the user named for account endpoints
 MODEL = "model"  # the chat page's model picker
+PDF_MODEL = "pdf-model"  # the PDF page's
 PREFERENCES = "preferences"  # the user's, as last read from or saved to the store
 DEMO_NOTICE = "demo-notice"  # True while this session shows the first-run notice (app.py)
-PDF_MODEL = "pdf-model"  # the PDF page's
 
 
 def library(owner: str) -> str:

@@ -169,4 +169,3 @@ class Comparison:
             done.saved, done.reason = False, error.message
             if raising:
                 raise
-
