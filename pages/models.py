@@ -1,5 +1,5 @@
 """The models a user may pick: the catalog's, the SageMaker endpoints they add (kept for the
-session) and the account's, listed at most once a minute; the picker; what instances serve
+user) and the account's, listed at most once a minute; the picker; what instances serve
 an endpoint, which its cost is counted from."""
 
 import streamlit as st
@@ -21,7 +21,7 @@ from chat_core.models.discovery import (
 from chat_core.models.handlers import PAYLOADS
 from pages import state
 from pages.common import language, login_configured, owner, t
-from pages.preferences import SESSION
+from pages.preferences import SESSION, keep_endpoints
 
 
 def offered_models() -> dict[str, ModelSpec]:
@@ -35,7 +35,7 @@ def offered_models() -> dict[str, ModelSpec]:
 
 def model_picker(key: str) -> ModelSpec:
     """The model select box, under ``key`` (``state.MODEL`` or ``state.PDF_MODEL``), with a
-    form to add any SageMaker endpoint (kept for the session)."""
+    form to add any SageMaker endpoint (kept for the user: ``preferences.keep_endpoints``)."""
     custom: dict[str, ModelSpec] = st.session_state.setdefault(state.CUSTOM_MODELS, {})
     user, login = owner(), login_configured()
     models = offered_models()
@@ -60,6 +60,7 @@ def model_picker(key: str) -> ModelSpec:
                 st.error(t("Not added: {error}", error=error.text(language())))
             else:
                 custom[added.id] = added
+                keep_endpoints(custom)
                 st.session_state[key] = added.id
                 st.rerun()
     picker = st.container()  # drawn here, filled once the account's endpoints are known

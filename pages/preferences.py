@@ -10,13 +10,14 @@ from typing import Any
 
 import streamlit as st
 
+from chat_core.access import check_endpoint_allowed
 from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import StoreUnavailable
 from chat_core.errors import ChatError
-from chat_core.models.catalog import DEMO_NOTICE
+from chat_core.models.catalog import DEMO_NOTICE, ModelSpec, custom_model
 from chat_core.retrieval.library import Attached
 from pages import state
-from pages.common import chat_session, conversation_store, language, library, owner, t
+from pages.common import chat_session, conversation_store, language, library, login_configured, owner, t
 
 # A widget's value kept through the session, on pages that do not draw it (Streamlit
 # otherwise forgets it there): every choice the sidebar keeps for the user.
@@ -49,10 +50,32 @@ def keep_choices() -> None:
     session, on pages that do not draw them, the widgets keep their own (``SESSION``)."""
     if state.PREFERENCES in st.session_state:
         return
+    added: dict[str, ModelSpec] = st.session_state.setdefault(state.CUSTOM_MODELS, {})
+    for endpoint in preferences().get("endpoints", []):
+        with contextlib.suppress(ChatError):  # no longer allowed to this user: left out
+            spec = custom_model(**endpoint)
+            check_endpoint_allowed(spec, owner(), login_configured())
+            added[spec.id] = spec
     for key, value in preferences().get("choices", {}).items():
         if state.is_choice(key):
             st.session_state[key] = value
     chat_session().documents = kept_documents()
+
+
+def keep_endpoints(added: dict[str, ModelSpec]) -> None:
+    """The endpoints the user added in the sidebar, for their next sessions (as ``custom_model``
+    takes them, checked again when restored)."""
+    kept = [
+        {
+            "endpoint_name": spec.endpoint_name,
+            "payload": spec.payload,
+            "context_window": spec.context_window,
+            "region": spec.region,
+            "component": spec.inference_component,
+        }
+        for spec in added.values()
+    ]
+    keep_preferences(endpoints=kept)
 
 
 def remember_choices(chat: ChatSession) -> None:

@@ -133,3 +133,16 @@ def test_the_first_run_notice_is_in_korean_for_a_korean_browser() -> None:
     at.session_state["language"] = "ko"
     at.run()
     assert [n for n in at.info if "135M" in n.value and "데모" in n.value]
+
+
+def test_an_endpoint_added_in_the_sidebar_is_still_picked_after_a_reload() -> None:
+    """The notice's one step: connecting a real endpoint is not undone by a reload."""
+    at = start()
+    at.sidebar.text_input(key="model-endpoint-name").input("my-falcon")
+    at.sidebar.text_input(key="model-endpoint-region").input("us-east-1")
+    at.sidebar.selectbox(key="model-endpoint-payload").set_value("tgi")
+    at.button(key="model-add-endpoint").click().run()
+    again = AppTest.from_file("../app.py", default_timeout=120).run()
+    assert not again.exception
+    assert again.sidebar.selectbox(key="model").value == "custom-my-falcon"
+    assert again.caption[0].value.startswith("my-falcon (tgi)")
