@@ -234,6 +234,19 @@ KO: dict[str, str] = {
     "Use this answer": "이 답변 쓰기",
     "Use one of the answers above to go on": "계속하려면 위의 답변 중 하나를 쓰세요",
     " · {tokens} prompt tokens": " · 프롬프트 {tokens}토큰",
+    # Usage (issue 24, usage)
+    "Use": "용도",
+    "Count": "횟수",
+    "Pages": "쪽 수",
+    "Answers": "답변",
+    "Summaries": "요약",
+    "Indexing": "색인",
+    "Day (UTC)": "날짜(UTC)",
+    "Tokens per day": "일별 토큰",
+    "Questions per day": "일별 질문 수",
+    "Instance cost per day": "일별 인스턴스 비용",
+    "Tokens": "토큰",
+    "US dollars": "미국 달러",
 }
 
 # English labels that count something: the value counted, and the label for one.

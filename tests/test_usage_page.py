@@ -3,8 +3,11 @@ turn to everyone's.  AppTest stands in for the login provider (test_login.py); t
 instances serving the endpoint priced here come from the account's listing, on
 moto's server as the SageMaker control plane."""
 
+import json
 import os
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -14,7 +17,8 @@ from shared import AUTH, ISSUER
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.store import Store
+from chat_core.conversations.store import Store, next_key
+from chat_core.usage.records import Usage
 
 ANA, BOB, ADMIN = f"{ISSUER}#ana", f"{ISSUER}#bob", f"{ISSUER}#admin"
 
@@ -60,13 +64,13 @@ def test_without_login_the_local_user_sees_usage_per_model_and_the_cost(store: S
     answered(store, "local", "local-smollm2", 7, 1.0)
     at = usage_page()
     assert not at.exception and not at.error
-    models, costs, shares = (frame.value for frame in at.dataframe)
-    llama = models.set_index("endpoint").loc["my-llama"]
-    assert (llama.questions, llama.input_tokens, llama.output_tokens, llama.seconds) == (2, 200, 100, 30)
-    assert "owner" not in models and not at.toggle
-    assert costs.set_index("endpoint").loc["my-llama", "hourly_price"] == 36
-    assert shares.set_index("endpoint").loc["my-llama", "cost"] == pytest.approx(0.30)  # 30 s at a cent
-    assert costs.set_index("endpoint").loc["local-smollm2", "cost"] == 0
+    models, costs, shares = (table.value.set_index("Endpoint") for table in at.table)
+    llama = models.loc["my-llama", ["Count", "Input tokens", "Output tokens", "Generation seconds"]]
+    assert llama.tolist() == ["2", "200", "100", "30.0"]
+    assert "User" not in models and not at.toggle
+    assert costs.loc["my-llama", "Price per hour"] == "$36.00"
+    assert shares.loc["my-llama", "Cost"] == "$0.30"  # 30 s at a cent
+    assert costs.loc["local-smollm2", "Cost"] == "$0.00"
 
 
 def test_a_user_sees_only_their_own_and_an_admin_everyones(
@@ -78,15 +82,15 @@ def test_a_user_sees_only_their_own_and_an_admin_everyones(
 
     ana = usage_page({"sub": "ana"})
     assert not ana.toggle  # no way to ask for more
-    assert ana.dataframe[0].value.questions.tolist() == [1]
-    assert "owner" not in ana.dataframe[-1].value
+    assert ana.table[0].value["Count"].tolist() == ["1"]
+    assert "User" not in ana.table[-1].value
 
     admin = usage_page({"sub": "admin"})
-    assert not admin.dataframe and admin.info[0].value == "No answers in this period."  # their own: none
+    assert not admin.table and admin.info[0].value == "No answers in this period."  # their own: none
     admin.toggle(key="usage-everyone").set_value(True).run()
-    models, users, _, shares = (frame.value for frame in admin.dataframe)
-    assert models.questions.tolist() == [2]
-    assert sorted(users.owner) == [ANA, BOB] and sorted(shares.owner) == [ANA, BOB]
+    models, users, _, shares = (table.value for table in admin.table)
+    assert models["Count"].tolist() == ["2"]
+    assert sorted(users["User"]) == [ANA, BOB] and sorted(shares["User"]) == [ANA, BOB]
 
 
 def test_the_page_reads_in_korean(store: Store) -> None:
@@ -96,6 +100,38 @@ def test_the_page_reads_in_korean(store: Store) -> None:
     at = at.run().switch_page("pages/usage.py").run()
     assert not at.exception
     assert at.title[0].value == "사용량" and [h.value for h in at.subheader] == [
+        "일별 토큰",
+        "일별 질문 수",
+        "일별 인스턴스 비용",
         "모델별",
         "기간 중 인스턴스 비용",
+    ]
+    assert at.table[0].value.columns[:3].tolist() == ["용도", "모델", "엔드포인트"]
+
+
+def test_summaries_and_indexing_are_rows_of_their_own_and_empty_cells_read_a_dash(store: Store) -> None:
+    answered(store, "local", "my-llama", 40, 10.0)
+    answered(store, "local", "jumpstart-dft-meta-textgeneration-llama-2-7b-f", 5, 1.0)  # not in the account
+    summary = Usage("local", next_key(), time.time(), "my-llama", "my-llama", 900, 120, 30.0, kind="summary")
+    indexing = Usage("local", next_key(), time.time(), "local-e5-small", "local-e5-small", 0, 0, 4.0)
+    store.record_usage(summary)
+    store.record_usage(replace(indexing, kind="indexing", pages=4, passages=11))
+    at = usage_page()
+    assert not at.exception and not at.error
+    models = at.table[0].value.set_index(["Use", "Endpoint"])
+    assert models.loc[("Summaries", "my-llama"), "Input tokens"] == "900"
+    assert models.loc[("Indexing", "local-e5-small"), "Pages"] == "4"
+    assert models.loc[("Indexing", "local-e5-small"), "Output tokens"] == "-"
+    assert models.loc[("Answers", "my-llama"), "Count"] == "1"
+    cells = {str(cell) for table in at.table for cell in table.value.to_numpy().ravel()}
+    assert not cells & {"None", "nan", "NaN", "<NA>", ""}
+    costs = at.table[1].value.set_index("Endpoint")
+    assert costs.loc["jumpstart-dft-meta-textgeneration-llama-2-7b-f", "Price per hour"] == "-"
+    assert costs.loc["my-llama", "Cost"].startswith("$")
+    # Tokens and questions per day per model, cost per day per endpoint.
+    charts = [json.loads(chart.proto.spec)["encoding"] for chart in at.get("vega_lite_chart")]
+    assert [(chart["y"]["title"], chart["color"]["field"]) for chart in charts] == [
+        ("Tokens", "Model"),
+        ("Questions", "Model"),
+        ("US dollars", "Endpoint"),
     ]

@@ -62,6 +62,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE messages ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE messages ADD COLUMN rated_at REAL",
     ),
+    (  # 4: summaries and indexing recorded as usage of their own kinds (usage/records.py)
+        "ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer'",
+        "ALTER TABLE usage ADD COLUMN calls INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE usage ADD COLUMN pages INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE usage ADD COLUMN passages INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 
 
