@@ -26,8 +26,6 @@ from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.library import Attached, Library
 
 SETTINGS = Settings(LOCAL_MODEL, LOCAL_MODEL.defaults)
-
-
 def stored(folder: Path, owner: str, pages: int) -> tuple[Library, Attached, tuple[str, ...]]:
     """``owner``'s library with the PDF uploaded (stored and read, as the PDF page does), not indexed."""
     library = Library(FolderUploads(folder).for_owner(owner), embedder())

@@ -126,7 +126,7 @@ def upload(url: str, session_id: str, size: int) -> int:
     boundary = uuid.uuid4().hex
     body = b"".join(
         (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'.encode(),
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n".encode(),
             b"Content-Type: application/pdf\r\n\r\n",
             b"%" * size,
             f"\r\n--{boundary}--\r\n".encode(),

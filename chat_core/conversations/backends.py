@@ -14,9 +14,7 @@ from chat_core.conversations.store import DATA_DIR, Store, StoreUnavailable
 
 
 class UnknownStore(StoreUnavailable):
-    en = (
-        "CHAT_STORE={url!r} is not a store this app knows: use sqlite:///path/to/chat.db or dynamodb://TABLE."
-    )
+    en = "CHAT_STORE={url!r} is not a store this app knows: use sqlite:///path/to/chat.db or dynamodb://TABLE."
     ko = (
         "CHAT_STORE={url!r}는 이 앱이 아는 저장소가 아닙니다. "
         "sqlite:///경로/chat.db나 dynamodb://테이블을 쓰세요."

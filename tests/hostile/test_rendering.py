@@ -95,7 +95,7 @@ def test_an_image_in_a_file_name_is_a_link_under_the_question_it_failed(tmp_path
 
 
 def test_an_image_in_a_file_name_is_a_link_in_the_markdown_export(tmp_path) -> None:
-    """ "Discuss in chat" names the file in the question, and so in the title."""
+    """"Discuss in chat" names the file in the question, and so in the title."""
     store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
     question = f"Summarize {EVIL_NAME} (1 page)."
     chat = ChatSession(store)
