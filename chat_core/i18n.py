@@ -200,7 +200,6 @@ KO: dict[str, str] = {
     "From (UTC)": "시작일(UTC)",
     "Every user's usage": "모든 사용자의 사용량",
     "{hours:,.1f} hours, to now": "지금까지 {hours:,.1f}시간",
-    "No answers in this period.": "이 기간에는 답변이 없습니다.",
     "User": "사용자",
     "Endpoint": "엔드포인트",
     "Questions": "질문 수",
@@ -235,6 +234,9 @@ KO: dict[str, str] = {
     "Use one of the answers above to go on": "계속하려면 위의 답변 중 하나를 쓰세요",
     " · {tokens} prompt tokens": " · 프롬프트 {tokens}토큰",
     # Usage (issue 24, usage)
+    "Nothing in this period: no answers, summaries or indexing.": (
+        "이 기간에는 답변도, 요약도, 색인도 없습니다."
+    ),
     "Use": "용도",
     "Count": "횟수",
     "Pages": "쪽 수",
@@ -247,6 +249,7 @@ KO: dict[str, str] = {
     "Instance cost per day": "일별 인스턴스 비용",
     "Tokens": "토큰",
     "US dollars": "미국 달러",
+    "Your share": "내 몫",
 }
 
 # English labels that count something: the value counted, and the label for one.

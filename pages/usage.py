@@ -3,15 +3,17 @@ per model over a period, drawn per day, what each endpoint's instances cost over
 and the user's share of that; admins (CHAT_ADMINS) may turn to every user's.
 ``usage.report`` decides who sees what.
 
-Tables are ``st.table``s of text: they wrap to any width (a phone's 390 px, where
-``st.dataframe`` cuts headers and cells to "Ge…"), and each cell reads as
-formatted here, "-" where there is nothing to show."""
+Tables are ``st.table``s of figures as text, under a line naming whose they are:
+``st.dataframe`` cuts headers and cells to "Ge…", and names in a column of their
+own made a table wider than a phone's 390 px.  Each cell reads as formatted here,
+"-" where there is nothing to show."""
 
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -46,7 +48,7 @@ except ChatError as error:
     st.stop()
 st.caption(t("{hours:,.1f} hours, to now", hours=period.hours))
 if not found.models:
-    st.info(t("No answers in this period."))
+    st.info(t("Nothing in this period: no answers, summaries or indexing."))
     st.stop()
 
 
@@ -59,13 +61,9 @@ def dollars(amount: float) -> str:
 
 
 KINDS = {"answer": "Answers", "summary": "Summaries", "indexing": "Indexing"}
-# Each column shown: its label and how a value reads; text is the users' and endpoints'
-# names, shown as written (``plain``: a cell is Markdown).
+# Each figure shown: its label and how a value reads.
 COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    "owner": ("User", plain),
     "kind": ("Use", lambda kind: t(KINDS[kind])),
-    "model": ("Model", plain),
-    "endpoint": ("Endpoint", plain),
     "count": ("Count", whole),
     "input_tokens": ("Input tokens", whole),
     "output_tokens": ("Output tokens", whole),
@@ -76,55 +74,91 @@ COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "hourly_price": ("Price per hour", dollars),
     "cost": ("Cost", dollars),
     "share": ("Share of instance time", "{:.4f}%".format),
-    "note": ("Note", plain),
 }
-TEXT = ("owner", "model", "endpoint", "instance_type", "note")
 
 
-def table(rows: list[dict[str, Any]], leave_out: tuple[str, ...] = ()) -> None:
-    """``rows``' known columns as text, "-" for a value that is None."""
-    shown = [name for name in COLUMNS if name in rows[0] and name not in leave_out]
+def groups(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+    """``rows`` by their ``names`` (user, model, endpoint), each group under one line of
+    them, an endpoint named like its model left out: names stand above their figures
+    rather than in a column, so that a table fits a phone's 390 px and no name is cut."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        said = dict.fromkeys(row[name] for name in names)
+        line = " · ".join(plain(name) if n else f"**{plain(name)}**" for n, name in enumerate(said))
+        grouped.setdefault(line, []).append(row)
+    return grouped
+
+
+def table(rows: list[dict[str, Any]], figures: tuple[str, ...], drop_empty: bool = False) -> None:
+    """``figures`` of ``rows`` as text, "-" for a value that is None; with ``drop_empty``
+    a figure no row has is left out (pages of answers, tokens of indexing)."""
+    shown = [name for name in figures if not drop_empty or any(row[name] is not None for row in rows)]
     cells = [
         [COLUMNS[name][1](row[name]) if row[name] is not None else "-" for name in shown] for row in rows
     ]
     frame = pd.DataFrame(cells, columns=[t(COLUMNS[name][0]) for name in shown])
-    # Names break anywhere rather than widen the table past a phone's screen; figures never break.
-    words = [t(COLUMNS[name][0]) for name in shown if name in TEXT]
-    style = (
-        frame.style.set_properties(**{"white-space": "nowrap"})
-        .set_properties(subset=words, **{"white-space": "normal", "overflow-wrap": "anywhere"})
-        .format(lambda cell: "\\-" if cell == "-" else cell)  # alone, "-" is a Markdown list item
+    styled = frame.style.format(lambda cell: "\\-" if cell == "-" else cell)  # alone, "-" is a list item
+    st.table(styled, hide_index=True)
+
+
+# A legend label, broken after a hyphen into lines of at most 24 characters: Vega draws
+# a label on one line, and a long endpoint name is wider than a phone's chart.
+LINES = r"split(trim(replace(datum.label, regexp('(.{1,24})(-|$)', 'g'), '$1$2\n')), '\n')"
+
+
+def chart(rows: list[Any], value: str, by: str, label: str, legend: str) -> None:
+    """A bar a day over the days drawn, in parts by ``by``, named whole in a legend below."""
+    frame = pd.DataFrame(vars(row) for row in rows)
+    names = alt.Legend(orient="bottom", direction="vertical", labelLimit=0, labelExpr=LINES, title=legend)
+    days = alt.Axis(format="%b %d", tickCount={"interval": "day", "step": 1}, labelOverlap="greedy")
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("utcyearmonthdate(day):T", title=t("Day (UTC)"), axis=days),
+            y=alt.Y(f"{value}:Q", title=label),
+            color=alt.Color(f"{by}:N", legend=names),
+            tooltip=[
+                alt.Tooltip("utcyearmonthdate(day):T", title=t("Day (UTC)")),
+                alt.Tooltip(f"{by}:N", title=legend),
+                alt.Tooltip(f"{value}:Q", title=label),
+            ],
+        )
     )
-    st.table(style, hide_index=True)
-
-
-def chart(rows: list[Any], value: str, by: str, label: str) -> None:
-    """A bar a day, in parts by ``by`` (a column of ``COLUMNS``), ``value`` read as ``label``."""
-    names = {"day": t("Day (UTC)"), by: t(COLUMNS[by][0]), value: label}
-    frame = pd.DataFrame(vars(row) for row in rows).rename(columns=names)
-    st.bar_chart(frame, x=names["day"], y=label, color=names[by], x_label="")
+    st.altair_chart(bars, use_container_width=True)
 
 
 st.subheader(t("Tokens per day"))
-chart(found.days, "tokens", "model", t("Tokens"))
+chart(found.days, "tokens", "model", t("Tokens"), t("Model"))
 st.subheader(t("Questions per day"))
-chart(found.days, "questions", "model", t("Questions"))
+chart(found.days, "questions", "model", t("Questions"), t("Model"))
 if found.daily_costs:
     st.subheader(t("Instance cost per day"))
-    chart(found.daily_costs, "cost", "endpoint", t("US dollars"))
+    chart(found.daily_costs, "cost", "endpoint", t("US dollars"), t("Endpoint"))
 
+USES = ("kind", "count", "input_tokens", "output_tokens", "pages", "seconds")
 st.subheader(t("Per model"))
-table([vars(totals) for totals in found.models], leave_out=("owner",))
+for line, rows in groups(list(map(vars, found.models)), ("model", "endpoint")).items():
+    st.markdown(line)
+    table(rows, USES, drop_empty=True)
 if found.users:
     st.subheader(t("Per user"))
-    table([vars(totals) for totals in found.users])
+    for line, rows in groups(list(map(vars, found.users)), ("owner", "model", "endpoint")).items():
+        st.markdown(line)
+        table(rows, USES, drop_empty=True)
 
 st.subheader(t("Instance cost over the period"))
-table([vars(cost) | {"note": cost.note.text(lang) if cost.note else None} for cost in found.costs])
-shares = [
-    vars(share) | {"share": None if share.share is None else share.share * 100} for share in found.shares
-]
-table(shares, leave_out=() if everyone else ("owner",))
+for cost in found.costs:
+    st.markdown(f"**{plain(cost.endpoint)}**")
+    serving = {"instances": cost.instances if cost.instance_type else None}  # none known, or none
+    table([vars(cost) | serving], ("instance_type", "instances", "hourly_price", "cost"))
+    if cost.note:
+        st.caption(cost.note.text(lang))
+    shares = [vars(share) for share in found.shares if share.endpoint == cost.endpoint]
+    for line, rows in groups(shares, ("owner",)).items() if everyone else [(t("Your share"), shares)]:
+        st.markdown(line)
+        percent = [row | {"share": None if row["share"] is None else row["share"] * 100} for row in rows]
+        table(percent, ("seconds", "share", "cost"))
 st.caption(
     t(
         "SageMaker bills each instance by the hour while its endpoint is in service, answering or "

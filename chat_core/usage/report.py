@@ -228,7 +228,7 @@ def _daily_costs(costs: list[EndpointCost], period: Period) -> list[DayCost]:
     priced = [
         (cost.endpoint, (cost.hourly_price or 0.0) * cost.instances)
         for cost in costs
-        if cost.cost is not None
+        if cost.hourly_price is not None  # the bundled models' nothing is not drawn
     ]
     daily = []
     for number in range((last - first).days + 1):
