@@ -200,7 +200,6 @@ KO: dict[str, str] = {
     "From (UTC)": "시작일(UTC)",
     "Every user's usage": "모든 사용자의 사용량",
     "{hours:,.1f} hours, to now": "지금까지 {hours:,.1f}시간",
-    "No answers in this period.": "이 기간에는 답변이 없습니다.",
     "User": "사용자",
     "Endpoint": "엔드포인트",
     "Questions": "질문 수",
@@ -237,6 +236,23 @@ KO: dict[str, str] = {
     # state: the model over each answer, the first-run notice
     "{model} · picked from the compared answers": "{model} · 비교한 답변 중에서 고름",
     "Got it": "알겠습니다",
+    # Usage (issue 24, usage)
+    "Nothing in this period: no answers, summaries or indexing.": (
+        "이 기간에는 답변도, 요약도, 색인도 없습니다."
+    ),
+    "Use": "용도",
+    "Count": "횟수",
+    "Pages": "쪽 수",
+    "Answers": "답변",
+    "Summaries": "요약",
+    "Indexing": "색인",
+    "Day (UTC)": "날짜(UTC)",
+    "Tokens per day": "일별 토큰",
+    "Questions per day": "일별 질문 수",
+    "Instance cost per day": "일별 인스턴스 비용",
+    "Tokens": "토큰",
+    "US dollars": "미국 달러",
+    "Your share": "내 몫",
 }
 
 # English labels that count something: the value counted, and the label for one.

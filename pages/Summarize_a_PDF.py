@@ -9,8 +9,9 @@ from chat_core.documents.uploads import Record, sha256
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.library import Attached
+from chat_core.usage.records import summary_usage
 from pages import state
-from pages.common import chat_session, indexing_bar, language, library, t, uploads
+from pages.common import chat_session, conversation_store, indexing_bar, language, library, owner, t, uploads
 from pages.models import model_picker
 
 
@@ -150,6 +151,7 @@ elif st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
         opened_summaries[digest, model.id, detail] = summary.text
     try:
         kept.keep_summary(digest, model.id, detail, summary.text)
+        conversation_store().record_usage(summary_usage(owner(), model, summary))
     except ChatError as error:  # shown all the same, only not kept
         st.warning(error.text(lang), icon=":material/folder_off:")
     st.session_state[state.PDF_PARTIAL].pop(digest, None)

@@ -65,7 +65,7 @@ def library() -> Library:
     key = state.library(owner())
     if key not in st.session_state:
         try:
-            st.session_state[key] = Library(uploads(), embedder())
+            st.session_state[key] = Library(uploads(), embedder(), conversation_store().record_usage)
         except ChatError as error:  # the embedding endpoint is misconfigured
             st.error(error.text(language()), icon=":material/error:")
             st.stop()

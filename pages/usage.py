@@ -1,15 +1,25 @@
-"""Usage and cost: the user's questions, tokens and generation time per model over a
-period, what each endpoint's instances cost over it, and the user's share of that;
-admins (CHAT_ADMINS) may turn to every user's.  ``usage.report`` decides who sees what."""
+"""Usage and cost: the user's questions, summaries and indexing, their tokens and time
+per model over a period, drawn per day, what each endpoint's instances cost over it,
+and the user's share of that; admins (CHAT_ADMINS) may turn to every user's.
+``usage.report`` decides who sees what.
+
+Tables are ``st.table``s of figures as text, under a line naming whose they are:
+``st.dataframe`` cuts headers and cells to "Ge…", and names in a column of their
+own made a table wider than a phone's 390 px.  Each cell reads as formatted here,
+"-" where there is nothing to show."""
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from chat_core.access import is_admin
 from chat_core.errors import ChatError
+from chat_core.markdown import plain
 from chat_core.usage.prices import instance_prices
 from chat_core.usage.report import period_since, report, visible_usage
 from pages.common import conversation_store, language, owner, t
@@ -38,45 +48,117 @@ except ChatError as error:
     st.stop()
 st.caption(t("{hours:,.1f} hours, to now", hours=period.hours))
 if not found.models:
-    st.info(t("No answers in this period."))
+    st.info(t("Nothing in this period: no answers, summaries or indexing."))
     st.stop()
 
-COLUMNS = {
-    "owner": st.column_config.TextColumn(t("User")),
-    "model": st.column_config.TextColumn(t("Model")),
-    "endpoint": st.column_config.TextColumn(t("Endpoint")),
-    "questions": st.column_config.NumberColumn(t("Questions")),
-    "input_tokens": st.column_config.NumberColumn(t("Input tokens")),
-    "output_tokens": st.column_config.NumberColumn(t("Output tokens")),
-    "seconds": st.column_config.NumberColumn(t("Generation seconds"), format="%.1f"),
-    "instance_type": st.column_config.TextColumn(t("Instance type")),
-    "instances": st.column_config.NumberColumn(t("Instances")),
-    "hourly_price": st.column_config.NumberColumn(t("Price per hour"), format="$%.2f"),
-    "cost": st.column_config.NumberColumn(t("Cost"), format="$%.2f"),
-    "share": st.column_config.NumberColumn(t("Share of instance time"), format="%.4f%%"),
-    "note": st.column_config.TextColumn(t("Note")),
+
+def whole(number: int) -> str:
+    return f"{number:,}"
+
+
+def dollars(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or not amount else "<$0.01"
+
+
+KINDS = {"answer": "Answers", "summary": "Summaries", "indexing": "Indexing"}
+# Each figure shown: its label and how a value reads.
+COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "kind": ("Use", lambda kind: t(KINDS[kind])),
+    "count": ("Count", whole),
+    "input_tokens": ("Input tokens", whole),
+    "output_tokens": ("Output tokens", whole),
+    "pages": ("Pages", whole),
+    "seconds": ("Generation seconds", "{:,.1f}".format),
+    "instance_type": ("Instance type", plain),
+    "instances": ("Instances", whole),
+    "hourly_price": ("Price per hour", dollars),
+    "cost": ("Cost", dollars),
+    "share": ("Share of instance time", "{:.4f}%".format),
 }
 
 
-def table(rows: list[dict[str, Any]], key: str, leave_out: tuple[str, ...] = ()) -> None:
-    shown = [{name: value for name, value in row.items() if name not in leave_out} for row in rows]
-    st.dataframe(shown, column_config=COLUMNS, hide_index=True, key=key)
+def groups(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+    """``rows`` by their ``names`` (user, model, endpoint), each group under one line of
+    them, an endpoint named like its model left out: names stand above their figures
+    rather than in a column, so that a table fits a phone's 390 px and no name is cut."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        said = dict.fromkeys(row[name] for name in names)
+        line = " · ".join(plain(name) if n else f"**{plain(name)}**" for n, name in enumerate(said))
+        grouped.setdefault(line, []).append(row)
+    return grouped
 
 
+def table(rows: list[dict[str, Any]], figures: tuple[str, ...], drop_empty: bool = False) -> None:
+    """``figures`` of ``rows`` as text, "-" for a value that is None; with ``drop_empty``
+    a figure no row has is left out (pages of answers, tokens of indexing)."""
+    shown = [name for name in figures if not drop_empty or any(row[name] is not None for row in rows)]
+    cells = [
+        [COLUMNS[name][1](row[name]) if row[name] is not None else "-" for name in shown] for row in rows
+    ]
+    frame = pd.DataFrame(cells, columns=[t(COLUMNS[name][0]) for name in shown])
+    styled = frame.style.format(lambda cell: "\\-" if cell == "-" else cell)  # alone, "-" is a list item
+    st.table(styled, hide_index=True)
+
+
+# A legend label, broken after a hyphen into lines of at most 24 characters: Vega draws
+# a label on one line, and a long endpoint name is wider than a phone's chart.
+LINES = r"split(trim(replace(datum.label, regexp('(.{1,24})(-|$)', 'g'), '$1$2\n')), '\n')"
+
+
+def chart(rows: list[Any], value: str, by: str, label: str, legend: str) -> None:
+    """A bar a day over the days drawn, in parts by ``by``, named whole in a legend below."""
+    frame = pd.DataFrame(vars(row) for row in rows)
+    names = alt.Legend(orient="bottom", direction="vertical", labelLimit=0, labelExpr=LINES, title=legend)
+    days = alt.Axis(format="%b %d", tickCount={"interval": "day", "step": 1}, labelOverlap="greedy")
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("utcyearmonthdate(day):T", title=t("Day (UTC)"), axis=days),
+            y=alt.Y(f"{value}:Q", title=label),
+            color=alt.Color(f"{by}:N", legend=names),
+            tooltip=[
+                alt.Tooltip("utcyearmonthdate(day):T", title=t("Day (UTC)")),
+                alt.Tooltip(f"{by}:N", title=legend),
+                alt.Tooltip(f"{value}:Q", title=label),
+            ],
+        )
+    )
+    st.altair_chart(bars, use_container_width=True)
+
+
+st.subheader(t("Tokens per day"))
+chart(found.days, "tokens", "model", t("Tokens"), t("Model"))
+st.subheader(t("Questions per day"))
+chart(found.days, "questions", "model", t("Questions"), t("Model"))
+if found.daily_costs:
+    st.subheader(t("Instance cost per day"))
+    chart(found.daily_costs, "cost", "endpoint", t("US dollars"), t("Endpoint"))
+
+USES = ("kind", "count", "input_tokens", "output_tokens", "pages", "seconds")
 st.subheader(t("Per model"))
-table([vars(totals) for totals in found.models], "usage-models", leave_out=("owner",))
+for line, rows in groups(list(map(vars, found.models)), ("model", "endpoint")).items():
+    st.markdown(line)
+    table(rows, USES, drop_empty=True)
 if found.users:
     st.subheader(t("Per user"))
-    table([vars(totals) for totals in found.users], "usage-users")
+    for line, rows in groups(list(map(vars, found.users)), ("owner", "model", "endpoint")).items():
+        st.markdown(line)
+        table(rows, USES, drop_empty=True)
 
 st.subheader(t("Instance cost over the period"))
-table(
-    [vars(cost) | {"note": cost.note.text(lang) if cost.note else ""} for cost in found.costs], "usage-costs"
-)
-shares = [
-    vars(share) | {"share": None if share.share is None else share.share * 100} for share in found.shares
-]
-table(shares, "usage-shares", leave_out=() if everyone else ("owner",))
+for cost in found.costs:
+    st.markdown(f"**{plain(cost.endpoint)}**")
+    serving = {"instances": cost.instances if cost.instance_type else None}  # none known, or none
+    table([vars(cost) | serving], ("instance_type", "instances", "hourly_price", "cost"))
+    if cost.note:
+        st.caption(cost.note.text(lang))
+    shares = [vars(share) for share in found.shares if share.endpoint == cost.endpoint]
+    for line, rows in groups(shares, ("owner",)).items() if everyone else [(t("Your share"), shares)]:
+        st.markdown(line)
+        percent = [row | {"share": None if row["share"] is None else row["share"] * 100} for row in rows]
+        table(percent, ("seconds", "share", "cost"))
 st.caption(
     t(
         "SageMaker bills each instance by the hour while its endpoint is in service, answering or "

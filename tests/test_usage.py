@@ -5,6 +5,7 @@ priced per instance-hour.  Answers come from the scripted model through ChatSess
 import json
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,16 +15,23 @@ from chat_core.conversations.backends import open_store
 from chat_core.conversations.exchange import Settings
 from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import Store
+from chat_core.documents.pdf import read_pdf
+from chat_core.documents.summaries import summarize
+from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.budget import count_tokens
-from chat_core.models.catalog import LOCAL_MODEL
+from chat_core.models.catalog import LOCAL_MODEL, GenerationParams
+from chat_core.retrieval.embeddings import embedder
+from chat_core.retrieval.library import Attached, Library
 from chat_core.usage.prices import EXAMPLE_PRICES, InvalidPrices, instance_prices
-from chat_core.usage.records import Usage
+from chat_core.usage.records import Usage, summary_usage
 from chat_core.usage.report import InvalidPeriod, NotAnAdmin, Period, period_since, report, visible_usage
 
 SETTINGS = Settings(LOCAL_MODEL, LOCAL_MODEL.defaults)
 # From an hour ago to an hour from now: one or two months, each one query in DynamoDB.
 EVER = Period(time.time() - 3600, time.time() + 3600)
+BRIEF = GenerationParams(64, 0.0, 1.0)
+PDFS = Path(__file__).parent / "pdfs"
 ANSWERS = ("Seoul is the capital.", "It has about ten million people.", "Take the subway, line 2.")
 
 
@@ -51,7 +59,7 @@ def test_usage_is_the_tokens_counted_for_the_answers_given(store: Store, scripte
     assert {(u.owner, u.model, u.endpoint) for u in usage} == {("ana", "local-smollm2", "local-smollm2")}
 
     (totals,) = report(usage, EVER, lambda endpoint: None, EXAMPLE_PRICES).models
-    assert totals.questions == 3
+    assert totals.count == 3
     assert totals.output_tokens == sum(count_tokens(LOCAL_MODEL, answer) for answer in ANSWERS)
     assert totals.input_tokens == sum(a.stats["input_tokens"] for a in answers)
 
@@ -83,7 +91,7 @@ def test_a_user_sees_their_own_usage_and_an_admin_everyones(
     everyone = visible_usage(store, "iss#bob", EVER, everyone=True)
     assert [u.owner for u in everyone] == ["iss#ana", "iss#ana", "iss#ana#2"]
     users = report(everyone, EVER, lambda endpoint: None, EXAMPLE_PRICES, by_user=True).users
-    assert {(totals.owner, totals.questions) for totals in users} == {("iss#ana", 2), ("iss#ana#2", 1)}
+    assert {(totals.owner, totals.count) for totals in users} == {("iss#ana", 2), ("iss#ana#2", 1)}
 
 
 def test_candidates_of_a_comparison_count_and_the_chosen_copy_does_not(store: Store) -> None:
@@ -144,7 +152,7 @@ def test_cost_is_instance_hours_at_the_price_and_a_share_is_the_time_used() -> N
     assert ana.cost == pytest.approx(0.15)
     assert shares["bob", "llama-ep"].cost == pytest.approx(0.30)
     assert shares["bob", "local-smollm2"].cost == 0 and shares["bob", "unknown-ep"].cost is None
-    assert [(t.owner, t.model, t.questions, t.seconds) for t in found.users][:2] == [
+    assert [(t.owner, t.model, t.count, t.seconds) for t in found.users][:2] == [
         ("ana", "llama", 2, 360.0),
         ("bob", "llama", 1, 720.0),
     ]
@@ -176,7 +184,7 @@ def test_the_command_line_prints_the_local_users_usage_as_json(
     assert main(["usage", "--json", "--since", "2000-01-01"]) == 0
     printed = json.loads(capsys.readouterr().out)
     (model,) = printed["models"]
-    assert model["questions"] == 3 and printed["users"] == []
+    assert model["count"] == 3 and printed["users"] == []
     assert model["output_tokens"] == sum(count_tokens(LOCAL_MODEL, answer) for answer in ANSWERS)
     assert printed["costs"][0]["cost"] == 0 and printed["costs"][0]["note"]["en"].startswith("Bundled")
 
@@ -188,3 +196,71 @@ def test_the_command_line_prints_the_local_users_usage_as_json(
     assert (model["model"], model["output_tokens"]) == ("m", 9)
     assert main(["usage", "--since", "2999-01-01"]) == 2
     assert "after today" in capsys.readouterr().err
+
+
+def test_summaries_and_indexing_are_recorded_as_their_own_rows(
+    store: Store, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    """As the PDF page records them: a summary on the scripted model, its tokens and
+    calls counted, and an indexing by the bundled embedder, its pages and passages."""
+    scripted.enqueue("Seoul is a large capital.")
+    summary = summarize("Seoul is the capital of Korea.\nIt has ten million people.\n", LOCAL_MODEL, BRIEF)
+    store.record_usage(summary_usage("ana", LOCAL_MODEL, summary))
+    library = Library(FolderUploads(tmp_path).for_owner("ana"), embedder(), record=store.record_usage)
+    data = (PDFS / "pdflatex-4-pages.pdf").read_bytes()
+    document = read_pdf(data, "four.pdf")
+    library.add(sha256(data), "four.pdf", lambda: document.pages)
+    library.add(sha256(data), "four.pdf", lambda: document.pages)  # indexed once: counted once
+
+    summarized, indexed = store.usage(EVER.since, EVER.until, "ana")
+    assert (summarized.kind, summarized.calls, summarized.output_tokens) == (
+        "summary",
+        1,
+        count_tokens(LOCAL_MODEL, "Seoul is a large capital."),
+    )
+    assert (
+        summarized.input_tokens == count_tokens(LOCAL_MODEL, scripted.prompts[0]) and summarized.seconds > 0
+    )
+    index = library.index(Attached(sha256(data), "four.pdf"))
+    assert (indexed.kind, indexed.model, indexed.pages) == ("indexing", "local-e5-small", 4)
+    assert indexed.passages == len(index.passages) and indexed.seconds > 0
+
+    found = report(store.usage(EVER.since, EVER.until, "ana"), EVER, lambda endpoint: None, EXAMPLE_PRICES)
+    assert [(t.kind, t.model, t.count) for t in found.models] == [
+        ("summary", "local-smollm2", 1),
+        ("indexing", "local-e5-small", 1),
+    ]
+    assert {cost.endpoint: cost.cost for cost in found.costs} == {"local-smollm2": 0, "local-e5-small": 0}
+
+
+def test_a_summary_from_the_command_line_is_recorded_as_the_local_users(
+    scripted: ScriptedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted.enqueue("A one-page summary.")
+    assert main(["summarize", str(PDFS / "minimal-document.pdf")]) == 0
+    assert "A one-page summary." in capsys.readouterr().out
+    (summarized,) = open_store().usage(EVER.since, EVER.until, "local")
+    assert (summarized.kind, summarized.calls) == ("summary", 1)
+    assert summarized.output_tokens == count_tokens(LOCAL_MODEL, "A one-page summary.")
+
+
+def test_charts_read_tokens_and_questions_per_day_per_model_and_cost_per_day_per_endpoint() -> None:
+    day = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
+    period = Period(day, day + 36 * 3600)  # a day and a half
+    records = [
+        Usage("ana", "1", day + 60, "llama", "llama-ep", 100, 50, 30.0),
+        Usage("bob", "2", day + 120, "llama", "llama-ep", 10, 5, 3.0),
+        Usage("ana", "3", day + 86_400, "llama", "llama-ep", 1000, 200, 60.0, kind="summary", calls=4),
+        Usage("ana", "4", day + 86_400, "local-smollm2", "local-smollm2", 7, 3, 1.0),
+        Usage("ana", "5", day + 90_000, "local-e5-small", "local-e5-small", 0, 0, 9.0, kind="indexing"),
+    ]
+    found = report(records, period, {"llama-ep": ("ml.g5.2xlarge", 2)}.get, {"ml.g5.2xlarge": 1.5})
+    assert [(d.day, d.model, d.questions, d.tokens) for d in found.days] == [
+        ("2025-06-01", "llama", 2, 165),
+        ("2025-06-02", "llama", 0, 1200),  # a summary: its tokens, no question
+        ("2025-06-02", "local-smollm2", 1, 10),
+    ]
+    assert [(d.day, d.endpoint, d.cost) for d in found.daily_costs] == [
+        ("2025-06-01", "llama-ep", pytest.approx(1.5 * 2 * 24)),
+        ("2025-06-02", "llama-ep", pytest.approx(1.5 * 2 * 12)),  # the period ends at noon
+    ]  # the bundled models, which cost nothing, not drawn

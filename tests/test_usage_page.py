@@ -3,10 +3,15 @@ turn to everyone's.  AppTest stands in for the login provider (test_login.py); t
 instances serving the endpoint priced here come from the account's listing, on
 moto's server as the SageMaker control plane."""
 
+import json
 import os
+import time
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 import streamlit as st
 from moto_server import use_moto
@@ -14,7 +19,8 @@ from shared import AUTH, ISSUER
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.store import Store
+from chat_core.conversations.store import Store, next_key
+from chat_core.usage.records import Usage
 
 ANA, BOB, ADMIN = f"{ISSUER}#ana", f"{ISSUER}#bob", f"{ISSUER}#admin"
 
@@ -24,6 +30,26 @@ def answered(store: Store, owner: str, endpoint: str, tokens: int, seconds: floa
     question = store.add_question(owner, conversation, "Hello?")
     record = {"tokens": tokens, "input_tokens": 2 * tokens, "seconds": seconds, "model": endpoint}
     store.add_answer(owner, conversation, question, "Hi.", record | {"endpoint": endpoint})
+
+
+def tables(at: AppTest) -> dict[tuple[str, str], list[pd.DataFrame]]:
+    """The page's tables by the subheader and the line above them (whose figures they are)."""
+    found: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    section = line = ""
+
+    def walk(node: Any) -> None:
+        nonlocal section, line
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+        if node.type == "subheader":
+            section = node.value
+        elif node.type == "markdown":
+            line = node.value
+        elif node.type == "table":
+            found.setdefault((section, line), []).append(node.value)
+
+    walk(at.main)
+    return found
 
 
 def usage_page(user: dict[str, object] | None = None) -> AppTest:
@@ -60,13 +86,20 @@ def test_without_login_the_local_user_sees_usage_per_model_and_the_cost(store: S
     answered(store, "local", "local-smollm2", 7, 1.0)
     at = usage_page()
     assert not at.exception and not at.error
-    models, costs, shares = (frame.value for frame in at.dataframe)
-    llama = models.set_index("endpoint").loc["my-llama"]
-    assert (llama.questions, llama.input_tokens, llama.output_tokens, llama.seconds) == (2, 200, 100, 30)
-    assert "owner" not in models and not at.toggle
-    assert costs.set_index("endpoint").loc["my-llama", "hourly_price"] == 36
-    assert shares.set_index("endpoint").loc["my-llama", "cost"] == pytest.approx(0.30)  # 30 s at a cent
-    assert costs.set_index("endpoint").loc["local-smollm2", "cost"] == 0
+    shown = tables(at)
+    [llama] = shown["Per model", "**my-llama**"]
+    figures = llama.loc[0, ["Use", "Count", "Input tokens", "Output tokens", "Generation seconds"]]
+    assert figures.tolist() == ["Answers", "2", "200", "100", "30.0"]
+    assert "Pages" not in llama and "Per user" not in {section for section, _ in shown} and not at.toggle
+    over_the_period = "Instance cost over the period"
+    cost, share = (
+        table.loc[0]
+        for table in shown[over_the_period, "**my-llama**"] + shown[over_the_period, "Your share"][:1]
+    )
+    assert cost["Price per hour"] == "$36.00" and cost["Instances"] == "1"
+    assert share["Cost"] == "$0.30"  # 30 s at a cent
+    [bundled] = shown[over_the_period, "**local-smollm2**"]
+    assert bundled.loc[0, "Cost"] == "$0.00" and bundled.loc[0, "Instances"] == "-"
 
 
 def test_a_user_sees_only_their_own_and_an_admin_everyones(
@@ -78,15 +111,19 @@ def test_a_user_sees_only_their_own_and_an_admin_everyones(
 
     ana = usage_page({"sub": "ana"})
     assert not ana.toggle  # no way to ask for more
-    assert ana.dataframe[0].value.questions.tolist() == [1]
-    assert "owner" not in ana.dataframe[-1].value
+    assert tables(ana)["Per model", "**my-llama**"][0]["Count"].tolist() == ["1"]
+    assert "Per user" not in {section for section, _ in tables(ana)}
 
     admin = usage_page({"sub": "admin"})
-    assert not admin.dataframe and admin.info[0].value == "No answers in this period."  # their own: none
+    assert not admin.table  # their own: none
+    assert admin.info[0].value == "Nothing in this period: no answers, summaries or indexing."
     admin.toggle(key="usage-everyone").set_value(True).run()
-    models, users, _, shares = (frame.value for frame in admin.dataframe)
-    assert models.questions.tolist() == [2]
-    assert sorted(users.owner) == [ANA, BOB] and sorted(shares.owner) == [ANA, BOB]
+    shown = tables(admin)
+    assert shown["Per model", "**my-llama**"][0]["Count"].tolist() == ["2"]
+    users = {line for section, line in shown if section == "Per user"}
+    assert users == {f"**{ANA}** · my-llama", f"**{BOB}** · my-llama"}
+    shares = {line for section, line in shown if section == "Instance cost over the period"}
+    assert shares == {"**my-llama**", f"**{ANA}**", f"**{BOB}**"}
 
 
 def test_the_page_reads_in_korean(store: Store) -> None:
@@ -96,6 +133,45 @@ def test_the_page_reads_in_korean(store: Store) -> None:
     at = at.run().switch_page("pages/usage.py").run()
     assert not at.exception
     assert at.title[0].value == "사용량" and [h.value for h in at.subheader] == [
+        "일별 토큰",
+        "일별 질문 수",
+        "일별 인스턴스 비용",
         "모델별",
         "기간 중 인스턴스 비용",
     ]
+    assert at.table[0].value.columns[:2].tolist() == ["용도", "횟수"]
+    assert ("기간 중 인스턴스 비용", "내 몫") in tables(at)
+
+
+def test_summaries_and_indexing_are_rows_of_their_own_and_empty_cells_read_a_dash(store: Store) -> None:
+    answered(store, "local", "my-llama", 40, 10.0)
+    answered(store, "local", "jumpstart-dft-meta-textgeneration-llama-2-7b-f", 5, 1.0)  # not in the account
+    summary = Usage("local", next_key(), time.time(), "my-llama", "my-llama", 900, 120, 30.0, kind="summary")
+    indexing = Usage("local", next_key(), time.time(), "local-e5-small", "local-e5-small", 0, 0, 4.0)
+    store.record_usage(summary)
+    store.record_usage(replace(indexing, kind="indexing", pages=4, passages=11))
+    at = usage_page()
+    assert not at.exception and not at.error
+    shown = tables(at)
+    [llama] = shown["Per model", "**my-llama**"]
+    assert llama.set_index("Use").loc["Summaries", "Input tokens"] == "900"
+    assert llama.set_index("Use").loc["Answers", "Count"] == "1"
+    [indexing] = shown["Per model", "**local-e5-small**"]
+    assert indexing.to_dict("records") == [
+        {"Use": "Indexing", "Count": "1", "Pages": "4", "Generation seconds": "4.0"}
+    ]  # no tokens to show
+    cells = {str(cell) for table in at.table for cell in table.value.to_numpy().ravel()}
+    assert not cells & {"None", "nan", "NaN", "<NA>", ""}
+    costs = "Instance cost over the period"
+    unknown = shown[costs, "**jumpstart-dft-meta-textgeneration-llama-2-7b-f**"][0].loc[0]
+    assert unknown["Price per hour"] == "-" and unknown["Instances"] == "-"
+    assert shown[costs, "**my-llama**"][0].loc[0, "Cost"].startswith("$")
+    # Tokens and questions per day per model, cost per day per endpoint.
+    charts = [json.loads(chart.proto.spec)["encoding"] for chart in at.get("vega_lite_chart")]
+    assert [(chart["y"]["title"], chart["color"]["legend"]["title"]) for chart in charts] == [
+        ("Tokens", "Model"),
+        ("Questions", "Model"),
+        ("US dollars", "Endpoint"),
+    ]
+    # Legends show whole names, on lines of their own.
+    assert {chart["color"]["legend"]["labelLimit"] for chart in charts} == {0}

@@ -27,6 +27,7 @@ Key design (one table, on-demand billing):
   user's own are frequent and should not read the team's.  Every answer of a
   month is written to one partition, far below its 1,000 writes a second; the
   table's local index caps a partition at 10 GB, some 30 million answers a month.
+  A summary's or an indexing's record is the same item, put on its own.
 - Feedback on an answer (``rating``, ``comment``, ``rated_at``) is set on its
   message item once the conversation is found under the owner's key, on
   condition that the message exists and is an answer: it can neither create an
@@ -336,6 +337,9 @@ class DynamoDBStore(AppendOnlyMessages):
     def set_preferences(self, owner: str, preferences: dict[str, Any]) -> None:
         self._call("put_item", Item={**_preferences_key(owner), "preferences": _s(json.dumps(preferences))})
 
+    def _record(self, usage: Usage) -> None:
+        self._call("put_item", Item=_usage_item(usage))
+
     def usage(self, since: float, until: float, owner: str | None) -> list[Usage]:
         records = []
         for month in _months(since, until):
@@ -408,6 +412,10 @@ def _usage_item(usage: Usage) -> dict[str, Any]:
         "output_tokens": _n(usage.output_tokens),
         "seconds": _n(usage.seconds),
         "candidate": {"BOOL": usage.candidate},
+        "kind": _s(usage.kind),
+        "calls": _n(usage.calls),
+        "pages": _n(usage.pages),
+        "passages": _n(usage.passages),
     }
     if usage.component:
         item["component"] = _s(usage.component)
@@ -426,6 +434,11 @@ def _usage(item: dict[str, Any]) -> Usage:
         seconds=float(item["seconds"]["N"]),
         component=item.get("component", {}).get("S"),
         candidate=item["candidate"]["BOOL"],
+        # An answer's item written before summaries and indexing were recorded has none of these.
+        kind=item.get("kind", {}).get("S", "answer"),
+        calls=int(item.get("calls", {}).get("N", 1)),
+        pages=int(item.get("pages", {}).get("N", 0)),
+        passages=int(item.get("passages", {}).get("N", 0)),
     )
 
 

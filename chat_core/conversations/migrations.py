@@ -65,6 +65,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
     (  # 4: each user's preferences, one JSON object (store.py's set_preferences)
         "CREATE TABLE preferences (owner TEXT PRIMARY KEY, preferences TEXT NOT NULL)",
     ),
+    (  # 5: summaries and indexing recorded as usage of their own kinds (usage/records.py)
+        "ALTER TABLE usage ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer'",
+        "ALTER TABLE usage ADD COLUMN calls INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE usage ADD COLUMN pages INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE usage ADD COLUMN passages INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 
 

@@ -37,7 +37,10 @@ from chat_core.usage.records import Usage, usage_of
 
 _CONVERSATION = "id, owner, title, model, mode, created_at, updated_at"
 # In the order of usage.records.Usage's fields.
-_USAGE = "owner, key, at, model, endpoint, input_tokens, output_tokens, seconds, component, candidate"
+_USAGE = (
+    "owner, key, at, model, endpoint, input_tokens, output_tokens, seconds, component, candidate, "
+    "kind, calls, pages, passages"
+)
 
 
 TIMEOUT = 30  # seconds a write waits for another process's
@@ -184,9 +187,12 @@ class SQLiteStore(AppendOnlyMessages):
                 ),
             )
             if usage:
-                row = astuple(usage)
-                db.execute(f"INSERT INTO usage ({_USAGE}) VALUES ({', '.join('?' * len(row))})", row)
+                _insert_usage(db, usage)
         return key
+
+    def _record(self, usage: Usage) -> None:
+        with self._write() as db:
+            _insert_usage(db, usage)
 
     def _annotate(self, owner: str, conversation_id: str, answer_key: str, feedback: Feedback | None) -> None:
         rating, comment, at = astuple(feedback) if feedback else (None, "", None)
@@ -237,7 +243,12 @@ class SQLiteStore(AppendOnlyMessages):
             until,
             *([owner] if owner is not None else []),
         )
-        return [Usage(*row[:-1], candidate=bool(row[-1])) for row in rows]
+        return [Usage(*row[:9], bool(row[9]), *row[10:]) for row in rows]
+
+
+def _insert_usage(db: sqlite3.Connection, usage: Usage) -> None:
+    row = astuple(usage)
+    db.execute(f"INSERT INTO usage ({_USAGE}) VALUES ({', '.join('?' * len(row))})", row)
 
 
 def _use_wal(db: sqlite3.Connection) -> None:

@@ -229,6 +229,11 @@ class Store(Protocol):
         keeps them.  Who may see whose is ``usage.report``'s to decide."""
         ...
 
+    def record_usage(self, usage: Usage) -> None:
+        """Record the usage of a summary or an indexing (``usage.records``), under a new
+        key and the time now."""
+        ...
+
 
 BackendT = TypeVar("BackendT", bound=type)
 # The methods every store has (Store's), each of which a page may call.
@@ -297,6 +302,12 @@ class AppendOnlyMessages:
             owner, conversation_id, "assistant", storable(text), answers=question_key, stats=stats
         )
 
+    def _record(self, usage: Usage) -> None:
+        raise NotImplementedError
+
+    def record_usage(self, usage: Usage) -> None:
+        self._record(replace(usage, key=next_key(), at=now()))
+
     def _annotate(self, owner: str, conversation_id: str, answer_key: str, feedback: Feedback | None) -> None:
         """Replace the answer's feedback, after checking that it is an answer in the
         owner's conversation (else ``not_found()``)."""
@@ -342,4 +353,3 @@ def next_key() -> str:
 
 def not_found() -> ConversationNotFound:
     return ConversationNotFound()
-

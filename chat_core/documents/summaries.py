@@ -14,6 +14,8 @@ original app chose.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -101,6 +103,19 @@ class Summary:
     chunks: int = 0  # of the document, in the map step
     done: dict[int, str] = field(default_factory=dict)  # chunk index: its summary, filled as they come
     complete: bool = False
+    # What the model calls took, for the usage record (usage.records.summary_usage).
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0  # each call's, added: concurrent calls each count their whole time
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, input_tokens: int, output_tokens: int, seconds: float) -> None:
+        with self._lock:  # the map step's calls finish in threads of their own
+            self.calls += 1
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
+            self.seconds += seconds
 
     @property
     def chunk_summaries(self) -> list[str]:
@@ -189,13 +204,16 @@ def summarize(
 
     def ask(task: str, body: str) -> str:
         prompt = spec.chat_format.render(SYSTEM, [], f"{task}\n\n{body}")
+        started = time.monotonic()
         try:
-            return llm.invoke(prompt).strip()
+            answer = llm.invoke(prompt)
         except Exception as error:
             explained = explain(error, spec.endpoint_name, spec.inference_component)
             if isinstance(explained, PromptTooLong):  # its text is about chats
                 raise PartTooLong(model=spec.label, window=spec.context_window) from error
             raise explained from error
+        summary.count(count_tokens(spec, prompt), count_tokens(spec, answer), time.monotonic() - started)
+        return answer.strip()
 
     # The room a chunk has: the window, less the answer, the instruction and a margin.
     overhead = count_tokens(spec, spec.prompt_format.render(SYSTEM, [], instruction + "\n\n")) + 16

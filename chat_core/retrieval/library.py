@@ -6,7 +6,7 @@ owner's own uploads: another user's hash, guessed or copied from a link, is a
 document that does not exist.  Indexes are kept in memory for the session once
 loaded or built, and a file opened with a password is indexed in memory only.
 Indexing has limits (``indexing``): ``notice`` says which documents are searched
-only in part.
+only in part.  Each index built is recorded as usage (``record``), as answers are.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from chat_core.i18n import Text
 from chat_core.retrieval.index import DocumentIndex, Embedder
 from chat_core.retrieval.indexing import Progress, document_index
 from chat_core.retrieval.search import Retriever
+from chat_core.usage.records import Usage, indexing_usage
 
 
 class DocumentNotFound(ChatError):
@@ -50,9 +51,12 @@ class Attached:
 
 
 class Library:
-    def __init__(self, uploads: UploadStore, embedder: Embedder) -> None:
+    def __init__(
+        self, uploads: UploadStore, embedder: Embedder, record: Callable[[Usage], None] | None = None
+    ) -> None:
         self.uploads = uploads
         self.embedder = embedder
+        self.record = record  # Store.record_usage, where the indexing is the user's to count
         self._indexes: dict[str, DocumentIndex] = {}
         self._retrievers: dict[tuple[str, ...], Retriever] = {}
 
@@ -75,7 +79,14 @@ class Library:
         unless ``keep`` is False (a file opened with a password)."""
         if digest not in self._indexes:
             self._indexes[digest] = document_index(
-                self.uploads, name, digest, pages, self.embedder, keep=keep, progress=progress
+                self.uploads,
+                name,
+                digest,
+                pages,
+                self.embedder,
+                keep=keep,
+                progress=progress,
+                built=self._built,
             )
         return Attached(digest, name)
 
@@ -99,9 +110,17 @@ class Library:
             lambda: self._pages(document),
             self.embedder,
             progress=progress,
+            built=self._built,
         )
         self._indexes[document.digest] = index
         return index
+
+    def _built(self, index: DocumentIndex, seconds: float) -> None:
+        if self.record and self.uploads.owner is not None:
+            spec, pages, passages = self.embedder.spec, len(index.pages), len(index.passages)
+            self.record(
+                indexing_usage(self.uploads.owner, spec.id, spec.endpoint_name, pages, passages, seconds)
+            )
 
     def notice(self, documents: Sequence[Attached]) -> Text | None:
         """Which of ``documents``' indexes end before the document does."""

@@ -1,4 +1,5 @@
-"""One usage record per generated answer, written with the answer.
+"""One usage record per generated answer, written with the answer, and one per
+summary and per document indexed.
 
 Usage is written as its own record, in the same store and the same write (one
 SQLite transaction, one DynamoDB transaction) as the answer it counts, rather
@@ -12,12 +13,24 @@ of a comparison included (each took endpoint time).  Not counted: an answer
 that failed (nothing is saved), an answer saved without stats (a PDF's summary
 opening a conversation), and the answer chosen in a comparison (its text is a
 candidate's, already counted).
+
+A summary (``kind="summary"``: its model calls, their tokens and seconds) and a
+document's indexing (``kind="indexing"``: the embedding model's pages, passages
+and seconds) are recorded on their own (``Store.record_usage``) when they finish,
+so that the endpoint time they took is counted next to the answers'.  The store
+gives each its key and time as it records it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chat_core.documents.summaries import Summary
+    from chat_core.models.catalog import ModelSpec
+
+KINDS = ("answer", "summary", "indexing")
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,10 @@ class Usage:
     seconds: float  # from sending the question to the answer's end: endpoint time
     component: str | None = None  # the inference component, on an endpoint that hosts several
     candidate: bool = False  # one of a comparison's answers
+    kind: str = "answer"  # one of KINDS
+    calls: int = 1  # model calls: a summary makes one a part
+    pages: int = 0  # an indexing's pages
+    passages: int = 0  # an indexing's passages
 
 
 def usage_of(owner: str, key: str, at: float, stats: dict[str, Any]) -> Usage | None:
@@ -50,4 +67,40 @@ def usage_of(owner: str, key: str, at: float, stats: dict[str, Any]) -> Usage | 
         seconds=float(stats.get("seconds", 0.0)),
         component=stats.get("component"),
         candidate=bool(stats.get("candidate", False)),
+    )
+
+
+def summary_usage(owner: str, spec: ModelSpec, summary: Summary) -> Usage:
+    """The usage record of a summary made by ``spec``: its calls, tokens and seconds."""
+    return Usage(
+        owner=owner,
+        key="",  # both stamped when recorded (Store.record_usage)
+        at=0.0,
+        model=spec.id,
+        endpoint=spec.endpoint_name,
+        input_tokens=summary.input_tokens,
+        output_tokens=summary.output_tokens,
+        seconds=summary.seconds,
+        component=spec.inference_component,
+        kind="summary",
+        calls=summary.calls,
+    )
+
+
+def indexing_usage(owner: str, model: str, endpoint: str, pages: int, passages: int, seconds: float) -> Usage:
+    """The usage record of a document indexed by embedding ``model``: ``pages`` pages
+    cut into ``passages`` passages in ``seconds``."""
+    return Usage(
+        owner=owner,
+        key="",  # both stamped when recorded (Store.record_usage)
+        at=0.0,
+        model=model,
+        endpoint=endpoint,
+        input_tokens=0,
+        output_tokens=0,
+        seconds=seconds,
+        kind="indexing",
+        calls=0,
+        pages=pages,
+        passages=passages,
     )

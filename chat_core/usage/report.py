@@ -8,7 +8,11 @@ instance-seconds their answers took (their generation seconds on the endpoint
 over its instance-seconds in the period), and the share's cost that part of the
 endpoint's cost.  Answers generated at once on one instance (continuous
 batching) each count their whole time, so shares are an upper bound and may add
-up to more than the instances were busy.  The bundled model costs nothing.
+up to more than the instances were busy.  The bundled models cost nothing.
+Summaries and indexing are counted as answers are, in rows of their own kind.
+
+Per day (UTC), for the charts: the tokens and questions of each model, and what
+each endpoint's instances cost that day (its hours in the period that day).
 
 Who sees what: a user sees their own usage; the admins the operator names
 (``CHAT_ADMINS``) may see everyone's.  ``visible_usage`` decides it, here rather
@@ -20,17 +24,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from chat_core.access import is_admin
 from chat_core.conversations.store import Store
 from chat_core.errors import ChatError
 from chat_core.i18n import Message, Text
+from chat_core.local import embedding as local_embedding
 from chat_core.models.catalog import LOCAL_ENDPOINT
 from chat_core.usage.records import Usage
 
 # The instance type and count serving an endpoint, by its name; None when unknown.
 Instances = Callable[[str], tuple[str, int] | None]
+BUNDLED_ENDPOINTS = (LOCAL_ENDPOINT, local_embedding.ENDPOINT)
+DAY = 86_400.0  # seconds
 
 
 class NotAnAdmin(ChatError):
@@ -74,12 +81,33 @@ def period_since(day: date | None, now: float) -> Period:
 @dataclass(frozen=True)
 class Totals:
     owner: str | None  # None: totals of every user shown
+    kind: str  # usage.records.KINDS
     model: str
     endpoint: str
-    questions: int  # answers generated: a question compared across three models counts three times
-    input_tokens: int
-    output_tokens: int
+    # Answers generated (a question compared across three models counts three times),
+    # summaries made, or documents indexed.
+    count: int
+    calls: int  # model calls
+    input_tokens: int | None  # None for indexing, which counts pages instead
+    output_tokens: int | None
+    pages: int | None  # indexed; None for answers and summaries
+    passages: int | None
     seconds: float  # generation seconds
+
+
+@dataclass(frozen=True)
+class Day:
+    day: str  # YYYY-MM-DD, UTC
+    model: str
+    questions: int
+    tokens: int  # input and output, of answers and summaries
+
+
+@dataclass(frozen=True)
+class DayCost:
+    day: str
+    endpoint: str
+    cost: float  # of the endpoint's instances that day (of the period); endpoints without a price left out
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,8 @@ class Report:
     users: list[Totals]  # per user, model and endpoint: only in an admin's view of everyone
     costs: list[EndpointCost]
     shares: list[Share]
+    days: list[Day]  # per day and model
+    daily_costs: list[DayCost]  # per day and endpoint
 
 
 def visible_usage(
@@ -139,6 +169,8 @@ def report(
         users=_totals(records, by_user=True) if by_user else [],
         costs=list(costs.values()),
         shares=shares,
+        days=_days(records),
+        daily_costs=_daily_costs(list(costs.values()), period),
     )
 
 
@@ -147,25 +179,68 @@ def _unique(records: Iterable[Usage]) -> list[str]:
 
 
 def _totals(records: list[Usage], by_user: bool) -> list[Totals]:
-    groups: dict[tuple[str | None, str, str], list[Usage]] = {}
+    groups: dict[tuple[str | None, str, str, str], list[Usage]] = {}
     for usage in records:
-        groups.setdefault((usage.owner if by_user else None, usage.model, usage.endpoint), []).append(usage)
+        key = (usage.owner if by_user else None, usage.kind, usage.model, usage.endpoint)
+        groups.setdefault(key, []).append(usage)
     return [
         Totals(
+            owner=owner,
+            kind=kind,
             model=model,
             endpoint=endpoint,
-            questions=len(group),
-            input_tokens=sum(usage.input_tokens for usage in group),
-            output_tokens=sum(usage.output_tokens for usage in group),
+            count=len(group),
+            calls=sum(usage.calls for usage in group),
+            input_tokens=None if indexing else sum(usage.input_tokens for usage in group),
+            output_tokens=None if indexing else sum(usage.output_tokens for usage in group),
+            pages=sum(usage.pages for usage in group) if indexing else None,
+            passages=sum(usage.passages for usage in group) if indexing else None,
             seconds=sum(usage.seconds for usage in group),
-            owner=owner,
         )
-        for (owner, model, endpoint), group in groups.items()
+        for (owner, kind, model, endpoint), group in groups.items()
+        for indexing in [kind == "indexing"]
     ]
 
 
+def _day(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).date().isoformat()
+
+
+def _days(records: list[Usage]) -> list[Day]:
+    """Each model's questions and tokens per day; indexing, which has no tokens, left out."""
+    days: dict[tuple[str, str], Day] = {}
+    for usage in sorted(records, key=lambda usage: (_day(usage.at), usage.model)):
+        if usage.kind == "indexing":
+            continue
+        key = (_day(usage.at), usage.model)
+        day = days.get(key, Day(*key, questions=0, tokens=0))
+        days[key] = Day(
+            *key,
+            questions=day.questions + (usage.kind == "answer"),
+            tokens=day.tokens + usage.input_tokens + usage.output_tokens,
+        )
+    return list(days.values())
+
+
+def _daily_costs(costs: list[EndpointCost], period: Period) -> list[DayCost]:
+    """Each priced endpoint's cost on each day of the period: its part of the day's hours."""
+    first, last = (datetime.fromtimestamp(at, UTC).date() for at in (period.since, period.until))
+    priced = [
+        (cost.endpoint, (cost.hourly_price or 0.0) * cost.instances)
+        for cost in costs
+        if cost.hourly_price is not None  # the bundled models' nothing is not drawn
+    ]
+    daily = []
+    for number in range((last - first).days + 1):
+        day = first + timedelta(days=number)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+        hours = (min(start + DAY, period.until) - max(start, period.since)) / 3600
+        daily += [DayCost(day.isoformat(), endpoint, per_hour * hours) for endpoint, per_hour in priced]
+    return daily
+
+
 def _cost(endpoint: str, period: Period, instances: Instances, prices: Mapping[str, float]) -> EndpointCost:
-    if endpoint == LOCAL_ENDPOINT:
+    if endpoint in BUNDLED_ENDPOINTS:
         return EndpointCost(endpoint, None, 0, None, 0.0, BUNDLED.format())
     serving = instances(endpoint)
     if serving is None:
