@@ -14,8 +14,10 @@ from chat_core.conversations.session import ChatSession
 from chat_core.i18n import Text
 from chat_core.local import model as local_model
 from chat_core.local import runtime
+from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
-from chat_core.models.catalog import GenerationParams, load_catalog
+from chat_core.local.server import EndpointServer
+from chat_core.models.catalog import GenerationParams, custom_model, load_catalog
 
 LOCAL = load_catalog()["local-smollm2"]
 SETTINGS = Settings(LOCAL, GenerationParams(max_new_tokens=400, temperature=0.0, top_p=1.0))
@@ -131,3 +133,32 @@ def test_a_compared_model_waiting_its_turn_says_so_while_the_other_streams(
     assert all(c.exchange.state is State.ANSWERED for c in comparison.candidates)
     queued = [line for waited in waits.values() for line in waited if line.startswith("1 question ahead")]
     assert queued, waits
+
+
+def test_a_stop_of_a_remote_answer_leaves_no_error_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same through boto3 and HTTP, against the endpoint server on 127.0.0.1:
+    shutting the stream mid-answer is no error either."""
+    long = " ".join(f"word{n}" for n in range(200))
+    endpoint = LocalEndpoint({"falcon-a": "tgi"}, complete=ScriptedModel(token_ms=50).enqueue(long).complete)
+    server = EndpointServer(endpoint, port=0, quiet=True).start()
+    for name, value in {
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }.items():
+        monkeypatch.setenv(name, value)
+    falcon = custom_model("falcon-a", "tgi", 2048, "us-east-1")
+    chat = ChatSession()
+    try:
+        with caplog.at_level(logging.WARNING):
+            reply = chat.ask("Tell me a long story.", Settings(falcon, SETTINGS.params))
+            "".join(itertools.islice(iter(reply), 3))
+            reply.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert chat.exchanges[-1].state is State.STOPPED
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
