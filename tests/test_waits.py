@@ -162,3 +162,16 @@ def test_a_stop_of_a_remote_answer_leaves_no_error_in_the_log(
         server.server_close()
     assert chat.exchanges[-1].state is State.STOPPED
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.real_model
+def test_the_bundled_model_caught_in_a_loop_is_stopped_and_marked() -> None:
+    """SmolLM2, greedy, asked to count a word said twenty times, writes it on and on
+    until max new tokens; the guard ends it, marked."""
+    chat = ChatSession()
+    greedy = Settings(LOCAL, GenerationParams(max_new_tokens=200, temperature=0.0, top_p=1.0, seed=1))
+    text = "".join(chat.ask("Count the words: " + " ".join(["cat"] * 20), greedy))
+    last = chat.exchanges[-1]
+    assert last.state is State.STOPPED and last.reason is not None
+    assert "repeating" in last.reason.text("en")
+    assert text.count("cat") < 120  # well before the 200 tokens it would have written

@@ -27,12 +27,18 @@ class RepetitionGuard:
     def looping(self, text: str) -> bool:
         """Add ``text`` to the answer; whether it now ends in a loop."""
         tail = self._tail = (self._tail + text)[-REPEATS * MAX_SPAN :]
-        for span in range(1, MAX_SPAN + 1):
+        # A tail that repeats a span ends with its last character one span back too:
+        # only those span lengths are tried, shortest first (found by str.rfind, in C).
+        end = len(tail) - 1
+        lowest = max(0, end - MAX_SPAN)
+        back = tail.rfind(tail[-1:], lowest, end) if tail else -1
+        while back != -1:
+            span = end - back
             covered = max(REPEATS * span, MIN_CHARS)
             if covered > len(tail):
                 return False
-            # A tail that repeats a span of this length ends with its last character
-            # one span back too: a cheap test that rules out most lengths.
-            if tail[-1] == tail[-1 - span] and tail[-covered + span :] == tail[-covered:-span]:
+            # The last span against the one before it first: most lengths fail there, cheaply.
+            if tail[-span:] == tail[-2 * span : -span] and tail[-covered + span :] == tail[-covered:-span]:
                 return True
+            back = tail.rfind(tail[-1], lowest, back)
         return False
