@@ -78,3 +78,4 @@ def test_each_compared_column_says_what_it_waits_for(
     expect(columns.nth(1)).to_contain_text("You asked:", timeout=30_000)
     expect(columns.nth(1).get_by_text(re.compile("reading the question"))).to_have_count(0)
     page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_role("button", name="Use this answer")).to_have_count(2, timeout=30_000)
