@@ -24,6 +24,7 @@ BENCHMARKS = (
     "hostile_pdfs",
     "retrieval",
     "indexing_load",
+    "repetition_guard",
 )
 
 

@@ -4,8 +4,10 @@ returns the user's choices, then the exchanges (``chat_answers``), then answers 
 asked in this run with those choices.  ``?c=`` names the open conversation."""
 
 import contextlib
+from collections.abc import Iterable, Iterator
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.prompting import QUESTION_MAX_CHARS
 from chat_core.conversations.session import ChatSession
@@ -23,9 +25,10 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
     A failure is kept in the exchange, and shown with a Resend button on the rerun."""
     st.chat_message("user").markdown(safe_markdown(question))
     with st.chat_message("assistant"):
-        # A document asked for the first time is indexed first.  While no text comes,
-        # the answer calls bar.empty(): there Streamlit can end this run (Stop, a
-        # rerun, a closed tab), which stops the answer and keeps its text.
+        # A document asked for the first time is indexed first, its progress in bar.
+        # While no text comes, the answer says there what it waits for (a compared
+        # column in its own place): there Streamlit can end this run (Stop, a rerun,
+        # a closed tab), which stops the answer and keeps its text.
         bar = st.empty()
         indexed = indexing_bar(bar)
         compared = choices.compared
@@ -33,7 +36,13 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
             contextlib.suppress(ChatError),
             chat.compare(question, compared, choices.top_k, indexed, bar.empty)
             if compared
-            else chat.ask(question, choices.settings, choices.top_k, indexed, bar.empty) as answering,
+            else chat.ask(
+                question,
+                choices.settings,
+                choices.top_k,
+                indexed,
+                lambda status: comparison.show_wait(bar, status),
+            ) as answering,
         ):
             bar.empty()
             show_in_url(chat)  # a reload finds the conversation, even mid-answer
@@ -46,8 +55,18 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
                 comparison.stream(answering)
             else:
                 answer_header(answering.exchange)
-                st.write_stream(safe_stream(answering))
+                st.write_stream(safe_stream(_clearing(bar, answering)))
     show_in_url(chat)
+
+
+def _clearing(wait: DeltaGenerator, texts: Iterable[str]) -> Iterator[str]:
+    """``texts``, the wait shown in ``wait`` gone once the first one comes."""
+    waiting = True
+    for text in texts:
+        if waiting:
+            wait.empty()
+            waiting = False
+        yield text
 
 
 chat = chat_session()

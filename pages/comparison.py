@@ -9,8 +9,18 @@ from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.compare import Candidate, Comparison
 from chat_core.conversations.exchange import Exchange
+from chat_core.i18n import Text
 from chat_core.markdown import safe_markdown
 from pages.common import language, stats_line, t
+
+
+def show_wait(slot: DeltaGenerator, status: Text | None) -> None:
+    """In an answer's place until its text comes (here and in the chat's single
+    answer): what it waits for and for how long; nothing once it streams."""
+    if status is None:
+        slot.empty()
+    else:
+        slot.caption(f":material/hourglass_top: {status.text(language())}")
 
 
 def stream(comparison: Comparison) -> None:
@@ -26,9 +36,12 @@ def stream(comparison: Comparison) -> None:
                 answers[index], unders[index] = st.empty(), st.empty()
     texts = dict.fromkeys(answers, "")
     for index, text in comparison:
+        reply = comparison.candidates[index].reply
         if text is None:  # its stream ended: answered, stopped or failed
             with unders[index].container():
                 _under(comparison.candidates[index])
+        elif not text:  # no text yet: what it waits for
+            show_wait(answers[index], reply.waited() if reply else None)
         else:
             texts[index] += text
             answers[index].markdown(safe_markdown(texts[index]))

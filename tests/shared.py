@@ -215,18 +215,19 @@ def free_port() -> int:
 
 @contextmanager
 def app_process(
-    environment: dict[str, str], *options: str, port: int | None = None
+    environment: dict[str, str], *options: str, port: int | None = None, log: Path | None = None
 ) -> Iterator[tuple[str, int]]:
     """``streamlit run app.py`` as configured (on 127.0.0.1), with ``environment`` and
     command-line ``options`` added, on ``port`` or a free one; yields its URL and
-    process id once it answers."""
+    process id once it answers.  Its output goes to the file ``log``, if given."""
     port = port or free_port()
+    output = log.open("wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *options],
         cwd=ROOT,
         env=os.environ | environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -83,22 +84,35 @@ class Comparison:
     def __iter__(self) -> Iterator[tuple[int, str | None]]:
         """(index, text) for each piece of a candidate's answer as it arrives, and
         (index, None) when its stream has ended (answered, stopped or failed: see
-        its exchange), until every stream has ended.  Leaving it early (or a
-        ``with`` block) stops every answer still streaming, each keeping its text."""
+        its exchange), until every stream has ended; every ``WAIT_S``, (index, "")
+        for each candidate still waiting for its first text (its ``reply.waited()``
+        says what for), though the others stream: a model can wait its turn behind
+        another.  Leaving it early (or a ``with`` block) stops every answer still
+        streaming, each keeping its text."""
         try:
+            due = time.perf_counter() + WAIT_S
             while self._streaming:
                 try:
                     index, text = self._events.get(timeout=WAIT_S)
+                    if text is None:
+                        self._streaming -= 1
+                    yield index, text
                 except queue.Empty:
                     if self._waiting is not None:
                         self._waiting()
-                    continue
-                if text is None:
-                    self._streaming -= 1
-                yield index, text
+                if time.perf_counter() >= due:
+                    due = time.perf_counter() + WAIT_S
+                    yield from ((index, "") for index in self._waiting_for_text())
         finally:
             if self._streaming:
                 self.stop_from_elsewhere(JOIN_S)
+
+    def _waiting_for_text(self) -> list[int]:
+        return [
+            index
+            for index, candidate in enumerate(self.candidates)
+            if candidate.reply is not None and candidate.reply.waited() is not None
+        ]
 
     @property
     def pickable(self) -> list[int]:

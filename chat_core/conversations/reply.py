@@ -3,7 +3,10 @@
 The model runs in a thread of its own (``TokenRelay``) and the thread that reads
 the answer (the page's) only waits on a queue: an answer ends at its deadline
 (ANSWER_MAX_SECONDS) or when it is stopped, even while the endpoint sends nothing,
-and ending it stops and joins the model's thread.
+and ending it stops and joins the model's thread.  Until the first token comes,
+``Reply.waited`` says what is happening (the reader is called with it every
+``WAIT_S``); an answer that falls into repeating one span is ended, marked
+(``repetition``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import Runnable
 
 from chat_core.conversations.exchange import Exchange, Settings, State, Stats
-from chat_core.i18n import Message, Text
+from chat_core.conversations.repetition import RepetitionGuard
+from chat_core.i18n import Message, Text, plural
+from chat_core.local import model as local_model
 from chat_core.models.budget import count_tokens
 from chat_core.models.endpoint import ChatClient
 
@@ -47,6 +52,27 @@ OVERTIME_EMPTY = Message(
     "Resend to try again.",
     "최대 시간 {seconds:g}초(ANSWER_MAX_SECONDS) 안에 답변이 오지 않았습니다. 다시 보내 보세요.",
 )
+REPEATING = Message(
+    "This answer was stopped because it kept repeating the same words: the model was caught in "
+    "a loop. Regenerate, or ask in other words.",
+    "같은 말을 계속 반복해서 답변을 멈췄습니다(모델이 반복에 빠졌습니다). 다시 생성하거나 다르게 물어보세요.",
+).format()
+# What an answer waits for until its first token; ``seconds`` since the question was sent.
+WAIT_QUEUED = Message(
+    "{ahead} ahead of this one (the bundled model answers one at a time) · {seconds} s",
+    "앞에 질문 {count}개가 있습니다(내장 모델은 한 번에 하나씩 답합니다) · {seconds}초",
+)
+WAIT_PASSAGES = Message(
+    "The model is reading {passages} and the question · {seconds} s",
+    "모델이 자료 {count}개와 질문을 읽는 중 · {seconds}초",
+)
+WAIT_QUESTION = Message(
+    "The model is reading the question · {seconds} s", "모델이 질문을 읽는 중 · {seconds}초"
+)
+WAIT_ENDPOINT = Message(
+    "Waiting for the endpoint {endpoint} · {seconds} s",
+    "엔드포인트 {endpoint}의 응답을 기다리는 중 · {seconds}초",
+)
 
 
 class Reply:
@@ -66,7 +92,7 @@ class Reply:
         max_seconds: float,
         *,
         save: Callable[[Exchange], None],
-        waiting: Callable[[], None] | None = None,
+        waiting: Callable[[Text | None], None] | None = None,
     ) -> None:
         self.exchange = exchange
         self.settings = settings
@@ -79,6 +105,7 @@ class Reply:
         self._max_seconds = max_seconds
         self._parts: list[str] = []
         self._first: float | None = None
+        self._guard = RepetitionGuard()
         self._stop_requested = False
         self._settled = threading.Event()  # answered, stopped or failed
 
@@ -99,8 +126,8 @@ class Reply:
 
     def _next(self) -> str | None:
         """The next piece of text; None once the answer has ended: complete, stopped
-        (``request_stop``) or past its deadline."""
-        while not self._stop_requested:
+        (``request_stop``), looping or past its deadline."""
+        while not self._stop_requested and not self._settled.is_set():
             left = self._started + self._max_seconds - time.perf_counter()
             if left <= 0:
                 self.stop(overtime=True)
@@ -117,10 +144,31 @@ class Reply:
                 if self._first is None:
                     self._first = time.perf_counter()
                 self._parts.append(text)
+                if self._guard.looping(text):  # this text is shown, and the answer ends
+                    self._relay.cancel()
+                    self._finish(State.STOPPED, REPEATING)
                 return text
             if self._waiting is not None:
-                self._waiting()
+                self._waiting(self.waited())
         return None
+
+    def waited(self) -> Text | None:
+        """While no text has come: what the answer waits for, and for how many seconds;
+        None once its text comes, or it has ended."""
+        if self._first is not None or self._settled.is_set():
+            return None
+        seconds = int(time.perf_counter() - self._started)
+        spec, sources = self.settings.spec, self.exchange.sources
+        if spec.is_local and (ahead := local_model.TURNS.ahead(self._relay.thread)):
+            return WAIT_QUEUED.format(
+                ahead=plural(ahead, "question", "questions"), count=ahead, seconds=seconds
+            )
+        if sources:
+            passages = plural(len(sources), "passage", "passages")
+            return WAIT_PASSAGES.format(passages=passages, count=len(sources), seconds=seconds)
+        if spec.is_local:
+            return WAIT_QUESTION.format(seconds=seconds)
+        return WAIT_ENDPOINT.format(endpoint=spec.endpoint_name, seconds=seconds)
 
     def stop(self, overtime: bool = False) -> None:
         """Stop generating (the model's thread is stopped and joined) and keep the
@@ -164,8 +212,12 @@ class Reply:
             self._settled.set()
 
 
-class _Cancelled(Exception):
-    pass
+class _Cancelled(BaseException):
+    """Raised in the model's thread at its next token once the answer is stopped.  Not
+    an ``Exception``: LangChain's callback manager logs a warning for every Exception
+    a callback raises ("Error in TokenRelay.on_llm_new_token callback"), and so does
+    ``SagemakerEndpoint._stream`` ("Error raised by streaming inference endpoint");
+    a stop is no error, and a BaseException passes both unlogged (``_work`` catches it)."""
 
 
 class TokenRelay(BaseCallbackHandler):
@@ -204,6 +256,11 @@ class TokenRelay(BaseCallbackHandler):
         if isinstance(item, BaseException):
             raise item
         return None if item is self._WAKE else item
+
+    @property
+    def thread(self) -> int | None:
+        """The id of the thread that calls the model; None until it starts."""
+        return self._thread.ident
 
     def wake(self) -> None:
         self.tokens.put(self._WAKE)

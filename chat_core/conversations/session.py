@@ -138,15 +138,16 @@ class ChatSession:
         settings: Settings,
         top_k: int = TOP_K,
         progress: Progress | None = None,
-        waiting: Callable[[], None] | None = None,
+        waiting: Callable[[Text | None], None] | None = None,
     ) -> Reply:
         """Start answering ``question``; iterate the ``Reply`` for the answer's text.
         With documents attached, it is answered from the ``top_k`` passages found
         for it (``Exchange.sources``); a document not indexed yet is indexed first,
-        with ``progress`` (pages done, time left) after each batch of pages.  ``waiting()``
-        is called in the iterating thread whenever no text came for ``WAIT_S``: a
-        page passes a Streamlit call, so that its run can end there (Streamlit ends
-        a run, for a rerun or a closed tab, only inside its own calls).
+        with ``progress`` (pages done, time left) after each batch of pages.
+        ``waiting(Reply.waited())`` is called in the iterating thread whenever no
+        text came for ``WAIT_S``: a page shows what the answer waits for, and so
+        makes a Streamlit call, where its run can end (Streamlit ends a run, for a
+        rerun or a closed tab, only inside its own calls).
 
         Raises ``ChatError`` (here or while iterating) with a message for the
         user; the exchange then says why it failed, and its saved question stays."""
@@ -168,7 +169,9 @@ class ChatSession:
         the question is saved once, and each model's answer streams in a thread of its
         own and is saved as a candidate as soon as it ends (``compare.Comparison``).
         One model failing fails its candidate only; the conversation goes on with the
-        candidate the user picks (``Comparison.pick``).  ``waiting`` as for ``ask``."""
+        candidate the user picks (``Comparison.pick``).  ``waiting()`` is called as
+        ``ask``'s is, with nothing: the comparison tells what each model waits for
+        (``Comparison.__iter__``)."""
         if not 2 <= len(settings) <= 3:
             raise ValueError(f"compare two or three models, not {len(settings)}")
         exchange, fits = self._asked(question, settings, top_k, progress)
@@ -226,7 +229,7 @@ class ChatSession:
         fit: Fitted,
         settings: Settings,
         save: Callable[[Exchange], None],
-        waiting: Callable[[], None] | None = None,
+        waiting: Callable[[Text | None], None] | None = None,
     ) -> Reply:
         """The model's answer to ``exchange``'s question, from the prompt fitted for it."""
         prompt, exchange.sources, budget = fit

@@ -115,10 +115,13 @@ def chosen_model(component: str | None = None) -> Callable[..., Iterator[str]]:
 
     An inference component's scripted model says the component's name in its
     answers, as the different models of real components would differ: which one
-    answered shows on the page.  SmolLM2 is loaded once and serves them all."""
+    answered shows on the page.  SmolLM2 is loaded once and serves them all, one
+    call at a time: the scripted model takes the same turns (``local_model.TURNS``)."""
     name, _, token_ms = os.environ.get("LOCAL_MODEL", "smollm2").partition(":")
     if name == "scripted":
-        return ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS), name=component).complete
+        return local_model.in_turn(
+            ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS), name=component).complete
+        )
     return local_model.complete
 
 
