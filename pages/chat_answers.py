@@ -12,7 +12,7 @@ from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import COMMENT_MAX_CHARS
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown
-from chat_core.retrieval.citations import checked, marked
+from chat_core.retrieval.citations import checked, declined, marked
 from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import Source
@@ -103,7 +103,8 @@ def sources(index: int, exchange: Exchange, show_passages: bool) -> None:
     if not exchange.sources:
         st.info(NO_SOURCE.text(language()), icon=":material/search_off:")
         return
-    if not any(cited.verified for cited in checked(exchange.answer, exchange.sources)):
+    cited = checked(exchange.answer, exchange.sources)
+    if not declined(exchange.answer) and not any(one.verified for one in cited):
         st.caption(CITES_NONE.text(language()))
     if not show_passages:
         return

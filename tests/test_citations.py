@@ -14,7 +14,8 @@ from chat_page import ask_this_document
 from shared import PDFS, pdf_of, run_ask
 from streamlit.testing.v1 import AppTest
 
-from chat_core.retrieval.citations import UNVERIFIED, checked
+from chat_core.__main__ import main
+from chat_core.retrieval.citations import NOT_ANSWERED, UNVERIFIED, checked
 from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE
 from chat_core.retrieval.search import Source
 
@@ -105,3 +106,28 @@ def test_the_chat_says_when_the_documents_do_not_answer(chat_with_ports: AppTest
     at.chat_input(key="question").set_value("Who painted the Mona Lisa?").run()
     assert "The documents do not answer this" in NO_SOURCE.en
     assert NO_SOURCE.en in [alert.value for alert in at.chat_message[-1].info]
+
+
+def test_ask_json_says_so_when_the_model_finds_no_answer_in_its_passages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scripted
+) -> None:
+    """In process, so that the scripted model's answer can be set: it says what the
+    prompt asks it to say when the passages do not answer."""
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    scripted.enqueue(f"{NOT_ANSWERED.en} The table lists other countries.")
+    question = "What is the population of Germany?"
+    assert main(["ask", str(PDFS / "multicolumn.pdf"), "--question", question, "--json"]) == 0
+    answered = json.loads(capsys.readouterr().out)
+    assert answered["sources"] and NOT_ANSWERED.en in scripted.prompts[-1]
+    assert answered["documents_answer"] is False and answered["notice"] == NOT_ANSWERED.en
+
+
+def test_an_answer_saying_the_documents_do_not_answer_is_not_told_it_cites_nothing(
+    chat_with_ports: AppTest, scripted
+) -> None:
+    at = chat_with_ports
+    scripted.enqueue(NOT_ANSWERED.ko)
+    at.chat_input(key="question").set_value("When does the harbour of Lima open?").run()
+    assert any(e.label.startswith("Sources (") for e in at.chat_message[-1].expander)
+    assert at.chat_message[-1].markdown[0].value == NOT_ANSWERED.ko
+    assert CITES_NONE.en not in [c.value for c in at.chat_message[-1].caption]

@@ -17,7 +17,7 @@ from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import open_uploads, sha256
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
-from chat_core.retrieval.citations import checked, marked
+from chat_core.retrieval.citations import NOT_ANSWERED, checked, declined, marked
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.grounding import NO_SOURCE
 from chat_core.retrieval.indexing import IndexProgress
@@ -64,7 +64,8 @@ def _answered(args: argparse.Namespace) -> int:
     ]
     if args.json:
         cited = [citation.listed() for citation in checked(answer or "", sources)]
-        verdict = {"documents_answer": bool(sources), "notice": None if sources else NO_SOURCE.en}
+        answers = bool(sources) and not declined(answer or "")  # no passage found, or the model said so
+        verdict = {"documents_answer": answers, "notice": None if answers else NOT_ANSWERED.en}
         listed = {"answer": answer, "sources": found, "citations": cited} | verdict
         print(json.dumps(listed, ensure_ascii=False))
         return 0

@@ -23,6 +23,8 @@ from chat_core.retrieval.search import Source
 # "[file p. N]", as the passages are labelled; also "[file, p. N]", "p.N" and "page N".
 _CITED = re.compile(r"\[(?P<file>[^\[\]\n]+?),?\s+(?:p\.|page)\s*(?P<page>\d{1,6})\]", re.IGNORECASE)
 
+# What the model is told to answer when its passages do not answer (grounding.py).
+NOT_ANSWERED = Message("The documents do not answer this.", "문서에는 이 질문의 답이 없습니다.")
 UNVERIFIED = Message(
     "(unverified: not a passage this answer was given)",
     "(확인되지 않음: 이 답변에 주어진 구절이 아닙니다)",
@@ -73,6 +75,14 @@ def marked(answer: str, sources: Sequence[Source], language: str, *, markdown: b
     shown.append(answer[done:])
     text = "".join(shown)
     return safe_markdown(text) if markdown else text
+
+
+def declined(answer: str) -> bool:
+    """Whether the model said that the passages do not answer, as grounding.py asks
+    it to: its answer opens with ``NOT_ANSWERED``, in either language.  Only the
+    opening counts, so that an answer quoting the rule is not taken for it."""
+    opening = answer.lstrip(" \n\"'*>").casefold()
+    return any(opening.startswith(text.casefold().rstrip(".")) for text in (NOT_ANSWERED.en, NOT_ANSWERED.ko))
 
 
 def _name(file: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from chat_core.i18n import Message
+from chat_core.retrieval.citations import NOT_ANSWERED
 from chat_core.retrieval.search import Source
 
 NO_SOURCE = Message(
@@ -52,6 +53,6 @@ def grounded(question: str, sources: Sequence[Source]) -> str:
         "Answer the question below using only these passages, in the language of the question. "
         "End each sentence with the label of the passage it comes from, copied exactly, for example "
         f"{citation(sources[0])}. The only labels you may cite are: {labels}. If the passages do not "
-        "contain the answer, say that the documents do not answer it.\n\n"
+        f'contain the answer, say only "{NOT_ANSWERED.en}" (in Korean: "{NOT_ANSWERED.ko}").\n\n'
         f"Question: {question}"
     )
