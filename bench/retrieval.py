@@ -22,9 +22,9 @@ asked through ``ChatSession`` of the bundled model with three documents attached
 (search, and a prompt that holds the passages) against the same question with
 none, from ``ask`` to the answer's first text.
 
-``questions.json`` also holds questions no page answers (``"pages": []``): how
-their best score compares with the answerable ones' tells where "no source
-matched" can be drawn.  Per-question results go to ``retrieval.json``.
+``questions.json`` also holds questions no page answers (``"pages": []``): whether
+they are recognized is bench/citations.py's.  Per-question results go to
+``retrieval.json``.
 """
 
 from __future__ import annotations
@@ -282,41 +282,8 @@ def _quality(
             also = [("ours at 1", ours, 1), ("dense at 5", dense, 5), ("dense at 1", dense, 1)]
             note = ", ".join(f"{what} {at(results, k, subset).median:.2f}" for what, results, k in also)
             figures.append(compare(5, "follow-on", follow, by_pages, label=label, subset=subset, note=note))
-    figures.append(_no_source(questions, attached, records))
     (out / "retrieval.json").write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
     return figures
-
-
-def _no_source(questions: list[Question], attached: list[DocumentIndex], records: list[dict]) -> Figure:
-    """What "no source matched" does on this set: the questions no page answers that
-    get no source, against the answerable ones that wrongly get none; with the
-    cosine similarities a threshold on them would have to separate (each record
-    gets its own: the best of any passage, and of a passage on an answering page)."""
-    where = [(index.name, passage.page) for index in attached for passage in index.passages]
-    vectors = np.concatenate([index.vectors for index in attached])
-    for q, record in zip(questions, records, strict=True):
-        similarity = vectors @ embedder().query(q.question)
-        answering = [i for i, (file, page) in enumerate(where) if file == q.file and page in q.pages]
-        record["best_cosine"] = round(float(similarity.max()), 4)
-        record["best_answering_cosine"] = round(float(similarity[answering].max()), 4) if answering else None
-    unanswerable = [r for q, r in zip(questions, records, strict=True) if not q.pages]
-    answerable = [r for q, r in zip(questions, records, strict=True) if q.pages]
-    none = Spread((sum(not r["ours"] for r in unanswerable) / len(unanswerable),))
-    wrongly = Spread((sum(not r["ours"] for r in answerable) / len(answerable),))
-    found = sorted(r["best_answering_cosine"] for r in answerable)
-    stray = sorted(r["best_cosine"] for r in unanswerable)
-    return figure(
-        f"No source matched, {len(unanswerable)} questions no page answers",
-        none,
-        "share",
-        f"the {len(answerable)} answerable questions",
-        wrongly,
-        ratio=none.median - wrongly.median,
-        ratio_means="unanswerable - answerable given no source",
-        note=f"best cosine of an answering passage: lowest {found[0]:.3f}, 5th percentile "
-        f"{np.percentile(found, 5):.3f}; best cosine of any passage, questions no page answers: "
-        f"median {np.median(stray):.3f}, highest {stray[-1]:.3f}",
-    )
 
 
 def _synthetic(attached: list[DocumentIndex], size: int, seed: int = 14) -> list[DocumentIndex]:

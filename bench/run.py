@@ -23,6 +23,7 @@ BENCHMARKS = (
     "page_overhead",
     "hostile_pdfs",
     "retrieval",
+    "citations",
     "indexing_load",
     "repetition_guard",
 )

@@ -12,7 +12,8 @@ from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import COMMENT_MAX_CHARS
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown
-from chat_core.retrieval.grounding import NO_SOURCE, citation
+from chat_core.retrieval.citations import checked, declined, marked
+from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import Source
 from pages import comparison, state
@@ -46,7 +47,7 @@ def resend(exchange: Exchange) -> None:
 
 def answered(chat: ChatSession, choices: Choices, index: int, exchange: Exchange) -> None:
     """The answer, its speed and sources, and whether and where it was saved."""
-    st.markdown(safe_markdown(exchange.answer) or t("*(empty answer)*"))
+    st.markdown(marked(exchange.answer, exchange.sources or [], language()) or t("*(empty answer)*"))
     if line := stats_line(exchange):
         st.caption(line)
     sources(index, exchange, choices.show_passages)
@@ -96,12 +97,16 @@ def pick(chat: ChatSession, index: int) -> None:
 
 
 def sources(index: int, exchange: Exchange, show_passages: bool) -> None:
-    """Where the answer comes from, or that no passage of the documents matched."""
+    """Where the answer comes from, and whether it cites any of it; or that the
+    documents do not answer the question."""
     if exchange.sources is None:
         return
     if not exchange.sources:
         st.info(NO_SOURCE.text(language()), icon=":material/search_off:")
         return
+    cited = checked(exchange.answer, exchange.sources)
+    if not declined(exchange.answer) and not any(one.verified for one in cited):
+        st.caption(CITES_NONE.text(language()))
     if not show_passages:
         return
     with st.expander(t("Sources ({count})", count=len(exchange.sources)), icon=":material/quick_reference:"):

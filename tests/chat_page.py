@@ -14,6 +14,16 @@ def start() -> AppTest:
     return at.run()
 
 
+def ask_this_document(at: AppTest, name: str, data: bytes) -> AppTest:
+    """Upload a PDF on the PDF page and press "Ask this document" (it is indexed, then
+    attached to a new chat); back on the chat page, which AppTest does not follow to."""
+    at.switch_page("pages/Summarize_a_PDF.py").run()
+    at.file_uploader(key="pdf-file").set_value((name, data, "application/pdf"))
+    at.run()
+    next(b for b in at.button if b.label == "Ask this document").click().run()
+    return at.switch_page("pages/chat.py").run()
+
+
 def send(at: AppTest, text: str) -> AppTest:
     at.chat_input[0].set_value(text)
     return at.run()

@@ -102,7 +102,7 @@ def test_a_question_the_documents_do_not_answer_says_so(
         "".join(reply)
     assert chat.exchanges[-1].sources == []
     assert "do not answer it" in scripted.prompts[-1] and "p. " not in scripted.prompts[-1]
-    assert "No passage" in NO_SOURCE.en
+    assert "The documents do not answer this" in NO_SOURCE.en
 
 
 def test_a_file_uploaded_again_is_not_indexed_again(

@@ -5,6 +5,7 @@ child process, and the scripted chat model."""
 from pathlib import Path
 
 import pytest
+from chat_page import ask_this_document
 from shared import pdf_of
 from streamlit.testing.v1 import AppTest
 
@@ -40,12 +41,7 @@ def test_the_documents_picker_shows_and_sets_what_each_conversation_asks(
     document unpicked, then "Discuss in chat" (the scripted model writes the summary)."""
     monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
     at = AppTest.from_file("../app.py", default_timeout=300)
-    at.run()
-    at.switch_page("pages/Summarize_a_PDF.py").run()
-    at.file_uploader(key="pdf-file").set_value(("ports.pdf", pdf_of(3), "application/pdf"))
-    at.run()
-    next(b for b in at.button if b.label == "Ask this document").click().run()
-    at.switch_page("pages/chat.py").run()
+    ask_this_document(at.run(), "ports.pdf", pdf_of(3))
     ports = [sha256(pdf_of(3))]
 
     def picked() -> list[str]:

