@@ -30,7 +30,7 @@ def open_pdf(page: Page, path: Path, facts: str) -> None:
 
 def on_the_chat_page(page: Page) -> dict[str, list[str]]:
     """The URL's query once it is the chat page's (the default page: the site's root)."""
-    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/(\?.*)?$"))
+    expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/(\?.*)?$"), timeout=120_000)
     return parse_qs(urlparse(page.url).query)
 
 
