@@ -150,14 +150,15 @@ if known:
         st.success(t("Summarized before: the stored summary is shown."), icon=":material/history:")
     summary_text = known
 else:
-    idle = run is None or not run.running
-    if idle and st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
-        run = Summary.start(text, model, model.defaults, detail=detail, concurrency=concurrency)
-        summaries[digest, model.id, detail] = run
+    under_way = run is not None and run.running and not run.stopped
+    if not under_way and st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
+        run = summaries[digest, model.id, detail] = Summary.start(
+            text, model, model.defaults, detail=detail, concurrency=concurrency
+        )
     if run is None:
         st.stop()
     stop, bar = st.empty(), st.empty()
-    if run.running and stop.button(t("Stop"), icon=":material/stop_circle:"):
+    if run.running and not run.stopped and stop.button(t("Stop"), icon=":material/stop_circle:"):
         run.stop()  # the parts done are kept
     while run.running and not run.stopped:  # a click (Stop) ends this page run at its next redraw
         bar.progress(run.fraction, run.message.text(lang))
@@ -169,7 +170,7 @@ else:
     elif run.error is not None:
         raise run.error
     if not run.complete:
-        if run.done:
+        if run.stopped and run.done:
             n, total = len(run.done), run.chunks
             st.info(t("Stopped after {done} of {total} parts; here is what was done.", done=n, total=total))
         for number, part in enumerate(run.chunk_summaries, start=1):

@@ -2,6 +2,7 @@
 whole of GeoTopo."""
 
 import itertools
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -140,9 +141,11 @@ def test_stop_ends_the_call_under_way_and_keeps_the_parts_done(
     monkeypatch.setattr(runtime.ENDPOINT, "complete", counted)
     summary = Summary.start(text_of("pdflatex-4-pages.pdf"), SMALL, BRIEF, detail="short")
     deadline = time.monotonic() + 120
-    while not summary.done and time.monotonic() < deadline:
+    while len(yielded) < 2 and time.monotonic() < deadline:  # a part done, the next one under way
         time.sleep(0.01)
     assert summary.running
+    assert re.fullmatch(r"Part \d+ of \d+, about \d+ s left", summary.message.en)
+    assert "남음" in summary.message.ko
     summary.stop()
     summary.wait(60)
     assert not summary.running and summary.stopped and not summary.complete and summary.error is None

@@ -54,6 +54,7 @@ MAX_CALLS = 300  # per summary, SUMMARY_MAX_CALLS: GeoTopo (117 pages) takes 69 
 # How long ``Summary.stop`` waits for the summary's thread: a remote stream is shut at
 # once and the bundled model stops at its next token, but not while it reads a prompt.
 STOP_WAIT_S = 1.0
+CUTTING = Message("Cutting the document into parts…", "문서를 부분으로 나누는 중…")
 PART = Message("Part {part} of {parts}…", "{parts}개 부분 중 {part}번째…")
 PART_WITH_TIME_LEFT = Message(
     "Part {part} of {parts}, about {left} left", "{parts}개 부분 중 {part}번째, 약 {left} 남음"
@@ -183,8 +184,10 @@ class Summary:
 
     @property
     def message(self) -> Text:
-        """The part under way of those known, and the time left once a part is done."""
-        part, parts = min(self.finished + 1, max(self.parts, 1)), max(self.parts, 1)
+        """The part under way of those known so far, and the time left once a part is done."""
+        if not self.parts:
+            return CUTTING.format()
+        part, parts = min(self.finished + 1, self.parts), self.parts
         if not self.finished:
             return PART.format(part=part, parts=parts)
         left = (time.monotonic() - self._started) / self.finished * (parts - self.finished)
