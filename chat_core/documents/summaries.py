@@ -128,15 +128,22 @@ class Summary:
     error: Exception | None = None  # what ended a summary run by ``start``, when it failed
     parts: int = 0  # model calls the summary takes, as known so far: the map step's, then combining
     finished: int = 0  # of those, the calls answered
-    # What usage records: the calls made (a stopped one too), their tokens, the time taken.
+    # What the model calls took, for the usage record: a call cut by a stop counts too.
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # each call's, added: concurrent calls each count their whole time
     _started: float = field(default_factory=time.monotonic, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _client: ChatClient | None = field(default=None, repr=False)
+
+    def count(self, input_tokens: int, output_tokens: int, seconds: float) -> None:
+        with self._lock:  # the map step's calls finish in threads of their own
+            self.calls += 1
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
+            self.seconds += seconds
 
     @property
     def chunk_summaries(self) -> list[str]:
@@ -267,21 +274,6 @@ def summarize(
     exception from ``progress``) still has them, and no call starts after that."""
     summary = summary or Summary()
     summary._started = time.monotonic()
-    try:
-        return _summarize(text, spec, params, detail, concurrency, progress, summary)
-    finally:
-        summary.seconds = time.monotonic() - summary._started
-
-
-def _summarize(
-    text: str,
-    spec: ModelSpec,
-    params: GenerationParams,
-    detail: str,
-    concurrency: int,
-    progress: Callable[[int, int], None] | None,
-    summary: Summary,
-) -> Summary:
     # Neutralized before it is cut, as the prompt will have it: a zero-width space
     # in each role line costs tokens the parts must have room for.
     text = neutralize(collapse_whitespace(text))
@@ -297,9 +289,7 @@ def _summarize(
         if summary.stopped:
             raise _Stopped
         prompt = spec.chat_format.render(SYSTEM, [], f"{task}\n\n{body}")
-        with summary._lock:
-            summary.calls += 1
-            summary.input_tokens += count_tokens(spec, prompt)
+        started = time.monotonic()
         tokens: list[str] = []
         try:
             with contextlib.closing(llm.stream(prompt)) as stream:
@@ -316,8 +306,7 @@ def _summarize(
             raise explained from error
         finally:
             answer = "".join(tokens).strip()
-            with summary._lock:
-                summary.output_tokens += count_tokens(spec, answer)
+            summary.count(count_tokens(spec, prompt), count_tokens(spec, answer), time.monotonic() - started)
         if summary.stopped:
             raise _Stopped
         with summary._lock:
