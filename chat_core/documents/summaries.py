@@ -52,8 +52,9 @@ COMBINE = {
 OVERLAP = 0.05  # of a chunk's tokens, repeated at the start of the next one
 MAX_CALLS = 300  # per summary, SUMMARY_MAX_CALLS: GeoTopo (117 pages) takes 69 on Falcon's window
 # How long ``Summary.stop`` waits for the summary's thread: a remote stream is shut at
-# once and the bundled model stops at its next token, but not while it reads a prompt.
-STOP_WAIT_S = 1.0
+# once and the bundled model stops at its next token, but not while it reads a prompt:
+# the page shows the parts done all the same, and the call ends at its first token.
+STOP_WAIT_S = 0.5
 CUTTING = Message("Cutting the document into parts…", "문서를 부분으로 나누는 중…")
 PART = Message("Part {part} of {parts}…", "{parts}개 부분 중 {part}번째…")
 PART_WITH_TIME_LEFT = Message(
