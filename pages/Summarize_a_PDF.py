@@ -130,10 +130,8 @@ if st.button(t("Ask this document"), icon=":material/quick_reference:"):
     ask_this_document(digest, name, document)
 
 chosen = st.query_params.get("detail") or st.session_state.get(state.PDF_DETAIL_KEPT)
-detail = st.radio(
-    t("Length"), DETAILS, DETAILS.index(chosen) if chosen in DETAILS else 0, format_func=t, horizontal=True,
-    key=state.PDF_DETAIL,
-)  # fmt: skip
+at = DETAILS.index(chosen) if chosen in DETAILS else 0
+detail = st.radio(t("Length"), DETAILS, at, format_func=t, horizontal=True, key=state.PDF_DETAIL)
 st.session_state[state.PDF_DETAIL_KEPT] = st.query_params["detail"] = detail
 concurrency = 1  # the bundled model takes one call at a time
 if not model.is_local:
