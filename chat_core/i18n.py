@@ -174,11 +174,6 @@ KO: dict[str, str] = {
         "이 구절은 보관하지 않습니다. 파일이 암호로 보호되어 있습니다."
     ),
     "Summarize": "요약하기",
-    "Summarizing…": "요약하는 중…",
-    "To stop, press Stop at the top right of the page; the parts done are kept.": (
-        "멈추려면 페이지 오른쪽 위의 Stop을 누르세요. 끝난 부분은 남습니다."
-    ),
-    "Summarized {done} of {total} parts": "{total}개 중 {done}개 부분 요약됨",
     "Stopped after {done} of {total} parts; here is what was done.": (
         "{total}개 중 {done}개 부분에서 멈췄습니다. 끝난 부분은 다음과 같습니다."
     ),
@@ -263,7 +258,6 @@ ONE: dict[str, tuple[str, str]] = {
     ),
     "Yes, delete all {count}": ("count", "Yes, delete the {count} conversation"),
     "{pages} pages · {characters:,} characters": ("pages", "{pages} page · {characters:,} characters"),
-    "Summarized {done} of {total} parts": ("total", "Summarized {done} of {total} part"),
     "Stopped after {done} of {total} parts; here is what was done.": (
         "total",
         "Stopped after {done} of {total} part; here is what was done.",

@@ -77,4 +77,8 @@ def feedback_failed(answer_key: str | None) -> str:
 PDF_OPENED = "pdf-opened"  # by digest: the Document read and its record
 PDF_OPENED_SUMMARIES = "pdf-opened-summaries"  # by (digest, model id, length)
 PDF_PASSWORD = "pdf-password"
-PDF_PARTIAL = "pdf-partial"  # by digest: the Summary being made, kept if its run is stopped
+PDF_SUMMARIES = "pdf-summaries"  # by (digest, model id, length): a Summary under way, or stopped
+PDF_FILE = "pdf-file"  # the uploader, whose file Streamlit drops on a page without it
+PDF_DIGEST = "pdf-digest"  # the document shown: found again after a visit to another page
+PDF_DETAIL = "pdf-detail"  # the length picked
+PDF_DETAIL_KEPT = "pdf-detail-kept"  # the same, which Streamlit keeps on a page without the widget

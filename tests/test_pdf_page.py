@@ -7,13 +7,15 @@ from pathlib import Path
 import boto3
 import pytest
 from moto_server import moto_server
-from shared import BAD_FILES, PDFS
+from shared import AUTH, BAD_FILES, ISSUER, PDFS
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
 from chat_core.documents.uploads import open_uploads, sha256
 
 PAGE = "../pages/Summarize_a_PDF.py"
+ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana", "email": "ana@example.com"}
+BEN = {"is_logged_in": True, "iss": ISSUER, "sub": "ben", "email": "ben@example.com"}
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +107,55 @@ def test_discuss_in_chat_opens_a_conversation_that_starts_with_the_summary() -> 
     assert [b.label for b in chat.sidebar.button if b.key and b.key.startswith("open-")] == [
         "Summarize minimal-document.pdf (1 page)."
     ]
+
+
+def pdf_page_in_app(user: dict | None = None) -> AppTest:
+    """A new browser session on app.py's navigation, on the PDF page."""
+    at = AppTest.from_file("../app.py", default_timeout=300)
+    if user:
+        at.secrets["auth"] = AUTH
+        at.user = user
+    at.run()
+    return at.switch_page("pages/Summarize_a_PDF.py").run()
+
+
+def test_the_file_summary_and_length_stay_after_visiting_the_chat_and_after_a_reload() -> None:
+    at = pdf_page_in_app()
+    name = "minimal-document.pdf"
+    at.file_uploader(key="pdf-file").set_value((name, (PDFS / name).read_bytes(), "application/pdf"))
+    at.run()
+    at.radio[0].set_value("detailed").run()
+    next(b for b in at.button if b.label == "Summarize").click().run()
+    summary = at.markdown[-1].value
+    assert at.query_params["d"] == sha256((PDFS / name).read_bytes())
+
+    at.switch_page("pages/chat.py").run()
+    at.switch_page("pages/Summarize_a_PDF.py").run()
+    assert not at.exception
+    assert at.subheader[0].value == name and at.markdown[-1].value == summary
+    assert at.radio[0].value == "detailed"
+
+    reloaded = AppTest.from_file("../app.py", default_timeout=300)  # a reload: a new session, the URL kept
+    reloaded.run()
+    reloaded.switch_page("pages/Summarize_a_PDF.py").run()
+    reloaded.query_params.update(at.query_params)
+    reloaded.run()
+    assert reloaded.subheader[0].value == name and reloaded.markdown[-1].value == summary
+    assert reloaded.radio[0].value == "detailed"
+    reloaded.radio[0].set_value("short").run()  # a click after the reload: the document stays
+    assert reloaded.subheader[0].value == name and "Summarize" in [b.label for b in reloaded.button]
+
+
+def test_another_users_document_is_not_opened_by_its_digest() -> None:
+    ana = pdf_page_in_app(ANA)
+    name = "minimal-document.pdf"
+    ana.file_uploader(key="pdf-file").set_value((name, (PDFS / name).read_bytes(), "application/pdf"))
+    ana.run()
+    next(b for b in ana.button if b.label == "Summarize").click().run()
+    digest = ana.query_params["d"]
+
+    ben = pdf_page_in_app(BEN)
+    ben.query_params["d"] = digest
+    ben.run()
+    assert not ben.exception and not ben.subheader and not ben.markdown  # nothing of Ana's file
+    assert "d" not in ben.query_params

@@ -2,6 +2,9 @@
 whole of GeoTopo."""
 
 import itertools
+import re
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -9,6 +12,7 @@ from shared import PDFS
 
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import Summary, SummaryTooCostly, split, summarize
+from chat_core.local import runtime
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, load_catalog
@@ -44,7 +48,7 @@ def test_a_long_document_is_map_reduced_and_a_cancel_keeps_what_was_done() -> No
     summary = summarize(text, SMALL, BRIEF, progress=lambda done, total: seen.append((done, total)))
     assert summary.complete and summary.text.strip()
     assert summary.chunks > 1 and len(summary.chunk_summaries) == summary.chunks
-    assert seen == [(n, summary.chunks) for n in range(1, summary.chunks + 1)]
+    assert seen[: summary.chunks] == [(n, summary.chunks + 1) for n in range(1, summary.chunks + 1)]
 
     class Stopped(Exception):
         """What Streamlit's Stop raises in the page's progress callback."""
@@ -102,3 +106,51 @@ def test_a_document_needing_more_calls_than_allowed_is_refused_before_any_call(
     with pytest.raises(SummaryTooCostly, match="SUMMARY_MAX_CALLS"):
         summarize(text_of("pdflatex-4-pages.pdf"), SMALL, BRIEF)
     assert scripted.prompts == []
+
+
+def test_a_summary_counts_its_calls_tokens_and_seconds_and_reports_each_part() -> None:
+    """What usage records: every call (the map step's and the combining one), the
+    tokens sent and received, and the time taken; progress counts every call."""
+    seen: list[tuple[int, int]] = []
+    summary = summarize(
+        text_of("pdflatex-4-pages.pdf"), SMALL, BRIEF, progress=lambda done, total: seen.append((done, total))
+    )
+    assert summary.calls == summary.chunks + 1 == len(seen)
+    assert seen == [(n, summary.calls) for n in range(1, summary.calls + 1)]
+    answers = [*summary.chunk_summaries, summary.text]
+    assert summary.output_tokens == sum(count_tokens(SMALL, answer) for answer in answers)
+    assert summary.input_tokens > count_tokens(SMALL, text_of("pdflatex-4-pages.pdf"))
+    assert summary.seconds > 0
+
+
+def test_stop_ends_the_call_under_way_and_keeps_the_parts_done(
+    scripted: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A summary run in a thread of its own (as the page does) and stopped from another
+    once a part is done: the call under way is cut at its next token, none is started
+    after it, and the parts done stay, in order."""
+    scripted.token_s = 0.05  # a part is some 25 words: over a second
+    yielded: list[int] = []
+
+    def counted(prompt: str, **sampling: object) -> Iterator[str]:
+        yielded.append(0)
+        for token in scripted.complete(prompt, **sampling):
+            yielded[-1] += 1
+            yield token
+
+    monkeypatch.setattr(runtime.ENDPOINT, "complete", counted)
+    summary = Summary.start(text_of("pdflatex-4-pages.pdf"), SMALL, BRIEF, detail="short")
+    deadline = time.monotonic() + 120
+    while len(yielded) < 2 and time.monotonic() < deadline:  # a part done, the next one under way
+        time.sleep(0.01)
+    assert summary.running
+    assert re.fullmatch(r"Part \d+ of \d+, about \d+ s left", summary.message.en)
+    assert "남음" in summary.message.ko
+    summary.stop()
+    summary.wait(60)
+    assert not summary.running and summary.stopped and not summary.complete and summary.error is None
+    done = len(summary.chunk_summaries)
+    assert 1 <= done < summary.chunks and summary.text == ""
+    assert len(yielded) == done + 1  # the part under way, and none after it
+    assert yielded[-1] < yielded[0]  # cut short: the first part's answer was whole
+    assert summary.calls == done + 1

@@ -7,12 +7,19 @@ summaries combined, again in chunks if they still do not fit, until one
 remains.  The whole document is covered.  Remote endpoints take the chunk calls
 concurrently; the bundled model, one at a time.
 
+``Summary.start`` runs one in a thread of its own, which the page polls for its
+progress (the calls done of those it will take, and the time left) and can stop:
+the call under way ends at its next token (a remote stream is shut at once), no
+other is started, and the parts done are kept.  A ``Summary`` also counts what
+usage records: its model calls, tokens in and out, and seconds.
+
 The prompt is Korean when the document is mostly Hangul, else English, as the
 original app chose.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -22,10 +29,12 @@ from dataclasses import dataclass, field
 
 import chat_core.local.runtime  # noqa: F401  (registers the bundled models with the model path)
 from chat_core.errors import ChatError, PromptTooLong, explain
+from chat_core.i18n import Message, Text
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
-from chat_core.models.endpoint import endpoint_llm
+from chat_core.models.endpoint import ChatClient, endpoint_llm
 from chat_core.models.prompts import neutralize
+from chat_core.retrieval.indexing import duration
 
 DETAILS = ("short", "detailed")
 SYSTEM = "You summarize documents faithfully, without adding facts."
@@ -42,6 +51,15 @@ COMBINE = {
 }
 OVERLAP = 0.05  # of a chunk's tokens, repeated at the start of the next one
 MAX_CALLS = 300  # per summary, SUMMARY_MAX_CALLS: GeoTopo (117 pages) takes 69 on Falcon's window
+# How long ``Summary.stop`` waits for the summary's thread: a remote stream is shut at
+# once and the bundled model stops at its next token, but not while it reads a prompt:
+# the page shows the parts done all the same, and the call ends at its first token.
+STOP_WAIT_S = 0.5
+CUTTING = Message("Cutting the document into parts…", "문서를 부분으로 나누는 중…")
+PART = Message("Part {part} of {parts}…", "{parts}개 부분 중 {part}번째…")
+PART_WITH_TIME_LEFT = Message(
+    "Part {part} of {parts}, about {left} left", "{parts}개 부분 중 {part}번째, 약 {left} 남음"
+)
 
 
 class SummaryTooCostly(ChatError):
@@ -96,6 +114,10 @@ def instruction_for(text: str, detail: str) -> str:
     return INSTRUCTIONS[(language(text), detail)]
 
 
+class _Stopped(Exception):
+    """The summary was stopped (``Summary.stop``): raised out of its calls to end it."""
+
+
 @dataclass
 class Summary:
     text: str = ""
@@ -103,12 +125,19 @@ class Summary:
     chunks: int = 0  # of the document, in the map step
     done: dict[int, str] = field(default_factory=dict)  # chunk index: its summary, filled as they come
     complete: bool = False
-    # What the model calls took, for the usage record (usage.records.summary_usage).
+    stopped: bool = False
+    error: Exception | None = None  # what ended a summary run by ``start``, when it failed
+    parts: int = 0  # model calls the summary takes, as known so far: the map step's, then combining
+    finished: int = 0  # of those, the calls answered
+    # What the model calls took, for the usage record: a call cut by a stop counts too.
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     seconds: float = 0.0  # each call's, added: concurrent calls each count their whole time
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _started: float = field(default_factory=time.monotonic, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _client: ChatClient | None = field(default=None, repr=False)
 
     def count(self, input_tokens: int, output_tokens: int, seconds: float) -> None:
         with self._lock:  # the map step's calls finish in threads of their own
@@ -119,8 +148,58 @@ class Summary:
 
     @property
     def chunk_summaries(self) -> list[str]:
-        """The chunks summarized so far, in document order: kept when cancelled."""
+        """The chunks summarized so far, in document order: kept when stopped."""
         return [self.done[index] for index in sorted(self.done)]
+
+    @classmethod
+    def start(
+        cls, text: str, spec: ModelSpec, params: GenerationParams, *, detail: str, concurrency: int = 4
+    ) -> Summary:
+        """``summarize`` in a thread of its own; the summary it fills, to poll and to stop."""
+        summary = cls()
+
+        def run() -> None:
+            try:
+                summarize(text, spec, params, detail=detail, concurrency=concurrency, summary=summary)
+            except _Stopped:
+                pass
+            except Exception as error:  # shown by whoever polls
+                summary.error = error
+
+        summary._thread = threading.Thread(target=run, daemon=True)
+        summary._thread.start()
+        return summary
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """End the summary: the call under way is cut, no other starts, the parts done stay."""
+        self.stopped = True
+        if self._client is not None:
+            self._client.close()
+        if self._thread is not threading.current_thread():
+            self.wait(STOP_WAIT_S)
+
+    @property
+    def fraction(self) -> float:
+        return self.finished / self.parts if self.parts else 0.0
+
+    @property
+    def message(self) -> Text:
+        """The part under way of those known so far, and the time left once a part is done."""
+        if not self.parts:
+            return CUTTING.format()
+        part, parts = min(self.finished + 1, self.parts), self.parts
+        if not self.finished:
+            return PART.format(part=part, parts=parts)
+        left = (time.monotonic() - self._started) / self.finished * (parts - self.finished)
+        return PART_WITH_TIME_LEFT.format(part=part, parts=parts, left=duration(left))
 
 
 def split(spec: ModelSpec, text: str, budget: int) -> list[str]:
@@ -190,50 +269,74 @@ def summarize(
     progress: Callable[[int, int], None] | None = None,
     summary: Summary | None = None,
 ) -> Summary:
-    """Summarize ``text``; ``progress(done, total)`` counts map-step chunks.  A
-    ``summary`` passed in is filled as chunks finish, so a caller interrupted
-    mid-way (an exception from ``progress``: Streamlit's Stop) still has them, and
-    no chunk is started after the interruption."""
+    """Summarize ``text``; ``progress(done, total)`` after each model call answered,
+    of those the summary takes as known so far.  A ``summary`` passed in is filled
+    as chunks finish, so a caller interrupted mid-way (``Summary.stop``, or an
+    exception from ``progress``) still has them, and no call starts after that."""
     summary = summary or Summary()
+    summary._started = time.monotonic()
     # Neutralized before it is cut, as the prompt will have it: a zero-width space
     # in each role line costs tokens the parts must have room for.
     text = neutralize(collapse_whitespace(text))
     summary.language = language(text)
     instruction = instruction_for(text, detail)
-    llm = endpoint_llm(spec, params, streaming=False)
+    # Streamed, so that a stop ends a call at its next token rather than at its end.
+    llm = endpoint_llm(spec, params, streaming=True)
+    summary._client = llm.client
+    if summary.stopped:  # stopped before its client could be closed
+        raise _Stopped
 
     def ask(task: str, body: str) -> str:
+        if summary.stopped:
+            raise _Stopped
         prompt = spec.chat_format.render(SYSTEM, [], f"{task}\n\n{body}")
         started = time.monotonic()
+        tokens: list[str] = []
         try:
-            answer = llm.invoke(prompt)
+            with contextlib.closing(llm.stream(prompt)) as stream:
+                for token in stream:
+                    if summary.stopped:
+                        break
+                    tokens.append(token)
         except Exception as error:
+            if summary.stopped:  # its stream shut by ``Summary.stop``
+                raise _Stopped from error
             explained = explain(error, spec.endpoint_name, spec.inference_component)
             if isinstance(explained, PromptTooLong):  # its text is about chats
                 raise PartTooLong(model=spec.label, window=spec.context_window) from error
             raise explained from error
-        summary.count(count_tokens(spec, prompt), count_tokens(spec, answer), time.monotonic() - started)
-        return answer.strip()
+        finally:
+            answer = "".join(tokens).strip()
+            summary.count(count_tokens(spec, prompt), count_tokens(spec, answer), time.monotonic() - started)
+        if summary.stopped:
+            raise _Stopped
+        with summary._lock:
+            summary.finished += 1
+        return answer
+
+    def answered() -> None:
+        if progress:
+            progress(summary.finished, summary.parts)
 
     # The room a chunk has: the window, less the answer, the instruction and a margin.
     overhead = count_tokens(spec, spec.prompt_format.render(SYSTEM, [], instruction + "\n\n")) + 16
     budget = spec.context_window - params.max_new_tokens - overhead
     if count_tokens(spec, text) <= budget:
-        summary.chunks = 1
+        summary.chunks = summary.parts = 1
         summary.text = ask(instruction, text)
         summary.done[0] = summary.text
         summary.complete = True
-        if progress:
-            progress(1, 1)
+        answered()
         return summary
 
     chunks = split(spec, text, budget)
     summary.chunks = len(chunks)
+    summary.parts = len(chunks) + (len(chunks) > 1)  # and the final combination
     max_calls = _max_calls()
-    calls_left = max_calls - len(chunks) - 1  # the map step and the final combination
+    calls_left = max_calls - summary.parts
     if calls_left < 0:
         raise SummaryTooCostly(parts=len(chunks), model=spec.label, limit=max_calls)
-    _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, progress)
+    _map(ask, instruction, chunks, 1 if spec.is_local else concurrency, summary.done, answered)
     combined = neutralize("\n\n".join(summary.chunk_summaries))  # a model's text may hold role lines too
     parts = chunks
     while count_tokens(spec, combined) > budget:  # reduce in rounds until one call can take it all
@@ -242,8 +345,17 @@ def summarize(
         calls_left -= len(parts)
         if len(parts) >= before or calls_left < 0:
             raise NotConverging(model=spec.label)
-        combined = neutralize("\n\n".join(ask(COMBINE[summary.language], part) for part in parts))
-    summary.text = ask(COMBINE[summary.language], combined) if len(chunks) > 1 else combined
+        summary.parts += len(parts)
+        rounds = []
+        for part in parts:
+            rounds.append(ask(COMBINE[summary.language], part))
+            answered()
+        combined = neutralize("\n\n".join(rounds))
+    if len(chunks) > 1:
+        summary.text = ask(COMBINE[summary.language], combined)
+        answered()
+    else:
+        summary.text = combined
     summary.complete = True
     return summary
 
@@ -254,7 +366,7 @@ def _map(
     chunks: list[str],
     workers: int,
     done: dict[int, str],
-    progress: Callable[[int, int], None] | None,
+    answered: Callable[[], None],
 ) -> None:
     """Summarize the chunks into ``done`` as each finishes."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -271,5 +383,4 @@ def _map(
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 done[pending.pop(future)] = future.result()
-                if progress:
-                    progress(len(done), len(chunks))
+                answered()

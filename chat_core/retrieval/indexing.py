@@ -107,7 +107,8 @@ class IndexLimits:
         )
 
 
-def _duration(seconds: float) -> Text:
+def duration(seconds: float) -> Text:
+    """``seconds`` as a person reads them: "42 s", "3 min 5 s"."""
     if seconds < 60:
         return SECONDS.format(seconds=seconds)
     minutes, rest = divmod(round(seconds), 60)
@@ -129,7 +130,7 @@ class IndexProgress:
     def message(self) -> Text:
         if self.seconds_left is None:
             return INDEXING.format(name=self.name, done=self.done, total=self.total)
-        left = _duration(self.seconds_left)
+        left = duration(self.seconds_left)
         return INDEXING_WITH_TIME_LEFT.format(name=self.name, done=self.done, total=self.total, left=left)
 
 
