@@ -71,6 +71,18 @@ def plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+SECONDS = Message("{seconds:.0f} s", "{seconds:.0f}초")
+MINUTES = Message("{minutes} min {seconds} s", "{minutes}분 {seconds}초")
+
+
+def duration(seconds: float) -> Text:
+    """``seconds`` as a person reads them: "42 s", "3 min 5 s"."""
+    if seconds < 60:
+        return SECONDS.format(seconds=seconds)
+    minutes, rest = divmod(round(seconds), 60)
+    return MINUTES.format(minutes=minutes, seconds=rest)
+
+
 def tr(label: str, language: str, **values: object) -> str:
     """``label`` in ``language``, with ``{name}`` placeholders filled from ``values``;
     a label that counts something reads in the singular for one (``ONE``)."""

@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 
 import chat_core.local.runtime  # noqa: F401  (registers the bundled models with the model path)
 from chat_core.errors import ChatError, PromptTooLong, explain
-from chat_core.i18n import Message, Text
+from chat_core.i18n import Message, Text, duration
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import ChatClient, endpoint_llm
 from chat_core.models.prompts import neutralize
-from chat_core.retrieval.indexing import duration
 
 DETAILS = ("short", "detailed")
 SYSTEM = "You summarize documents faithfully, without adding facts."

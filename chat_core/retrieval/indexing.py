@@ -31,7 +31,7 @@ from typing import Any
 from chat_core import child
 from chat_core.documents.uploads import UploadStore
 from chat_core.errors import ChatError, redacted
-from chat_core.i18n import Message, Text
+from chat_core.i18n import Message, Text, duration
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.index import (
     Cut,
@@ -80,8 +80,6 @@ class NothingIndexed(IndexingFailed):
     )
 
 
-SECONDS = Message("{seconds:.0f} s", "{seconds:.0f}초")
-MINUTES = Message("{minutes} min {seconds} s", "{minutes}분 {seconds}초")
 INDEXING = Message("Indexing {name}: page {done} of {total}…", "{name} 색인 중: {total}쪽 중 {done}쪽…")
 INDEXING_WITH_TIME_LEFT = Message(
     "Indexing {name}: page {done} of {total}, about {left} left",
@@ -105,14 +103,6 @@ class IndexLimits:
             int(os.environ.get("INDEX_MAX_PAGES", cls.pages)),
             float(os.environ.get("INDEX_MAX_SECONDS", cls.seconds)),
         )
-
-
-def duration(seconds: float) -> Text:
-    """``seconds`` as a person reads them: "42 s", "3 min 5 s"."""
-    if seconds < 60:
-        return SECONDS.format(seconds=seconds)
-    minutes, rest = divmod(round(seconds), 60)
-    return MINUTES.format(minutes=minutes, seconds=rest)
 
 
 @dataclass(frozen=True)
