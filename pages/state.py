@@ -24,6 +24,7 @@ SEND = "send"  # a question a button sent (resend, regenerate, edit): asked in t
 DOCUMENTS = "documents"  # the documents picker, which shows the ChatSession's documents
 COMPARED = "compared"  # the models picked for comparing
 EDITED_QUESTION = "edited-question"
+EDIT_BOX = "edit"  # the Edit question popover: open or not
 
 
 def title(conversation_id: str) -> str:
@@ -37,6 +38,11 @@ def thumbs(answer_key: str | None) -> str:
 
 def comment(answer_key: str | None) -> str:
     return f"comment-{answer_key}"
+
+
+def comment_box(answer_key: str | None) -> str:
+    """The answer's Comment popover: open or not."""
+    return f"comment-popover-{answer_key}"
 
 
 def feedback_failed(answer_key: str | None) -> str:
