@@ -14,9 +14,10 @@ from pages.common import t
 COPY_BUTTON = """
 <style>
 .copy-answer {{ display: inline-flex; align-items: center; gap: 0.4rem; padding: 0.25rem 0.5rem;
-  border: 0; border-radius: 0.5rem; background: none; color: inherit; font: inherit; cursor: pointer; }}
+  border: 0; border-radius: 0.5rem; background: none; color: inherit; font: inherit; font-size: 0.875rem;
+  cursor: pointer; }}
 .copy-answer:hover {{ background: rgba(128, 128, 128, 0.15); }}
-.copy-answer .icon {{ font-family: "Material Symbols Rounded"; font-size: 1.25rem; line-height: 1; }}
+.copy-answer .icon {{ font-family: "Material Symbols Rounded"; font-size: 1.125rem; line-height: 1; }}
 </style>
 <button type="button" class="copy-answer" aria-label="{label}" data-text="{text}" data-done="{done}">
 <span class="icon" aria-hidden="true">content_copy</span><span class="label">{label}</span></button>
