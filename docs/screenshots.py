@@ -26,6 +26,7 @@ from tests.shared import (
     PDFS,
     app_environment,
     app_process,
+    compare,
     idle,
     send,
     wait_for_answer,
@@ -68,16 +69,7 @@ def chat(page: Page, url: str) -> None:
 def comparison(page: Page, url: str, model: ScriptedModel) -> None:
     opened(page, url)
     idle(page)  # a click on a page being redrawn can be lost
-    sidebar = page.get_by_test_id("stSidebar")
-    # Typed, not only clicked: a click alone sometimes focused the box without opening it.
-    sidebar.get_by_role("combobox", name="Model", exact=True).press_sequentially("Llama 2")
-    page.get_by_role("option", name=LLAMA).click()
-    idle(page)
-    sidebar.get_by_text("Compare models").click()
-    idle(page)
-    sidebar.get_by_role("combobox", name="Models to compare").click()
-    page.get_by_role("option", name=FALCON).click()
-    idle(page)
+    compare(page, LLAMA, FALCON)
     model.enqueue(*COMPARED)
     send(page, "Which river flows through Seoul?")
     expect(page.get_by_role("button", name="Use this answer")).to_have_count(2, timeout=120_000)

@@ -7,28 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from shared import ARTIFACTS, SCRIPTED, bubbles, click_when_still, idle, send, wait_for_answer
+from shared import SCRIPTED, bubbles, click_when_still, idle, open_page, send, wait_for_answer
 
 
 def opened(browser: Browser, app_url: str, request: pytest.FixtureRequest, **options: object) -> Page:
-    """A new browser session on the app that may use the clipboard; ``options`` for its
-    context (``color_scheme``, ``viewport``); screenshotted when the test ends."""
-    context = browser.new_context(
-        **{"locale": "en-US", "viewport": {"width": 1280, "height": 900}, **options},
-        permissions=["clipboard-read", "clipboard-write"],
-    )
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(app_url)
-    page.get_by_test_id("stChatInputTextArea").wait_for()
-
-    def screenshot() -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-        context.close()
-
-    request.addfinalizer(screenshot)
-    return page
+    """A new browser session on the app that may use the clipboard."""
+    return open_page(browser, app_url, request, permissions=["clipboard-read", "clipboard-write"], **options)
 
 
 def luminance(css_color: str) -> float:
