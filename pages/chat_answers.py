@@ -148,8 +148,8 @@ def feedback(chat: ChatSession, exchange: Exchange) -> None:
         args=(chat, exchange),
     )
     icon = ":material/comment:" if given and given.comment else ":material/add_comment:"
-    box = {"icon": icon, "type": "tertiary", "key": state.comment_box(key), "on_change": "rerun"}
-    with st.popover(t("Comment"), **box):  # its open state tracked, so that saving closes it
+    # Its open state is tracked (on_change) so that saving can close it.
+    with st.popover(t("Comment"), icon=icon, type="tertiary", key=state.comment_box(key), on_change="rerun"):
         st.text_area(
             t("What was good or bad about this answer?"),
             given.comment if given else "",
