@@ -57,6 +57,7 @@ def test_the_edit_question_and_comment_boxes_close_when_done(
     wait_for_answer(page, 1)
     answer = bubbles(page).nth(1)
     answer.get_by_role("button").filter(has_text="Comment").click()
+    idle(page)  # opening it reruns the page (its open state is tracked)
     box = page.get_by_label("What was good or bad about this answer?")
     box.fill("Clear enough.")
     page.get_by_role("button", name="Save comment").click()
@@ -65,6 +66,7 @@ def test_the_edit_question_and_comment_boxes_close_when_done(
     expect(page.get_by_text("Feedback saved")).to_be_visible()  # the toast
 
     answer.get_by_role("button").filter(has_text="Edit question").click()
+    idle(page)
     edited = page.get_by_label("Question", exact=True)
     edited.fill("An edited question")
     page.get_by_role("button", name="Send edited question").click()
