@@ -1,5 +1,7 @@
-# `make run` and `make test` set up a fresh machine: a .venv with requirements.txt,
-# then start the app on the bundled model, or run the checks and the test suite.
+# `make run` and `make test` set up a fresh machine: a .venv with requirements.txt (the
+# app), and for `make test` and `make bench` requirements-dev.txt too (tests, checks and
+# bench/ tools); then start the app on the bundled model (`make run PORT=8502` for another
+# port than Streamlit's 8501), or run the checks and the test suite.
 # `make bench` measures (see bench/run.py).
 PYTHON ?= python3
 VENV := .venv
@@ -19,17 +21,17 @@ endif
 
 .PHONY: run test lint bench
 run: $(VENV)/.installed
-	$(BIN)/streamlit run app.py
+	$(BIN)/streamlit run app.py $(if $(PORT),--server.port $(PORT))
 
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed-dev lint
 	$(BIN)/pytest
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 # Every figure against its baseline: bench/results.json, results.md, the README's
 # Performance table and plots. QUICK=1: a smoke check under 2 minutes, in bench/quick/.
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
 
 $(VENV)/.installed: requirements.txt
@@ -39,4 +41,8 @@ $(VENV)/.installed: requirements.txt
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps --no-cache-dir \
 			-w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(BIN)/pip install --find-links $(WHEELHOUSE) -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install --find-links $(WHEELHOUSE) -r requirements-dev.txt
 	touch $@

@@ -156,7 +156,6 @@ KO: dict[str, str] = {
     "stopped · ": "중지됨 · ",
     "Stop": "중지",
     "Copy": "복사",
-    "The copy button is at the top right of the text.": "복사 버튼은 글 오른쪽 위에 있습니다.",
     "Regenerate": "다시 생성",
     "Edit question": "질문 고치기",
     "Question": "질문",
@@ -260,6 +259,13 @@ KO: dict[str, str] = {
     "Tokens": "토큰",
     "US dollars": "미국 달러",
     "Your share": "내 몫",
+    # polish: what the page confirms, and copying in one click
+    "Renamed to “{title}”": "“{title}”(으)로 이름을 바꿨습니다",
+    "Deleted “{title}”": "“{title}”을(를) 삭제했습니다",
+    "Deleted {count} conversations": "대화 {count}개를 삭제했습니다",
+    "Exported {name}": "{name}(으)로 내보냈습니다",
+    "Feedback saved": "의견을 저장했습니다",
+    "Copied": "복사했습니다",
 }
 
 # English labels that count something: the value counted, and the label for one.
@@ -276,4 +282,5 @@ ONE: dict[str, tuple[str, str]] = {
     ),
     "Summarize {name} ({pages} pages).": ("pages", "Summarize {name} ({pages} page)."),
     " · {tokens} prompt tokens": ("tokens", " · {tokens} prompt token"),
+    "Deleted {count} conversations": ("count", "Deleted {count} conversation"),
 }

@@ -14,6 +14,7 @@ from chat_core.conversations.session import ChatSession
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown, safe_stream
 from pages import comparison, state
+from pages.browser import follow
 from pages.chat_answers import draw
 from pages.chat_conversations import go_to, show_in_url
 from pages.chat_sidebar import Choices, sidebar
@@ -25,6 +26,7 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
     A failure is kept in the exchange, and shown with a Resend button on the rerun."""
     st.chat_message("user").markdown(safe_markdown(question))
     with st.chat_message("assistant"):
+        follow()  # in view as it streams, even when the page was scrolled up
         # A document asked for the first time is indexed first, its progress in bar.
         # While no text comes, the answer says there what it waits for (a compared
         # column in its own place): there Streamlit can end this run (Stop, a rerun,

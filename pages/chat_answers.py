@@ -17,6 +17,7 @@ from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import Source
 from pages import comparison, state
+from pages.browser import copy_button
 from pages.chat_conversations import tell
 from pages.chat_sidebar import Choices
 from pages.common import answer_header, language, library, stats_line, t
@@ -64,13 +65,13 @@ def actions(chat: ChatSession, index: int, exchange: Exchange) -> None:
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         if exchange.answer_key:
             feedback(chat, exchange)
-        with st.popover(t("Copy"), icon=":material/content_copy:", type="tertiary", key=f"copy-{index}"):
-            st.caption(t("The copy button is at the top right of the text."))
-            st.code(exchange.answer, language=None, wrap_lines=True)
+        copy_button(exchange.answer)
         if index == len(chat.exchanges) - 1:
             again = {"icon": ":material/refresh:", "type": "tertiary", "key": "regenerate"}
             st.button(t("Regenerate"), on_click=lambda: ask(chat.regenerate_last()), **again)
-            with st.popover(t("Edit question"), icon=":material/edit:", type="tertiary", key="edit"):
+            # Its open state is tracked (on_change) so that sending can close it.
+            edit = {"icon": ":material/edit:", "type": "tertiary", "on_change": "rerun"}
+            with st.popover(t("Edit question"), key=state.EDIT_BOX, **edit):
                 st.text_area(
                     t("Question"), exchange.question, max_chars=QUESTION_MAX_CHARS, key=state.EDITED_QUESTION
                 )
@@ -84,6 +85,7 @@ def ask(question: str) -> None:
 
 def send_edited(chat: ChatSession) -> None:
     if edited := st.session_state.get(state.EDITED_QUESTION, "").strip():
+        st.session_state[state.EDIT_BOX] = False  # closed: the edited question is asked below
         chat.edit_last()
         ask(edited)
 
@@ -152,7 +154,8 @@ def feedback(chat: ChatSession, exchange: Exchange) -> None:
         args=(chat, exchange),
     )
     icon = ":material/comment:" if given and given.comment else ":material/add_comment:"
-    with st.popover(t("Comment"), icon=icon, type="tertiary", key=f"comment-popover-{key}"):
+    # Its open state is tracked (on_change) so that saving can close it.
+    with st.popover(t("Comment"), icon=icon, type="tertiary", key=state.comment_box(key), on_change="rerun"):
         st.text_area(
             t("What was good or bad about this answer?"),
             given.comment if given else "",
@@ -176,8 +179,11 @@ def save_feedback(chat: ChatSession, exchange: Exchange, comment: str | None = N
         comment = exchange.feedback.comment if exchange.feedback else ""
     try:
         chat.rate(exchange, None if thumbs is None else THUMBS[thumbs], comment)
-    except ChatError as error:
+    except ChatError as error:  # the comment box stays open with what was typed
         st.session_state[state.feedback_failed(key)] = error.message
+        return
+    st.session_state[state.comment_box(key)] = False
+    st.toast(t("Feedback saved"), icon=":material/thumbs_up_down:")
 
 
 def feedback_failure(exchange: Exchange) -> None:

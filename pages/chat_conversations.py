@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from chat_core.conversations.export import to_json, to_markdown
+from chat_core.conversations.export import file_name, to_json, to_markdown
 from chat_core.conversations.feedback import preference_pairs, rated, to_jsonl
 from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import (
@@ -88,7 +88,10 @@ def conversations(chat: ChatSession) -> None:
                 )
         with st.expander(t("Delete all conversations"), icon=":material/delete_sweep:"):
             if st.checkbox(t("Yes, delete all {count}", count=len(listed)), key="confirm-all"):
-                st.button(t("Delete all"), type="primary", key="delete-all", on_click=delete, args=(chat,))
+                done = t("Deleted {count} conversations", count=len(listed))
+                st.button(
+                    t("Delete all"), key="delete-all", type="primary", on_click=delete, args=(chat, done)
+                )
 
 
 def this_conversation(chat: ChatSession, current: Conversation, store: Store, user: str) -> None:
@@ -96,19 +99,25 @@ def this_conversation(chat: ChatSession, current: Conversation, store: Store, us
         st.text_input(t("Title"), current.title, max_chars=TITLE_LENGTH, key=state.title(current.id))
         st.button(t("Rename"), key="rename", on_click=rename, args=(current.id,))
         for label, export, kind in (("Export Markdown", to_markdown, "md"), ("Export JSON", to_json, "json")):
+            name = file_name(current, kind)
             st.download_button(
                 t(label),
                 deferred(lambda export=export: export(current, store.messages(user, current.id))),
-                f"{current.id}.{kind}",
+                name,
                 "text/markdown" if kind == "md" else "application/json",
-                on_click="ignore",
+                on_click=st.toast,
+                args=(safe_markdown(t("Exported {name}", name=name)),),
+                kwargs={"icon": ":material/download:"},
             )
         if st.checkbox(t("Yes, delete this conversation"), key=f"confirm-{current.id}"):
-            st.button(t("Delete"), type="primary", key="delete", on_click=delete, args=(chat, current.id))
+            done = t("Deleted “{title}”", title=current.title)
+            st.button(
+                t("Delete"), type="primary", key="delete", on_click=delete, args=(chat, done, current.id)
+            )
 
 
-def delete(chat: ChatSession, conversation_id: str | None = None) -> None:
-    """Delete one conversation, or with no id all of the user's."""
+def delete(chat: ChatSession, done: str, conversation_id: str | None = None) -> None:
+    """Delete one conversation, or with no id all of the user's; ``done`` says so."""
     chat.settle()  # an answer still streaming is saved first, and so deleted with the rest
     try:
         if conversation_id:
@@ -118,6 +127,7 @@ def delete(chat: ChatSession, conversation_id: str | None = None) -> None:
     except ChatError as error:
         tell(error)
         return
+    st.toast(safe_markdown(done), icon=":material/delete:")
     if conversation_id in (None, chat.conversation_id):
         go_to(chat)
 
@@ -128,6 +138,8 @@ def rename(conversation_id: str) -> None:
             conversation_store().rename(owner(), conversation_id, title)
         except ChatError as error:
             tell(error)
+            return
+        st.toast(safe_markdown(t("Renamed to “{title}”", title=title)), icon=":material/edit:")
 
 
 def deferred(export: Callable[[], str]) -> Callable[[], str]:

@@ -32,6 +32,7 @@ SEND = "send"  # a question a button sent (resend, regenerate, edit): asked in t
 DOCUMENTS = "documents"  # the documents picker, which shows the ChatSession's documents
 COMPARED = "compared"  # the models picked for comparing
 EDITED_QUESTION = "edited-question"
+EDIT_BOX = "edit"  # the Edit question popover: open or not
 CHOICES = (MODEL, MODE, SYSTEM, COMPARE, COMPARED, TOP_K, SHOW_PASSAGES)
 
 
@@ -65,6 +66,11 @@ def thumbs(answer_key: str | None) -> str:
 
 def comment(answer_key: str | None) -> str:
     return f"comment-{answer_key}"
+
+
+def comment_box(answer_key: str | None) -> str:
+    """The answer's Comment popover: open or not."""
+    return f"comment-popover-{answer_key}"
 
 
 def feedback_failed(answer_key: str | None) -> str:

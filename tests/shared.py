@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pypdf
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -256,9 +256,12 @@ def app_environment(folder: Path) -> dict[str, str]:
     }
 
 
-def open_page(browser: Browser, url: str, request: pytest.FixtureRequest, locale: str = "en-US") -> Page:
-    """A new browser session on the app; screenshotted when the test ends."""
-    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+def open_page(
+    browser: Browser, url: str, request: pytest.FixtureRequest, locale: str = "en-US", **options: Any
+) -> Page:
+    """A new browser session on the app, with Playwright's context ``options``
+    (``color_scheme``, ``viewport``, ``permissions``...); screenshotted when the test ends."""
+    context = browser.new_context(**{"locale": locale, "viewport": {"width": 1280, "height": 900}, **options})
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(url)
@@ -304,6 +307,21 @@ def click_when_still(target: Locator) -> None:
         boxes.append(target.bounding_box())
     assert boxes[-1] == boxes[-2], f"still moving after 30 s: {boxes[-3:]}"
     target.click()
+
+
+def compare(page: Page, first: str, second: str) -> None:
+    """Pick model ``first``, turn "Compare models" on (the model picked is compared
+    first) and add ``second`` (models by their labels)."""
+    sidebar = page.get_by_test_id("stSidebar")
+    # Typed, not only clicked: a click alone sometimes focused the box without opening it.
+    sidebar.get_by_role("combobox", name="Model", exact=True).press_sequentially(first[:7])
+    page.get_by_role("option", name=first).click()
+    idle(page)
+    sidebar.get_by_text("Compare models").click()
+    idle(page)
+    sidebar.get_by_role("combobox", name="Models to compare").click()
+    page.get_by_role("option", name=second).click()
+    idle(page)
 
 
 def wait_for_answer(page: Page, count: int) -> None:

@@ -3,6 +3,7 @@ the real bundled model and a real SQLite store.  Stopping mid-answer needs a
 click during a run, which AppTest cannot make, and AppTest runs only the page
 after its first run, not app.py's language switch: tests/e2e/ does both in Chromium."""
 
+import html
 import re
 
 from chat_page import messages, send, start
@@ -39,10 +40,16 @@ def test_an_edited_question_replaces_the_last_turn(scripted: ScriptedModel) -> N
 
 
 def test_every_answer_can_be_copied_as_its_exact_text(scripted: ScriptedModel) -> None:
-    scripted.enqueue("Hi! **Bold** and `code`.")
+    """The Copy button's text, as the browser reads it (clicked in tests/e2e/test_browser_polish.py)."""
+    scripted.enqueue('Hi! **Bold**, `code` and "<b>quotes</b>".')
     at = start()
     send(at, "Say hi.")
-    assert [code.value for code in at.code] == ["Hi! **Bold** and `code`."]  # st.code carries the copy button
+    copied = [
+        html.unescape(text)
+        for element in at.get("html")
+        for text in re.findall(r'data-text="([^"]*)"', element.proto.body)
+    ]
+    assert copied == ['Hi! **Bold**, `code` and "<b>quotes</b>".']
 
 
 def test_the_page_in_korean_has_no_english_label_left() -> None:

@@ -8,6 +8,7 @@ from chat_page import conversation_buttons, messages, send, start
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
+from chat_core.conversations.store import Conversation
 from chat_core.local.scripted import ScriptedModel
 
 
@@ -132,6 +133,22 @@ def test_exports_say_which_messages_were_edited_regenerated_or_stopped() -> None
     markdown = to_markdown(conversation, store.messages("local", conversation.id))
     assert "**You** (edited, see below)" in markdown and "**Assistant** (regenerated, see below)" in markdown
     assert "**Assistant** (stopped)" in markdown and markdown.count("(unanswered)") == 0
+
+
+def test_export_file_names_are_the_title_and_date_in_safe_characters() -> None:
+    from chat_core.conversations.export import file_name
+
+    def named(title: str, kind: str = "md") -> str:
+        day = 1_780_000_000.0  # 2026-05-28 UTC
+        return file_name(Conversation("id", "local", title, "m", "PromptTemplate", day, day), kind)
+
+    assert named("Plans: Seoul/Busan?") == "Plans-Seoul-Busan-2026-05-28.md"
+    assert named("서울 여행 계획", "json") == "서울-여행-계획-2026-05-28.json"
+    assert named("../../etc/passwd") == "etc-passwd-2026-05-28.md"
+    assert named('CON <script>"x"|*\\\x00') == "CON-script-x-2026-05-28.md"
+    assert named("?!.") == "conversation-2026-05-28.md"
+    assert named("word " * 100) == ("word-" * 12).rstrip("-") + "-2026-05-28.md"
+    assert named("ｆｕｌｌ width") == "full-width-2026-05-28.md"
 
 
 def test_a_conversation_deleted_elsewhere_closes_quietly() -> None:

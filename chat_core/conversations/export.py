@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import asdict
 from datetime import UTC, datetime
 
+import regex
+
 from chat_core.conversations.store import Conversation, Message, current_view
 from chat_core.markdown import safe_markdown
+
+TITLE_CHARACTERS = 60  # of a file's name: the rest is the date and the extension
+
+# Letters (with their combining marks) and digits of any script: a Korean title stays
+# readable.  The standard library's re has no \p{...} classes.
+_WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+")
+
+
+def file_name(conversation: Conversation, kind: str) -> str:
+    """``<title>-<date>.<kind>``: the title's words joined by hyphens, so that no name holds
+    a path, a quote, a control or a reserved character on any system; the date is its last
+    message's (UTC), so exports of an unchanged conversation have the same name."""
+    title = "-".join(_WORD.findall(unicodedata.normalize("NFKC", conversation.title)))
+    stem = title[:TITLE_CHARACTERS].strip("-") or "conversation"
+    return f"{stem}-{datetime.fromtimestamp(conversation.updated_at, UTC):%Y-%m-%d}.{kind}"
 
 
 def _when(timestamp: float) -> str:

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
-from shared import app_environment, app_process, bubbles, idle, open_page, send
+from playwright.sync_api import Browser, expect
+from shared import app_environment, app_process, bubbles, compare, idle, open_page, send
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.feedback import rated
@@ -71,20 +71,6 @@ def compare_url(served: tuple[str, Held], compare_folder: Path) -> Iterator[str]
     }
     with app_process(environment) as (url, _):
         yield url
-
-
-def compare(page: Page, first: str, second: str) -> None:
-    """Pick model ``first``, turn "Compare models" on (the model picked is compared
-    first) and add ``second``."""
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_role("combobox", name="Model", exact=True).click()
-    page.get_by_role("option", name=first).click()
-    idle(page)
-    sidebar.get_by_text("Compare models").click()
-    idle(page)
-    sidebar.get_by_role("combobox", name="Models to compare").click()
-    page.get_by_role("option", name=second).click()
-    idle(page)
 
 
 def saved_ratings(database: Path) -> list[dict]:

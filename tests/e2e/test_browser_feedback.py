@@ -18,6 +18,7 @@ def test_a_thumbs_down_with_a_comment_is_in_the_ratings_export(page: Page) -> No
     expect(thumbs_down).to_have_attribute("aria-checked", "true")
     idle(page)
     answer.get_by_role("button").filter(has_text="Comment").click()
+    idle(page)  # opening it reruns the page (its open state is tracked)
     page.get_by_label("What was good or bad about this answer?").fill("Too touristy, and no prices.")
     page.get_by_role("button", name="Save comment").click()
     idle(page)
