@@ -94,7 +94,8 @@ def _recognized(
         target=">= 0.8",
         target_on_value=True,
         note=f"wrongly refused {refused.median:.2f} ({'met' if refused.median <= 0.05 else 'missed'}"
-        f" <= 0.05); {named} of them by a name or code no document mentions; best cosine of any passage, questions no page answers: "
+        f" <= 0.05); {named} of them by a name or code no document mentions;"
+        " best cosine of any passage, questions no page answers: "
         f"lowest {stray[0]:.3f}, median {np.median(stray):.3f}, highest {stray[-1]:.3f}",
     )
 
