@@ -4,7 +4,9 @@ not answer recognized as such, and answers that cite a passage they were given.
 Recognized: the questions of ``bench/questions.json``, all five text documents
 attached (as in bench/retrieval.py); a question is recognized as one the documents
 do not answer when the search finds no passage for it (``Retriever.search`` gives
-none: the app and ``ask`` then say "the documents do not answer this").  The share
+none: the app and ``ask`` then say "the documents do not answer this"): no passage
+reaches ``MIN_SIMILARITY``, or the question names what no document mentions
+(``names``; each question's absent names are in ``citations.json``).  The share
 of the 18 questions no page answers that are recognized is set against the share of
 the 49 answerable ones wrongly refused.
 
@@ -73,12 +75,14 @@ def _recognized(
     vectors = np.concatenate([index.vectors for index in indexes])
     for q in questions:
         records[q.id]["recognized"] = not retriever.search(q.question)
+        records[q.id]["absent"] = retriever.absent(q.question)
         records[q.id]["best_cosine"] = round(float(np.max(vectors @ embedder().query(q.question))), 4)
     unanswerable = [records[q.id] for q in questions if not q.pages]
     answerable = [records[q.id] for q in questions if q.pages]
     recognized = Spread((sum(r["recognized"] for r in unanswerable) / len(unanswerable),))
     refused = Spread((sum(r["recognized"] for r in answerable) / len(answerable),))
     stray = sorted(r["best_cosine"] for r in unanswerable)
+    named = sum(bool(r["absent"]) for r in unanswerable)
     return figure(
         f"Said the documents do not answer, {len(unanswerable)} questions no page answers",
         recognized,
@@ -90,7 +94,8 @@ def _recognized(
         target=">= 0.8",
         target_on_value=True,
         note=f"wrongly refused {refused.median:.2f} ({'met' if refused.median <= 0.05 else 'missed'}"
-        " <= 0.05); best cosine of any passage, questions no page answers: "
+        f" <= 0.05); {named} of them by a name or code no document mentions;"
+        " best cosine of any passage, questions no page answers: "
         f"lowest {stray[0]:.3f}, median {np.median(stray):.3f}, highest {stray[-1]:.3f}",
     )
 

@@ -154,7 +154,7 @@ def test_command_line_prints_sources_as_json_and_caches_the_index(tmp_path: Path
 
 def test_command_line_says_when_no_source_matched(tmp_path: Path) -> None:
     env = {**os.environ, "UPLOAD_STORE": f"file://{tmp_path / 'uploads'}", "LOCAL_MODEL": "scripted"}
-    done = run_ask(str(ERROR_CODES), "--question", "Who won the 2018 football World Cup?", env=env)
+    done = run_ask(str(ERROR_CODES), "--question", "Who won the 2018 football world cup?", env=env)
     assert done.returncode == 0, done.stderr
     assert NO_SOURCE.en in done.stdout
 

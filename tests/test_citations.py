@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from chat_core.__main__ import main
 from chat_core.retrieval.citations import NOT_ANSWERED, UNVERIFIED, checked
 from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE
+from chat_core.retrieval.names import Vocabulary
 from chat_core.retrieval.search import Source
 
 ONE_PAGE = PDFS / "minimal-document.pdf"
@@ -80,8 +81,8 @@ def chat_with_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 def test_the_chat_marks_a_citation_of_a_page_not_given(chat_with_ports: AppTest, scripted) -> None:
     at = chat_with_ports
-    scripted.enqueue("Quito opens at 1 [ports.pdf p. 1]; Lima at 9 [ports.pdf p. 9].")
-    at.chat_input(key="question").set_value("When does the harbour of Quito open?").run()
+    scripted.enqueue("Lisbon opens at 1 [ports.pdf p. 1]; Oslo at 9 [ports.pdf p. 9].")
+    at.chat_input(key="question").set_value("When does the harbour of Lisbon open?").run()
     shown = at.chat_message[-1].markdown[0].value
     assert "[ports.pdf p. 1]" in shown  # given: a citation as written
     assert "[ports.pdf p. 9]" not in shown and "ports.pdf p. 9" in shown
@@ -96,16 +97,68 @@ def test_the_chat_marks_a_citation_of_a_page_not_given(chat_with_ports: AppTest,
 def test_the_chat_says_when_an_answer_cites_none_of_its_passages(chat_with_ports: AppTest, scripted) -> None:
     at = chat_with_ports
     scripted.enqueue("At 5 o'clock.")
-    at.chat_input(key="question").set_value("When does the harbour of Quito open?").run()
+    at.chat_input(key="question").set_value("When does the harbour of Lisbon open?").run()
     assert at.chat_message[-1].markdown[0].value == "At 5 o'clock."  # a sentence citing nothing is left
     assert CITES_NONE.en in [c.value for c in at.chat_message[-1].caption]
 
 
 def test_the_chat_says_when_the_documents_do_not_answer(chat_with_ports: AppTest) -> None:
     at = chat_with_ports
-    at.chat_input(key="question").set_value("Who painted the Mona Lisa?").run()
+    at.chat_input(key="question").set_value("Who painted the famous portrait of a smiling woman?").run()
     assert "The documents do not answer this" in NO_SOURCE.en
     assert NO_SOURCE.en in [alert.value for alert in at.chat_message[-1].info]
+
+
+def test_the_chat_names_what_the_documents_never_mention(chat_with_ports: AppTest, scripted) -> None:
+    """On the documents' subject (a harbour's hours), so that only the name tells."""
+    at = chat_with_ports
+    at.chat_input(key="question").set_value("When does the harbour of Valparaiso open?").run()
+    [alert] = at.chat_message[-1].info
+    assert alert.value.startswith("The documents do not answer this") and "Valparaiso" in alert.value
+    assert "p. " not in scripted.prompts[-1] and "Valparaiso" in scripted.prompts[-1]
+
+    at.session_state["language"] = "ko"
+    at.run()
+    [alert] = at.chat_message[-1].info
+    assert alert.value.startswith(NOT_ANSWERED.ko) and "Valparaiso" in alert.value
+
+
+def test_ask_json_names_what_the_documents_never_mention(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scripted
+) -> None:
+    """The table lists Finland's capital, not Sweden's: Sweden is nowhere in the document."""
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    countries = str(PDFS / "multicolumn.pdf")
+    assert main(["ask", countries, "--question", "What is the capital of Sweden?", "--json"]) == 0
+    answered = json.loads(capsys.readouterr().out)
+    assert answered["documents_answer"] is False and answered["sources"] == []
+    assert answered["absent"] == ["Sweden"]
+    assert answered["notice"].startswith(NOT_ANSWERED.en.rstrip(".")) and "Sweden" in answered["notice"]
+    assert "p. " not in scripted.prompts[-1]  # the model is handed no unrelated passage
+
+    question = "Which city is Finland's capital according to the table?"
+    assert main(["ask", countries, "--question", question, "--json"]) == 0
+    answered = json.loads(capsys.readouterr().out)
+    assert answered["documents_answer"] is True and answered["sources"] and answered["absent"] == []
+
+
+@pytest.mark.parametrize(
+    ("question", "absent"),
+    [
+        ("What does boiler error A999 mean?", ["A999"]),  # a code
+        ("What does boiler error A622 mean?", []),
+        ("A999 에러코드는 무슨 뜻인가요?", ["A999"]),  # a code, in any language
+        ("How did Perelman prove it?", ["Perelman"]),  # a name, in English
+        ("What is Austria's area? And Spain's?", ["Spain"]),  # "And" opens a sentence
+        ("Perelman, I think, proved it.", []),  # an English question's first word may be any word
+        ("Was besagt der Riemannsche Satz?", ["Riemann"]),  # a German adjective of a name
+        ("Wo steht der Beweis des Jordanschen Kurvensatzes?", []),  # "Jordanscher" is in the text
+        ("Wo steht der Beweis des Kurvensatzes von Gauß?", []),  # German nouns: capitalized, not names
+    ],
+)
+def test_a_name_or_code_the_documents_never_mention(question: str, absent: list[str]) -> None:
+    vocabulary = Vocabulary(["Austria: 8 million. Error A622.", "der Jordanscher Kurvensatz, nach Gauss"])
+    assert vocabulary.absent(question) == absent
 
 
 def test_ask_json_says_so_when_the_model_finds_no_answer_in_its_passages(
@@ -115,7 +168,7 @@ def test_ask_json_says_so_when_the_model_finds_no_answer_in_its_passages(
     prompt asks it to say when the passages do not answer."""
     monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
     scripted.enqueue(f"{NOT_ANSWERED.en} The table lists other countries.")
-    question = "What is the population of Germany?"
+    question = "What is Finland's gross domestic product?"  # Finland is listed, its GDP not
     assert main(["ask", str(PDFS / "multicolumn.pdf"), "--question", question, "--json"]) == 0
     answered = json.loads(capsys.readouterr().out)
     assert answered["sources"] and NOT_ANSWERED.en in scripted.prompts[-1]
@@ -127,7 +180,7 @@ def test_an_answer_saying_the_documents_do_not_answer_is_not_told_it_cites_nothi
 ) -> None:
     at = chat_with_ports
     scripted.enqueue(NOT_ANSWERED.ko)
-    at.chat_input(key="question").set_value("When does the harbour of Lima open?").run()
+    at.chat_input(key="question").set_value("When does the harbour of Dakar open?").run()
     assert any(e.label.startswith("Sources (") for e in at.chat_message[-1].expander)
     assert at.chat_message[-1].markdown[0].value == NOT_ANSWERED.ko
     assert CITES_NONE.en not in [c.value for c in at.chat_message[-1].caption]

@@ -48,7 +48,7 @@ def test_the_documents_picker_shows_and_sets_what_each_conversation_asks(
         return at.sidebar.multiselect(key="documents").value
 
     assert picked() == ports and at.caption[0].value.endswith(" · ports.pdf")
-    at.chat_input(key="question").set_value("When does the harbour of Quito open?").run()
+    at.chat_input(key="question").set_value("When does the harbour of Dakar open?").run()
     assert any(e.label.startswith("Sources (") for e in at.expander)  # answered from it
     passage = at.chat_message[-1].text[0].value
     at.button(key="page-0-0").click().run()  # "Open page": the whole page, in a dialog

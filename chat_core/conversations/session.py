@@ -300,6 +300,12 @@ class ChatSession:
             raise ValueError("documents are attached but there is no library to search them")
         return self.library.retriever(self.documents, progress).search(question, top_k)
 
+    def absent(self, question: str) -> list[str]:
+        """The names and codes ``question`` asks about that the attached documents never mention."""
+        if not self.documents or self.library is None:
+            return []
+        return self.library.retriever(self.documents).absent(question)
+
     def _last_answered(self) -> Exchange:
         if not self.exchanges or not self.exchanges[-1].answered:
             raise ValueError("no answered exchange to take back")

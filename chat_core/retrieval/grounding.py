@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from chat_core.i18n import Message
+from chat_core.i18n import Message, Text
 from chat_core.retrieval.citations import NOT_ANSWERED
 from chat_core.retrieval.search import Source
 
@@ -24,10 +24,20 @@ NO_SOURCE = Message(
     "문서에는 이 질문의 답이 없습니다. 첨부한 문서에서 질문에 맞는 구절을 찾지 못했으므로 "
     "답변은 문서에서 나온 것이 아닙니다.",
 ).format()
+NOT_MENTIONED = Message(
+    "The documents do not answer this: the attached documents never mention {names}.",
+    "문서에는 이 질문의 답이 없습니다. 첨부한 문서 어디에도 다음 말이 나오지 않습니다: {names}.",
+)
 CITES_NONE = Message(
     "The answer cites none of these passages: check it against them.",
     "답변이 이 구절 중 어느 것도 인용하지 않습니다. 구절과 대조해 확인하세요.",
 ).format()
+
+
+def no_source(absent: Sequence[str]) -> Text:
+    """Why no passage was found: the names the question asks about that the
+    documents never mention, when it names any."""
+    return NOT_MENTIONED.format(names=", ".join(absent)) if absent else NO_SOURCE
 
 
 def citation(source: Source) -> str:

@@ -9,7 +9,9 @@ chosen documents: a matrix product, a few milliseconds at 10,000 passages
 
 A passage the embedding model finds too far from the question is no source,
 however it ranks: when none is close enough, the answer says that no source
-matched rather than cite passages that do not answer.
+matched rather than cite passages that do not answer.  So does a question
+naming something the documents never mention (``names``: "the capital of
+Sweden" of a table that lists Finland's).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from chat_core.retrieval.index import DocumentIndex, Embedder
 from chat_core.retrieval.lexical import Lexical
+from chat_core.retrieval.names import Vocabulary
 
 TOP_K = 5
 # Reciprocal rank fusion's constant (Cormack et al., 2009): a passage's fused score
@@ -70,12 +73,19 @@ class Retriever:
         self._where = [(index, i) for index in indexes for i in range(len(index.passages))]
         vectors = [index.vectors for index in indexes if len(index.passages)]
         self._vectors = np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32)
-        self._lexical = Lexical([index.passages[i].embedded for index, i in self._where])
+        texts = [index.passages[i].embedded for index, i in self._where]
+        self._lexical = Lexical(texts)
+        self._vocabulary = Vocabulary(texts)
+
+    def absent(self, question: str) -> list[str]:
+        """The names and codes ``question`` asks about that no passage mentions."""
+        return self._vocabulary.absent(question)
 
     def search(self, question: str, top_k: int = TOP_K, *, hybrid: bool = True) -> list[Source]:
         """The ``top_k`` best passages that are about the question, best first; none
-        when no passage is.  ``hybrid=False`` ranks by the embedding model alone."""
-        if not self._where or top_k < 1:
+        when no passage is, or the question names what none mentions (``absent``).
+        ``hybrid=False`` ranks by the embedding model alone."""
+        if not self._where or top_k < 1 or self.absent(question):
             return []
         similarity = self._vectors @ self.embedder.query(question)
         rankings = [_ranked(similarity)]
