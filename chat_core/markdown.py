@@ -11,7 +11,6 @@ through either.  Written here because Streamlit's Markdown has no switch for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
 
 _IMAGE = "!["
 _LINK = "!\u200b["
@@ -29,16 +28,3 @@ def plain(text: str) -> str:
     the escape) is escaped.  Bare URLs, which GitHub's Markdown links by themselves,
     are for ``errors.redacted`` to remove."""
     return _OPENS_A_LINK.sub(r"\\\g<0>", text)
-
-
-def safe_stream(chunks: Iterable[str]) -> Iterator[str]:
-    """``safe_markdown`` over streamed text: a ``!`` that ends a chunk waits for the
-    next one, which may open the ``[``."""
-    held = ""
-    for chunk in chunks:
-        text = held + chunk
-        held = "!" if text.endswith("!") else ""
-        if text := safe_markdown(text[: len(text) - len(held)]):
-            yield text
-    if held:
-        yield held

@@ -4,21 +4,22 @@ returns the user's choices, then the exchanges (``chat_answers``), then answers 
 asked in this run with those choices.  ``?c=`` names the open conversation."""
 
 import contextlib
-from collections.abc import Iterable, Iterator
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.prompting import QUESTION_MAX_CHARS
+from chat_core.conversations.reply import Reply
 from chat_core.conversations.session import ChatSession
 from chat_core.errors import ChatError
-from chat_core.markdown import safe_markdown, safe_stream
+from chat_core.markdown import safe_markdown
+from chat_core.retrieval.citations import marked
 from pages import comparison, state
 from pages.browser import follow
 from pages.chat_answers import draw
 from pages.chat_conversations import go_to, show_in_url
 from pages.chat_sidebar import Choices, sidebar
-from pages.common import answer_header, chat_session, indexing_bar, language, library, t
+from pages.common import answer_header, chat_session, indexing_bar, language, library, show_wait, t
 
 
 def answer(chat: ChatSession, choices: Choices, question: str) -> None:
@@ -30,8 +31,9 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
         # A document asked for the first time is indexed first, its progress in bar.
         # While no text comes, the answer says there what it waits for (a compared
         # column in its own place): there Streamlit can end this run (Stop, a rerun,
-        # a closed tab), which stops the answer and keeps its text.
-        bar = st.empty()
+        # a closed tab), which stops the answer and keeps its text.  The model's
+        # name goes above it, where the answer drawn again has it.
+        header, bar = st.empty(), st.empty()
         indexed = indexing_bar(bar)
         compared = choices.compared
         with (
@@ -39,36 +41,36 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
             chat.compare(question, compared, choices.top_k, indexed, bar.empty)
             if compared
             else chat.ask(
-                question,
-                choices.settings,
-                choices.top_k,
-                indexed,
-                lambda status: comparison.show_wait(bar, status),
+                question, choices.settings, choices.top_k, indexed, lambda status: show_wait(bar, status)
             ) as answering,
         ):
             bar.empty()
             show_in_url(chat)  # a reload finds the conversation, even mid-answer
-            if not compared and answering.notice:
-                st.info(safe_markdown(answering.notice.text(language())), icon=":material/info:")
+            if not compared:
+                with header.container():
+                    answer_header(answering.exchange)
+                if answering.notice:
+                    st.info(safe_markdown(answering.notice.text(language())), icon=":material/info:")
             # Stop reruns the page: that interrupts the stream, and the next run stops
             # every model's answer (chat.settle); so does Streamlit's own Stop.
             st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
             if compared:
                 comparison.stream(answering)
             else:
-                answer_header(answering.exchange)
-                st.write_stream(safe_stream(_clearing(bar, answering)))
+                _stream(answering, bar)
     show_in_url(chat)
 
 
-def _clearing(wait: DeltaGenerator, texts: Iterable[str]) -> Iterator[str]:
-    """``texts``, the wait shown in ``wait`` gone once the first one comes."""
-    waiting = True
-    for text in texts:
-        if waiting:
+def _stream(reply: Reply, wait: DeltaGenerator) -> None:
+    """The answer as it streams, the wait shown in ``wait`` gone once its text comes.
+    Its citations are checked as they come (``marked``, the whole text each time, as
+    ``chat_answers`` draws it): one the model invented never shows as a citation."""
+    shown, text = st.empty(), ""
+    for piece in reply:
+        if not text:
             wait.empty()
-            waiting = False
-        yield text
+        text += piece
+        shown.markdown(marked(text, reply.exchange.sources or [], language()))
 
 
 chat = chat_session()

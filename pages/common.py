@@ -1,11 +1,12 @@
 """What the pages share: the language and its labels, the stores, the user, the chat
-session, indexing's progress bar, an answer's header and speed line
+session, indexing's progress bar, an answer's header, wait and speed line
 (the models: ``pages/models.py``)."""
 
 import os
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.exchange import Exchange, State
@@ -13,7 +14,7 @@ from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import LOCAL_USER, Store, StoreUnavailable
 from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
-from chat_core.i18n import tr
+from chat_core.i18n import Text, tr
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.indexing import Progress
@@ -90,6 +91,15 @@ def answer_header(exchange: Exchange) -> None:
             else exchange.model
         )
         st.caption(safe_markdown(label))
+
+
+def show_wait(slot: DeltaGenerator, status: Text | None) -> None:
+    """In an answer's place until its text comes (a single answer's or a compared
+    column's): what it waits for and for how long; nothing once it streams."""
+    if status is None:
+        slot.empty()
+    else:
+        slot.caption(f":material/hourglass_top: {status.text(language())}")
 
 
 def indexing_bar(bar: Any) -> Progress:

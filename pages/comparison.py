@@ -9,18 +9,8 @@ from streamlit.delta_generator import DeltaGenerator
 
 from chat_core.conversations.compare import Candidate, Comparison
 from chat_core.conversations.exchange import Exchange
-from chat_core.i18n import Text
 from chat_core.markdown import safe_markdown
-from pages.common import language, stats_line, t
-
-
-def show_wait(slot: DeltaGenerator, status: Text | None) -> None:
-    """In an answer's place until its text comes (here and in the chat's single
-    answer): what it waits for and for how long; nothing once it streams."""
-    if status is None:
-        slot.empty()
-    else:
-        slot.caption(f":material/hourglass_top: {status.text(language())}")
+from pages.common import language, show_wait, stats_line, t
 
 
 def stream(comparison: Comparison) -> None:

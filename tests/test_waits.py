@@ -5,11 +5,15 @@ The scripted model where text and pace must be exact; SmolLM2 in ``real_model`` 
 import itertools
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 
-from chat_core.conversations.exchange import Settings, State
+from chat_core.conversations.backends import open_store
+from chat_core.conversations.exchange import Exchange, Settings, State
+from chat_core.conversations.reply import Reply, TokenRelay
 from chat_core.conversations.session import ChatSession
 from chat_core.i18n import Text
 from chat_core.local import model as local_model
@@ -18,6 +22,7 @@ from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import GenerationParams, custom_model, load_catalog
+from chat_core.models.endpoint import ChatClient
 
 LOCAL = load_catalog()["local-smollm2"]
 SETTINGS = Settings(LOCAL, GenerationParams(max_new_tokens=400, temperature=0.0, top_p=1.0))
@@ -63,8 +68,43 @@ def test_the_wait_names_the_questions_ahead_and_counts_the_seconds(
 
     reply = ChatSession().ask("Which river flows through Seoul?", SETTINGS, waiting=waiting)
     assert "".join(reply) == "The Han river."
-    assert seen[0] == "1 question ahead of this one (the bundled model answers one at a time) · 0 s"
-    assert any(line.endswith("· 1 s") for line in seen)
+    queued = "1 question ahead of this one (the bundled model answers one at a time) · "
+    assert any(line.startswith(queued) for line in seen), seen
+    seconds = [int(line.rsplit("· ", 1)[1].removesuffix(" s")) for line in seen if line]
+    assert seconds == sorted(seconds) and seconds[-1] > seconds[0], seen
+
+
+def until(condition: Callable[[], bool], seconds: float = 20) -> bool:
+    """Whether ``condition`` came true within ``seconds`` (looked at every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_question_stopped_while_waiting_its_turn_leaves_the_queue(
+    taking_turns: ScriptedModel, held: threading.Event
+) -> None:
+    """Two questions wait behind another user's; the first is stopped while it waits.
+    The second then has one question ahead of it, not two, and once the other user's
+    is done it is answered at once: the stopped question's prompt is never read."""
+    taking_turns.enqueue("The second answer.")
+    first = ChatSession().ask("The first question?", SETTINGS)
+    threading.Thread(target=lambda: "".join(first), daemon=True).start()
+    assert until(lambda: (status := first.waited()) is not None and status.text("en").startswith("1 "))
+    seen: list[str] = []
+    second = ChatSession().ask("The second question?", SETTINGS, waiting=lambda s: seen.append(s.text("en")))
+    answered: list[str] = []
+    threading.Thread(target=lambda: answered.append("".join(second)), daemon=True).start()
+    assert until(lambda: any(line.startswith("2 questions ahead") for line in seen)), seen
+    first.request_stop()  # the first one's Stop
+    assert until(lambda: seen[-1].startswith("1 question ahead")), seen[-3:]
+    held.set()  # the other user's question is done
+    assert until(lambda: bool(answered)) and answered == ["The second answer."]
+    assert len(taking_turns.prompts) == 1 and "The second question?" in taking_turns.prompts[0]
+    assert first.exchange.state is State.UNANSWERED
 
 
 def test_the_wait_says_what_the_model_is_doing_in_both_languages(scripted: ScriptedModel) -> None:
@@ -91,6 +131,43 @@ def test_an_answer_repeating_one_span_is_stopped_and_marked(scripted: ScriptedMo
     assert text.count("E42 again") < 20  # stopped well before max tokens
     assert last.reason is not None and "repeat" in last.reason.text("en")
     assert "반복" in last.reason.text("ko")
+
+
+def test_a_looping_answer_reopened_is_still_marked(tmp_path) -> None:
+    """The mark of an answer stopped for repeating is saved with it: the conversation
+    opened again (another session, a reload) says why it was stopped."""
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    chat = ChatSession(store)
+    scripted_loop = "Here is what I found. " + "The error code is E42 again. " * 80
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime.ENDPOINT, "complete", ScriptedModel(token_ms=0).enqueue(scripted_loop).complete)
+        "".join(chat.ask("What does error E42 mean?", SETTINGS))
+    reopened = ChatSession(store)
+    reopened.open(chat.conversation_id or "")
+    last = reopened.exchanges[-1]
+    assert last.state is State.STOPPED
+    assert last.reason is not None and "kept repeating" in last.reason.text("en")
+    assert "반복" in last.reason.text("ko")
+
+
+def test_an_empty_piece_of_text_is_never_passed_on() -> None:
+    """An empty piece of text from a model would read as "still waiting" in a compared
+    column (``Comparison.__iter__``), which clears the column's text.  LangChain's
+    SagemakerEndpoint drops empty text today; the reply must not depend on it: a model
+    of our own (a LangChain runnable sending its tokens to the relay, as an LLM does)
+    sends one after its first words."""
+
+    def model(inputs: dict[str, str], config: RunnableConfig) -> str:
+        for token in ("Seoul", " has", "", " the", " Han."):
+            for handler in config["callbacks"].handlers:
+                handler.on_llm_new_token(token)
+        return ""
+
+    exchange = Exchange("Which river?")
+    relay = TokenRelay(RunnableLambda(model), {}, ChatClient(None))
+    reply = Reply(exchange, relay, SETTINGS, time.perf_counter(), None, 0, 60.0, save=lambda done: None)
+    assert list(reply) == ["Seoul", " has", " the", " Han."]
+    assert exchange.answer == "Seoul has the Han."
 
 
 def test_an_answer_with_some_repetition_is_left_alone(scripted: ScriptedModel) -> None:

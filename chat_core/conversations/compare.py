@@ -45,7 +45,7 @@ class Comparison:
         self._store, self._owner, self._conversation_id = store, owner, conversation_id
         self._events: queue.Queue[tuple[int, str | None]] = queue.Queue()
         self._streaming = 0  # candidates whose end the queue has not given yet
-        self._waiting: Callable[[], None] | None = None
+        self._idle: Callable[[], None] | None = None
 
     @classmethod
     def reopened(
@@ -63,10 +63,10 @@ class Comparison:
         """A model's candidate: streaming ``reply``, or with none failed (its exchange says why)."""
         self.candidates.append(Candidate(settings.spec.label, exchange, settings, reply))
 
-    def start(self, waiting: Callable[[], None] | None = None) -> Comparison:
-        """Start every candidate's stream, each in its own thread; ``waiting`` as
-        ``ChatSession.ask`` takes it, called by the thread that iterates this."""
-        self._waiting = waiting
+    def start(self, idle: Callable[[], None] | None = None) -> Comparison:
+        """Start every candidate's stream, each in its own thread; ``idle`` as
+        ``ChatSession.compare`` takes it, called by the thread that iterates this."""
+        self._idle = idle
         for index, candidate in enumerate(self.candidates):
             if candidate.reply is not None:
                 self._streaming += 1
@@ -84,7 +84,8 @@ class Comparison:
     def __iter__(self) -> Iterator[tuple[int, str | None]]:
         """(index, text) for each piece of a candidate's answer as it arrives, and
         (index, None) when its stream has ended (answered, stopped or failed: see
-        its exchange), until every stream has ended; every ``WAIT_S``, (index, "")
+        its exchange), until every stream has ended (a piece of text is never empty:
+        ``Reply``); every ``WAIT_S``, (index, "")
         for each candidate still waiting for its first text (its ``reply.waited()``
         says what for), though the others stream: a model can wait its turn behind
         another.  Leaving it early (or a ``with`` block) stops every answer still
@@ -98,8 +99,8 @@ class Comparison:
                         self._streaming -= 1
                     yield index, text
                 except queue.Empty:
-                    if self._waiting is not None:
-                        self._waiting()
+                    if self._idle is not None:
+                        self._idle()
                 if time.perf_counter() >= due:
                     due = time.perf_counter() + WAIT_S
                     yield from ((index, "") for index in self._waiting_for_text())

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from chat_core import i18n
 from chat_core.conversations.store import Feedback, Message
 from chat_core.errors import ChatError, explain
 from chat_core.i18n import Text
@@ -21,6 +22,12 @@ from chat_core.retrieval.search import Source
 
 MODES = ("PromptTemplate", "ConversationChain")
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer clearly and briefly."
+# Why an answer was ended by ``reply.Reply``'s repetition guard; saved with it (``answer_record``).
+REPEATING = i18n.Message(
+    "This answer was stopped because it kept repeating the same words: the model was caught in "
+    "a loop. Regenerate, or ask in other words.",
+    "같은 말을 계속 반복해서 답변을 멈췄습니다(모델이 반복에 빠졌습니다). 다시 생성하거나 다르게 물어보세요.",
+).format()
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,8 @@ class Exchange:
         self.feedback, self.model = answer.feedback, model_label(answer.stats)
         self.picked = "comparison" in answer.stats
         self.state = State.STOPPED if answer.stats.get("stopped") else State.ANSWERED
+        if answer.stats.get("repeating"):
+            self.reason = REPEATING
 
     def failed(self, error: ChatError) -> ChatError:
         """Mark this exchange failed for ``error``, and return it, to raise."""
@@ -108,10 +117,12 @@ class Exchange:
 
 def answer_record(exchange: Exchange, settings: Settings) -> dict[str, Any]:
     """What is saved with an answer (``Message.stats``): its ``Stats``, whether it was
-    stopped, what generated it (``answered_with``) and the passages it was given."""
+    stopped (and for repeating itself), what generated it (``answered_with``) and the
+    passages it was given."""
     record = {
         **(asdict(exchange.stats) if exchange.stats else {}),
         "stopped": exchange.state is State.STOPPED,
+        **({"repeating": True} if exchange.reason is REPEATING else {}),
         **answered_with(settings),
     }
     if exchange.sources is not None:

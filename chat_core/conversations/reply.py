@@ -22,7 +22,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import Runnable
 
-from chat_core.conversations.exchange import Exchange, Settings, State, Stats
+from chat_core.conversations.exchange import REPEATING, Exchange, Settings, State, Stats
 from chat_core.conversations.repetition import RepetitionGuard
 from chat_core.i18n import Message, Text, plural
 from chat_core.local import model as local_model
@@ -52,11 +52,6 @@ OVERTIME_EMPTY = Message(
     "Resend to try again.",
     "최대 시간 {seconds:g}초(ANSWER_MAX_SECONDS) 안에 답변이 오지 않았습니다. 다시 보내 보세요.",
 )
-REPEATING = Message(
-    "This answer was stopped because it kept repeating the same words: the model was caught in "
-    "a loop. Regenerate, or ask in other words.",
-    "같은 말을 계속 반복해서 답변을 멈췄습니다(모델이 반복에 빠졌습니다). 다시 생성하거나 다르게 물어보세요.",
-).format()
 # What an answer waits for until its first token; ``seconds`` since the question was sent.
 WAIT_QUEUED = Message(
     "{ahead} ahead of this one (the bundled model answers one at a time) · {seconds} s",
@@ -140,6 +135,8 @@ class Reply:
             if text is TokenRelay.DONE:
                 self._finish(State.ANSWERED)
                 return None
+            if text == "":  # no text: "" is what a compared column says while it waits
+                continue
             if isinstance(text, str):
                 if self._first is None:
                     self._first = time.perf_counter()
@@ -268,6 +265,7 @@ class TokenRelay(BaseCallbackHandler):
     def cancel(self) -> None:
         self.cancelled = True
         self._client.close()
+        local_model.TURNS.withdraw(self._thread.ident)  # waiting its turn on the bundled model: leaves
         if self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(JOIN_S)
 

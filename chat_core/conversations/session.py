@@ -163,14 +163,15 @@ class ChatSession:
         settings: Sequence[Settings],
         top_k: int = TOP_K,
         progress: Progress | None = None,
-        waiting: Callable[[], None] | None = None,
+        idle: Callable[[], None] | None = None,
     ) -> Comparison:
         """Ask ``question`` of two or three models at once, each with its own settings:
         the question is saved once, and each model's answer streams in a thread of its
         own and is saved as a candidate as soon as it ends (``compare.Comparison``).
         One model failing fails its candidate only; the conversation goes on with the
-        candidate the user picks (``Comparison.pick``).  ``waiting()`` is called as
-        ``ask``'s is, with nothing: the comparison tells what each model waits for
+        candidate the user picks (``Comparison.pick``).  ``idle()`` is called in the
+        iterating thread whenever no text came for ``WAIT_S``, for the reason ``ask``
+        calls its ``waiting``; what each model waits for the comparison tells itself
         (``Comparison.__iter__``)."""
         if not 2 <= len(settings) <= 3:
             raise ValueError(f"compare two or three models, not {len(settings)}")
@@ -184,7 +185,7 @@ class ChatSession:
                 with contextlib.suppress(ChatError):  # the candidate says why it failed
                     reply = self.reply(candidate, fit, one, self.comparison.keep)
             self.comparison.add(one, candidate, reply)
-        self._streaming = self.comparison.start(waiting)
+        self._streaming = self.comparison.start(idle)
         return self.comparison
 
     def pick(self, index: int) -> None:

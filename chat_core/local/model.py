@@ -28,37 +28,57 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 
+class Withdrawn(BaseException):
+    """Raised in a thread waiting its turn once its caller has stopped (``Turns.withdraw``).
+    Not an ``Exception``, for the reason ``reply._Cancelled`` is not: a stop is no error."""
+
+
 class Turns:
-    """A lock that serves its callers in the order they came (a ticket lock:
-    ``threading.Lock`` wakes waiters in no set order), and tells a waiting thread
-    how many calls are ahead of it."""
+    """A lock that serves its callers in the order they came (a queue of waiting
+    threads: ``threading.Lock`` wakes waiters in no set order), tells a waiting thread
+    how many calls are ahead of it, and lets a stopped caller leave the queue."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._issued = 0  # tickets given out
-        self._serving = 0  # the ticket whose turn it is
-        self._waiting: dict[int, int] = {}  # a waiting thread's id: its ticket
+        self._waiting: list[int] = []  # the waiting threads' ids, first come first
+        self._busy = False  # a call has its turn
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
+        """Wait for this thread's turn; raises ``Withdrawn`` if it is withdrawn meanwhile."""
+        me = threading.get_ident()
         with self._changed:
-            ticket, self._issued = self._issued, self._issued + 1
-            self._waiting[threading.get_ident()] = ticket
-            self._changed.wait_for(lambda: self._serving == ticket)
-            del self._waiting[threading.get_ident()]
+            self._waiting.append(me)
+            self._changed.wait_for(lambda: me not in self._waiting or self._next_is(me))
+            if me not in self._waiting:
+                raise Withdrawn
+            self._waiting.pop(0)
+            self._busy = True
         try:
             yield
         finally:
             with self._changed:
-                self._serving += 1
+                self._busy = False
+                self._changed.notify_all()
+
+    def _next_is(self, thread: int) -> bool:
+        return self._waiting[0] == thread and not self._busy
+
+    def withdraw(self, thread: int | None) -> None:
+        """Take ``thread`` out of the queue, if it waits there: the calls behind it move
+        up, and it leaves without its turn (the prompt it would have read is not)."""
+        with self._changed:
+            if thread in self._waiting:
+                self._waiting.remove(thread)
                 self._changed.notify_all()
 
     def ahead(self, thread: int | None) -> int:
         """How many calls go before ``thread``'s, which waits for its turn; 0 when it
         does not wait (its turn has come, or it has not asked yet)."""
         with self._changed:
-            ticket = self._waiting.get(thread) if thread is not None else None
-            return 0 if ticket is None else ticket - self._serving
+            if thread not in self._waiting:
+                return 0
+            return self._waiting.index(thread) + self._busy
 
 
 TURNS = Turns()

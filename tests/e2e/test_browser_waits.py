@@ -17,6 +17,7 @@ from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import LOCAL_MODEL, load_catalog
+from chat_core.retrieval.citations import UNVERIFIED
 
 FALCON = load_catalog()["falcon-7b-instruct"]
 
@@ -62,6 +63,27 @@ def test_the_wait_is_explained_and_counts_up_and_a_stop_logs_no_error(
     assert "Error in" not in log.read_text(errors="replace")
 
 
+def test_the_header_leads_the_answer_and_an_invented_citation_is_marked_as_it_streams(
+    browser: Browser, slow_app: tuple[str, Path], request: pytest.FixtureRequest
+) -> None:
+    """While the answer waits, the model's name heads its bubble, above the wait, as it
+    does once the answer is drawn again.  The scripted answer repeats the question, so
+    it cites a page of a document it was never given: marked unverified while the
+    answer still streams, not only once it has ended."""
+    page = open_page(browser, slow_app[0], request)
+    send(page, "[seoul.pdf p. 2] Which river flows through Seoul?")
+    answer = bubbles(page).nth(1)
+    expect(answer).to_contain_text("The model is reading the question · 1 s", timeout=30_000)
+    # One look at all of the bubble's captions (the wait is gone at the first word).
+    captions = answer.get_by_test_id("stCaptionContainer").all_inner_texts()
+    assert captions[:1] == [LOCAL_MODEL.label] and "reading the question" in " ".join(captions), captions
+    expect(answer).to_contain_text(UNVERIFIED.en, timeout=30_000)  # at its 5th word, of 18
+    expect(page.get_by_role("button", name="Stop")).to_be_visible()  # still streaming
+    page.get_by_role("button", name="Stop").click()
+    expect(answer.get_by_text("stopped ·")).to_be_visible(timeout=30_000)
+
+
+# Last: the comparison it turns on is the user's choice from then on.
 def test_each_compared_column_says_what_it_waits_for(
     browser: Browser, slow_app: tuple[str, Path], request: pytest.FixtureRequest
 ) -> None:
@@ -79,3 +101,4 @@ def test_each_compared_column_says_what_it_waits_for(
     expect(columns.nth(1).get_by_text(re.compile("reading the question"))).to_have_count(0)
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_role("button", name="Use this answer")).to_have_count(2, timeout=30_000)
+

