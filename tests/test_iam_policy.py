@@ -23,10 +23,12 @@ from chat_core.conversations.session import ChatSession
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import summarize
 from chat_core.documents.uploads import open_uploads, sha256
+from chat_core.local import embedding as local_embedding
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import load_catalog
 from chat_core.models.discovery import list_endpoints
+from chat_core.retrieval.embeddings import embedder, embedding_spec
 
 # TransactWriteItems is authorized as the actions of its items.
 TRANSACTION_ITEMS = {
@@ -97,6 +99,10 @@ def test_the_readme_policy_allows_every_call_the_app_makes(
         chat = ChatSession(store, "ana")
         "".join(chat.ask("Hello?", Settings(llama, llama.defaults)))
         summarize("A short text.", llama, llama.defaults)
+        # Documents indexed by an embedding endpoint: InvokeEndpoint (not streamed).
+        monkeypatch.setenv("EMBEDDING_ENDPOINT", f"{local_embedding.ENDPOINT}-tei")
+        monkeypatch.setenv("EMBEDDING_FORMAT", "tei")
+        embedder(embedding_spec()).query("Hello?")
     chat.rate(chat.exchanges[0], "down", "Too short.")
     store.usage(0, time.time() + 60, "ana")
     assert "llama" in [found.name for found in list_endpoints().endpoints]  # moto is shared by tests

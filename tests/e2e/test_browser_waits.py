@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from shared import app_environment, app_process, bubbles, open_page, send
-from test_browser_compare import compare
+from shared import app_environment, app_process, bubbles, compare, open_page, send
 
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
@@ -101,4 +100,3 @@ def test_each_compared_column_says_what_it_waits_for(
     expect(columns.nth(1).get_by_text(re.compile("reading the question"))).to_have_count(0)
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_role("button", name="Use this answer")).to_have_count(2, timeout=30_000)
-
