@@ -10,7 +10,7 @@ own made a table wider than a phone's 390 px.  Each cell reads as formatted here
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import altair as alt
@@ -106,20 +106,22 @@ def table(rows: list[dict[str, Any]], figures: tuple[str, ...], drop_empty: bool
 LINES = r"split(trim(replace(datum.label, regexp('(.{1,24})(-|$)', 'g'), '$1$2\n')), '\n')"
 
 
-def chart(rows: list[Any], value: str, by: str, label: str, legend: str) -> None:
-    """A bar a day over the days drawn, in parts by ``by``, named whole in a legend below."""
+def chart(rows: list[Any], days: list[date], value: str, by: str, label: str, legend: str) -> None:
+    """A bar for each day of the period (a day without use has none), in parts by ``by``,
+    named whole in a legend below."""
     frame = pd.DataFrame(vars(row) for row in rows)
     names = alt.Legend(orient="bottom", direction="vertical", labelLimit=0, labelExpr=LINES, title=legend)
-    days = alt.Axis(format="%b %d", tickCount={"interval": "day", "step": 1}, labelOverlap="greedy")
+    axis = alt.Axis(labelExpr="utcFormat(toDate(datum.value), '%b %d')", labelAngle=0, labelOverlap="greedy")
+    every_day = alt.Scale(domain=[day.isoformat() for day in days])
     bars = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("utcyearmonthdate(day):T", title=t("Day (UTC)"), axis=days),
+            x=alt.X("day:O", title=t("Day (UTC)"), axis=axis, scale=every_day),
             y=alt.Y(f"{value}:Q", title=label),
             color=alt.Color(f"{by}:N", legend=names),
             tooltip=[
-                alt.Tooltip("utcyearmonthdate(day):T", title=t("Day (UTC)")),
+                alt.Tooltip("day:O", title=t("Day (UTC)")),
                 alt.Tooltip(f"{by}:N", title=legend),
                 alt.Tooltip(f"{value}:Q", title=label),
             ],
@@ -129,12 +131,12 @@ def chart(rows: list[Any], value: str, by: str, label: str, legend: str) -> None
 
 
 st.subheader(t("Tokens per day"))
-chart(found.days, "tokens", "model", t("Tokens"), t("Model"))
+chart(found.days, period.days, "tokens", "model", t("Tokens"), t("Model"))
 st.subheader(t("Questions per day"))
-chart(found.days, "questions", "model", t("Questions"), t("Model"))
+chart(found.days, period.days, "questions", "model", t("Questions"), t("Model"))
 if found.daily_costs:
     st.subheader(t("Instance cost per day"))
-    chart(found.daily_costs, "cost", "endpoint", t("US dollars"), t("Endpoint"))
+    chart(found.daily_costs, period.days, "cost", "endpoint", t("US dollars"), t("Endpoint"))
 
 USES = ("kind", "count", "input_tokens", "output_tokens", "pages", "seconds")
 st.subheader(t("Per model"))

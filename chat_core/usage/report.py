@@ -67,6 +67,12 @@ class Period:
     def hours(self) -> float:
         return (self.until - self.since) / 3600
 
+    @property
+    def days(self) -> list[date]:
+        """Each day (UTC) the period touches, first to last."""
+        first, last = (datetime.fromtimestamp(at, UTC).date() for at in (self.since, self.until))
+        return [first + timedelta(days=number) for number in range((last - first).days + 1)]
+
 
 def period_since(day: date | None, now: float) -> Period:
     """From the start of ``day`` (UTC, as AWS bills; None: the current month's first
@@ -224,15 +230,13 @@ def _days(records: list[Usage]) -> list[Day]:
 
 def _daily_costs(costs: list[EndpointCost], period: Period) -> list[DayCost]:
     """Each priced endpoint's cost on each day of the period: its part of the day's hours."""
-    first, last = (datetime.fromtimestamp(at, UTC).date() for at in (period.since, period.until))
     priced = [
         (cost.endpoint, (cost.hourly_price or 0.0) * cost.instances)
         for cost in costs
         if cost.hourly_price is not None  # the bundled models' nothing is not drawn
     ]
     daily = []
-    for number in range((last - first).days + 1):
-        day = first + timedelta(days=number)
+    for day in period.days:
         start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
         hours = (min(start + DAY, period.until) - max(start, period.since)) / 3600
         daily += [DayCost(day.isoformat(), endpoint, per_hour * hours) for endpoint, per_hour in priced]
