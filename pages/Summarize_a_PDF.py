@@ -1,15 +1,17 @@
 """Summarize a PDF: drop it, see what it holds, get a summary of all of it."""
 
+from functools import partial
+
 import streamlit as st
 
 from chat_core.conversations.exchange import Settings
 from chat_core.documents.pdf import Document, PasswordRequired, PDFError, WrongPassword, read_pdf
 from chat_core.documents.summaries import DETAILS, Summary
-from chat_core.documents.uploads import Record, UploadStore, sha256
+from chat_core.documents.uploads import Record, UploadStore, is_digest, sha256
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.library import Attached
-from chat_core.usage.records import summary_usage
+from chat_core.usage.records import summary_ended
 from pages import state
 from pages.common import chat_session, conversation_store, indexing_bar, language, library, owner, t, uploads
 from pages.models import model_picker
@@ -47,9 +49,9 @@ def forget() -> None:
 
 
 def stored(kept: UploadStore, digest: str | None) -> tuple[Record | None, str | None]:
-    """The user's record of the file and its text, if they kept them."""
+    """The user's record of the file and its text, if they kept them; none for a ``?d=`` not a hash."""
     try:
-        record = kept.record(digest) if digest else None
+        record = kept.record(digest) if is_digest(digest) else None
         return record, kept.text(digest) if record else None
     except ChatError as error:
         st.error(error.text(language()), icon=":material/folder_off:")
@@ -137,12 +139,13 @@ st.session_state[state.PDF_DETAIL_KEPT] = st.query_params["detail"] = detail
 concurrency = 1  # the bundled model takes one call at a time
 if not model.is_local:
     concurrency = st.number_input(t("Parallel calls to the endpoint"), 1, 16, 4, key="pdf-concurrency")
+key = digest, model.id, detail
 try:
-    known = opened_summaries.get((digest, model.id, detail)) or kept.summary(digest, model.id, detail)
+    known = opened_summaries.get(key) or kept.summary(*key)
 except ChatError as error:
     st.error(error.text(lang), icon=":material/folder_off:")
     st.stop()
-run = summaries.get((digest, model.id, detail))  # one under way, or stopped, in this session
+run = summaries.get(key)  # one under way, stopped, or not kept, in this session
 
 if known:
     if not protected:
@@ -151,8 +154,11 @@ if known:
 else:
     under_way = run is not None and run.running and not run.stopped
     if not under_way and st.button(t("Summarize"), type="primary", icon=":material/summarize:"):
-        run = summaries[digest, model.id, detail] = Summary.start(
-            text, model, model.defaults, detail=detail, concurrency=concurrency
+        # Kept and counted by the summary's thread as it ends, wherever the user is by then.
+        keep = partial(opened_summaries.__setitem__, key) if protected else partial(kept.keep_summary, *key)
+        ended = summary_ended(keep, conversation_store().record_usage, owner(), model)
+        run = summaries[key] = Summary.start(
+            text, model, model.defaults, detail=detail, concurrency=concurrency, on_end=ended
         )
     if run is None:
         st.stop()
@@ -170,19 +176,13 @@ else:
         raise run.error
     if not run.complete:
         if run.stopped and run.done:
-            n, total = len(run.done), run.chunks
+            n, total = run.finished, run.parts  # as the bar counted: the combining calls too
             st.info(t("Stopped after {done} of {total} parts; here is what was done.", done=n, total=total))
         for number, part in enumerate(run.chunk_summaries, start=1):
             st.markdown(t("**Part {number}.** {text}", number=number, text=safe_markdown(part)))
         st.stop()
-    del summaries[digest, model.id, detail]
-    if protected:
-        opened_summaries[digest, model.id, detail] = run.text
-    try:
-        kept.keep_summary(digest, model.id, detail, run.text)
-        conversation_store().record_usage(summary_usage(owner(), model, run))
-    except ChatError as error:  # shown all the same, only not kept
-        st.warning(error.text(lang), icon=":material/folder_off:")
+    if run.unkept is not None:  # shown all the same, only not kept
+        st.warning(run.unkept.text(lang), icon=":material/folder_off:")
     summary_text = run.text
 
 st.markdown(safe_markdown(summary_text))

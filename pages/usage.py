@@ -21,6 +21,7 @@ from chat_core.access import is_admin
 from chat_core.errors import ChatError
 from chat_core.markdown import plain
 from chat_core.usage.prices import instance_prices
+from chat_core.usage.records import KINDS
 from chat_core.usage.report import period_since, report, visible_usage
 from pages.common import conversation_store, language, owner, t
 from pages.models import endpoint_instances
@@ -60,7 +61,6 @@ def dollars(amount: float) -> str:
     return f"${amount:,.2f}" if amount >= 0.01 or not amount else "<$0.01"
 
 
-KINDS = {"answer": "Answers", "summary": "Summaries", "indexing": "Indexing"}
 # Each figure shown: its label and how a value reads.
 COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "kind": ("Use", lambda kind: t(KINDS[kind])),

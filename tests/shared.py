@@ -122,6 +122,16 @@ def refuse_answers(database: Path) -> sqlite3.Connection:
     return other
 
 
+def refuse_usage(database: Path) -> None:
+    """The same for every usage record of a summary or an indexing: the conversation
+    store works, and writing what they cost fails inside SQLite."""
+    with sqlite3.connect(database) as other:
+        other.execute(
+            "CREATE TRIGGER refuse_usage BEFORE INSERT ON usage "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+
+
 @contextmanager
 def serving(endpoint: LocalEndpoint) -> Iterator[EndpointServer]:
     """The endpoint server in this process, on a free port."""

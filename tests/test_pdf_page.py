@@ -2,16 +2,21 @@
 folder, and in S3 on moto's server (its keys only let botocore sign)."""
 
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from moto_server import moto_server
-from shared import AUTH, BAD_FILES, ISSUER, PDFS
+from shared import AUTH, BAD_FILES, ISSUER, PDFS, refuse_usage
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
+from chat_core.documents.summaries import COMBINE, Summary
 from chat_core.documents.uploads import open_uploads, sha256
+from chat_core.local import runtime
+from chat_core.local.scripted import ScriptedModel
 
 PAGE = "../pages/Summarize_a_PDF.py"
 ANA = {"is_logged_in": True, "iss": ISSUER, "sub": "ana", "email": "ana@example.com"}
@@ -159,3 +164,61 @@ def test_another_users_document_is_not_opened_by_its_digest() -> None:
     ben.run()
     assert not ben.exception and not ben.subheader and not ben.markdown  # nothing of Ana's file
     assert "d" not in ben.query_params
+
+
+@pytest.mark.parametrize("value", ["\x00", "../../" + "0" * 32 + "/index/" + "a" * 64, "a" * 300])
+def test_a_link_whose_file_is_not_a_hash_opens_nothing_and_is_forgotten(value: str) -> None:
+    """``?d=%00``, a path out of the user's folder, a name too long for one: none is a
+    file's sha256, so none is looked up; the page is the empty one and the URL drops it."""
+    at = pdf_page_in_app()
+    at.query_params["d"] = value
+    at.run()
+    assert not at.exception and not at.error and not at.subheader
+    assert "d" not in at.query_params
+
+
+def test_a_summary_is_kept_and_shown_without_a_warning_when_its_usage_cannot_be_recorded() -> None:
+    refuse_usage(open_store().path)
+    at = page_with("minimal-document.pdf")
+    next(b for b in at.button if b.label == "Summarize").click().run()
+    assert not at.exception and not at.warning and not at.error
+    summary = at.markdown[-1].value
+    digest = sha256((PDFS / "minimal-document.pdf").read_bytes())
+    assert open_uploads().for_owner("local").summary(digest, "local-smollm2", "short") == summary
+
+
+def test_a_stopped_summary_says_the_parts_the_bar_counted_and_is_counted_in_usage(
+    scripted: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GeoTopo is eleven parts and rounds of combining for the bundled model; Stop is
+    pressed (``Summary.stop``, as the button does) when the first combining call starts.
+    The usage of the calls made, the cut one too, is recorded once, by the summary's
+    thread, after the page's run has ended."""
+    runs: list[Summary] = []
+    start = Summary.start.__func__
+
+    def started(cls: type[Summary], *args: object, **kwargs: object) -> Summary:
+        runs.append(start(cls, *args, **kwargs))
+        return runs[-1]
+
+    bar: list[str] = []
+
+    def stopped_when_combining(prompt: str, **sampling: object) -> Iterator[str]:
+        if COMBINE["en"] in prompt and not bar:
+            bar.append(runs[-1].message.en)  # what the progress bar says
+            runs[-1].stop()
+        yield from scripted.complete(prompt, **sampling)
+
+    monkeypatch.setattr(Summary, "start", classmethod(started))
+    monkeypatch.setattr(runtime.ENDPOINT, "complete", stopped_when_combining)
+    at = page_with("GeoTopo-komprimiert.pdf")
+    next(b for b in at.button if b.label == "Summarize").click().run()
+    (run,) = runs
+    parts = [md.value for md in at.markdown if md.value.startswith("**Part ")]
+    part, total = map(int, re.match(r"Part (\d+) of (\d+)", bar[0]).groups())
+    assert total > len(parts) + 1  # parts in the map step, then rounds of combining
+    assert at.info[0].value == f"Stopped after {part - 1} of {total} parts; here is what was done."
+    assert part - 1 == len(parts)
+    run.wait(60)  # its thread records as it ends
+    used = open_store().usage(0, time.time() + 60, "local")
+    assert [(u.kind, u.calls) for u in used] == [("summary", part)]  # the cut call too

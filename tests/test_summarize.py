@@ -154,3 +154,34 @@ def test_stop_ends_the_call_under_way_and_keeps_the_parts_done(
     assert len(yielded) == done + 1  # the part under way, and none after it
     assert yielded[-1] < yielded[0]  # cut short: the first part's answer was whole
     assert summary.calls == done + 1
+
+
+def test_a_summary_nobody_polls_is_ended_once_whether_complete_stopped_or_failed(
+    scripted: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the page passes as ``on_end`` (keep the summary, record its usage) is called
+    by the summary's own thread, once, however it ends: the user may have left the page."""
+    ended: list[Summary] = []
+    text = text_of("pdflatex-4-pages.pdf")
+    complete = Summary.start(text, SMALL, BRIEF, detail="short", on_end=ended.append)
+    complete.wait(120)
+    assert ended == [complete] and complete.complete
+
+    scripted.token_s = 0.05
+    asked = len(scripted.prompts)
+    stopped = Summary.start(text, SMALL, BRIEF, detail="short", on_end=ended.append)
+    deadline = time.monotonic() + 120
+    while len(scripted.prompts) == asked and time.monotonic() < deadline:  # its first call under way
+        time.sleep(0.01)
+    stopped.stop()
+    stopped.wait(120)
+    assert ended == [complete, stopped] and not stopped.running and not stopped.complete
+
+    def fails(prompt: str, **sampling: object) -> Iterator[str]:
+        raise RuntimeError("the model crashed")
+        yield ""
+
+    monkeypatch.setattr(runtime.ENDPOINT, "complete", fails)
+    failed = Summary.start(text, SMALL, BRIEF, detail="short", on_end=ended.append)
+    failed.wait(120)
+    assert ended == [complete, stopped, failed] and failed.error is not None and failed.calls == 1

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from shared import refuse_usage
 
 from chat_core.__main__ import main
 from chat_core.conversations import dynamodb, sqlite
@@ -22,6 +23,7 @@ from chat_core.local.scripted import ScriptedModel
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import LOCAL_MODEL, GenerationParams
 from chat_core.retrieval.embeddings import embedder
+from chat_core.retrieval.index import stored_index
 from chat_core.retrieval.library import Attached, Library
 from chat_core.usage.prices import EXAMPLE_PRICES, InvalidPrices, instance_prices
 from chat_core.usage.records import Usage, summary_usage
@@ -264,3 +266,50 @@ def test_charts_read_tokens_and_questions_per_day_per_model_and_cost_per_day_per
         ("2025-06-01", "llama-ep", pytest.approx(1.5 * 2 * 24)),
         ("2025-06-02", "llama-ep", pytest.approx(1.5 * 2 * 12)),  # the period ends at noon
     ]  # the bundled models, which cost nothing, not drawn
+
+
+def test_an_index_is_kept_and_the_question_answered_when_its_usage_cannot_be_recorded(
+    tmp_path: Path, scripted: ScriptedModel
+) -> None:
+    """Writing an indexing's usage fails in SQLite: the document is indexed all the same,
+    its index kept in the store, and the question answered from it."""
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    refuse_usage(store.path)
+    uploads = FolderUploads(tmp_path / "uploads").for_owner("ana")
+    library = Library(uploads, embedder(), record=store.record_usage)
+    data = (PDFS / "minimal-document.pdf").read_bytes()
+    chat = ChatSession(store, "ana", library=library)
+    chat.documents.append(library.add(sha256(data), "mini.pdf", lambda: read_pdf(data, "mini.pdf").pages))
+    scripted.enqueue("It is a minimal document.")
+    with chat.ask("What is this?", SETTINGS) as reply:
+        assert "".join(reply) == "It is a minimal document."
+    assert reply.exchange.sources
+    assert stored_index(uploads, "mini.pdf", sha256(data), embedder()) is not None
+    assert store.usage(EVER.since, EVER.until, "ana") == []
+
+
+def test_ask_on_the_command_line_counts_its_indexing_once_as_summarize_counts_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    pdf = str(PDFS / "pdflatex-4-pages.pdf")
+    for _ in range(2):  # the second time, the index kept is used: nothing to count
+        assert main(["ask", pdf, "--question", "What is it about?", "--no-answer"]) == 0
+    (indexed,) = open_store().usage(EVER.since, EVER.until, "local")
+    assert (indexed.kind, indexed.model, indexed.pages) == ("indexing", "local-e5-small", 4)
+
+
+def test_the_command_line_gives_what_it_made_when_its_usage_cannot_be_recorded(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scripted: ScriptedModel,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    refuse_usage(open_store().path)
+    scripted.enqueue("A one-page summary.")
+    assert main(["summarize", str(PDFS / "minimal-document.pdf")]) == 0
+    assert "A one-page summary." in capsys.readouterr().out
+    pdf = str(PDFS / "pdflatex-4-pages.pdf")
+    assert main(["ask", pdf, "--question", "What is it about?", "--no-answer"]) == 0
+    assert "[" in capsys.readouterr().out  # its sources

@@ -12,8 +12,10 @@ import functools
 import sys
 from collections.abc import Callable
 
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.errors import ChatError
+from chat_core.usage.records import Usage
 
 Subparsers = argparse._SubParsersAction  # what ``add_subparsers`` returns; argparse does not name it publicly
 Run = Callable[[argparse.Namespace], int]
@@ -41,3 +43,10 @@ def owner_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--owner", default=LOCAL_USER, help="whose (with login: ISSUER#SUBJECT; default %(default)s)"
     )
+
+
+def record_local_usage(usage: Usage) -> None:
+    """Record a summary's or an indexing's usage, as the app's are: in the store
+    (``CHAT_STORE``), opened only then.  Given to ``usage.records.counted``, so that a
+    store that cannot be opened or written never fails the command that made them."""
+    open_store().record_usage(usage)

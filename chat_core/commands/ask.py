@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from chat_core.commands import Subparsers, reading_input
+from chat_core.commands import Subparsers, reading_input, record_local_usage
 from chat_core.conversations.exchange import Settings
 from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import LOCAL_USER
@@ -42,9 +42,9 @@ def add(commands: Subparsers) -> None:
 def _answered(args: argparse.Namespace) -> int:
     """Answer and sources on stdout (one JSON object with ``--json``, its citations
     checked against the sources), indexing progress on stderr.
-    Indexes are kept in the upload store, as the app's are for the local user."""
+    Indexes are kept in the upload store, and counted in usage, as the app's are for the local user."""
     spec = load_catalog()[args.model]
-    library = Library(open_uploads().for_owner(LOCAL_USER), embedder())
+    library = Library(open_uploads().for_owner(LOCAL_USER), embedder(), record_local_usage)
     chat = ChatSession(library=library)
     for file in args.files:
         data = file.read_bytes()

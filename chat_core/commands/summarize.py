@@ -6,14 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from chat_core.commands import Subparsers, reading_input
-from chat_core.conversations.backends import open_store
+from chat_core.commands import Subparsers, reading_input, record_local_usage
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
 from chat_core.i18n import plural
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
-from chat_core.usage.records import summary_usage
+from chat_core.usage.records import counted, summary_usage
 
 
 def add(commands: Subparsers) -> None:
@@ -43,5 +42,5 @@ def _summarized(args: argparse.Namespace) -> int:
         progress=lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True),
     )
     print(summary.text)
-    open_store().record_usage(summary_usage(LOCAL_USER, spec, summary))  # counted as the app's are
+    counted(record_local_usage, summary_usage(LOCAL_USER, spec, summary))
     return 0

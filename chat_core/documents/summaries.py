@@ -126,6 +126,7 @@ class Summary:
     complete: bool = False
     stopped: bool = False
     error: Exception | None = None  # what ended a summary run by ``start``, when it failed
+    unkept: ChatError | None = None  # why ``start``'s ``on_end`` could not keep it: shown with it
     parts: int = 0  # model calls the summary takes, as known so far: the map step's, then combining
     finished: int = 0  # of those, the calls answered
     # What the model calls took, for the usage record: a call cut by a stop counts too.
@@ -152,9 +153,19 @@ class Summary:
 
     @classmethod
     def start(
-        cls, text: str, spec: ModelSpec, params: GenerationParams, *, detail: str, concurrency: int = 4
+        cls,
+        text: str,
+        spec: ModelSpec,
+        params: GenerationParams,
+        *,
+        detail: str,
+        concurrency: int = 4,
+        on_end: Callable[[Summary], None] | None = None,
     ) -> Summary:
-        """``summarize`` in a thread of its own; the summary it fills, to poll and to stop."""
+        """``summarize`` in a thread of its own; the summary it fills, to poll and to stop.
+        The thread calls ``on_end(summary)`` once as it ends (complete, stopped or failed)
+        after a model call, whether anyone still polls or not: the user may have left the
+        page meanwhile.  A summary refused before any call has nothing to keep or count."""
         summary = cls()
 
         def run() -> None:
@@ -164,6 +175,11 @@ class Summary:
                 pass
             except Exception as error:  # shown by whoever polls
                 summary.error = error
+            if on_end is not None and summary.calls:
+                try:
+                    on_end(summary)
+                except ChatError as error:
+                    summary.unkept = error
 
         summary._thread = threading.Thread(target=run, daemon=True)
         summary._thread.start()

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -68,6 +69,23 @@ class UnknownUploadStore(UploadStoreUnavailable):
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+DIGEST = re.compile(r"[0-9a-f]{64}")
+INDEX_KEY = re.compile(r"[0-9a-f]{64}-[0-9a-f]{1,64}")  # a digest and its embedder's (retrieval.index)
+
+
+def is_digest(value: object) -> bool:
+    """Whether ``value`` is a sha256 hex digest: the only name a file has in the store and in a link."""
+    return isinstance(value, str) and DIGEST.fullmatch(value) is not None
+
+
+def _named(name: str, pattern: re.Pattern[str] = DIGEST) -> str:
+    """``name``, checked before it becomes part of a path or key: anything else (``..``,
+    a null byte, a long name) could reach outside the owner's part of the store."""
+    if not isinstance(name, str) or pattern.fullmatch(name) is None:
+        raise ValueError(f"{str(name)[:80]!r} is not a file's hash")
+    return name
 
 
 Record = dict[str, Any]
@@ -136,14 +154,14 @@ class UploadStore:
         return self._get(f"{record['id']}.pdf") if record else None
 
     def record(self, digest: str) -> Record | None:
-        return parse(self._get(f"index/{digest}.json"))
+        return parse(self._get(f"index/{_named(digest)}.json"))
 
     def save_text(self, digest: str, text: str) -> None:
         """Keep a file's extracted text, so it is never extracted twice."""
-        self._put(f"text/{digest}.txt", text.encode())
+        self._put(f"text/{_named(digest)}.txt", text.encode())
 
     def text(self, digest: str) -> str | None:
-        raw = self._get(f"text/{digest}.txt")
+        raw = self._get(f"text/{_named(digest)}.txt")
         return raw.decode() if raw is not None else None
 
     def keep_document(self, digest: str, document: Document) -> Record:
@@ -166,10 +184,10 @@ class UploadStore:
 
     def keep_index(self, key: str, data: bytes) -> None:
         """Keep a file's passages and their embeddings (``retrieval.index``)."""
-        self._put(f"passages/{key}.npz", data)
+        self._put(f"passages/{_named(key, INDEX_KEY)}.npz", data)
 
     def index(self, key: str) -> bytes | None:
-        return self._get(f"passages/{key}.npz")
+        return self._get(f"passages/{_named(key, INDEX_KEY)}.npz")
 
     @staticmethod
     def notice(record: Record) -> Text | None:
@@ -190,11 +208,11 @@ class UploadStore:
                 return record
             return {**record, "summaries": {**record.get("summaries", {}), f"{model_id}/{detail}": text}}
 
-        self._update(f"index/{digest}.json", add)
+        self._update(f"index/{_named(digest)}.json", add)
 
     def remember(self, digest: str, **facts: Any) -> Record:
         """Add facts (page count, summary...) to a stored file's record; the record."""
-        return self._update(f"index/{digest}.json", lambda record: {**(record or {}), **facts})
+        return self._update(f"index/{_named(digest)}.json", lambda record: {**(record or {}), **facts})
 
 
 def _folder_unavailable(error: OSError) -> UploadStoreUnavailable:

@@ -164,11 +164,12 @@ def document_index(
     with _one_job(uploads.owner, name):
         started = time.monotonic()
         index = _build(name, digest, pages(), embedder, limits, progress)
-    if built:
-        built(index, time.monotonic() - started)
+    seconds = time.monotonic() - started
     if keep and (index.cut is None or index.cut.setting == "INDEX_MAX_PAGES"):
         keep_index(uploads, index, embedder)
     index.protected = not keep
+    if built:  # once the index is kept: counting it is never a reason to lose it
+        built(index, seconds)
     return index
 
 

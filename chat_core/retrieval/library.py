@@ -21,7 +21,7 @@ from chat_core.i18n import Text
 from chat_core.retrieval.index import DocumentIndex, Embedder
 from chat_core.retrieval.indexing import Progress, document_index
 from chat_core.retrieval.search import Retriever
-from chat_core.usage.records import Usage, indexing_usage
+from chat_core.usage.records import Usage, counted, indexing_usage
 
 
 class DocumentNotFound(ChatError):
@@ -118,9 +118,8 @@ class Library:
     def _built(self, index: DocumentIndex, seconds: float) -> None:
         if self.record and self.uploads.owner is not None:
             spec, pages, passages = self.embedder.spec, len(index.pages), len(index.passages)
-            self.record(
-                indexing_usage(self.uploads.owner, spec.id, spec.endpoint_name, pages, passages, seconds)
-            )
+            usage = indexing_usage(self.uploads.owner, spec.id, spec.endpoint_name, pages, passages, seconds)
+            counted(self.record, usage)
 
     def notice(self, documents: Sequence[Attached]) -> Text | None:
         """Which of ``documents``' indexes end before the document does."""

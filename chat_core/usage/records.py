@@ -23,14 +23,20 @@ gives each its key and time as it records it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from chat_core.errors import ChatError
 
 if TYPE_CHECKING:
     from chat_core.documents.summaries import Summary
     from chat_core.models.catalog import ModelSpec
 
-KINDS = ("answer", "summary", "indexing")
+# What a usage record counts, and its name on the Usage page (translated there).
+KINDS = {"answer": "Answers", "summary": "Summaries", "indexing": "Indexing"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,3 +110,27 @@ def indexing_usage(owner: str, model: str, endpoint: str, pages: int, passages: 
         pages=pages,
         passages=passages,
     )
+
+
+def counted(record: Callable[[Usage], None], usage: Usage) -> None:
+    """``record(usage)`` for a summary or an indexing, after what it counts is kept: a
+    store that fails is logged for the operator (the store says why), never the user's
+    loss: the summary is shown and kept, the question answered, all the same."""
+    try:
+        record(usage)
+    except ChatError as error:
+        log.warning("%s usage not recorded: %s", usage.kind, error)
+
+
+def summary_ended(
+    keep: Callable[[str], None], record: Callable[[Usage], None], owner: str, spec: ModelSpec
+) -> Callable[[Summary], None]:
+    """What a summary's thread does as it ends (``Summary.start``'s ``on_end``): record
+    its usage (``counted``), and ``keep`` its text when it is complete."""
+
+    def ended(summary: Summary) -> None:
+        counted(record, summary_usage(owner, spec, summary))
+        if summary.complete:
+            keep(summary.text)
+
+    return ended

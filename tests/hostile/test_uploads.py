@@ -28,7 +28,15 @@ from shared import BAD_FILES, PDFS
 from streamlit.testing.v1 import AppTest
 from urllib3.response import HTTPResponse
 
-from chat_core.documents.uploads import UploadStore, UploadStoreUnavailable, open_uploads, sha256
+from chat_core.documents.pdf import read_pdf
+from chat_core.documents.uploads import (
+    FolderUploads,
+    UploadStore,
+    UploadStoreUnavailable,
+    open_uploads,
+    owner_key,
+    sha256,
+)
 
 DATA = (PDFS / "minimal-document.pdf").read_bytes()
 DIGEST = sha256(DATA)
@@ -275,3 +283,23 @@ def test_a_broken_backend_is_a_message_in_both_languages_that_leaks_nothing(
             break
     else:
         pytest.fail("neither reading nor writing failed")
+
+
+def test_no_name_but_a_files_hash_reaches_the_store(tmp_path: Path) -> None:
+    """Ana's record and text, and names that would be a path out of Ben's folder, a
+    null byte or too long a name: Ben's store refuses each before touching a file."""
+    uploads = FolderUploads(tmp_path)
+    ana, ben = uploads.for_owner("ana"), uploads.for_owner("ben")
+    ana.save(DATA, "mine.pdf")
+    ana.keep_document(DIGEST, read_pdf(DATA, "mine.pdf"))
+    ana.keep_summary(DIGEST, "m", "short", "Ana's summary.")
+    escapes = [f"../../{owner_key('ana')}/{folder}/{DIGEST}" for folder in ("index", "text")]
+    for name in [*escapes, "\x00", "a" * 300, DIGEST.upper(), ""]:
+        for use in (
+            ben.record, ben.text, ben.data, ben.index, lambda n: ben.summary(n, "m", "short"),
+            lambda n: ben.save_text(n, "x"), lambda n: ben.remember(n, pages=1),
+            lambda n: ben.keep_summary(n, "m", "short", "x"), lambda n: ben.keep_index(n, b"x"),
+        ):  # fmt: skip
+            with pytest.raises(ValueError, match="not a file's hash"):
+                use(name)
+    assert ana.summary(DIGEST, "m", "short") == "Ana's summary."
