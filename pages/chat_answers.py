@@ -13,7 +13,7 @@ from chat_core.conversations.store import COMMENT_MAX_CHARS
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.citations import checked, declined, marked
-from chat_core.retrieval.grounding import CITES_NONE, citation, no_source
+from chat_core.retrieval.grounding import CITES_NONE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import Source
 from pages import comparison, state
@@ -101,7 +101,7 @@ def sources(chat: ChatSession, index: int, exchange: Exchange, show_passages: bo
     if exchange.sources is None:
         return
     if not exchange.sources:
-        st.info(no_source(chat.absent(exchange.question)).text(language()), icon=":material/search_off:")
+        st.info(chat.no_source(exchange.question).text(language()), icon=":material/search_off:")
         return
     cited = checked(exchange.answer, exchange.sources)
     if not declined(exchange.answer) and not any(one.verified for one in cited):

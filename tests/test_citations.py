@@ -15,8 +15,10 @@ from shared import PDFS, pdf_of, run_ask
 from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
+from chat_core.i18n import Text
+from chat_core.retrieval.answers import MONEY, PHONE, SPAN, lacking
 from chat_core.retrieval.citations import NOT_ANSWERED, UNVERIFIED, checked
-from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE
+from chat_core.retrieval.grounding import CITES_NONE, LACKING, NO_SOURCE
 from chat_core.retrieval.names import Vocabulary
 from chat_core.retrieval.search import Source
 
@@ -184,3 +186,45 @@ def test_an_answer_saying_the_documents_do_not_answer_is_not_told_it_cites_nothi
     assert any(e.label.startswith("Sources (") for e in at.chat_message[-1].expander)
     assert at.chat_message[-1].markdown[0].value == NOT_ANSWERED.ko
     assert CITES_NONE.en not in [c.value for c in at.chat_message[-1].caption]
+
+
+def test_ask_json_says_when_the_passages_found_hold_no_answer_of_the_kind_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scripted
+) -> None:
+    """The boiler manual says to call the service centre and gives no number: a
+    question for its phone number is not answered by the passages about calling it."""
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    boiler = str(PDFS / "error_code.pdf")
+    assert main(["ask", boiler, "--question", "서비스 센터 전화번호가 어떻게 되나요?", "--json"]) == 0
+    answered = json.loads(capsys.readouterr().out)
+    assert answered["documents_answer"] is False and answered["sources"] == []
+    assert answered["notice"] == LACKING.format(kind=PHONE).en
+    assert "p. " not in scripted.prompts[-1]  # the model is handed no passage
+
+    question = "On what date was the two-column document written?"  # "January 3, 2024"
+    assert main(["ask", str(PDFS / "multicolumn.pdf"), "--question", question, "--json"]) == 0
+    answered = json.loads(capsys.readouterr().out)
+    assert answered["documents_answer"] is True and answered["sources"]
+
+
+BOILER = "A491 - 단수 확인 에러입니다. 서비스 센터에 연락하세요."
+SCRIPT = "Wintersemester 2013/14. In A5 für 10 Euro; Fragen an Tel. 0721 608-43000."
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "kind"),
+    [
+        ("서비스 센터 전화번호가 어떻게 되나요?", BOILER, PHONE),
+        ("Wie ist die Telefonnummer für Fragen?", SCRIPT, None),
+        ("새 보일러 설치 비용은 대략 얼마인가요?", BOILER, MONEY),
+        ("Was kostet die gedruckte Fassung?", SCRIPT, None),
+        ("덴마크의 국토 면적은 얼마나 되나요?", BOILER, None),  # 얼마: how much of anything, not a price
+        ("Wie lange gilt die Garantie?", "Die Garantie gilt 2 Jahre.", None),
+        ("How long is the warranty on the boiler?", BOILER, SPAN),
+        ("보일러 필터는 얼마나 자주 청소해야 하나요?", BOILER, SPAN),
+    ],
+)
+def test_the_kind_of_answer_asked_for_that_the_passages_lack(
+    question: str, passage: str, kind: Text | None
+) -> None:
+    assert lacking(question, [passage]) == kind

@@ -28,16 +28,23 @@ NOT_MENTIONED = Message(
     "The documents do not answer this: the attached documents never mention {names}.",
     "문서에는 이 질문의 답이 없습니다. 첨부한 문서 어디에도 다음 말이 나오지 않습니다: {names}.",
 )
+LACKING = Message(
+    "The documents do not answer this: the passages found for it hold no {kind}.",
+    "문서에는 이 질문의 답이 없습니다. 질문에 맞춰 찾은 구절 어디에도 다음이 없습니다: {kind}.",
+)
 CITES_NONE = Message(
     "The answer cites none of these passages: check it against them.",
     "답변이 이 구절 중 어느 것도 인용하지 않습니다. 구절과 대조해 확인하세요.",
 ).format()
 
 
-def no_source(absent: Sequence[str]) -> Text:
+def no_source(absent: Sequence[str], lacking: Text | None = None) -> Text:
     """Why no passage was found: the names the question asks about that the
-    documents never mention, when it names any."""
-    return NOT_MENTIONED.format(names=", ".join(absent)) if absent else NO_SOURCE
+    documents never mention, when it names any; else the kind of answer it asks
+    for that the passages found lack, if so."""
+    if absent:
+        return NOT_MENTIONED.format(names=", ".join(absent))
+    return LACKING.format(kind=lacking) if lacking else NO_SOURCE
 
 
 def citation(source: Source) -> str:
