@@ -27,11 +27,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chat_core.i18n import Text
+from chat_core.i18n import Message, Text
 
-PHONE = Text("phone number", "전화번호")
-MONEY = Text("amount of money", "금액")
-SPAN = Text("span of time", "기간")
+PHONE = Message("phone number", "전화번호").format()
+MONEY = Message("amount of money", "금액").format()
+SPAN = Message("span of time", "기간").format()
 
 
 @dataclass(frozen=True)
