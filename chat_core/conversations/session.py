@@ -174,7 +174,7 @@ class ChatSession:
         exchange, fits = self._asked(question, settings, top_k, progress)
         self.comparison = Comparison(exchange, self.store, self.owner, self.conversation_id)
         for one, fit in zip(settings, fits, strict=True):
-            candidate, reply = Exchange(question, exchange.key), None
+            candidate, reply = Exchange(question, exchange.key, no_source=exchange.no_source), None
             if isinstance(fit, ChatError):
                 candidate.failed(fit)
             else:
@@ -213,6 +213,7 @@ class ChatSession:
             if all(isinstance(fit, ChatError) for fit in fits):
                 raise fits[0]
             exchange = self._exchange_for(question, settings[0])
+            exchange.no_source = self.no_source(question, top_k) if sources == [] else None
             return exchange, fits
         except Exception as error:  # too long, or the store failed: shown, to be resent
             if self.exchanges and not self.exchanges[-1].answered:
