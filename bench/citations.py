@@ -5,8 +5,9 @@ Recognized: the questions of ``bench/questions.json``, all five text documents
 attached (as in bench/retrieval.py); a question is recognized as one the documents
 do not answer when the search finds no passage for it (``Retriever.search`` gives
 none: the app and ``ask`` then say "the documents do not answer this"): no passage
-reaches ``MIN_SIMILARITY``, or the question names what no document mentions
-(``names``; each question's absent names are in ``citations.json``).  The share
+reaches ``MIN_SIMILARITY``, the question names what no document mentions
+(``names``), or it asks for a kind of answer the passages found lack (``answers``;
+each question's absent names and lacking kind are in ``citations.json``).  The share
 of the 18 questions no page answers that are recognized is set against the share of
 the 49 answerable ones wrongly refused.
 
@@ -76,6 +77,8 @@ def _recognized(
     for q in questions:
         records[q.id]["recognized"] = not retriever.search(q.question)
         records[q.id]["absent"] = retriever.absent(q.question)
+        lacks = None if records[q.id]["absent"] else retriever.lacking(q.question)
+        records[q.id]["lacking"] = lacks.en if lacks else None
         records[q.id]["best_cosine"] = round(float(np.max(vectors @ embedder().query(q.question))), 4)
     unanswerable = [records[q.id] for q in questions if not q.pages]
     answerable = [records[q.id] for q in questions if q.pages]
@@ -83,6 +86,12 @@ def _recognized(
     refused = Spread((sum(r["recognized"] for r in answerable) / len(answerable),))
     stray = sorted(r["best_cosine"] for r in unanswerable)
     named = sum(bool(r["absent"]) for r in unanswerable)
+    kinds = sorted({r["lacking"] for r in records.values() if r["lacking"]})
+    by_kind = "; ".join(
+        f"lacking a {kind}: {sum(r['lacking'] == kind for r in unanswerable)} of them,"
+        f" {sum(r['lacking'] == kind for r in answerable)} answerable"
+        for kind in kinds
+    )
     return figure(
         f"Said the documents do not answer, {len(unanswerable)} questions no page answers",
         recognized,
@@ -94,7 +103,7 @@ def _recognized(
         target=">= 0.8",
         target_on_value=True,
         note=f"wrongly refused {refused.median:.2f} ({'met' if refused.median <= 0.05 else 'missed'}"
-        f" <= 0.05); {named} of them by a name or code no document mentions;"
+        f" <= 0.05); {named} of them by a name or code no document mentions; {by_kind};"
         " best cosine of any passage, questions no page answers: "
         f"lowest {stray[0]:.3f}, median {np.median(stray):.3f}, highest {stray[-1]:.3f}",
     )

@@ -17,6 +17,7 @@ import itertools
 import os
 import tempfile
 import threading
+from hashlib import sha256
 from pathlib import Path
 from unittest import mock
 
@@ -63,7 +64,8 @@ class _Indexing:
     def _run(self) -> None:
         with contextlib.suppress(_Stopped):
             pages, model = self.pages, embedder()
-            document_index(self.uploads, "long.pdf", "long", lambda: pages, model, progress=self._progress)
+            digest = sha256("\n".join(pages).encode()).hexdigest()  # the store takes only files' hashes
+            document_index(self.uploads, "long.pdf", digest, lambda: pages, model, progress=self._progress)
 
     def __enter__(self) -> _Indexing:
         self.thread.start()

@@ -13,7 +13,7 @@ from chat_core.conversations.store import COMMENT_MAX_CHARS
 from chat_core.errors import ChatError
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.citations import checked, declined, marked
-from chat_core.retrieval.grounding import CITES_NONE, citation, no_source
+from chat_core.retrieval.grounding import CITES_NONE, NO_SOURCE, citation
 from chat_core.retrieval.library import Attached
 from chat_core.retrieval.search import Source
 from pages import comparison, state
@@ -51,7 +51,7 @@ def answered(chat: ChatSession, choices: Choices, index: int, exchange: Exchange
     st.markdown(marked(exchange.answer, exchange.sources or [], language()) or t("*(empty answer)*"))
     if line := stats_line(exchange):
         st.caption(line)
-    sources(chat, index, exchange, choices.show_passages)
+    sources(index, exchange, choices.show_passages)
     if exchange.saved and exchange.reason:  # saved elsewhere than asked, or ended at its deadline
         st.info(exchange.reason.text(language()), icon=":material/info:")
     if not exchange.saved:  # shown, not lost: saving can be tried again
@@ -98,13 +98,14 @@ def pick(chat: ChatSession, index: int) -> None:
         tell(error)
 
 
-def sources(chat: ChatSession, index: int, exchange: Exchange, show_passages: bool) -> None:
+def sources(index: int, exchange: Exchange, show_passages: bool) -> None:
     """Where the answer comes from, and whether it cites any of it; or that the
     documents do not answer the question (naming what they never mention)."""
     if exchange.sources is None:
         return
     if not exchange.sources:
-        st.info(no_source(chat.absent(exchange.question)).text(language()), icon=":material/search_off:")
+        why = exchange.no_source or NO_SOURCE  # told when asked: an answer saved before says less
+        st.info(why.text(language()), icon=":material/search_off:")
         return
     cited = checked(exchange.answer, exchange.sources)
     if not declined(exchange.answer) and not any(one.verified for one in cited):

@@ -19,7 +19,6 @@ from chat_core.documents.uploads import open_uploads, sha256
 from chat_core.models.catalog import DEFAULT_MODEL, load_catalog
 from chat_core.retrieval.citations import NOT_ANSWERED, checked, declined, marked
 from chat_core.retrieval.embeddings import embedder
-from chat_core.retrieval.grounding import no_source
 from chat_core.retrieval.indexing import IndexProgress
 from chat_core.retrieval.library import Library
 from chat_core.retrieval.search import TOP_K
@@ -66,7 +65,8 @@ def _answered(args: argparse.Namespace) -> int:
     if args.json:
         cited = [citation.listed() for citation in checked(answer or "", sources)]
         answers = bool(sources) and not declined(answer or "")  # no passage found, or the model said so
-        notice = None if answers else (no_source(absent) if not sources else NOT_ANSWERED).en
+        why = chat.no_source(args.question, args.top_k) if not sources else NOT_ANSWERED
+        notice = None if answers else why.en
         verdict = {"documents_answer": answers, "notice": notice, "absent": absent}
         listed = {"answer": answer, "sources": found, "citations": cited} | verdict
         print(json.dumps(listed, ensure_ascii=False))
@@ -74,7 +74,7 @@ def _answered(args: argparse.Namespace) -> int:
     if answer is not None:
         print(marked(answer, sources, "en", markdown=False).strip(), end="\n\n")
     if not sources:
-        print(no_source(absent).en)
+        print(chat.no_source(args.question, args.top_k).en)
     for number, source in enumerate(found, start=1):
         print(f"{number}. [{source['file']} p. {source['page']}] (score {source['score']:.3f})")
         print("   " + " ".join(source["text"].split())[:300])

@@ -82,6 +82,9 @@ class Exchange:
     memory_start: int = 0  # ConversationChain: answered exchanges before this left the buffer
     # Asked of documents: the passages the answer was given (none: no source matched).
     sources: list[Source] | None = None
+    # Why the documents gave no passage, told when the question was asked (never
+    # again against the documents attached later); None: they gave some, or none attached.
+    no_source: Text | None = None
     answer_key: str | None = None  # the saved answer's key: what feedback is given to
     feedback: Feedback | None = None  # the user's on the answer (``ChatSession.rate``)
     model: str = ""  # the label of the model that wrote the answer (not the one picked since)
@@ -102,6 +105,8 @@ class Exchange:
         """Take the answer, its record and its sources from a saved answer."""
         if (sources := answer.stats.get("sources")) is not None:
             self.sources = [Source(**source) for source in sources]
+        if (why := answer.stats.get("no_source")) is not None:
+            self.no_source = Text(**why)
         self.answer, self.stats, self.answer_key = answer.text, Stats.from_record(answer.stats), answer.key
         self.feedback, self.model = answer.feedback, model_label(answer.stats)
         self.picked = "comparison" in answer.stats
@@ -117,8 +122,8 @@ class Exchange:
 
 def answer_record(exchange: Exchange, settings: Settings) -> dict[str, Any]:
     """What is saved with an answer (``Message.stats``): its ``Stats``, whether it was
-    stopped (and for repeating itself), what generated it (``answered_with``) and the
-    passages it was given."""
+    stopped (and for repeating itself), what generated it (``answered_with``), the
+    passages it was given and why there were none."""
     record = {
         **(asdict(exchange.stats) if exchange.stats else {}),
         "stopped": exchange.state is State.STOPPED,
@@ -127,6 +132,8 @@ def answer_record(exchange: Exchange, settings: Settings) -> dict[str, Any]:
     }
     if exchange.sources is not None:
         record["sources"] = [source.kept() for source in exchange.sources]
+    if exchange.no_source is not None:
+        record["no_source"] = asdict(exchange.no_source)
     return record
 
 

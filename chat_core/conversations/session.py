@@ -46,6 +46,7 @@ from chat_core.i18n import Message, Text
 from chat_core.models.budget import turn_tokens
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
+from chat_core.retrieval.grounding import no_source
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Attached, Library
 from chat_core.retrieval.search import TOP_K, Source
@@ -178,7 +179,7 @@ class ChatSession:
         exchange, fits = self._asked(question, settings, top_k, progress)
         self.comparison = Comparison(exchange, self.store, self.owner, self.conversation_id)
         for one, fit in zip(settings, fits, strict=True):
-            candidate, reply = Exchange(question, exchange.key), None
+            candidate, reply = Exchange(question, exchange.key, no_source=exchange.no_source), None
             if isinstance(fit, ChatError):
                 candidate.failed(fit)
             else:
@@ -217,6 +218,7 @@ class ChatSession:
             if all(isinstance(fit, ChatError) for fit in fits):
                 raise fits[0]
             exchange = self._exchange_for(question, settings[0])
+            exchange.no_source = self.no_source(question, top_k) if sources == [] else None
             return exchange, fits
         except Exception as error:  # too long, or the store failed: shown, to be resent
             if self.exchanges and not self.exchanges[-1].answered:
@@ -306,6 +308,13 @@ class ChatSession:
         if not self.documents or self.library is None:
             return []
         return self.library.retriever(self.documents).absent(question)
+
+    def no_source(self, question: str, top_k: int = TOP_K) -> Text:
+        """Why the attached documents gave ``question`` no passage."""
+        if absent := self.absent(question):
+            return no_source(absent)
+        lacks = self.library.retriever(self.documents).lacking(question, top_k) if self.library else None
+        return no_source([], lacks)
 
     def _last_answered(self) -> Exchange:
         if not self.exchanges or not self.exchanges[-1].answered:

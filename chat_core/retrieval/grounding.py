@@ -18,15 +18,20 @@ from chat_core.i18n import Message, Text
 from chat_core.retrieval.citations import NOT_ANSWERED
 from chat_core.retrieval.search import Source
 
+# Each opens with the one sentence saying the documents do not answer (``NOT_ANSWERED``).
 NO_SOURCE = Message(
-    "The documents do not answer this: no passage in the attached documents matches the question, "
+    f"{NOT_ANSWERED.en} No passage in the attached documents matches the question, "
     "so the answer is not from them.",
-    "문서에는 이 질문의 답이 없습니다. 첨부한 문서에서 질문에 맞는 구절을 찾지 못했으므로 "
+    f"{NOT_ANSWERED.ko} 첨부한 문서에서 질문에 맞는 구절을 찾지 못했으므로 "
     "답변은 문서에서 나온 것이 아닙니다.",
 ).format()
 NOT_MENTIONED = Message(
-    "The documents do not answer this: the attached documents never mention {names}.",
-    "문서에는 이 질문의 답이 없습니다. 첨부한 문서 어디에도 다음 말이 나오지 않습니다: {names}.",
+    f"{NOT_ANSWERED.en} The attached documents never mention {{names}}.",
+    f"{NOT_ANSWERED.ko} 첨부한 문서 어디에도 다음 말이 나오지 않습니다: {{names}}.",
+)
+LACKING = Message(
+    f"{NOT_ANSWERED.en} The passages found for it hold no {{kind}}.",
+    f"{NOT_ANSWERED.ko} 질문에 맞춰 찾은 구절 어디에도 다음이 없습니다: {{kind}}.",
 )
 CITES_NONE = Message(
     "The answer cites none of these passages: check it against them.",
@@ -34,10 +39,13 @@ CITES_NONE = Message(
 ).format()
 
 
-def no_source(absent: Sequence[str]) -> Text:
+def no_source(absent: Sequence[str], lacking: Text | None = None) -> Text:
     """Why no passage was found: the names the question asks about that the
-    documents never mention, when it names any."""
-    return NOT_MENTIONED.format(names=", ".join(absent)) if absent else NO_SOURCE
+    documents never mention, when it names any; else the kind of answer it asks
+    for that the passages found lack, if so."""
+    if absent:
+        return NOT_MENTIONED.format(names=", ".join(absent))
+    return LACKING.format(kind=lacking) if lacking else NO_SOURCE
 
 
 def citation(source: Source) -> str:

@@ -11,7 +11,9 @@ A passage the embedding model finds too far from the question is no source,
 however it ranks: when none is close enough, the answer says that no source
 matched rather than cite passages that do not answer.  So does a question
 naming something the documents never mention (``names``: "the capital of
-Sweden" of a table that lists Finland's).
+Sweden" of a table that lists Finland's), and one asking for a kind of answer
+(a phone number, a price, a date) that none of the passages found holds
+(``answers``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from chat_core.i18n import Text
+from chat_core.retrieval.answers import lacking
 from chat_core.retrieval.index import DocumentIndex, Embedder
 from chat_core.retrieval.lexical import Lexical
 from chat_core.retrieval.names import Vocabulary
@@ -81,11 +85,22 @@ class Retriever:
         """The names and codes ``question`` asks about that no passage mentions."""
         return self._vocabulary.absent(question)
 
+    def lacking(self, question: str, top_k: int = TOP_K) -> Text | None:
+        """The kind of answer ``question`` asks for that the passages found for it lack."""
+        return lacking(question, [source.text for source in self._found(question, top_k)])
+
     def search(self, question: str, top_k: int = TOP_K, *, hybrid: bool = True) -> list[Source]:
         """The ``top_k`` best passages that are about the question, best first; none
-        when no passage is, or the question names what none mentions (``absent``).
+        when no passage is, the question names what none mentions (``absent``), or
+        they lack the kind of answer it asks for (``lacking``).
         ``hybrid=False`` ranks by the embedding model alone."""
-        if not self._where or top_k < 1 or self.absent(question):
+        if self.absent(question):
+            return []
+        found = self._found(question, top_k, hybrid=hybrid)
+        return [] if lacking(question, [source.text for source in found]) else found
+
+    def _found(self, question: str, top_k: int, *, hybrid: bool = True) -> list[Source]:
+        if not self._where or top_k < 1:
             return []
         similarity = self._vectors @ self.embedder.query(question)
         rankings = [_ranked(similarity)]
