@@ -5,8 +5,8 @@ Recognized: the questions of ``bench/questions.json``, each asked of its own
 document (also of all five text documents attached at once, as in
 bench/retrieval.py, in the note: names are then checked only if most of the text
 is in the question's language, and the German lecture notes make it so); a
-question is recognized as one the documents do not answer when the search finds no passage for it (``Retriever.search`` gives
-none: the app and ``ask`` then say "the documents do not answer this"): no passage
+question is recognized as one the documents do not answer when the search finds
+no passage for it (``Retriever.search`` gives none: the app and ``ask`` then say "the documents do not answer this"): no passage
 reaches ``MIN_SIMILARITY``, the question names what no document mentions
 (``names``), or it asks for a kind of answer the passages found lack (``answers``;
 each question's absent names and lacking kind are in ``citations.json``).  The share
