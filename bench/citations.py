@@ -2,16 +2,17 @@
 not answer recognized as such, and answers that cite a passage they were given.
 
 Recognized: the questions of ``bench/questions.json``, each asked of its own
-document (also of all five text documents attached at once, as in
-bench/retrieval.py, in the note: names are then checked only if most of the text
-is in the question's language, and the German lecture notes make it so); a
-question is recognized as one the documents do not answer when the search finds
-no passage for it (``Retriever.search`` gives none: the app and ``ask`` then say "the documents do not answer this"): no passage
-reaches ``MIN_SIMILARITY``, the question names what no document mentions
-(``names``), or it asks for a kind of answer the passages found lack (``answers``;
-each question's absent names and lacking kind are in ``citations.json``).  The share
-of the 18 questions no page answers that are recognized is set against the share of
-the 49 answerable ones wrongly refused.
+document (and, in the note, of all five text documents attached at once, as in
+bench/retrieval.py: names are then checked only if most of the text is in the
+question's language, which the German lecture notes decide).  A question is
+recognized as one the documents do not answer when the search finds no passage
+for it (``Retriever.search`` gives none: the app and ``ask`` then say "the
+documents do not answer this"): no passage reaches ``MIN_SIMILARITY``, the
+question names what no document mentions (``names``), or it asks for a kind of
+answer the passages found lack (``answers``; each question's absent names and
+lacking kind are in ``citations.json``).  The share of the 18 questions no page
+answers that are recognized is set against the share of the 49 answerable ones
+wrongly refused.
 
 Verified citations: answerable questions about the three smaller documents, asked
 through ``ChatSession`` with those documents attached, the share of answers with at
