@@ -27,7 +27,6 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
     A failure is kept in the exchange, and shown with a Resend button on the rerun."""
     st.chat_message("user").markdown(safe_markdown(question))
     with st.chat_message("assistant"):
-        follow()  # in view as it streams, even when the page was scrolled up
         # A document asked for the first time is indexed first, its progress in bar.
         # While no text comes, the answer says there what it waits for (a compared
         # column in its own place): there Streamlit can end this run (Stop, a rerun,
@@ -55,6 +54,7 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
             # every model's answer (chat.settle); so does Streamlit's own Stop.
             st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
             if compared:
+                follow()  # in view as it streams, even when the page was scrolled up
                 comparison.stream(answering)
             else:
                 _stream(answering, bar)
@@ -67,10 +67,13 @@ def _stream(reply: Reply, wait: DeltaGenerator) -> None:
     ``chat_answers`` draws it): one the model invented never shows as a citation."""
     shown, text = st.empty(), ""
     for piece in reply:
-        if not text:
+        first = not text
+        if first:
             wait.empty()
         text += piece
         shown.markdown(marked(text, reply.exchange.sources or [], language()))
+        if first:  # after the first text, which it would otherwise delay
+            follow()  # in view as it streams, even when the page was scrolled up
 
 
 chat = chat_session()
