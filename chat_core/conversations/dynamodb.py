@@ -34,6 +34,12 @@ Key design (one table, on-demand billing):
   item nor touch another owner's.
 - A user's preferences are the item ``PK=USER#<owner>``, ``SK=PREFERENCES``, one JSON
   string: it has no ``LSI1SK``, so the index of conversations never lists it.
+- A user's limit counters (``usage.limits``) are items ``PK=LIMITS#<owner>``,
+  ``SK=COUNT#<window>``, with what the window holds (``held``); an admission is one
+  transaction that adds each charge to its counter on condition that it is below the
+  charge's bound, and puts the reservation, ``SK=HOLD#<key>``, with its charges and
+  expiry.  Settling deletes the reservation (on condition that it is there) in one
+  transaction with the counters' corrections.
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -61,6 +67,7 @@ from chat_core.conversations.store import (
     Conversation,
     ConversationNotFound,
     Feedback,
+    Hold,
     Message,
     StoreUnavailable,
     backend_errors,
@@ -347,6 +354,85 @@ class DynamoDBStore(AppendOnlyMessages):
             # A month's partition holds more than the period: what is in it is kept.
             records += [usage for usage in map(_usage, items) if since <= usage.at <= until]
         return sorted(records, key=lambda usage: usage.key)
+
+    def reserve(self, owner: str, hold: Hold) -> str | None:
+        if refused := next((c.counter for c in hold.charges if c.below <= 0), None):
+            return refused  # a counter not yet written would pass the condition below
+        for expired in self._query(
+            KeyConditionExpression="PK = :owner AND begins_with(SK, :hold)",
+            FilterExpression="expires < :now",
+            ExpressionAttributeValues={
+                ":owner": _s(f"LIMITS#{owner}"),
+                ":hold": _s("HOLD#"),
+                ":now": _n(now()),
+            },
+            ConsistentRead=True,
+        ):
+            charges = json.loads(expired["charges"]["S"])
+            with contextlib.suppress(ConversationNotFound):  # given back meanwhile, by another replica
+                self._settle(owner, expired["SK"]["S"], {c: -amount for c, amount in charges.items()})
+        writes = [
+            self._add(owner, charge.counter, charge.amount)
+            | {
+                "ConditionExpression": "attribute_not_exists(held) OR held < :below",
+                "ExpressionAttributeValues": {":amount": _n(charge.amount), ":below": _n(charge.below)},
+            }
+            for charge in hold.charges
+        ]
+        charges = json.dumps({charge.counter: charge.amount for charge in hold.charges})
+        item = _limits_key(owner, f"HOLD#{hold.key}") | {"expires": _n(hold.expires), "charges": _s(charges)}
+        try:
+            self._transact([{"Update": write} for write in writes] + [{"Put": {"Item": item}}])
+        except ClientError as error:
+            reasons = _reasons(error)
+            if "ConditionalCheckFailed" in reasons:
+                return hold.charges[reasons.index("ConditionalCheckFailed")].counter
+            raise
+        return None
+
+    def settle(self, owner: str, hold: Hold, used: dict[str, int]) -> None:
+        reserved = {charge.counter: charge.amount for charge in hold.charges}
+        corrections = {counter: amount - reserved.get(counter, 0) for counter, amount in used.items()}
+        try:
+            self._settle(owner, f"HOLD#{hold.key}", corrections)
+        except ConversationNotFound:  # it expired and was given back: what it used is added alone
+            if used:
+                self._transact([{"Update": self._add(owner, c, amount)} for c, amount in used.items()])
+
+    def _settle(self, owner: str, hold: str, corrections: dict[str, int]) -> None:
+        """Delete reservation ``hold`` and correct the counters, in one transaction;
+        ``ConversationNotFound`` when it is no longer there."""
+        delete = {"Key": _limits_key(owner, hold), "ConditionExpression": "attribute_exists(PK)"}
+        updates = [{"Update": self._add(owner, c, amount)} for c, amount in corrections.items()]
+        try:
+            self._transact([{"Delete": delete}, *updates])
+        except ClientError as error:
+            if _reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                raise not_found() from error
+            raise
+
+    def _add(self, owner: str, counter: str, amount: int) -> dict[str, Any]:
+        return {
+            "Key": _limits_key(owner, f"COUNT#{counter}"),
+            "UpdateExpression": "ADD held :amount",
+            "ExpressionAttributeValues": {":amount": _n(amount)},
+        }
+
+    def _transact(self, writes: list[dict[str, dict[str, Any]]]) -> None:
+        items = [{kind: {"TableName": self.table, **write}} for one in writes for kind, write in one.items()]
+        _retried(lambda: self._db.transact_write_items(TransactItems=items))
+
+    def counters(self, owner: str, names: list[str]) -> dict[str, int]:
+        found = {}
+        for name in names:
+            item = self._call("get_item", Key=_limits_key(owner, f"COUNT#{name}"), ConsistentRead=True)
+            if "Item" in item:
+                found[name] = int(item["Item"]["held"]["N"])
+        return found
+
+
+def _limits_key(owner: str, key: str) -> dict[str, Any]:
+    return {"PK": _s(f"LIMITS#{owner}"), "SK": _s(key)}
 
 
 def _preferences_key(owner: str) -> dict[str, Any]:

@@ -71,6 +71,26 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE usage ADD COLUMN pages INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE usage ADD COLUMN passages INTEGER NOT NULL DEFAULT 0",
     ),
+    (  # 6: per-user limits (usage/limits.py): what each window holds, and the reservations
+        # not yet settled, each with the amounts it added to which counters (JSON)
+        """
+        CREATE TABLE limit_counters (
+            owner TEXT NOT NULL,
+            counter TEXT NOT NULL,
+            held INTEGER NOT NULL,
+            PRIMARY KEY (owner, counter)
+        )
+        """,
+        """
+        CREATE TABLE limit_holds (
+            owner TEXT NOT NULL,
+            key TEXT NOT NULL,
+            expires REAL NOT NULL,
+            charges TEXT NOT NULL,
+            PRIMARY KEY (owner, key)
+        )
+        """,
+    ),
 ]
 
 

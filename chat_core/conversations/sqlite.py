@@ -24,6 +24,7 @@ from chat_core.conversations.store import (
     AppendOnlyMessages,
     Conversation,
     Feedback,
+    Hold,
     Message,
     backend_errors,
     in_order,
@@ -244,6 +245,58 @@ class SQLiteStore(AppendOnlyMessages):
             *([owner] if owner is not None else []),
         )
         return [Usage(*row[:9], bool(row[9]), *row[10:]) for row in rows]
+
+    def reserve(self, owner: str, hold: Hold) -> str | None:
+        # One BEGIN IMMEDIATE transaction: no other connection, in this process or
+        # another, can write between the check and the reservation.
+        with self._write() as db:
+            expired = db.execute(
+                "DELETE FROM limit_holds WHERE owner = ? AND expires < ? RETURNING charges", (owner, now())
+            ).fetchall()
+            for (charges,) in expired:
+                _add(db, owner, {counter: -amount for counter, amount in json.loads(charges).items()})
+            for charge in hold.charges:
+                if _held(db, owner, charge.counter) >= charge.below:
+                    return charge.counter
+            _add(db, owner, {charge.counter: charge.amount for charge in hold.charges})
+            charges = json.dumps({charge.counter: charge.amount for charge in hold.charges})
+            db.execute(
+                "INSERT INTO limit_holds (owner, key, expires, charges) VALUES (?, ?, ?, ?)",
+                (owner, hold.key, hold.expires, charges),
+            )
+        return None
+
+    def settle(self, owner: str, hold: Hold, used: dict[str, int]) -> None:
+        with self._write() as db:
+            kept = db.execute(
+                "DELETE FROM limit_holds WHERE owner = ? AND key = ?", (owner, hold.key)
+            ).rowcount
+            reserved = {charge.counter: charge.amount for charge in hold.charges} if kept else {}
+            _add(db, owner, {counter: amount - reserved.get(counter, 0) for counter, amount in used.items()})
+
+    def counters(self, owner: str, names: list[str]) -> dict[str, int]:
+        listed = ", ".join("?" * len(names))
+        rows = self._read(
+            f"SELECT counter, held FROM limit_counters WHERE owner = ? AND counter IN ({listed})",
+            owner,
+            *names,
+        )
+        return dict(rows)
+
+
+def _held(db: sqlite3.Connection, owner: str, counter: str) -> int:
+    row = db.execute(
+        "SELECT held FROM limit_counters WHERE owner = ? AND counter = ?", (owner, counter)
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def _add(db: sqlite3.Connection, owner: str, amounts: dict[str, int]) -> None:
+    db.executemany(
+        "INSERT INTO limit_counters (owner, counter, held) VALUES (?, ?, ?) "
+        "ON CONFLICT (owner, counter) DO UPDATE SET held = held + excluded.held",
+        [(owner, counter, amount) for counter, amount in amounts.items()],
+    )
 
 
 def _insert_usage(db: sqlite3.Connection, usage: Usage) -> None:

@@ -169,6 +169,25 @@ def undecided(messages: list[Message], question: Message, answer: Message | None
     ]
 
 
+@dataclass(frozen=True)
+class Charge:
+    """What admitting a model call adds to one of the user's limit counters
+    (``usage.limits``): ``amount``, admitted only while the counter is below ``below``."""
+
+    counter: str
+    amount: int
+    below: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A reservation of ``charges``, kept until settled or until ``expires``."""
+
+    key: str
+    charges: tuple[Charge, ...]
+    expires: float  # seconds since the epoch
+
+
 class Store(Protocol):
     def create(self, owner: str, title: str, model: str, mode: str) -> Conversation:
         """A new conversation, titled ``title_for(title)``."""
@@ -234,6 +253,22 @@ class Store(Protocol):
         key and the time now."""
         ...
 
+    def reserve(self, owner: str, hold: Hold) -> str | None:
+        """In one atomic step: give back the owner's expired holds, then, if each of
+        ``hold``'s counters is below its charge's ``below``, add every charge and keep
+        ``hold``; returns None, or the counter that refused it (nothing changed)."""
+        ...
+
+    def settle(self, owner: str, hold: Hold, used: dict[str, int]) -> None:
+        """End ``hold``: each counter in ``used`` keeps that amount instead of its
+        charge's; the others keep their charge.  A hold already given back (it expired)
+        adds ``used`` alone."""
+        ...
+
+    def counters(self, owner: str, names: list[str]) -> dict[str, int]:
+        """The owner's limit counters ``names`` (reservations included); absent ones are 0."""
+        ...
+
 
 BackendT = TypeVar("BackendT", bound=type)
 # The methods every store has (Store's), each of which a page may call.
@@ -270,7 +305,7 @@ def backend_errors(*errors: type[Exception]) -> Callable[[BackendT], BackendT]:
 def _unavailable(method: str, where: Text, hint: Text) -> StoreUnavailable:
     if method == "__init__":
         return CannotOpenStore(where=where, hint=hint)
-    if method in ("conversations", "get", "messages", "preferences", "usage"):
+    if method in ("conversations", "get", "messages", "preferences", "usage", "counters"):
         return CannotReadStore(where=where, hint=hint)
     return CannotSaveToStore(where=where, hint=hint)
 
