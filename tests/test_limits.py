@@ -8,9 +8,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from shared import PDFS
 
+from chat_core.__main__ import main
 from chat_core.conversations import dynamodb, sqlite
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import Charge, Hold, Store
+from chat_core.documents.pdf import read_pdf
+from chat_core.documents.summaries import summarize
+from chat_core.documents.uploads import FolderUploads, sha256
+from chat_core.local.scripted import ScriptedModel
+from chat_core.models.catalog import LOCAL_MODEL, GenerationParams
+from chat_core.retrieval.embeddings import embedder
+from chat_core.retrieval.library import Library
 from chat_core.usage import limits
 from chat_core.usage.limits import (
     Allowance,
@@ -103,10 +114,10 @@ def test_an_answer_settles_its_reservation_to_what_it_used(
 ) -> None:
     limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 1000\ntokens_per_month = 5000\n")
     tabs = allowance(store)
-    admitted = tabs.admit(40, 500)
+    settle = tabs.admit(40, 500)
     assert [standing.used for standing in tabs.standings()] == [540, 540]
-    admitted.settle(40 + 60)
-    admitted.settle(40 + 500)  # once only
+    settle(40 + 60)
+    settle(40 + 500)  # once only
     assert [(standing.used, standing.remaining) for standing in tabs.standings()] == [(100, 900), (100, 4900)]
 
 
@@ -132,7 +143,7 @@ def test_a_refusal_says_what_is_used_of_the_limit_and_when_it_resets(
     at = datetime(2026, 12, 5, 20, 48, tzinfo=UTC).timestamp()
     monkeypatch.setattr(limits, "now", lambda: at)
     tabs = allowance(store)
-    tabs.admit(100, 700).settle(900)
+    tabs.admit(100, 700)(900)
     with pytest.raises(TokensPerDayReached) as refused:
         tabs.admit(120, 256)
     assert refused.value.message.en == (
@@ -148,7 +159,7 @@ def test_twenty_tabs_racing_for_the_last_tokens_overrun_by_at_most_one_answer(
 ) -> None:
     limits_file(tmp_path, monkeypatch, f"[default]\n{limit} = 2000\n")
     tabs = allowance(store)
-    tabs.admit(0, 1500).settle(1500)  # 500 tokens left
+    tabs.admit(0, 1500)(1500)  # 500 tokens left
     input_tokens, max_new_tokens = 30, 200
     admitted: list[int] = []
     start = threading.Barrier(20)
@@ -156,11 +167,11 @@ def test_twenty_tabs_racing_for_the_last_tokens_overrun_by_at_most_one_answer(
     def tab() -> None:
         start.wait()
         try:
-            one = tabs.admit(input_tokens, max_new_tokens)
+            settle = tabs.admit(input_tokens, max_new_tokens)
         except limits.LimitReached:
             return
         admitted.append(1)
-        one.settle(input_tokens + max_new_tokens)  # each answer the longest it may be
+        settle(input_tokens + max_new_tokens)  # each answer the longest it may be
 
     threads = [threading.Thread(target=tab) for _ in range(20)]
     for thread in threads:
@@ -180,3 +191,92 @@ def test_a_store_admits_only_below_each_charge(store: Store) -> None:
     assert store.reserve("cy", Hold("b", (day, month), time.time() + 60)) == "tokens@2026-12"
     assert store.counters("cy", [day.counter, month.counter]) == {day.counter: 300, month.counter: 300}
     assert store.counters("other", [day.counter]) == {}
+
+
+SETTINGS = Settings(LOCAL_MODEL, GenerationParams(64, 0.0, 1.0))
+PDF = PDFS / "minimal-document.pdf"
+
+
+def test_an_answer_counts_what_its_usage_record_counts_and_the_next_is_refused_before_the_model(
+    store: Store, scripted: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 100000\n")
+    chat = ChatSession(store, "cy")
+    scripted.enqueue("Seoul is the capital.")
+    with chat.ask("What is the capital?", SETTINGS) as reply:
+        "".join(reply)
+    (usage,) = store.usage(time.time() - 60, time.time() + 60, "cy")
+    [standing] = allowance(store).standings()
+    assert standing.used == usage.input_tokens + usage.output_tokens
+
+    path.write_text(f"[default]\ntokens_per_day = {standing.used + 1}\n")  # no room for the question
+    with pytest.raises(TokensPerDayReached):
+        chat.ask("And the largest city?", SETTINGS)
+    assert len(scripted.prompts) == 1  # the model was not asked
+    assert "Your tokens for the day reset in" in chat.exchanges[-1].reason.en
+    questions = [m.text for m in store.messages("cy", chat.conversation_id or "") if m.role == "user"]
+    assert questions == ["What is the capital?", "And the largest city?"]  # kept, to resend
+
+
+def test_a_stopped_answer_settles_to_what_it_used(
+    store: Store, scripted: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 100000\n")
+    chat = ChatSession(store, "cy")
+    scripted.enqueue("one two three four five six seven eight")
+    with chat.ask("Count.", SETTINGS) as reply:
+        next(iter(reply))
+    (usage,) = store.usage(time.time() - 60, time.time() + 60, "cy")
+    [standing] = allowance(store).standings()
+    assert standing.used == usage.input_tokens + usage.output_tokens < usage.input_tokens + 64
+
+
+def test_each_compared_model_is_admitted_on_its_own(
+    store: Store, scripted: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits_file(tmp_path, monkeypatch, "[default]\nquestions_per_minute = 1\n")
+    chat = ChatSession(store, "cy")
+    scripted.enqueue("First.", "Second.")
+    comparison = chat.compare("Compare?", [SETTINGS, SETTINGS])
+    for _ in comparison:
+        pass
+    reasons = [c.exchange.reason.en if c.exchange.reason else "" for c in comparison.candidates]
+    assert sum("questions this minute" in reason for reason in reasons) == 1
+
+
+def test_a_summary_is_refused_before_its_first_part_once_the_tokens_are_used(
+    store: Store, scripted: ScriptedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 20\n")  # less than the prompt
+    with pytest.raises(TokensPerDayReached):
+        summarize(
+            "Seoul is the capital of Korea.\n", LOCAL_MODEL, SETTINGS.params, admit=allowance(store).admit
+        )
+    assert scripted.prompts == []
+
+
+def test_indexing_is_refused_once_the_tokens_are_used(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 50\n")
+    allowance(store).admit(0, 50)(50)
+    library = Library(FolderUploads(tmp_path).for_owner("cy"), embedder(), allowance=allowance(store))
+    data = PDF.read_bytes()
+    with pytest.raises(TokensPerDayReached):
+        library.add(sha256(data), "mini.pdf", lambda: read_pdf(data, "mini.pdf").pages)
+    assert not library.indexed(sha256(data))
+
+
+@pytest.mark.parametrize("command", [["summarize", str(PDF)], ["ask", str(PDF), "--question", "What?"]])
+def test_the_command_line_refuses_with_the_limit(
+    command: list[str],
+    scripted: ScriptedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
+    limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 60\n")
+    assert main(command) == 2
+    assert "tokens for today (UTC)" in capsys.readouterr().err
+    assert scripted.prompts == []

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.errors import ChatError
+from chat_core.usage.limits import Allowance
 from chat_core.usage.records import Usage
 
 Subparsers = argparse._SubParsersAction  # what ``add_subparsers`` returns; argparse does not name it publicly
@@ -50,3 +51,8 @@ def record_local_usage(usage: Usage) -> None:
     (``CHAT_STORE``), opened only then.  Given to ``usage.records.counted``, so that a
     store that cannot be opened or written never fails the command that made them."""
     open_store().record_usage(usage)
+
+
+def local_allowance() -> Allowance:
+    """The local user's limits (CHAT_LIMITS), counted in the store, as the app's are."""
+    return Allowance(open_store, LOCAL_USER)

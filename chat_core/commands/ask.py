@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from chat_core.commands import Subparsers, reading_input, record_local_usage
+from chat_core.commands import Subparsers, local_allowance, reading_input, record_local_usage
 from chat_core.conversations.exchange import Settings
 from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import LOCAL_USER
@@ -43,8 +43,9 @@ def _answered(args: argparse.Namespace) -> int:
     checked against the sources), indexing progress on stderr.
     Indexes are kept in the upload store, and counted in usage, as the app's are for the local user."""
     spec = load_catalog()[args.model]
-    library = Library(open_uploads().for_owner(LOCAL_USER), embedder(), record_local_usage)
-    chat = ChatSession(library=library)
+    allowance = local_allowance()
+    library = Library(open_uploads().for_owner(LOCAL_USER), embedder(), record_local_usage, allowance)
+    chat = ChatSession(library=library, allowance=allowance)
     for file in args.files:
         data = file.read_bytes()
         name = str(file)  # cited as the user named it

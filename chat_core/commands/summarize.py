@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chat_core.commands import Subparsers, reading_input, record_local_usage
+from chat_core.commands import Subparsers, local_allowance, reading_input, record_local_usage
 from chat_core.conversations.store import LOCAL_USER
 from chat_core.documents.pdf import read_pdf
 from chat_core.documents.summaries import DETAILS, summarize
@@ -40,6 +40,7 @@ def _summarized(args: argparse.Namespace) -> int:
         spec.defaults,
         detail=args.detail,
         progress=lambda done, total: print(f"chunk {done}/{total}", file=sys.stderr, flush=True),
+        admit=local_allowance().admit,
     )
     print(summary.text)
     counted(record_local_usage, summary_usage(LOCAL_USER, spec, summary))

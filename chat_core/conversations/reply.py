@@ -28,6 +28,7 @@ from chat_core.i18n import Message, Text, plural
 from chat_core.local import model as local_model
 from chat_core.models.budget import count_tokens
 from chat_core.models.endpoint import ChatClient
+from chat_core.usage.limits import Settle
 
 # The longest an answer may take, from sending the question to its last token, unless
 # ANSWER_MAX_SECONDS says otherwise: a slow model writing the most tokens the sliders
@@ -88,6 +89,7 @@ class Reply:
         *,
         save: Callable[[Exchange], None],
         waiting: Callable[[Text | None], None] | None = None,
+        settle: Settle | None = None,
     ) -> None:
         self.exchange = exchange
         self.settings = settings
@@ -96,6 +98,7 @@ class Reply:
         self._relay = relay
         self._save = save
         self._waiting = waiting
+        self._settle = settle  # the reservation under the user's limits, settled as it ends
         self._started = started
         self._max_seconds = max_seconds
         self._parts: list[str] = []
@@ -130,7 +133,7 @@ class Reply:
             try:
                 text = self._relay.next(min(left, WAIT_S))
             except Exception as error:
-                self._settled.set()
+                self._ended(0)
                 raise self.exchange.failed(self.settings.explain(error)) from error
             if text is TokenRelay.DONE:
                 self._finish(State.ANSWERED)
@@ -181,7 +184,7 @@ class Reply:
             self.exchange.reason = (
                 OVERTIME_EMPTY.format(seconds=self._max_seconds) if overtime else STOPPED_EARLY
             )
-            self._settled.set()
+            self._ended(0)
 
     def request_stop(self) -> None:
         """Have the thread iterating this reply stop it now, even while no token comes."""
@@ -193,6 +196,7 @@ class Reply:
         self._settled.wait(timeout)
 
     def _finish(self, state: State, reason: Text | None = None) -> None:
+        used = 0
         try:
             finished = time.perf_counter()
             exchange = self.exchange
@@ -204,9 +208,17 @@ class Reply:
                 first - self._started, n_tokens, rate, self._input_tokens, finished - self._started
             )
             exchange.state, exchange.reason = state, reason
+            used = self._input_tokens + n_tokens
             self._save(exchange)
         finally:
-            self._settled.set()
+            self._ended(used)
+
+    def _ended(self, tokens: int) -> None:
+        """The answer has ended (answered, stopped or failed), having used ``tokens``
+        as its usage record counts them (none for an answer not recorded)."""
+        if self._settle is not None:
+            self._settle(tokens)
+        self._settled.set()
 
 
 class _Cancelled(BaseException):

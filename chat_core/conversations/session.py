@@ -50,6 +50,7 @@ from chat_core.retrieval.grounding import no_source
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Attached, Library
 from chat_core.retrieval.search import TOP_K, Source
+from chat_core.usage.limits import Allowance
 
 NO_ANSWER_YET = Message(
     "This question has no answer yet: the answer failed or was cut short.",
@@ -75,11 +76,17 @@ class PickFirst(ChatError):
 
 class ChatSession:
     def __init__(
-        self, store: Store | None = None, owner: str = LOCAL_USER, library: Library | None = None
+        self,
+        store: Store | None = None,
+        owner: str = LOCAL_USER,
+        library: Library | None = None,
+        allowance: Allowance | None = None,
     ) -> None:
         self.store = store
         self.owner = owner
         self.library = library  # the owner's documents, which questions can be asked of
+        # The owner's limits, counted in this store unless given (a command without one)
+        self.allowance = allowance or Allowance(lambda: store, owner)
         self.clear()
 
     def clear(self) -> None:
@@ -249,12 +256,25 @@ class ChatSession:
         # The budget is what the prompt without history left of the window.
         input_tokens = spec.context_window - params.max_new_tokens - budget
         input_tokens += sum(turn_tokens(spec, turn) for turn in sent.history)
+        try:  # before the model is called: its thread starts when the reply is first read
+            settle = self.allowance.admit(input_tokens, params.max_new_tokens)
+        except ChatError as error:
+            raise exchange.failed(error) from error
         notice = sent.notice
         if self.library:  # a document searched only in part says so with every answer from it
             notice = Text.joined([self.library.notice(self.documents), notice])
         relay = TokenRelay(sent.model, sent.inputs, llm.client)
         return Reply(
-            exchange, relay, settings, started, notice, input_tokens, max_seconds, save=save, waiting=waiting
+            exchange,
+            relay,
+            settings,
+            started,
+            notice,
+            input_tokens,
+            max_seconds,
+            save=save,
+            waiting=waiting,
+            settle=settle,
         )
 
     def regenerate_last(self) -> str:

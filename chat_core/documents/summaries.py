@@ -54,6 +54,9 @@ MAX_CALLS = 300  # per summary, SUMMARY_MAX_CALLS: GeoTopo (117 pages) takes 69 
 # once and the bundled model stops at its next token, but not while it reads a prompt:
 # the page shows the parts done all the same, and the call ends at its first token.
 STOP_WAIT_S = 0.5
+# Admits a model call under the user's limits (input tokens, max new tokens, whether it
+# counts as a question), returning what settles it to the tokens used.
+Admit = Callable[[int, int, bool], Callable[[int], None]]
 CUTTING = Message("Cutting the document into parts…", "문서를 부분으로 나누는 중…")
 PART = Message("Part {part} of {parts}…", "{parts}개 부분 중 {part}번째…")
 PART_WITH_TIME_LEFT = Message(
@@ -161,6 +164,7 @@ class Summary:
         detail: str,
         concurrency: int = 4,
         on_end: Callable[[Summary], None] | None = None,
+        admit: Admit | None = None,
     ) -> Summary:
         """``summarize`` in a thread of its own; the summary it fills, to poll and to stop.
         The thread calls ``on_end(summary)`` once as it ends (complete, stopped or failed)
@@ -170,7 +174,15 @@ class Summary:
 
         def run() -> None:
             try:
-                summarize(text, spec, params, detail=detail, concurrency=concurrency, summary=summary)
+                summarize(
+                    text,
+                    spec,
+                    params,
+                    detail=detail,
+                    concurrency=concurrency,
+                    summary=summary,
+                    admit=admit,
+                )
             except _Stopped:
                 pass
             except Exception as error:  # shown by whoever polls
@@ -283,12 +295,18 @@ def summarize(
     concurrency: int = 4,
     progress: Callable[[int, int], None] | None = None,
     summary: Summary | None = None,
+    admit: Admit | None = None,
 ) -> Summary:
     """Summarize ``text``; ``progress(done, total)`` after each model call answered,
     of those the summary takes as known so far.  A ``summary`` passed in is filled
     as chunks finish, so a caller interrupted mid-way (``Summary.stop``, or an
-    exception from ``progress``) still has them, and no call starts after that."""
+    exception from ``progress``) still has them, and no call starts after that.
+    Under the user's limits (``admit``, ``usage.limits.Allowance.admit``), the summary
+    counts as one question, and each part is admitted for its tokens before it is sent:
+    one refused ends the summary, the parts done kept."""
     summary = summary or Summary()
+    if admit is not None:
+        admit(0, 0, True)(0)
     summary._started = time.monotonic()
     # Neutralized before it is cut, as the prompt will have it: a zero-width space
     # in each role line costs tokens the parts must have room for.
@@ -305,6 +323,8 @@ def summarize(
         if summary.stopped:
             raise _Stopped
         prompt = spec.chat_format.render(SYSTEM, [], f"{task}\n\n{body}")
+        prompt_tokens = count_tokens(spec, prompt)
+        settle = admit(prompt_tokens, params.max_new_tokens, False) if admit else None
         started = time.monotonic()
         tokens: list[str] = []
         try:
@@ -322,7 +342,10 @@ def summarize(
             raise explained from error
         finally:
             answer = "".join(tokens).strip()
-            summary.count(count_tokens(spec, prompt), count_tokens(spec, answer), time.monotonic() - started)
+            answer_tokens = count_tokens(spec, answer)
+            summary.count(prompt_tokens, answer_tokens, time.monotonic() - started)
+            if settle is not None:
+                settle(prompt_tokens + answer_tokens)
         if summary.stopped:
             raise _Stopped
         with summary._lock:

@@ -153,14 +153,18 @@ def document_index(
     keep: bool = True,
     progress: Progress | None = None,
     built: Callable[[DocumentIndex, float], None] | None = None,
+    admit: Callable[[], None] | None = None,
 ) -> DocumentIndex:
     """The file's index from the store, or built from ``pages()`` and kept there;
+    ``admit()`` is called (to raise when the user may not) before one is built,
     ``built(index, seconds)`` is told of an index built.  ``keep=False`` for a file
     opened with a password: its passages are its text."""
     limits = IndexLimits.from_environment()
     index = stored_index(uploads, name, digest, embedder) if keep else None
     if index is not None and (index.cut is None or index.cut.limit == limits.pages):
         return index  # whole, or cut under the page limit in force
+    if admit:
+        admit()
     with _one_job(uploads.owner, name):
         started = time.monotonic()
         index = _build(name, digest, pages(), embedder, limits, progress)

@@ -21,6 +21,7 @@ from chat_core.i18n import Text
 from chat_core.retrieval.index import DocumentIndex, Embedder
 from chat_core.retrieval.indexing import Progress, document_index
 from chat_core.retrieval.search import Retriever
+from chat_core.usage.limits import Allowance
 from chat_core.usage.records import Usage, counted, indexing_usage
 
 
@@ -52,11 +53,16 @@ class Attached:
 
 class Library:
     def __init__(
-        self, uploads: UploadStore, embedder: Embedder, record: Callable[[Usage], None] | None = None
+        self,
+        uploads: UploadStore,
+        embedder: Embedder,
+        record: Callable[[Usage], None] | None = None,
+        allowance: Allowance | None = None,
     ) -> None:
         self.uploads = uploads
         self.embedder = embedder
         self.record = record  # Store.record_usage, where the indexing is the user's to count
+        self.allowance = allowance  # the user's limits, checked before indexing
         self._indexes: dict[str, DocumentIndex] = {}
         self._retrievers: dict[tuple[str, ...], Retriever] = {}
 
@@ -87,6 +93,7 @@ class Library:
                 keep=keep,
                 progress=progress,
                 built=self._built,
+                admit=self.allowance and self.allowance.check,
             )
         return Attached(digest, name)
 
@@ -111,6 +118,7 @@ class Library:
             self.embedder,
             progress=progress,
             built=self._built,
+            admit=self.allowance and self.allowance.check,
         )
         self._indexes[document.digest] = index
         return index

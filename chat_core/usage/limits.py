@@ -35,6 +35,7 @@ once a token limit is reached, and uses none.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -53,6 +54,7 @@ NAMES = ("questions_per_minute", "tokens_per_day", "tokens_per_month")
 # How long a reservation lives unsettled: far beyond the longest answer (ANSWER_MAX_SECONDS,
 # 600 s by default) or summary part, so only a process that died leaves one to expire.
 HOLD_S = 2 * 3600.0
+log = logging.getLogger(__name__)
 
 IN_DAYS = Message("in {days} d {hours} h, at {at} UTC", "{days}일 {hours}시간 뒤, UTC {at}에")
 IN_HOURS = Message("in {hours} h {minutes} min, at {at} UTC", "{hours}시간 {minutes}분 뒤, UTC {at}에")
@@ -217,19 +219,32 @@ def when(resets: float, at: float) -> Text:
     return IN_DAYS.format(days=hours // 24, hours=hours % 24, at=clock)
 
 
+Settle = Callable[[int], None]
+
+
+def _nothing(tokens: int) -> None:
+    """What settles a call admitted under no limit."""
+
+
 class Admitted:
     """A model call admitted under the user's limits: its reservation, to settle once
     to the tokens the call used (any later ``settle`` does nothing)."""
 
-    def __init__(self, store: Store | None, owner: str, hold: Hold | None) -> None:
-        self._store, self._owner, self._hold = store, owner, hold
+    def __init__(self, store: Store, owner: str, hold: Hold) -> None:
+        self._store, self._owner = store, owner
+        self._hold: Hold | None = hold
 
     def settle(self, tokens: int) -> None:
+        """A store that fails here is logged for the operator, never the user's loss: the
+        reservation then expires, and the answer is kept all the same."""
         hold, self._hold = self._hold, None
-        if hold is None or self._store is None:
+        if hold is None:
             return
         used = {charge.counter: tokens for charge in hold.charges if charge.counter.startswith("tokens@")}
-        self._store.settle(self._owner, hold, used)
+        try:
+            self._store.settle(self._owner, hold, used)
+        except ChatError as error:
+            log.warning("reservation %s not settled: %s", hold.key, error)
 
 
 class Allowance:
@@ -240,12 +255,13 @@ class Allowance:
         self._open = open_store
         self.owner = owner
 
-    def admit(self, input_tokens: int, max_new_tokens: int, question: bool = True) -> Admitted:
+    def admit(self, input_tokens: int, max_new_tokens: int, question: bool = True) -> Settle:
         """Reserve a model call's tokens (and, for a ``question``, one question), or raise
-        the ``LimitReached`` of the first limit it would pass."""
+        the ``LimitReached`` of the first limit it would pass; returns what settles the
+        reservation once the call ends (``Admitted.settle``)."""
         limits = limits_for(self.owner)
         if not limits or (store := self._open()) is None:
-            return Admitted(None, self.owner, None)
+            return _nothing
         at = now()
         found = windows(limits, at)
         if not question:
@@ -257,12 +273,12 @@ class Allowance:
             for window in found
         )
         if not charges:
-            return Admitted(None, self.owner, None)
+            return _nothing
         hold = Hold(next_key(), charges, at + HOLD_S)
         if (refused := store.reserve(self.owner, hold)) is not None:
             window = next(window for window in found if window.counter == refused)
             raise self._refusal(store, window, input_tokens + max_new_tokens, at)
-        return Admitted(store, self.owner, hold)
+        return Admitted(store, self.owner, hold).settle
 
     def check(self) -> None:
         """Raise ``LimitReached`` once a token limit is reached (before indexing, which
