@@ -266,6 +266,16 @@ KO: dict[str, str] = {
     "Exported {name}": "{name}(으)로 내보냈습니다",
     "Feedback saved": "의견을 저장했습니다",
     "Copied": "복사했습니다",
+    # limits: each user's limits on the Usage page
+    "Your limits": "내 한도",
+    "Questions per minute": "분당 질문 수",
+    "Tokens per day (UTC)": "하루 토큰(UTC)",
+    "Tokens per month (UTC)": "한 달 토큰(UTC)",
+    "Limit": "한도",
+    "Used": "사용",
+    "Remaining": "남음",
+    "Allowed": "허용",
+    "Resets": "다시 채워짐",
 }
 
 # English labels that count something: the value counted, and the label for one.

@@ -19,6 +19,7 @@ from chat_core.markdown import safe_markdown
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Library
+from chat_core.usage.limits import Allowance
 from pages import state
 
 
@@ -66,7 +67,9 @@ def library() -> Library:
     key = state.library(owner())
     if key not in st.session_state:
         try:
-            st.session_state[key] = Library(uploads(), embedder(), conversation_store().record_usage)
+            allowance = Allowance(conversation_store, owner())  # indexing is refused past a limit
+            record = conversation_store().record_usage
+            st.session_state[key] = Library(uploads(), embedder(), record, allowance)
         except ChatError as error:  # the embedding endpoint is misconfigured
             st.error(error.text(language()), icon=":material/error:")
             st.stop()

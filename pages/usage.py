@@ -20,6 +20,7 @@ import streamlit as st
 from chat_core.access import is_admin
 from chat_core.errors import ChatError
 from chat_core.markdown import plain
+from chat_core.usage.limits import Allowance, when
 from chat_core.usage.prices import instance_prices
 from chat_core.usage.records import KINDS
 from chat_core.usage.report import period_since, report, visible_usage
@@ -32,7 +33,27 @@ user = owner()
 now = time.time()
 today = datetime.fromtimestamp(now, UTC).date()
 
+# Each limit's label (usage.limits.NAMES).
+LIMITS = {
+    "questions_per_minute": "Questions per minute",
+    "tokens_per_day": "Tokens per day (UTC)",
+    "tokens_per_month": "Tokens per month (UTC)",
+}
+
 st.title(t("Usage"))
+try:
+    standings = Allowance(conversation_store, user).standings()
+except ChatError as error:
+    st.error(error.text(lang), icon=":material/error:")
+    st.stop()
+if standings:  # the user's limits (none: none set, or an admin)
+    st.subheader(t("Your limits"))
+    cells = [
+        [t(LIMITS[s.name]), f"{s.used:,}", f"{s.remaining:,}", f"{s.limit:,}", when(s.resets, now).text(lang)]
+        for s in standings
+    ]
+    names = [t("Limit"), t("Used"), t("Remaining"), t("Allowed"), t("Resets")]
+    st.table(pd.DataFrame(cells, columns=names), hide_index=True)
 since = st.date_input(t("From (UTC)"), today.replace(day=1), max_value=today, key="usage-since")
 everyone = is_admin(user) and st.toggle(t("Every user's usage"), key="usage-everyone")
 try:
