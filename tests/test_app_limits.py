@@ -2,6 +2,7 @@
 when it resets, keeping the question; the Usage page shows each limit used and left."""
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,12 +10,17 @@ from chat_page import messages, send, start
 from streamlit.testing.v1 import AppTest
 
 from chat_core.conversations.backends import open_store
+from chat_core.usage import limits as usage_limits
 from chat_core.usage.limits import Allowance
 
 
 def limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """``text`` as the operator's limits, counted at noon (UTC): no test runs across the end
+    of a minute or a day (AppTest runs the page in this process)."""
     (tmp_path / "limits.toml").write_text(text)
     monkeypatch.setenv("CHAT_LIMITS", str(tmp_path / "limits.toml"))
+    noon = datetime(2030, 6, 15, 12, tzinfo=UTC).timestamp()
+    monkeypatch.setattr(usage_limits, "now", lambda: noon)
 
 
 def test_a_question_past_the_days_tokens_is_refused_with_when_they_reset(

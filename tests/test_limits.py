@@ -12,6 +12,7 @@ from shared import PDFS
 
 from chat_core.__main__ import main
 from chat_core.conversations import dynamodb, sqlite
+from chat_core.conversations.backends import open_store
 from chat_core.conversations.exchange import Settings
 from chat_core.conversations.session import ChatSession
 from chat_core.conversations.store import Charge, Hold, Store
@@ -48,6 +49,14 @@ tokens_per_day = 2000
 [users.bo]
 tokens_per_day = 300
 """
+
+
+@pytest.fixture(autouse=True)
+def midday(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows counted at noon (UTC), so that no test runs across the end of a minute or
+    a day; reservations still expire by the stores' own clocks, hours after it."""
+    noon = datetime(2030, 6, 15, 12, tzinfo=UTC).timestamp()
+    monkeypatch.setattr(limits, "now", lambda: noon)
 
 
 def limits_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str = LIMITS) -> Path:
@@ -125,15 +134,18 @@ def test_a_reservation_never_settled_is_given_back_when_it_expires(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 1000\n")
+    clock = [datetime.now(UTC).replace(year=2030, hour=6).timestamp()]  # its expiry the same day
+    for module in (limits, sqlite, dynamodb):
+        monkeypatch.setattr(module, "now", lambda: clock[0])
     tabs = allowance(store)
-    tabs.admit(400, 500)  # its app process dies: never settled
+    late = tabs.admit(400, 500)  # never settled in time (as if its app process died)
     with pytest.raises(TokensPerDayReached):
         tabs.admit(100, 500)
-    later = time.time() + limits.HOLD_S + 1
-    monkeypatch.setattr(limits, "now", lambda: later)
-    monkeypatch.setattr(sqlite, "now", lambda: later)
-    monkeypatch.setattr(dynamodb, "now", lambda: later)
+    clock[0] += limits.HOLD_S + 1
     tabs.admit(100, 500)
+    assert [standing.used for standing in tabs.standings()] == [600]  # the first given back
+    late(450)  # settled after all: what it used is counted
+    assert [standing.used for standing in tabs.standings()] == [1050]
 
 
 def test_a_refusal_says_what_is_used_of_the_limit_and_when_it_resets(
@@ -277,6 +289,7 @@ def test_the_command_line_refuses_with_the_limit(
 ) -> None:
     monkeypatch.setenv("UPLOAD_STORE", f"file://{tmp_path / 'uploads'}")
     limits_file(tmp_path, monkeypatch, "[default]\ntokens_per_day = 60\n")
+    Allowance(open_store, "local").admit(0, 60)(60)  # the day's tokens used: nothing is indexed either
     assert main(command) == 2
     assert "tokens for today (UTC)" in capsys.readouterr().err
     assert scripted.prompts == []

@@ -368,9 +368,8 @@ class DynamoDBStore(AppendOnlyMessages):
             },
             ConsistentRead=True,
         ):
-            charges = json.loads(expired["charges"]["S"])
-            with contextlib.suppress(ConversationNotFound):  # given back meanwhile, by another replica
-                self._settle(owner, expired["SK"]["S"], {c: -amount for c, amount in charges.items()})
+            charges = json.loads(expired["charges"]["S"])  # unless another replica gave it back meanwhile:
+            self._settle(owner, expired["SK"]["S"], {c: -amount for c, amount in charges.items()})
         writes = [
             self._add(owner, charge.counter, charge.amount)
             | {
@@ -393,23 +392,22 @@ class DynamoDBStore(AppendOnlyMessages):
     def settle(self, owner: str, hold: Hold, used: dict[str, int]) -> None:
         reserved = {charge.counter: charge.amount for charge in hold.charges}
         corrections = {counter: amount - reserved.get(counter, 0) for counter, amount in used.items()}
-        try:
-            self._settle(owner, f"HOLD#{hold.key}", corrections)
-        except ConversationNotFound:  # it expired and was given back: what it used is added alone
-            if used:
-                self._transact([{"Update": self._add(owner, c, amount)} for c, amount in used.items()])
+        if not self._settle(owner, f"HOLD#{hold.key}", corrections) and used:
+            # It expired and was given back: what it used is added alone.
+            self._transact([{"Update": self._add(owner, c, amount)} for c, amount in used.items()])
 
-    def _settle(self, owner: str, hold: str, corrections: dict[str, int]) -> None:
+    def _settle(self, owner: str, hold: str, corrections: dict[str, int]) -> bool:
         """Delete reservation ``hold`` and correct the counters, in one transaction;
-        ``ConversationNotFound`` when it is no longer there."""
+        False (nothing done) when it is no longer there."""
         delete = {"Key": _limits_key(owner, hold), "ConditionExpression": "attribute_exists(PK)"}
         updates = [{"Update": self._add(owner, c, amount)} for c, amount in corrections.items()]
         try:
             self._transact([{"Delete": delete}, *updates])
         except ClientError as error:
             if _reasons(error)[:1] == ["ConditionalCheckFailed"]:
-                raise not_found() from error
+                return False
             raise
+        return True
 
     def _add(self, owner: str, counter: str, amount: int) -> dict[str, Any]:
         return {
