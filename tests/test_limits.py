@@ -198,7 +198,8 @@ def test_twenty_tabs_racing_for_the_last_tokens_overrun_by_at_most_one_answer(
 
 def test_a_store_admits_only_below_each_charge(store: Store) -> None:
     """The store's step itself: all of a hold's charges, or none."""
-    day, month = Charge("tokens@2026-12-05", 300, 500), Charge("tokens@2026-12", 300, 300)
+    later = time.time() + 60
+    day, month = Charge("tokens@2026-12-05", 300, 500, later), Charge("tokens@2026-12", 300, 300, later)
     assert store.reserve("cy", Hold("a", (day, month), time.time() + 60)) is None
     assert store.reserve("cy", Hold("b", (day, month), time.time() + 60)) == "tokens@2026-12"
     assert store.counters("cy", [day.counter, month.counter]) == {day.counter: 300, month.counter: 300}
@@ -293,3 +294,13 @@ def test_the_command_line_refuses_with_the_limit(
     assert main(command) == 2
     assert "tokens for today (UTC)" in capsys.readouterr().err
     assert scripted.prompts == []
+
+
+def test_sqlite_drops_a_counter_once_its_window_and_reservations_are_over(tmp_path: Path) -> None:
+    """One counter a user and minute asked in: kept no longer than it can count."""
+    store = open_store(f"sqlite://{tmp_path / 'chat.db'}")
+    gone = Charge("questions@old", 1, 5, until=time.time() - 1)
+    kept = Charge("questions@new", 1, 5, until=time.time() + 60)
+    assert store.reserve("cy", Hold("a", (gone,), time.time() + 60)) is None
+    assert store.reserve("cy", Hold("b", (kept,), time.time() + 60)) is None
+    assert store.counters("cy", [gone.counter, kept.counter]) == {kept.counter: 1}

@@ -39,7 +39,9 @@ Key design (one table, on-demand billing):
   transaction that adds each charge to its counter on condition that it is below the
   charge's bound, and puts the reservation, ``SK=HOLD#<key>``, with its charges and
   expiry.  Settling deletes the reservation (on condition that it is there) in one
-  transaction with the counters' corrections.
+  transaction with the counters' corrections.  A counter's ``drop_at`` is when it may go
+  (its window's end, plus the longest a reservation lives): with the table's TTL
+  enabled on ``drop_at``, DynamoDB deletes old counters itself.
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -373,8 +375,13 @@ class DynamoDBStore(AppendOnlyMessages):
         writes = [
             self._add(owner, charge.counter, charge.amount)
             | {
+                "UpdateExpression": "ADD held :amount SET drop_at = :until",
                 "ConditionExpression": "attribute_not_exists(held) OR held < :below",
-                "ExpressionAttributeValues": {":amount": _n(charge.amount), ":below": _n(charge.below)},
+                "ExpressionAttributeValues": {
+                    ":amount": _n(charge.amount),
+                    ":below": _n(charge.below),
+                    ":until": _n(int(charge.until)),
+                },
             }
             for charge in hold.charges
         ]

@@ -71,13 +71,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE usage ADD COLUMN pages INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE usage ADD COLUMN passages INTEGER NOT NULL DEFAULT 0",
     ),
-    (  # 6: per-user limits (usage/limits.py): what each window holds, and the reservations
-        # not yet settled, each with the amounts it added to which counters (JSON)
+    (  # 6: per-user limits (usage/limits.py): what each window holds, until when it is
+        # kept, and the reservations not yet settled, each with its charges (JSON)
         """
         CREATE TABLE limit_counters (
             owner TEXT NOT NULL,
             counter TEXT NOT NULL,
             held INTEGER NOT NULL,
+            until REAL NOT NULL,
             PRIMARY KEY (owner, counter)
         )
         """,

@@ -255,10 +255,11 @@ class SQLiteStore(AppendOnlyMessages):
             ).fetchall()
             for (charges,) in expired:
                 _add(db, owner, {counter: -amount for counter, amount in json.loads(charges).items()})
+            db.execute("DELETE FROM limit_counters WHERE owner = ? AND until < ?", (owner, now()))
             for charge in hold.charges:
                 if _held(db, owner, charge.counter) >= charge.below:
                     return charge.counter
-            _add(db, owner, {charge.counter: charge.amount for charge in hold.charges})
+            _add(db, owner, {charge.counter: charge.amount for charge in hold.charges}, hold)
             charges = json.dumps({charge.counter: charge.amount for charge in hold.charges})
             db.execute(
                 "INSERT INTO limit_holds (owner, key, expires, charges) VALUES (?, ?, ?, ?)",
@@ -272,7 +273,8 @@ class SQLiteStore(AppendOnlyMessages):
                 "DELETE FROM limit_holds WHERE owner = ? AND key = ?", (owner, hold.key)
             ).rowcount
             reserved = {charge.counter: charge.amount for charge in hold.charges} if kept else {}
-            _add(db, owner, {counter: amount - reserved.get(counter, 0) for counter, amount in used.items()})
+            corrections = {counter: amount - reserved.get(counter, 0) for counter, amount in used.items()}
+            _add(db, owner, corrections, hold)
 
     def counters(self, owner: str, names: list[str]) -> dict[str, int]:
         listed = ", ".join("?" * len(names))
@@ -291,11 +293,14 @@ def _held(db: sqlite3.Connection, owner: str, counter: str) -> int:
     return row[0] if row else 0
 
 
-def _add(db: sqlite3.Connection, owner: str, amounts: dict[str, int]) -> None:
+def _add(db: sqlite3.Connection, owner: str, amounts: dict[str, int], hold: Hold | None = None) -> None:
+    """Add ``amounts`` to the owner's counters; one not there yet is made, kept until its
+    charge in ``hold`` says (a counter given back to is there: its hold keeps it)."""
+    until = {charge.counter: charge.until for charge in hold.charges} if hold else {}
     db.executemany(
-        "INSERT INTO limit_counters (owner, counter, held) VALUES (?, ?, ?) "
+        "INSERT INTO limit_counters (owner, counter, held, until) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (owner, counter) DO UPDATE SET held = held + excluded.held",
-        [(owner, counter, amount) for counter, amount in amounts.items()],
+        [(owner, counter, amount, until.get(counter, 0.0)) for counter, amount in amounts.items()],
     )
 
 

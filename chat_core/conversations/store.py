@@ -177,6 +177,8 @@ class Charge:
     counter: str
     amount: int
     below: int
+    # When the counter may go: its window's end, plus the longest a reservation lives.
+    until: float
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,8 @@ class Store(Protocol):
         ...
 
     def reserve(self, owner: str, hold: Hold) -> str | None:
-        """In one atomic step: give back the owner's expired holds, then, if each of
+        """In one atomic step: give back the owner's expired holds (and drop counters past
+        their ``until``, where the backend can), then, if each of
         ``hold``'s counters is below its charge's ``below``, add every charge and keep
         ``hold``; returns None, or the counter that refused it (nothing changed)."""
         ...

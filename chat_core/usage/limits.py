@@ -267,10 +267,10 @@ class Allowance:
         if not question:
             found = [window for window in found if window.name != "questions_per_minute"]
         charges = tuple(
-            Charge(window.counter, 1, window.limit)
-            if window.name == "questions_per_minute"
-            else Charge(window.counter, input_tokens + max_new_tokens, window.limit - input_tokens)
-            for window in found
+            Charge(w.counter, 1, w.limit, w.resets + HOLD_S)
+            if w.name == "questions_per_minute"
+            else Charge(w.counter, input_tokens + max_new_tokens, w.limit - input_tokens, w.resets + HOLD_S)
+            for w in found
         )
         if not charges:
             return _nothing
