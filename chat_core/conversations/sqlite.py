@@ -247,7 +247,8 @@ class SQLiteStore(AppendOnlyMessages):
 
 
 def _insert_usage(db: sqlite3.Connection, usage: Usage) -> None:
-    row = astuple(usage)
+    # Its fields are plain values: ``astuple``'s deep copy of each cost 35 us an answer.
+    row = tuple(vars(usage).values())
     db.execute(f"INSERT INTO usage ({_USAGE}) VALUES ({', '.join('?' * len(row))})", row)
 
 
