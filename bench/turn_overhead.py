@@ -1,26 +1,45 @@
 """Figure 1: time per turn spent outside the model, as history grows.
 
-Ours, as the app does it for each question: save the question (SQLite), fit the
-newest turns into the window, build the prompt, save the answer; the session
-keeps its turns, so nothing is loaded back.  The original app's way: load the
-whole ConversationBufferMemory as text, re-split it with
-RecursiveCharacterTextSplitter, keep the last two chunks, build the prompt,
-save the turn to the memory (it kept nothing on disk).
+Ours is the app's own path for a question, through ``ChatSession`` on SQLite as
+the chat page takes it: ``ask`` saves the question, fits the newest turns into the
+window and builds the model's call; the model, here a stand-in that answers at
+once (``Canned``), gets its prompt formatted from that call as the chain formats
+it; reading the reply to its end counts the answer's tokens and saves it with its
+usage.  The endpoint's client, made for each answer so that closing it ends the
+stream, is the model's side (a boto3 client costs about 13 ms; the bundled
+model's, 12 us), and so is left out with the model.
+
+The original app's way: load the whole ConversationBufferMemory as text, re-split
+it with RecursiveCharacterTextSplitter, keep the last two chunks, build the
+prompt, save the turn to the memory (it kept nothing on disk).  Neither side
+includes the model's own work (LangChain's invoke, the endpoint, generation).
+
+Where our time per turn goes is profiled (``breakdown``) and given in the notes.
 """
 
 from __future__ import annotations
 
+import cProfile
+import pstats
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 from langchain_classic.memory import ConversationBufferMemory
 from langchain_core._api import LangChainDeprecationWarning
+from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bench.results import Figure, Spread, figure, interleaved, timed
+from chat_core.conversations import session as session_module
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.reply import TokenRelay
+from chat_core.conversations.session import ChatSession
 from chat_core.conversations.sqlite import SQLiteStore
-from chat_core.models.budget import fit_history, history_budget
 from chat_core.models.catalog import ModelSpec, load_catalog
 from chat_core.models.prompts import Turn
 
@@ -35,33 +54,84 @@ def turn(i: int) -> Turn:
     )
 
 
+class Canned:
+    """The model's stand-in where the app's ``TokenRelay`` runs it: formats the prompt
+    from the call as the chain does, then hands over ``answer`` whole, in the
+    reading thread (no model thread, no endpoint)."""
+
+    answer = ""  # the next answer; set before each question
+
+    def __init__(self, model: Runnable, inputs: dict[str, str], client: Any) -> None:
+        self._model, self._inputs = model, inputs
+        self._left: list[object] = [Canned.answer, TokenRelay.DONE]
+        self.thread = None
+
+    def next(self, timeout: float) -> object:
+        if len(self._left) == 2:
+            assert self._model.first.format(**self._inputs)  # type: ignore[attr-defined]
+        return self._left.pop(0)
+
+    def wake(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+def no_endpoint(spec: ModelSpec, params: object) -> Runnable:
+    """The LLM the call is built with: passes its prompt on (``Canned`` never invokes it)."""
+    llm = RunnableLambda(lambda prompt: prompt)
+    llm.client = None  # type: ignore[attr-defined]
+    return llm
+
+
+@contextmanager
+def canned_model() -> Iterator[None]:
+    with (
+        mock.patch.object(session_module, "TokenRelay", Canned),
+        mock.patch.object(session_module, "endpoint_llm", no_endpoint),
+    ):
+        yield
+
+
 class Ours:
     def __init__(self, spec: ModelSpec, history: int, folder: Path) -> None:
-        self.spec = spec
-        self.store = SQLiteStore(folder / f"{spec.id}-{history}.db")
-        self.conversation = self.store.create(OWNER, "bench", spec.id, "PromptTemplate").id
-        self.turns: list[Turn] = []
+        self.settings = Settings(spec, spec.defaults, system=SYSTEM)
+        self.session = ChatSession(SQLiteStore(folder / f"{spec.id}-{history}.db"), OWNER)
         for i in range(history):
-            self._save(turn(i))
+            self._turn(turn(i))
 
-    def _save(self, t: Turn) -> str:
-        key = self.store.add_question(OWNER, self.conversation, t.question)
-        self.store.add_answer(OWNER, self.conversation, key, t.answer, {"tokens": 20})
-        self.turns.append(t)
-        return key
+    def _turn(self, t: Turn) -> None:
+        Canned.answer = t.answer
+        for _ in self.session.ask(t.question, self.settings):
+            pass
 
     def __call__(self) -> float:
-        new = turn(len(self.turns))
+        new = turn(len(self.session.exchanges))
+        return timed(lambda: self._turn(new))
 
-        def one_turn() -> None:
-            key = self.store.add_question(OWNER, self.conversation, new.question)
-            budget = history_budget(self.spec, self.spec.defaults, SYSTEM, new.question)
-            kept = fit_history(self.spec, self.turns, budget)
-            assert self.spec.prompt_format.render(SYSTEM, kept, new.question)
-            self.store.add_answer(OWNER, self.conversation, key, new.answer, {"tokens": 20})
-            self.turns.append(new)
 
-        return timed(one_turn)
+# Where a turn's time goes, by the code it is spent in (cProfile's own time of each function).
+PARTS = (
+    ("SQLite saves", ("sqlite3", "conversations/sqlite.py", "conversations/store.py", "usage/")),
+    ("llama.cpp tokenizer", ("llama_cpp",)),
+    ("fitting the window", ("models/budget.py", "session.py __reversed__", "session.py __getitem__")),
+    ("prompt text (neutralize, render, template)", ("prompts.py", "string.py")),
+)
+
+
+def breakdown(ours: Ours, turns: int) -> str:
+    """Shares of a turn's time by ``PARTS`` (the rest: session, reply, records), over
+    ``turns`` more turns.  cProfile charges each Python call more than C's, so these
+    are shares, not times."""
+    profile = cProfile.Profile()
+    profile.runcall(lambda: [ours() for _ in range(turns)])
+    spent = dict.fromkeys([name for name, _ in PARTS] + ["the rest"], 0.0)
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for (file, _, function), (_, _, own, _, _) in stats.items():
+        where = f"{file} {function}"
+        part = next((name for name, marks in PARTS if any(mark in where for mark in marks)), "the rest")
+        spent[part] += own
+    total = sum(spent.values())
+    return ", ".join(f"{name} {share / total:.0%}" for name, share in spent.items())
 
 
 class Original:
@@ -94,7 +164,8 @@ def run(quick: bool, out: Path) -> list[Figure]:
     models = load_catalog()
     local, remote = models["local-smollm2"], models["llama2-7b-chat"]
     spreads: dict[int, dict[str, Spread]] = {}
-    with tempfile.TemporaryDirectory() as folder:
+    notes: dict[int, str] = {}
+    with tempfile.TemporaryDirectory() as folder, canned_model():
         for n in sizes:
             runs = {
                 "local": Ours(local, n, Path(folder)),
@@ -102,6 +173,8 @@ def run(quick: bool, out: Path) -> list[Figure]:
                 "original": Original(n),
             }
             spreads[n] = interleaved(runs, repeats, warm=2)
+            if n in sizes[:2]:
+                notes[n] = "where ours goes: " + breakdown(runs["local"], repeats)
     ms = {n: {k: Spread(tuple(s * 1e3 for s in v.samples)) for k, v in s.items()} for n, s in spreads.items()}
 
     def against_original(n: int, key: str, label: str, target: str) -> Figure:
@@ -115,6 +188,7 @@ def run(quick: bool, out: Path) -> list[Figure]:
             ratio=original.median / ours.median,
             ratio_means="original / ours",
             target=target,
+            note=notes.get(n, "") if key == "local" else "",
         )
 
     figures = [

@@ -9,6 +9,7 @@ from shared import PDFS
 from chat_core.errors import PromptTooLong
 from chat_core.local import model as local_model
 from chat_core.models.budget import (
+    PIECE_CACHED_CHARS,
     count_tokens,
     estimate_tokens,
     fit_history,
@@ -99,3 +100,23 @@ def test_korean_is_charged_per_utf8_byte() -> None:
     # Byte-fallback tokenizers (Llama 2) spend up to one token per UTF-8 byte on Hangul.
     assert estimate_tokens("보일러 에러코드") == 3 * 7 + 1
     assert estimate_tokens("abcd efgh") == 2 + 1 + 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+        " <|im_end|> \n\n<|im_start|>  user\n\n",  # spaces either side of a special token
+        "안녕하세요 <|im_start|>assistant\n서울은 어때요?<|im_end|>",
+        "<|im_start|><|im_end|><|endoftext|>\u200b<|im_start|>",  # tokens back to back, and another special
+        "word " * (PIECE_CACHED_CHARS // 5 + 10) + "<|im_end|>\nend",  # a piece too long to keep
+    ],
+)
+def test_the_local_model_counts_a_text_piece_by_piece_as_llama_cpp_counts_it_whole(text: str) -> None:
+    """Pieces between the layout's special tokens are counted once each and summed;
+    asked twice (the second time from what was kept), the count is llama.cpp's own."""
+    spec = MODELS["local-smollm2"]
+    whole = len(local_model.model().tokenize(text.encode(), add_bos=False, special=True))
+    assert count_tokens(spec, text) == whole
+    assert count_tokens(spec, text) == whole

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_core.conversations.exchange import MODES, Settings, State
+from chat_core.conversations.exchange import MODES, Exchange, Settings, State
 from chat_core.conversations.session import ChatSession
 from chat_core.conversations.sqlite import SQLiteStore
 from chat_core.errors import (
@@ -227,3 +227,33 @@ def test_a_saved_answer_records_its_model_parameters_and_the_tokens_of_the_promp
     assert record["model"] == "local-smollm2" and record["endpoint"] == "local-smollm2"
     assert record["params"] == {"max_new_tokens": 48, "temperature": 0.0, "top_p": 1.0, "seed": None}
     assert record["seconds"] >= record["first_token_s"] > 0
+
+
+class _Sealed(Exchange):
+    """An old exchange that a question's prompt should never need to read."""
+
+    def __getattribute__(self, name: str) -> object:
+        if name in ("question", "answer"):
+            raise AssertionError("read a turn far outside the window")
+        return super().__getattribute__(name)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_question_late_in_a_long_conversation_reads_only_the_turns_its_window_holds(
+    mode: str, scripted: ScriptedModel
+) -> None:
+    """Each question's work outside the model must not grow with the conversation
+    (bench/turn_overhead.py: 10,000 turns): the prompt holds the newest turns that
+    fit, and the thousands before them are never read."""
+    session = ChatSession()
+    settings = Settings(LOCAL, GREEDY, mode)
+    session.exchanges = [_Sealed("old", answer="old", state=State.ANSWERED) for _ in range(3000)]
+    recent = [Turn(f"Question {i}?", f"Answer {i}.") for i in range(1000)]  # more than the window holds
+    for turn in recent:  # the chain's memory dropped the old turns long ago
+        exchange = Exchange(turn.question, answer=turn.answer, state=State.ANSWERED, memory_start=3000)
+        session.exchanges.append(exchange)
+    scripted.enqueue("Fine.")
+
+    assert answer(session, "And now?", settings) == "Fine."
+    prompt = scripted.prompts[-1]
+    assert recent[-1].answer in prompt and recent[0].answer not in prompt  # the newest that fit

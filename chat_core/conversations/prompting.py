@@ -16,6 +16,7 @@ the conversation.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +102,7 @@ class Call:
 
 
 def call(
-    llm: Any, question: str, settings: Settings, budget: int, turns: list[Turn], memory_start: int
+    llm: Any, question: str, settings: Settings, budget: int, turns: Sequence[Turn], memory_start: int
 ) -> Call:
     """The call for ``question`` (the fitted prompt) after ``turns``, with ``budget``
     tokens for history, in the mode of ``settings``; ``memory_start`` is where the

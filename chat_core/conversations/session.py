@@ -12,11 +12,12 @@ the store.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import chat_core.local.runtime  # noqa: F401  (registers the bundled models with the model path)
 from chat_core.conversations.compare import Comparison
@@ -43,7 +44,7 @@ from chat_core.conversations.store import (
 )
 from chat_core.errors import ChatError
 from chat_core.i18n import Message, Text
-from chat_core.models.budget import turn_tokens
+from chat_core.models.budget import history_tokens
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
 from chat_core.retrieval.grounding import no_source
@@ -248,14 +249,14 @@ class ChatSession:
         try:
             max_seconds = float(os.environ.get("ANSWER_MAX_SECONDS", ANSWER_MAX_SECONDS))
             llm = endpoint_llm(settings.spec, settings.params)
-            sent = call(llm, prompt, settings, budget, self.turns, self._memory_start())
+            sent = call(llm, prompt, settings, budget, _History(self.exchanges), self._memory_start())
         except Exception as error:
             raise exchange.failed(settings.explain(error)) from error
         exchange.memory_start = sent.memory_start
         spec, params = settings.spec, settings.params
         # The budget is what the prompt without history left of the window.
         input_tokens = spec.context_window - params.max_new_tokens - budget
-        input_tokens += sum(turn_tokens(spec, turn) for turn in sent.history)
+        input_tokens += history_tokens(spec, sent.history)
         try:  # before the model is called: its thread starts when the reply is first read
             settle = self.allowance.admit(input_tokens, params.max_new_tokens)
         except ChatError as error:
@@ -403,8 +404,42 @@ class ChatSession:
         exchange.reason = MOVED
 
     def _memory_start(self) -> int:
-        answered = [e for e in self.exchanges[:-1] if e.answered]
-        return answered[-1].memory_start if answered else 0
+        """Where the chain's memory started for the question before the one asked (the last)."""
+        return self.exchanges[-2].memory_start if len(self.exchanges) > 1 else 0
+
+
+class _History(Sequence[Turn]):
+    """The turns before the question being asked (the last exchange), each made as it
+    is read: a prompt reads the newest that fit its window, so a question in a
+    conversation of 10,000 turns builds a few hundred, not 10,000
+    (bench/turn_overhead.py).  Every exchange before the last is answered:
+    ``_exchange_for`` drops an unanswered one when the next question comes, and
+    ``open`` keeps none but the last."""
+
+    def __init__(self, exchanges: list[Exchange]) -> None:
+        self._exchanges = exchanges
+        self._length = max(len(exchanges) - 1, 0)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Turn: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Turn]: ...
+
+    def __getitem__(self, index: int | slice) -> Turn | list[Turn]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._length))]
+        if not -self._length <= index < self._length:
+            raise IndexError(index)
+        exchange = self._exchanges[index % self._length]
+        return Turn(exchange.question, exchange.answer)
+
+    def __reversed__(self) -> Iterator[Turn]:  # what fitting the window reads: the newest first
+        for exchange in itertools.islice(reversed(self._exchanges), 1, None):
+            yield Turn(exchange.question, exchange.answer)
 
 
 class _Streaming(Protocol):

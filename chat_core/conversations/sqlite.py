@@ -305,7 +305,8 @@ def _add(db: sqlite3.Connection, owner: str, amounts: dict[str, int], hold: Hold
 
 
 def _insert_usage(db: sqlite3.Connection, usage: Usage) -> None:
-    row = astuple(usage)
+    # Its fields are plain values: ``astuple``'s deep copy of each cost 35 us an answer.
+    row = tuple(vars(usage).values())
     db.execute(f"INSERT INTO usage ({_USAGE}) VALUES ({', '.join('?' * len(row))})", row)
 
 

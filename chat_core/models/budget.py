@@ -7,7 +7,8 @@ the system prompt, each turn, the tail with the question.  The first two are
 cached (``head_tokens``, ``turn_tokens``), so a question costs one count of its
 own text, however long the conversation is.  For the local model the parts meet
 at ChatML's special tokens, which llama.cpp tokenizes apart, so the sum is the
-exact count of the whole prompt; for estimates the sum only rounds up.
+exact count of the whole prompt (and a text is counted by its pieces between
+those tokens, each once: ``count_tokens``); for estimates the sum only rounds up.
 
 The local model's own tokenizer counts exactly.  Remote endpoints' tokenizers
 are not available offline, so their count is an estimate built to be an upper
@@ -24,12 +25,13 @@ estimate is at or above every one of them and about 2x over for English.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from chat_core.errors import PromptTooLong
 from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
-from chat_core.models.prompts import Turn
+from chat_core.models.prompts import PromptFormat, Turn
 
 
 class MessageTooLong(PromptTooLong):
@@ -61,14 +63,58 @@ def estimate_tokens(text: str) -> int:
 
 
 def count_tokens(spec: ModelSpec, text: str) -> int:
-    return bundled().count_tokens(text) if spec.is_local else estimate_tokens(text)
+    if not spec.is_local:
+        return estimate_tokens(text)
+    return sum(map(_piece_tokens, _at_specials(spec.prompt_format).split(text)))
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.cache
+def _at_specials(fmt: PromptFormat) -> re.Pattern[str]:
+    """Splits a text at the layout's special tokens, keeping them as pieces of their own."""
+    tokens = "|".join(map(re.escape, fmt.specials))
+    return re.compile(f"({tokens})" if tokens else "(?!)")
+
+
+# llama.cpp tokenizes the text between special tokens piece by piece, at about 20 us a
+# piece whatever its length, plus 0.2 us a character; the special tokens, the layout's
+# own "\n" between them and a question's piece ("user\n" and the question: counted in the
+# prompt without history, then again in its turn) recur from prompt to prompt, so each
+# piece is counted once.  Longer pieces cost mostly by their length, and are not kept.
+PIECE_CACHED_CHARS = 2048
+
+
+def _piece_tokens(piece: str) -> int:
+    if len(piece) > PIECE_CACHED_CHARS:
+        return bundled().count_tokens(piece)
+    return _cached_piece_tokens(piece)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_piece_tokens(piece: str) -> int:
+    return bundled().count_tokens(piece)
+
+
 def turn_tokens(spec: ModelSpec, turn: Turn) -> int:
     """Tokens of one rendered past turn; cached, so a turn is counted once however
     many later prompts include it."""
-    return count_tokens(spec, spec.prompt_format.render_turn(turn))
+    return _turn_counter(spec)(turn)
+
+
+def history_tokens(spec: ModelSpec, turns: Iterable[Turn]) -> int:
+    return sum(map(_turn_counter(spec), turns))
+
+
+# One cache of turns per model, keyed by the turn alone: it is looked up for every
+# turn of every prompt, and a spec's hash is Python's (a turn's is C's).
+@functools.lru_cache(maxsize=16)
+def _turn_counter(spec: ModelSpec) -> Callable[[Turn], int]:
+    render = spec.prompt_format.render_turn
+
+    @functools.lru_cache(maxsize=65536)
+    def tokens(turn: Turn) -> int:
+        return count_tokens(spec, render(turn))
+
+    return tokens
 
 
 @functools.lru_cache(maxsize=256)
@@ -99,15 +145,19 @@ def history_budget(spec: ModelSpec, params: GenerationParams, system: str, quest
 
 def newest_fitting(spec: ModelSpec, turns: Sequence[Turn], budget: int) -> int:
     """How many of the newest ``turns`` fit, whole, into ``budget`` tokens."""
-    used = kept = 0
+    return sum(1 for _ in _newest_fitting(spec, turns, budget))
+
+
+def fit_history(spec: ModelSpec, turns: Sequence[Turn], budget: int) -> list[Turn]:
+    """The newest past turns that fit ``budget`` tokens (``history_budget``), whole, oldest first."""
+    return list(_newest_fitting(spec, turns, budget))[::-1]
+
+
+def _newest_fitting(spec: ModelSpec, turns: Sequence[Turn], budget: int) -> Iterator[Turn]:
+    """The newest ``turns`` that fit ``budget``, newest first; the older ones are never read."""
+    tokens, used = _turn_counter(spec), 0
     for turn in reversed(turns):
-        used += turn_tokens(spec, turn)
+        used += tokens(turn)
         if used > budget:
-            break
-        kept += 1
-    return kept
-
-
-def fit_history(spec: ModelSpec, turns: Sequence[Turn], budget: int) -> Sequence[Turn]:
-    """The newest past turns that fit ``budget`` tokens (``history_budget``), whole."""
-    return turns[len(turns) - newest_fitting(spec, turns, budget) :]
+            return
+        yield turn

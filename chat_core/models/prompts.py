@@ -24,9 +24,9 @@ import json
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import regex
 from langchain_core.prompts import BasePromptTemplate, PromptTemplate, StringPromptTemplate
@@ -207,9 +207,10 @@ def _first_visible(token: re.Match[str]) -> int:
     return token.start() + _line_start().match(token.group()).end()
 
 
-@dataclass(frozen=True)
-class Turn:
-    """A question and its answer; the unit the history window keeps or drops whole."""
+class Turn(NamedTuple):
+    """A question and its answer; the unit the history window keeps or drops whole.
+    A tuple, as the per-turn caches hash it for every turn of every prompt: a
+    tuple's hash and equality run in C, a dataclass's in Python (bench/turn_overhead.py)."""
 
     question: str
     answer: str
@@ -232,6 +233,9 @@ class PromptFormat:
     tail: str
     stop: tuple[str, ...]
     strip: bool = True  # Llama 2's reference code strips every message; ChatML keeps text verbatim
+    # The layout's tokens that its model's tokenizer parses apart from the text around
+    # them, so that a prompt's token count is the sum of its pieces' (``budget.count_tokens``).
+    specials: tuple[str, ...] = ()
 
     def __hash__(self) -> int:
         # By name alone (names are unique): formats key the per-turn caches, looked
@@ -244,7 +248,7 @@ class PromptFormat:
         return neutralize(text.strip() if self.strip else text)
 
     def render_turn(self, turn: Turn) -> str:
-        return _rendered_turn(self, turn)
+        return _turn_renderer(self)(turn)
 
     def render_head(self, system: str) -> str:
         """The prompt's opening, holding the system prompt."""
@@ -256,7 +260,7 @@ class PromptFormat:
         return self.tail.format(input=self.clean(question))
 
     def render_history(self, turns: Sequence[Turn]) -> str:
-        return "".join(self.render_turn(turn) for turn in turns)
+        return "".join(map(_turn_renderer(self), turns))
 
     def template(self, system: str) -> PromptTemplate:
         """The ``PromptTemplate`` both conversation modes fill with history and input."""
@@ -268,9 +272,14 @@ class PromptFormat:
 
 # Cached: every turn in a window is rendered for each new question, and a
 # PromptTemplate costs a validation each time it is made (bench/turn_overhead.py).
-@functools.lru_cache(maxsize=65536)
-def _rendered_turn(fmt: PromptFormat, turn: Turn) -> str:
-    return fmt.turn.format(question=fmt.clean(turn.question), answer=fmt.clean(turn.answer))
+# One cache of turns per format, keyed by the turn alone: a format's hash is Python's.
+@functools.lru_cache(maxsize=16)
+def _turn_renderer(fmt: PromptFormat) -> Callable[[Turn], str]:
+    @functools.lru_cache(maxsize=65536)
+    def rendered(turn: Turn) -> str:
+        return fmt.turn.format(question=fmt.clean(turn.question), answer=fmt.clean(turn.answer))
+
+    return rendered
 
 
 @functools.lru_cache(maxsize=64)
@@ -298,7 +307,7 @@ class MessagesFormat:
         return neutralize(text.strip() if self.family.strip else text, role_lines=False)
 
     def render_history(self, turns: Sequence[Turn]) -> list[dict[str, str]]:
-        cleaned = [_cleaned_turn(self, turn) for turn in turns]
+        cleaned = map(_turn_cleaner(self), turns)
         return [
             {"role": role, "content": text}
             for turn in cleaned
@@ -335,10 +344,14 @@ def messages_of(prompt: str) -> list[dict[str, str]]:
     return messages
 
 
-# Cached as a text format's turns and templates are (see ``_rendered_turn``).
-@functools.lru_cache(maxsize=65536)
-def _cleaned_turn(fmt: MessagesFormat, turn: Turn) -> Turn:
-    return Turn(fmt.clean(turn.question), fmt.clean(turn.answer))
+# Cached as a text format's turns and templates are (see ``_turn_renderer``).
+@functools.lru_cache(maxsize=16)
+def _turn_cleaner(fmt: MessagesFormat) -> Callable[[Turn], Turn]:
+    @functools.lru_cache(maxsize=65536)
+    def cleaned(turn: Turn) -> Turn:
+        return Turn(fmt.clean(turn.question), fmt.clean(turn.answer))
+
+    return cleaned
 
 
 @functools.lru_cache(maxsize=64)
@@ -380,6 +393,7 @@ CHATML = PromptFormat(
     tail="<|im_start|>user\n{input}<|im_end|>\n<|im_start|>assistant\n",
     stop=("<|im_end|>",),
     strip=False,
+    specials=("<|im_start|>", "<|im_end|>"),
 )
 
 FALCON = PromptFormat(
