@@ -158,7 +158,7 @@ else:
         keep = partial(opened_summaries.__setitem__, key) if protected else partial(kept.keep_summary, *key)
         ended = summary_ended(keep, conversation_store().record_usage, owner(), model)
         run = summaries[key] = Summary.start(
-            text, model, model.defaults, detail=detail, concurrency=concurrency, on_end=ended
+            text, model, model.defaults, detail=detail, owner=owner(), concurrency=concurrency, on_end=ended
         )
     if run is None:
         st.stop()
