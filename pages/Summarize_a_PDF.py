@@ -157,9 +157,9 @@ else:
         # Kept and counted by the summary's thread as it ends, wherever the user is by then.
         keep = partial(opened_summaries.__setitem__, key) if protected else partial(kept.keep_summary, *key)
         ended = summary_ended(keep, conversation_store().record_usage, owner(), model)
-        admit = chat_session().allowance.admit  # each part, under the user's limits
         run = summaries[key] = Summary.start(
-            text, model, model.defaults, detail=detail, concurrency=concurrency, on_end=ended, admit=admit
+            text, model, model.defaults, detail=detail, owner=owner(), concurrency=concurrency,
+            on_end=ended, admit=chat_session().allowance.admit,  # each part, under the user's limits
         )
     if run is None:
         st.stop()

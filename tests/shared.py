@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,16 @@ ARTIFACTS = ROOT / "test-artifacts"  # the browser tests' screenshots
 # Debian's chromium (apt-get install chromium): Playwright cannot download a browser here.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+
+
+def until(condition: Callable[[], bool], seconds: float = 20) -> bool:
+    """Whether ``condition`` came true within ``seconds`` (looked at every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def golden(name: str) -> dict:

@@ -139,7 +139,7 @@ def test_stop_ends_the_call_under_way_and_keeps_the_parts_done(
             yield token
 
     monkeypatch.setattr(runtime.ENDPOINT, "complete", counted)
-    summary = Summary.start(text_of("pdflatex-4-pages.pdf"), SMALL, BRIEF, detail="short")
+    summary = Summary.start(text_of("pdflatex-4-pages.pdf"), SMALL, BRIEF, detail="short", owner="ana")
     deadline = time.monotonic() + 120
     while len(yielded) < 2 and time.monotonic() < deadline:  # a part done, the next one under way
         time.sleep(0.01)
@@ -163,13 +163,13 @@ def test_a_summary_nobody_polls_is_ended_once_whether_complete_stopped_or_failed
     by the summary's own thread, once, however it ends: the user may have left the page."""
     ended: list[Summary] = []
     text = text_of("pdflatex-4-pages.pdf")
-    complete = Summary.start(text, SMALL, BRIEF, detail="short", on_end=ended.append)
+    complete = Summary.start(text, SMALL, BRIEF, detail="short", owner="ana", on_end=ended.append)
     complete.wait(120)
     assert ended == [complete] and complete.complete
 
     scripted.token_s = 0.05
     asked = len(scripted.prompts)
-    stopped = Summary.start(text, SMALL, BRIEF, detail="short", on_end=ended.append)
+    stopped = Summary.start(text, SMALL, BRIEF, detail="short", owner="ana", on_end=ended.append)
     deadline = time.monotonic() + 120
     while len(scripted.prompts) == asked and time.monotonic() < deadline:  # its first call under way
         time.sleep(0.01)
@@ -182,6 +182,6 @@ def test_a_summary_nobody_polls_is_ended_once_whether_complete_stopped_or_failed
         yield ""
 
     monkeypatch.setattr(runtime.ENDPOINT, "complete", fails)
-    failed = Summary.start(text, SMALL, BRIEF, detail="short", on_end=ended.append)
+    failed = Summary.start(text, SMALL, BRIEF, detail="short", owner="ana", on_end=ended.append)
     failed.wait(120)
     assert ended == [complete, stopped, failed] and failed.error is not None and failed.calls == 1

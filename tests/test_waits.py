@@ -6,10 +6,11 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from langchain_core.runnables import RunnableConfig, RunnableLambda
+from shared import until
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.exchange import Exchange, Settings, State
@@ -68,20 +69,10 @@ def test_the_wait_names_the_questions_ahead_and_counts_the_seconds(
 
     reply = ChatSession().ask("Which river flows through Seoul?", SETTINGS, waiting=waiting)
     assert "".join(reply) == "The Han river."
-    queued = "1 question ahead of this one (the bundled model answers one at a time) · "
+    queued = "1 question ahead of yours (the bundled model answers one at a time, users in turn) · "
     assert any(line.startswith(queued) for line in seen), seen
     seconds = [int(line.rsplit("· ", 1)[1].removesuffix(" s")) for line in seen if line]
     assert seconds == sorted(seconds) and seconds[-1] > seconds[0], seen
-
-
-def until(condition: Callable[[], bool], seconds: float = 20) -> bool:
-    """Whether ``condition`` came true within ``seconds`` (looked at every 50 ms)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_a_question_stopped_while_waiting_its_turn_leaves_the_queue(
@@ -164,7 +155,7 @@ def test_an_empty_piece_of_text_is_never_passed_on() -> None:
         return ""
 
     exchange = Exchange("Which river?")
-    relay = TokenRelay(RunnableLambda(model), {}, ChatClient(None))
+    relay = TokenRelay(RunnableLambda(model), {}, ChatClient(None), owner="ana")
     reply = Reply(exchange, relay, SETTINGS, time.perf_counter(), None, 0, 60.0, save=lambda done: None)
     assert list(reply) == ["Seoul", " has", " the", " Han."]
     assert exchange.answer == "Seoul has the Han."

@@ -55,8 +55,8 @@ OVERTIME_EMPTY = Message(
 )
 # What an answer waits for until its first token; ``seconds`` since the question was sent.
 WAIT_QUEUED = Message(
-    "{ahead} ahead of this one (the bundled model answers one at a time) · {seconds} s",
-    "앞에 질문 {count}개가 있습니다(내장 모델은 한 번에 하나씩 답합니다) · {seconds}초",
+    "{ahead} ahead of yours (the bundled model answers one at a time, users in turn) · {seconds} s",
+    "앞에 질문 {count}개가 있습니다(내장 모델은 한 번에 하나씩, 사용자 차례대로 답합니다) · {seconds}초",
 )
 WAIT_PASSAGES = Message(
     "The model is reading {passages} and the question · {seconds} s",
@@ -241,12 +241,14 @@ class TokenRelay(BaseCallbackHandler):
     DONE = object()  # the answer is complete
     _WAKE = object()  # the reader has something to look at (``Reply.request_stop``)
 
-    def __init__(self, model: Runnable, inputs: dict[str, str], client: ChatClient) -> None:
+    def __init__(self, model: Runnable, inputs: dict[str, str], client: ChatClient, *, owner: str) -> None:
+        """``owner``: whose question it is, whose turns it takes on the bundled model."""
         self.tokens: queue.Queue[Any] = queue.Queue()
         self.cancelled = False
         self._client = client
         # Started by the first read: an answer stopped before it is read never calls the model.
-        self._thread = threading.Thread(target=self._work, args=(model, inputs), daemon=True)
+        work = local_model.on_behalf_of(owner, self._work)
+        self._thread = threading.Thread(target=work, args=(model, inputs), daemon=True)
 
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
         if self.cancelled:

@@ -264,7 +264,7 @@ class ChatSession:
         notice = sent.notice
         if self.library:  # a document searched only in part says so with every answer from it
             notice = Text.joined([self.library.notice(self.documents), notice])
-        relay = TokenRelay(sent.model, sent.inputs, llm.client)
+        relay = TokenRelay(sent.model, sent.inputs, llm.client, owner=self.owner)
         return Reply(
             exchange,
             relay,

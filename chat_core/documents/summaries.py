@@ -5,7 +5,8 @@ map-reduced: cut into chunks sized to the window (a little overlap between
 neighbours, so no sentence is lost at a cut), each chunk summarized, then the
 summaries combined, again in chunks if they still do not fit, until one
 remains.  The whole document is covered.  Remote endpoints take the chunk calls
-concurrently; the bundled model, one at a time.
+concurrently; the bundled model, one at a time, each call its own turn, so another
+user's question waits for one part at most (``local.model.Turns``).
 
 ``Summary.start`` runs one in a thread of its own, which the page polls for its
 progress (the calls done of those it will take, and the time left) and can stop:
@@ -20,6 +21,7 @@ original app chose.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 import time
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 import chat_core.local.runtime  # noqa: F401  (registers the bundled models with the model path)
 from chat_core.errors import ChatError, PromptTooLong, explain
 from chat_core.i18n import Message, Text, duration
+from chat_core.local import model as local_model
 from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import ChatClient, endpoint_llm
@@ -162,11 +165,13 @@ class Summary:
         params: GenerationParams,
         *,
         detail: str,
+        owner: str,
         concurrency: int = 4,
         on_end: Callable[[Summary], None] | None = None,
         admit: Admit | None = None,
     ) -> Summary:
-        """``summarize`` in a thread of its own; the summary it fills, to poll and to stop.
+        """``summarize`` in a thread of its own, for ``owner``, whose turns its parts take
+        on the bundled model; the summary it fills, to poll and to stop.
         The thread calls ``on_end(summary)`` once as it ends (complete, stopped or failed)
         after a model call, whether anyone still polls or not: the user may have left the
         page meanwhile.  A summary refused before any call has nothing to keep or count."""
@@ -193,7 +198,7 @@ class Summary:
                 except ChatError as error:
                     summary.unkept = error
 
-        summary._thread = threading.Thread(target=run, daemon=True)
+        summary._thread = threading.Thread(target=local_model.on_behalf_of(owner, run), daemon=True)
         summary._thread.start()
         return summary
 
@@ -406,7 +411,8 @@ def _map(
     done: dict[int, str],
     answered: Callable[[], None],
 ) -> None:
-    """Summarize the chunks into ``done`` as each finishes."""
+    """Summarize the chunks into ``done`` as each finishes, each in the caller's context:
+    its user's (``local_model.USER``), whose turns the calls take."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: dict[Future[str], int] = {}
         queue = iter(enumerate(chunks))
@@ -415,7 +421,8 @@ def _map(
                 item = next(queue, None)
                 if item is None:
                     break
-                pending[pool.submit(ask, instruction, item[1])] = item[0]
+                call = contextvars.copy_context().run
+                pending[pool.submit(call, ask, instruction, item[1])] = item[0]
             if not pending:
                 return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

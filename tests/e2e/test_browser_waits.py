@@ -1,6 +1,7 @@
 """Waiting for an answer in Chromium: the wait is explained in the answer's place,
-and in each compared column, its seconds going up, until the first words come; a
-Stop then leaves no error line in the app's log.  An app of its own, whose scripted
+and in each compared column, its seconds going up, until the first words come; the
+questions ahead of one on the bundled model are counted as they go; a Stop then
+leaves no error line in the app's log.  An app of its own, whose scripted
 model takes 3 s a word, and whose output the test reads; the catalog's JumpStart
 endpoints served as slowly by the endpoint server, in this process."""
 
@@ -80,6 +81,29 @@ def test_the_header_leads_the_answer_and_an_invented_citation_is_marked_as_it_st
     expect(page.get_by_role("button", name="Stop")).to_be_visible()  # still streaming
     page.get_by_role("button", name="Stop").click()
     expect(answer.get_by_text("stopped ·")).to_be_visible(timeout=30_000)
+
+
+def test_a_question_waiting_its_turn_says_how_many_go_first_as_they_go(
+    browser: Browser, slow_app: tuple[str, Path], request: pytest.FixtureRequest
+) -> None:
+    """Three sessions ask the bundled model, one after another: the second and third
+    say how many questions go before theirs, and the third's count goes down once the
+    first is stopped.  Each is stopped in the end, so the model is free for the next test."""
+    url = slow_app[0]
+    first, second, third = (open_page(browser, url, request) for _ in range(3))
+    send(first, "The first question?")
+    expect(bubbles(first).nth(1)).to_contain_text("You asked:", timeout=30_000)  # it has the model
+    send(second, "The second question?")
+    expect(bubbles(second).nth(1)).to_contain_text("1 question ahead of yours", timeout=30_000)
+    send(third, "The third question?")
+    waiting = bubbles(third).nth(1)
+    expect(waiting).to_contain_text("2 questions ahead of yours", timeout=30_000)
+    first.get_by_role("button", name="Stop").click()
+    expect(waiting).to_contain_text("1 question ahead of yours", timeout=30_000)
+    for page in (third, second):
+        page.get_by_role("button", name="Stop").click()
+    for page in (first, second, third):
+        expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=30_000)
 
 
 # Last: the comparison it turns on is the user's choice from then on.
