@@ -43,9 +43,9 @@ LIMITS = {
 st.title(t("Usage"))
 try:
     standings = Allowance(conversation_store, user).standings()
-except ChatError as error:
+except ChatError as error:  # shown in place of the limits: usage is shown all the same
     st.error(error.text(lang), icon=":material/error:")
-    st.stop()
+    standings = []
 if standings:  # the user's limits (none: none set, or an admin)
     st.subheader(t("Your limits"))
     cells = [

@@ -48,3 +48,15 @@ def test_the_usage_page_shows_each_limit_used_and_left(
     rows = {row[0]: list(row[1:4]) for row in shown.itertuples(index=False)}
     assert rows["Questions per minute"] == ["1", "4", "5"]
     assert rows["Tokens per day (UTC)"] == ["300", "700", "1,000"]
+
+
+def test_the_usage_page_shows_usage_when_the_limits_file_is_bad(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits(tmp_path, monkeypatch, '[default]\ntokens_per_day = "lots"\n')
+    at = AppTest.from_file("../app.py", default_timeout=30)
+    at.run()
+    at.switch_page("pages/usage.py").run()
+    assert not at.exception
+    assert "The limits file (CHAT_LIMITS) is not valid" in at.error[0].value  # in place of the limits
+    assert at.date_input and at.info  # usage all the same: its period, and what is in it

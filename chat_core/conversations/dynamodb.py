@@ -40,8 +40,10 @@ Key design (one table, on-demand billing):
   charge's bound, and puts the reservation, ``SK=HOLD#<key>``, with its charges and
   expiry.  Settling deletes the reservation (on condition that it is there) in one
   transaction with the counters' corrections.  A counter's ``drop_at`` is when it may go
-  (its window's end, plus the longest a reservation lives): with the table's TTL
-  enabled on ``drop_at``, DynamoDB deletes old counters itself.
+  (its window's end, plus the longest a reservation lives), a reservation's the latest of
+  its counters'; ``create-table`` enables the table's TTL on ``drop_at``, so DynamoDB
+  deletes them itself.  A counter made again after that (an answer settled, or a
+  reservation given back, late) gets a ``drop_at`` too.
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -118,6 +120,10 @@ def create_table(table: str, client: Any = None) -> None:
         ],
     )
     client.get_waiter("table_exists").wait(TableName=table)
+    # DynamoDB deletes what limits no longer need (counters, reservations) past their drop_at.
+    client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "drop_at"}
+    )
 
 
 def _s(value: str) -> dict[str, str]:
@@ -370,10 +376,14 @@ class DynamoDBStore(AppendOnlyMessages):
             },
             ConsistentRead=True,
         ):
-            charges = json.loads(expired["charges"]["S"])  # unless another replica gave it back meanwhile:
-            self._settle(owner, expired["SK"]["S"], {c: -amount for c, amount in charges.items()})
+            charges = json.loads(expired["charges"]["S"])
+            # A hold written before holds had a drop_at lives no longer than its expiry.
+            drop_at = float(expired.get("drop_at", expired["expires"])["N"])
+            back = {c: -amount for c, amount in charges.items()}
+            # Unless another replica gave it back meanwhile:
+            self._settle(owner, expired["SK"]["S"], back, dict.fromkeys(back, drop_at))
         writes = [
-            self._add(owner, charge.counter, charge.amount)
+            self._add(owner, charge.counter, charge.amount, charge.until)
             | {
                 "UpdateExpression": "ADD held :amount SET drop_at = :until",
                 "ConditionExpression": "attribute_not_exists(held) OR held < :below",
@@ -386,7 +396,12 @@ class DynamoDBStore(AppendOnlyMessages):
             for charge in hold.charges
         ]
         charges = json.dumps({charge.counter: charge.amount for charge in hold.charges})
-        item = _limits_key(owner, f"HOLD#{hold.key}") | {"expires": _n(hold.expires), "charges": _s(charges)}
+        item = _limits_key(owner, f"HOLD#{hold.key}") | {
+            "expires": _n(hold.expires),
+            "charges": _s(charges),
+            # Kept while any of its counters is, to be given back to them: then the TTL's.
+            "drop_at": _n(int(max(charge.until for charge in hold.charges))),
+        }
         try:
             self._transact([{"Update": write} for write in writes] + [{"Put": {"Item": item}}])
         except ClientError as error:
@@ -398,16 +413,17 @@ class DynamoDBStore(AppendOnlyMessages):
 
     def settle(self, owner: str, hold: Hold, used: dict[str, int]) -> None:
         reserved = {charge.counter: charge.amount for charge in hold.charges}
+        until = {charge.counter: charge.until for charge in hold.charges}
         corrections = {counter: amount - reserved.get(counter, 0) for counter, amount in used.items()}
-        if not self._settle(owner, f"HOLD#{hold.key}", corrections) and used:
+        if not self._settle(owner, f"HOLD#{hold.key}", corrections, until) and used:
             # It expired and was given back: what it used is added alone.
-            self._transact([{"Update": self._add(owner, c, amount)} for c, amount in used.items()])
+            self._transact([{"Update": self._add(owner, c, amount, until[c])} for c, amount in used.items()])
 
-    def _settle(self, owner: str, hold: str, corrections: dict[str, int]) -> bool:
-        """Delete reservation ``hold`` and correct the counters, in one transaction;
-        False (nothing done) when it is no longer there."""
+    def _settle(self, owner: str, hold: str, corrections: dict[str, int], until: dict[str, float]) -> bool:
+        """Delete reservation ``hold`` and correct the counters (each kept ``until``, should
+        it be made again), in one transaction; False (nothing done) when it is no longer there."""
         delete = {"Key": _limits_key(owner, hold), "ConditionExpression": "attribute_exists(PK)"}
-        updates = [{"Update": self._add(owner, c, amount)} for c, amount in corrections.items()]
+        updates = [{"Update": self._add(owner, c, amount, until[c])} for c, amount in corrections.items()]
         try:
             self._transact([{"Delete": delete}, *updates])
         except ClientError as error:
@@ -416,11 +432,13 @@ class DynamoDBStore(AppendOnlyMessages):
             raise
         return True
 
-    def _add(self, owner: str, counter: str, amount: int) -> dict[str, Any]:
+    def _add(self, owner: str, counter: str, amount: int, until: float) -> dict[str, Any]:
+        """Add ``amount`` to a counter; one made by it (the TTL deleted it, its window over)
+        is marked to go at ``until``, not kept for ever."""
         return {
             "Key": _limits_key(owner, f"COUNT#{counter}"),
-            "UpdateExpression": "ADD held :amount",
-            "ExpressionAttributeValues": {":amount": _n(amount)},
+            "UpdateExpression": "ADD held :amount SET drop_at = if_not_exists(drop_at, :until)",
+            "ExpressionAttributeValues": {":amount": _n(amount), ":until": _n(int(until))},
         }
 
     def _transact(self, writes: list[dict[str, dict[str, Any]]]) -> None:

@@ -26,9 +26,9 @@ from chat_core.conversations.exchange import REPEATING, Exchange, Settings, Stat
 from chat_core.conversations.repetition import RepetitionGuard
 from chat_core.i18n import Message, Text, plural
 from chat_core.local import model as local_model
-from chat_core.models.budget import count_tokens
 from chat_core.models.endpoint import ChatClient
 from chat_core.usage.limits import Settle
+from chat_core.usage.records import output_tokens
 
 # The longest an answer may take, from sending the question to its last token, unless
 # ANSWER_MAX_SECONDS says otherwise: a slow model writing the most tokens the sliders
@@ -193,6 +193,8 @@ class Reply:
 
     def stop_from_elsewhere(self, timeout: float) -> None:
         self.request_stop()
+        if self._relay.thread is None:  # never read: no thread is iterating it to end it
+            self.stop()
         self._settled.wait(timeout)
 
     def _finish(self, state: State, reason: Text | None = None) -> None:
@@ -202,7 +204,7 @@ class Reply:
             exchange = self.exchange
             exchange.answer = "".join(self._parts)
             first = self._first or finished
-            n_tokens = count_tokens(self.settings.spec, exchange.answer)
+            n_tokens = output_tokens(self.settings.spec, self.settings.params.max_new_tokens, exchange.answer)
             rate = (n_tokens - 1) / (finished - first) if n_tokens > 1 and finished > first else None
             exchange.stats = Stats(
                 first - self._started, n_tokens, rate, self._input_tokens, finished - self._started

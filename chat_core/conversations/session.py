@@ -186,14 +186,18 @@ class ChatSession:
             raise ValueError(f"compare two or three models, not {len(settings)}")
         exchange, fits = self._asked(question, settings, top_k, progress)
         self.comparison = Comparison(exchange, self.store, self.owner, self.conversation_id)
-        for one, fit in zip(settings, fits, strict=True):
-            candidate, reply = Exchange(question, exchange.key, no_source=exchange.no_source), None
-            if isinstance(fit, ChatError):
-                candidate.failed(fit)
-            else:
-                with contextlib.suppress(ChatError):  # the candidate says why it failed
-                    reply = self.reply(candidate, fit, one, self.comparison.keep)
-            self.comparison.add(one, candidate, reply)
+        try:
+            for one, fit in zip(settings, fits, strict=True):
+                candidate, reply = Exchange(question, exchange.key, no_source=exchange.no_source), None
+                if isinstance(fit, ChatError):
+                    candidate.failed(fit)
+                else:
+                    with contextlib.suppress(ChatError):  # the candidate says why it failed
+                        reply = self.reply(candidate, fit, one, self.comparison.keep)
+                self.comparison.add(one, candidate, reply)
+        except BaseException:  # the replies made so far never start: their reservations are settled
+            self.comparison.stop_from_elsewhere(0)
+            raise
         self._streaming = self.comparison.start(idle)
         return self.comparison
 
@@ -257,14 +261,16 @@ class ChatSession:
         # The budget is what the prompt without history left of the window.
         input_tokens = spec.context_window - params.max_new_tokens - budget
         input_tokens += history_tokens(spec, sent.history)
-        try:  # before the model is called: its thread starts when the reply is first read
-            settle = self.allowance.admit(input_tokens, params.max_new_tokens)
-        except ChatError as error:
-            raise exchange.failed(error) from error
         notice = sent.notice
         if self.library:  # a document searched only in part says so with every answer from it
             notice = Text.joined([self.library.notice(self.documents), notice])
         relay = TokenRelay(sent.model, sent.inputs, llm.client, owner=self.owner)
+        # The last step before the reply that settles it exists (nothing after can fail),
+        # and before the model is called: its thread starts when the reply is first read.
+        try:
+            settle = self.allowance.admit(input_tokens, params.max_new_tokens, seconds=max_seconds)
+        except ChatError as error:
+            raise exchange.failed(error) from error
         return Reply(
             exchange,
             relay,

@@ -37,6 +37,7 @@ from chat_core.models.budget import count_tokens
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.endpoint import ChatClient, endpoint_llm
 from chat_core.models.prompts import neutralize
+from chat_core.usage.records import output_tokens
 
 DETAILS = ("short", "detailed")
 SYSTEM = "You summarize documents faithfully, without adding facts."
@@ -347,7 +348,7 @@ def summarize(
             raise explained from error
         finally:
             answer = "".join(tokens).strip()
-            answer_tokens = count_tokens(spec, answer)
+            answer_tokens = output_tokens(spec, params.max_new_tokens, answer)
             summary.count(prompt_tokens, answer_tokens, time.monotonic() - started)
             if settle is not None:
                 settle(prompt_tokens + answer_tokens)

@@ -14,9 +14,14 @@ Off by default.  ``CHAT_LIMITS`` names a TOML file::
     [users."https://issuer#carol"]  # one user (an admin too): before any group or default
     tokens_per_month = "off"
 
-A limit is a whole number or "off".  Windows are calendar ones, in UTC: the minute, the
-day, the month.  Calendar windows rather than sliding ones, so that each is one counter
-in the store, admitted against in one atomic step, and its reset is one time to tell.
+A limit is a whole number or "off"; 0 turns the models off for whoever it applies to.
+Anything else in the file (a table or a setting not named here, members that are not a
+list of ids) makes it invalid: every question is refused, telling the user to ask the
+operator, and the log says what is wrong (which may name other users).
+
+Windows are calendar ones, in UTC: the minute, the day, the month.  Calendar windows
+rather than sliding ones, so that each is one counter in the store, admitted against in
+one atomic step, and its reset is one time to tell.
 
 Tokens are input plus output, as the usage records count them.  Admission checks and
 reserves in one step of the store (``Store.reserve``): a question's input tokens plus its
@@ -36,13 +41,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chat_core.access import is_admin
 from chat_core.conversations.store import Charge, Hold, Store, next_key, now
@@ -51,8 +59,9 @@ from chat_core.i18n import Message, Text
 
 LIMITS_ENV = "CHAT_LIMITS"
 NAMES = ("questions_per_minute", "tokens_per_day", "tokens_per_month")
-# How long a reservation lives unsettled: far beyond the longest answer (ANSWER_MAX_SECONDS,
-# 600 s by default) or summary part, so only a process that died leaves one to expire.
+# How long a reservation lives unsettled past its call's deadline (an answer's
+# ANSWER_MAX_SECONDS; a summary part has none, and takes seconds): only a process that
+# died leaves one to expire.
 HOLD_S = 2 * 3600.0
 log = logging.getLogger(__name__)
 
@@ -63,8 +72,16 @@ IN_SECONDS = Message("in {seconds} s", "{seconds}초 뒤")
 
 
 class LimitsMisconfigured(ChatError):
-    en = "The limits file {path} (CHAT_LIMITS) cannot be used: {problem}. Ask the operator to fix it."
-    ko = "한도 파일 {path}(CHAT_LIMITS)을 쓸 수 없습니다: {problem}. 운영자에게 고쳐 달라고 하세요."
+    """What is wrong is logged, not said: it may name other users and their limits."""
+
+    en = (
+        "The limits file (CHAT_LIMITS) is not valid, so no question can be admitted. "
+        "Ask the operator to fix it: the app's log says what is wrong."
+    )
+    ko = (
+        "한도 파일(CHAT_LIMITS)이 올바르지 않아 질문을 받을 수 없습니다. "
+        "운영자에게 고쳐 달라고 하세요. 무엇이 잘못되었는지는 앱 로그에 있습니다."
+    )
 
 
 class LimitReached(ChatError):
@@ -98,11 +115,61 @@ class TokensPerMonthReached(LimitReached):
     )
 
 
+class DayTokensUsedUp(TokensPerDayReached):
+    """The day's tokens all used: said before what needs no tokens of its own (indexing)."""
+
+    en = "You have used all {limit:,} of your tokens for today (UTC). Your tokens for the day reset {when}."
+    ko = "오늘(UTC) 토큰 {limit:,}개를 모두 썼습니다. 하루 토큰은 {when} 다시 채워집니다."
+
+
+class MonthTokensUsedUp(TokensPerMonthReached):
+    en = (
+        "You have used all {limit:,} of your tokens for this month (UTC). "
+        "Your tokens for the month reset {when}."
+    )
+    ko = "이번 달(UTC) 토큰 {limit:,}개를 모두 썼습니다. 한 달 토큰은 {when} 다시 채워집니다."
+
+
+class TurnedOff(LimitReached):
+    """A limit of 0: no window's end will let the user in."""
+
+    en = "The operator has turned off your use of the models (a limit of 0). Ask them if you need it."
+    ko = "운영자가 모델 사용을 막아 두었습니다(한도 0). 필요하면 운영자에게 요청하세요."
+
+
 REFUSALS: dict[str, type[LimitReached]] = {
     "questions_per_minute": QuestionsPerMinuteReached,
     "tokens_per_day": TokensPerDayReached,
     "tokens_per_month": TokensPerMonthReached,
 }
+USED_UP: dict[str, type[LimitReached]] = {
+    "tokens_per_day": DayTokensUsedUp,
+    "tokens_per_month": MonthTokensUsedUp,
+}
+
+# The file's schema, checked with pydantic (a dependency of LangChain's already) rather
+# than by hand: strict, so that ``true`` is no limit and a string of ids no members.
+Limit = Annotated[int, Field(ge=0)] | Literal["off"]
+
+
+class _Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    questions_per_minute: Limit | None = None  # None: not set here
+    tokens_per_day: Limit | None = None
+    tokens_per_month: Limit | None = None
+
+
+class _Group(_Limits):
+    members: list[str]
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    default: _Limits = _Limits()
+    groups: dict[str, _Group] = {}
+    users: dict[str, _Limits] = {}
 
 
 @dataclass(frozen=True)
@@ -136,18 +203,17 @@ def limits_for(owner: str, environ: Mapping[str, str] = os.environ) -> dict[str,
     if not path:
         return {}
     settings = _settings(Path(path), _mtime(Path(path)))
-    groups = [group for group in settings["groups"].values() if owner in group.get("members", [])]
+    own = settings.users.get(owner)
+    groups = [group for group in settings.groups.values() if owner in group.members]
     found: dict[str, int] = {}
     for name in NAMES:
-        if name in (own := settings["users"].get(owner, {})):
-            value = own[name]
-        elif set_by := [group[name] for group in groups if name in group]:
+        value = getattr(own, name, None)  # None: not set
+        set_by = [getattr(group, name) for group in groups if getattr(group, name) is not None]
+        if value is None and set_by:
             value = "off" if "off" in set_by else max(set_by)
-        elif not is_admin(owner, environ):
-            value = settings["default"].get(name, "off")
-        else:
-            value = "off"
-        if value != "off":
+        elif value is None and not is_admin(owner, environ):
+            value = getattr(settings.default, name)
+        if value not in (None, "off"):
             found[name] = value
     return found
 
@@ -156,32 +222,18 @@ def _mtime(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
     except OSError as error:
-        raise LimitsMisconfigured(path=str(path), problem=error.strerror or str(error)) from error
+        log.warning("the limits file %s (CHAT_LIMITS) cannot be read: %s", path, error)
+        raise LimitsMisconfigured from error
 
 
 @functools.lru_cache(maxsize=4)
-def _settings(path: Path, mtime: int) -> dict[str, Any]:
+def _settings(path: Path, mtime: int) -> _File:
     """The file, read again whenever it changes (``mtime``), every value checked."""
     try:
-        settings = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise LimitsMisconfigured(path=str(path), problem=str(error)) from error
-    tables = {"default": settings.get("default", {}), **settings.get("users", {})}
-    tables |= {f"groups.{name}": group for name, group in settings.get("groups", {}).items()}
-    for where, table in tables.items():
-        for name, value in table.items():
-            ok = name == "members" or (
-                name in NAMES and (value == "off" or (type(value) is int and value >= 0))
-            )
-            if not ok:
-                names = ", ".join(NAMES)
-                problem = f'{where}.{name} = {value!r}: limits are {names}, each a whole number or "off"'
-                raise LimitsMisconfigured(path=str(path), problem=problem)
-    return {
-        "default": settings.get("default", {}),
-        "groups": settings.get("groups", {}),
-        "users": settings.get("users", {}),
-    }
+        return _File.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValidationError) as error:
+        log.warning("the limits file %s (CHAT_LIMITS) is not valid: %s", path, error)
+        raise LimitsMisconfigured from error
 
 
 def windows(limits: Mapping[str, int], at: float) -> list[Window]:
@@ -204,18 +256,19 @@ def windows(limits: Mapping[str, int], at: float) -> list[Window]:
 
 
 def when(resets: float, at: float) -> Text:
-    """When a window ends, as a person reads it: "in 3 h 12 min, at 00:00 UTC"."""
-    left = max(1, round(resets - at))
+    """When a window ends, as a person reads it: "in 3 h 12 min, at 00:00 UTC".  Each
+    figure is rounded up, so that the reset is never sooner than said."""
+    left = max(1, math.ceil(resets - at))
     stamp = datetime.fromtimestamp(resets, UTC)
     clock = f"{stamp:%H:%M}" if left < 86400 else f"{stamp:%Y-%m-%d %H:%M}"
     if left < 60:
         return IN_SECONDS.format(seconds=left)
-    minutes = -(-left // 60)  # rounded up: the reset is never sooner than said
+    minutes = -(-left // 60)
     if minutes < 60:
         return IN_MINUTES.format(minutes=minutes, at=clock)
-    hours = minutes // 60
-    if hours < 24:
-        return IN_HOURS.format(hours=hours, minutes=minutes % 60, at=clock)
+    if minutes < 24 * 60:
+        return IN_HOURS.format(hours=minutes // 60, minutes=minutes % 60, at=clock)
+    hours = -(-minutes // 60)
     return IN_DAYS.format(days=hours // 24, hours=hours % 24, at=clock)
 
 
@@ -255,10 +308,13 @@ class Allowance:
         self._open = open_store
         self.owner = owner
 
-    def admit(self, input_tokens: int, max_new_tokens: int, question: bool = True) -> Settle:
+    def admit(
+        self, input_tokens: int, max_new_tokens: int, question: bool = True, seconds: float = 0.0
+    ) -> Settle:
         """Reserve a model call's tokens (and, for a ``question``, one question), or raise
         the ``LimitReached`` of the first limit it would pass; returns what settles the
-        reservation once the call ends (``Admitted.settle``)."""
+        reservation once the call ends (``Admitted.settle``).  ``seconds``: the longest
+        the call may take (its deadline), which the reservation outlives by ``HOLD_S``."""
         limits = limits_for(self.owner)
         if not limits or (store := self._open()) is None:
             return _nothing
@@ -266,15 +322,16 @@ class Allowance:
         found = windows(limits, at)
         if not question:
             found = [window for window in found if window.name != "questions_per_minute"]
+        lives = seconds + HOLD_S
         charges = tuple(
-            Charge(w.counter, 1, w.limit, w.resets + HOLD_S)
+            Charge(w.counter, 1, w.limit, w.resets + lives)
             if w.name == "questions_per_minute"
-            else Charge(w.counter, input_tokens + max_new_tokens, w.limit - input_tokens, w.resets + HOLD_S)
+            else Charge(w.counter, input_tokens + max_new_tokens, w.limit - input_tokens, w.resets + lives)
             for w in found
         )
         if not charges:
             return _nothing
-        hold = Hold(next_key(), charges, at + HOLD_S)
+        hold = Hold(next_key(), charges, at + lives)
         if (refused := store.reserve(self.owner, hold)) is not None:
             window = next(window for window in found if window.counter == refused)
             raise self._refusal(store, window, input_tokens + max_new_tokens, at)
@@ -285,9 +342,9 @@ class Allowance:
         counts no tokens)."""
         for standing in self.standings():
             if standing.name != "questions_per_minute" and not standing.remaining:
-                raise REFUSALS[standing.name](
-                    used=standing.used, limit=standing.limit, needed=0, when=when(standing.resets, now())
-                )
+                if not standing.limit:
+                    raise TurnedOff
+                raise USED_UP[standing.name](limit=standing.limit, when=when(standing.resets, now()))
 
     def standings(self) -> list[Standing]:
         """Each of the user's limits with what its window holds (reservations included)."""
@@ -300,6 +357,8 @@ class Allowance:
 
     def _refusal(self, store: Store, window: Window, needed: int, at: float) -> LimitReached:
         refusal = REFUSALS[window.name]
+        if not window.limit:
+            return TurnedOff()
         if window.name == "questions_per_minute":
             return refusal(limit=window.limit, when=when(window.resets, at))
         used = store.counters(self.owner, [window.counter]).get(window.counter, 0)

@@ -26,12 +26,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chat_core.errors import ChatError
+from chat_core.models.budget import count_tokens
 
 if TYPE_CHECKING:
-    from chat_core.documents.summaries import Summary
     from chat_core.models.catalog import ModelSpec
 
 # What a usage record counts, and its name on the Usage page (translated there).
@@ -55,6 +55,26 @@ class Usage:
     calls: int = 1  # model calls: a summary makes one a part
     pages: int = 0  # an indexing's pages
     passages: int = 0  # an indexing's passages
+
+
+class Summary(Protocol):
+    """What a summary's record is made of (``documents.summaries.Summary``, which counts
+    its calls' tokens here: ``output_tokens``)."""
+
+    text: str
+    complete: bool
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    seconds: float
+
+
+def output_tokens(spec: ModelSpec, max_new_tokens: int, text: str) -> int:
+    """The tokens a model's answer ``text`` counts as, in its usage record and under the
+    user's limits alike: at most ``max_new_tokens``, the most the model may generate,
+    whatever counting the text again says (for a remote model, an estimate that errs high;
+    for any, a text tokenized otherwise than it was generated)."""
+    return min(count_tokens(spec, text), max_new_tokens)
 
 
 def usage_of(owner: str, key: str, at: float, stats: dict[str, Any]) -> Usage | None:

@@ -1,8 +1,10 @@
 """Per-user limits in Chromium: with a day's tokens nearly used, a question is refused
 with the limit and when it resets, in English and in Korean, the question kept on
 screen; the Usage page shows the day's tokens used and left.  The store holds 4 of
-the 10 tokens allowed before the app starts; any question's prompt is longer than 6."""
+the 10 tokens allowed, today's and tomorrow's (UTC), before the app starts, so that what
+is asserted holds on either side of midnight; any question's prompt is longer than 6."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from shared import app_environment, app_process, bubbles, open_page, send
 
 from chat_core.conversations.backends import open_store
+from chat_core.usage import limits
 from chat_core.usage.limits import Allowance
 
 REFUSED = {
@@ -25,9 +28,12 @@ def limited_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (folder / "limits.toml").write_text("[default]\ntokens_per_day = 10\n")
     environment = app_environment(folder) | {"CHAT_LIMITS": str(folder / "limits.toml")}
     store = open_store(environment["CHAT_STORE"])
+    today = time.time()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CHAT_LIMITS", environment["CHAT_LIMITS"])
-        Allowance(lambda: store, "local").admit(0, 4)(4)
+        for day in (today, today + 86400):
+            patch.setattr(limits, "now", lambda day=day: day)
+            Allowance(lambda: store, "local").admit(0, 4)(4)
     with app_process(environment) as (url, _):
         yield url
 
