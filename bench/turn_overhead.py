@@ -60,15 +60,16 @@ class Canned:
     reading thread (no model thread, no endpoint)."""
 
     answer = ""  # the next answer; set before each question
+    prompt = ""  # the last prompt formatted
 
-    def __init__(self, model: Runnable, inputs: dict[str, str], client: Any) -> None:
+    def __init__(self, model: Runnable, inputs: dict[str, str], client: Any, *, owner: str) -> None:
         self._model, self._inputs = model, inputs
         self._left: list[object] = [Canned.answer, TokenRelay.DONE]
         self.thread = None
 
     def next(self, timeout: float) -> object:
         if len(self._left) == 2:
-            assert self._model.first.format(**self._inputs)  # type: ignore[attr-defined]
+            Canned.prompt = self._model.first.format(**self._inputs)  # type: ignore[attr-defined]
         return self._left.pop(0)
 
     def wake(self) -> None: ...
