@@ -4,8 +4,8 @@ The prompt may hold ``context_window - max_new_tokens`` tokens.  The system
 prompt and the new question are always in it; past turns are added newest
 first, whole, while they fit.  A prompt is counted by its parts: the head with
 the system prompt, each turn, the tail with the question.  The first two are
-cached (``head_tokens``, ``turn_tokens``), so a question costs one count of its
-own text, however long the conversation is.  For the local model the parts meet
+cached (``head_tokens``, and each turn's count, ``history_tokens``), so a question
+costs one count of its own text, however long the conversation is.  For the local model the parts meet
 at ChatML's special tokens, which llama.cpp tokenizes apart, so the sum is the
 exact count of the whole prompt (and a text is counted by its pieces between
 those tokens, each once: ``count_tokens``); for estimates the sum only rounds up.
@@ -92,12 +92,6 @@ def _piece_tokens(piece: str) -> int:
 @functools.lru_cache(maxsize=4096)
 def _cached_piece_tokens(piece: str) -> int:
     return bundled().count_tokens(piece)
-
-
-def turn_tokens(spec: ModelSpec, turn: Turn) -> int:
-    """Tokens of one rendered past turn; cached, so a turn is counted once however
-    many later prompts include it."""
-    return _turn_counter(spec)(turn)
 
 
 def history_tokens(spec: ModelSpec, turns: Iterable[Turn]) -> int:
