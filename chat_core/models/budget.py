@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from chat_core.errors import PromptTooLong
 from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
-from chat_core.models.prompts import PromptFormat, Turn
+from chat_core.models.prompts import PromptFormat, Turn, TurnCache
 
 
 class MessageTooLong(PromptTooLong):
@@ -98,17 +98,15 @@ def history_tokens(spec: ModelSpec, turns: Iterable[Turn]) -> int:
     return sum(map(_turn_counter(spec), turns))
 
 
-# One cache of turns per model, keyed by the turn alone: it is looked up for every
-# turn of every prompt, and a spec's hash is Python's (a turn's is C's).
-@functools.lru_cache(maxsize=16)
+_TURN_TOKENS: TurnCache[ModelSpec, int] = TurnCache(
+    lambda spec, turn: count_tokens(spec, spec.prompt_format.render_turn(turn))
+)
+
+
 def _turn_counter(spec: ModelSpec) -> Callable[[Turn], int]:
-    render = spec.prompt_format.render_turn
-
-    @functools.lru_cache(maxsize=65536)
-    def tokens(turn: Turn) -> int:
-        return count_tokens(spec, render(turn))
-
-    return tokens
+    """A turn's tokens, cached: counted once however many later prompts include it.
+    Models of one layout count alike, exactly (the bundled tokenizer) or by estimate."""
+    return _TURN_TOKENS.of(spec, f"{spec.prompt_format.name} {'exact' if spec.is_local else 'estimate'}")
 
 
 @functools.lru_cache(maxsize=256)
