@@ -7,6 +7,7 @@ import pytest
 
 from bench.results import BEGIN, END, Spread, figure, write
 from bench.turn_overhead import SYSTEM, Canned, Original, Ours, breakdown, canned_model, turn
+from chat_core.conversations.sqlite import SQLiteStore
 from chat_core.models.catalog import load_catalog
 
 
@@ -59,7 +60,7 @@ def test_turn_overhead_times_the_apps_own_turn(model_id: str, tmp_path) -> None:
     answer, and the prompt it built holds the history."""
     spec = load_catalog()[model_id]
     with canned_model():
-        ours = Ours(spec, 3, tmp_path)
+        ours = Ours(spec, 3, SQLiteStore(tmp_path / "chat.db"))
         assert ours() > 0 and Original(3)() > 0
         assert "the rest" in breakdown(ours, 1)
     session = ours.session
