@@ -1,13 +1,14 @@
 """Figure 1: time per turn spent outside the model, as history grows.
 
 Ours is the app's own path for a question, through ``ChatSession`` on SQLite as
-the chat page takes it: ``ask`` saves the question, fits the newest turns into the
-window and builds the model's call; the model, here a stand-in that answers at
-once (``Canned``), gets its prompt formatted from that call as the chain formats
-it; reading the reply to its end counts the answer's tokens and saves it with its
-usage.  The endpoint's client, made for each answer so that closing it ends the
-stream, is the model's side (a boto3 client costs about 13 ms; the bundled
-model's, 12 us), and so is left out with the model.
+the chat page takes it, all conversations in one store as in the app's process:
+``ask`` saves the question, fits the newest turns into the window and builds the
+model's call; the model, here a stand-in that answers at once (``Canned``), gets
+its prompt formatted from that call as the chain formats it; reading the reply to
+its end counts the answer's tokens and saves it with its usage.  The endpoint's
+client, made for each answer so that closing it ends the stream, is the model's
+side (a boto3 client costs about 13 ms; the bundled model's, 12 us), and so is
+left out with the model.
 
 The original app's way: load the whole ConversationBufferMemory as text, re-split
 it with RecursiveCharacterTextSplitter, keep the last two chunks, build the
@@ -60,15 +61,16 @@ class Canned:
     reading thread (no model thread, no endpoint)."""
 
     answer = ""  # the next answer; set before each question
+    prompt = ""  # the last prompt formatted
 
-    def __init__(self, model: Runnable, inputs: dict[str, str], client: Any) -> None:
+    def __init__(self, model: Runnable, inputs: dict[str, str], client: Any, *, owner: str) -> None:
         self._model, self._inputs = model, inputs
         self._left: list[object] = [Canned.answer, TokenRelay.DONE]
         self.thread = None
 
     def next(self, timeout: float) -> object:
         if len(self._left) == 2:
-            assert self._model.first.format(**self._inputs)  # type: ignore[attr-defined]
+            Canned.prompt = self._model.first.format(**self._inputs)  # type: ignore[attr-defined]
         return self._left.pop(0)
 
     def wake(self) -> None: ...
@@ -93,9 +95,9 @@ def canned_model() -> Iterator[None]:
 
 
 class Ours:
-    def __init__(self, spec: ModelSpec, history: int, folder: Path) -> None:
+    def __init__(self, spec: ModelSpec, history: int, store: SQLiteStore) -> None:
         self.settings = Settings(spec, spec.defaults, system=SYSTEM)
-        self.session = ChatSession(SQLiteStore(folder / f"{spec.id}-{history}.db"), OWNER)
+        self.session = ChatSession(store, OWNER)
         for i in range(history):
             self._turn(turn(i))
 
@@ -166,15 +168,18 @@ def run(quick: bool, out: Path) -> list[Figure]:
     spreads: dict[int, dict[str, Spread]] = {}
     notes: dict[int, str] = {}
     with tempfile.TemporaryDirectory() as folder, canned_model():
+        # One store for every conversation, as the app's process has, and every history
+        # saved before any turn is timed: a replica's store is past its first few
+        # hundred turns, and its WAL file is reused rather than grown with each commit.
+        store = SQLiteStore(Path(folder) / "chat.db")
+        runs = {
+            n: {"local": Ours(local, n, store), "remote": Ours(remote, n, store), "original": Original(n)}
+            for n in sizes
+        }
         for n in sizes:
-            runs = {
-                "local": Ours(local, n, Path(folder)),
-                "remote": Ours(remote, n, Path(folder)),
-                "original": Original(n),
-            }
-            spreads[n] = interleaved(runs, repeats, warm=2)
+            spreads[n] = interleaved(runs[n], repeats, warm=2)
             if n in sizes[:2]:
-                notes[n] = "where ours goes: " + breakdown(runs["local"], repeats)
+                notes[n] = "where ours goes: " + breakdown(runs[n]["local"], repeats)
     ms = {n: {k: Spread(tuple(s * 1e3 for s in v.samples)) for k, v in s.items()} for n, s in spreads.items()}
 
     def against_original(n: int, key: str, label: str, target: str) -> Figure:

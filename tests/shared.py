@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pypdf
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from chat_core.conversations.session import ChatSession
 from chat_core.documents.pdf import CorruptPDF, EmptyFile, NotAPDF, NoTextLayer
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.model import gguf_path
@@ -51,6 +52,12 @@ def until(condition: Callable[[], bool], seconds: float = 20) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def answered(session: ChatSession) -> list[tuple[str, str]]:
+    """The answered exchanges the chat page shows, as (question, answer): the history
+    the next question is asked with (``session._History``)."""
+    return [(exchange.question, exchange.answer) for exchange in session.exchanges if exchange.answered]
 
 
 def golden(name: str) -> dict:

@@ -6,6 +6,9 @@ import json
 import pytest
 
 from bench.results import BEGIN, END, Spread, figure, write
+from bench.turn_overhead import SYSTEM, Canned, Original, Ours, breakdown, canned_model, turn
+from chat_core.conversations.sqlite import SQLiteStore
+from chat_core.models.catalog import load_catalog
 
 
 def test_a_target_is_checked_on_the_ratio_or_on_the_value() -> None:
@@ -47,3 +50,22 @@ def test_a_readme_without_the_markers_is_not_touched(tmp_path) -> None:
     with pytest.raises(ValueError, match="no <!-- bench:begin -->"):
         write([], tmp_path, readme=readme)
     assert readme.read_text() == "# App\n"
+
+
+@pytest.mark.parametrize("model_id", ["local-smollm2", "llama2-7b-chat"])
+def test_turn_overhead_times_the_apps_own_turn(model_id: str, tmp_path) -> None:
+    """bench/turn_overhead's measured path, a few turns deep, as ``make bench`` runs it:
+    a change to the app's turn (a new argument on its way to the model) must not leave
+    the bench broken until the next full run.  Each timed turn saves its question and
+    answer, and the prompt it built holds the history."""
+    spec = load_catalog()[model_id]
+    with canned_model():
+        ours = Ours(spec, 3, SQLiteStore(tmp_path / "chat.db"))
+        assert ours() > 0 and Original(3)() > 0
+        assert "the rest" in breakdown(ours, 1)
+    session = ours.session
+    assert session.store is not None and session.conversation_id is not None
+    saved = session.store.messages(session.owner, session.conversation_id)
+    expected = [text for i in range(5) for text in (turn(i).question, turn(i).answer)]
+    assert [message.text for message in saved] == expected
+    assert SYSTEM in Canned.prompt and turn(3).answer in Canned.prompt and turn(4).question in Canned.prompt

@@ -14,8 +14,8 @@ from chat_core.models.budget import (
     estimate_tokens,
     fit_history,
     history_budget,
+    history_tokens,
     prompt_tokens,
-    turn_tokens,
 )
 from chat_core.models.catalog import GenerationParams, load_catalog
 from chat_core.models.prompts import Turn
@@ -51,7 +51,7 @@ def test_thousand_turns_fit_the_budget_newest_first_and_whole(model_id: str) -> 
     # As many as fit, by the window's own accounting (exact for the local model;
     # for remote models per-turn estimates round up, so their sum is the bound).
     base = prompt_tokens(spec, SYSTEM, question)
-    assert base + sum(turn_tokens(spec, t) for t in turns[-len(kept) - 1 :]) > limit
+    assert base + history_tokens(spec, turns[-len(kept) - 1 :]) > limit
     if spec.is_local:
         one_more = spec.prompt_format.render(SYSTEM, turns[-len(kept) - 1 :], question)
         assert count_tokens(spec, one_more) > limit
@@ -63,7 +63,7 @@ def test_the_local_model_counted_by_parts_is_the_count_of_the_prompt_it_is_sent(
     turns = long_history(40)
     kept = fit_history(spec, turns, history_budget(spec, spec.defaults, system, "Next?"))
     prompt = spec.prompt_format.render(system, kept, "Next?")
-    by_parts = prompt_tokens(spec, system, "Next?") + sum(turn_tokens(spec, turn) for turn in kept)
+    by_parts = prompt_tokens(spec, system, "Next?") + history_tokens(spec, kept)
     # What llama.cpp itself counts when it is sent this prompt.
     assert by_parts == len(local_model.model().tokenize(prompt.encode(), special=True))
 

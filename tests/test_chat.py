@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from shared import answered
 
 from chat_core.conversations.exchange import MODES, Exchange, Settings, State
 from chat_core.conversations.session import ChatSession
@@ -43,9 +44,9 @@ def test_the_original_two_turn_demo_on_the_bundled_model(mode: str) -> None:
     chunks = list(session.ask("Tell me how to travel the city.", settings))
 
     assert first.strip() and "".join(chunks).strip() and len(chunks) > 1  # streamed, token by token
-    assert session.turns == [
-        Turn("I live in Seoul, Korea.", first),
-        Turn("Tell me how to travel the city.", "".join(chunks)),
+    assert answered(session) == [
+        ("I live in Seoul, Korea.", first),
+        ("Tell me how to travel the city.", "".join(chunks)),
     ]
     stats = session.exchanges[-1].stats
     assert stats is not None and stats.first_token_s > 0 and stats.tokens > 1 and stats.tokens_per_s
@@ -98,7 +99,7 @@ def test_conversation_chain_drops_oldest_turns_instead_of_overflowing(scripted: 
     assert count_tokens(SMALL, prompt) <= 400 - 16
     assert "fact number 11" in prompt and "fact number 0 " not in prompt
     dropped = session.exchanges[-1].memory_start
-    assert 0 < dropped < 12 and len(session.turns) == 13  # the record keeps everything
+    assert 0 < dropped < 12 and len(answered(session)) == 13  # the record keeps everything
 
     list(session.ask("And its length?", settings))
     assert f"fact number {dropped - 1} " not in scripted.prompts[-1]  # dropped for good, not re-added
@@ -134,7 +135,7 @@ def test_remote_model_without_region_says_what_to_do_and_keeps_the_session(
     llama = load_catalog()["llama2-7b-chat"]
     with pytest.raises(EndpointNotConfigured, match="SAGEMAKER_REGION or AWS_REGION"):
         list(session.ask("Are you there?", Settings(llama, llama.defaults, mode)))
-    assert len(session.turns) == 1
+    assert len(answered(session)) == 1
     failed = session.exchanges[-1]
     assert failed.state is State.FAILED and "SAGEMAKER_REGION" in failed.reason.text("en")
 
@@ -146,7 +147,7 @@ def test_remote_model_without_credentials_says_what_to_do(mode: str, monkeypatch
     session = ChatSession()
     with pytest.raises(MissingCredentials, match="No AWS credentials"):
         list(session.ask("Are you there?", Settings(falcon, falcon.defaults, mode)))
-    assert session.turns == []
+    assert answered(session) == []
 
 
 def test_endpoint_names_and_region_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,7 +163,7 @@ def test_an_over_long_message_is_refused_before_calling_the_model(mode: str, scr
     session = ChatSession()
     with pytest.raises(PromptTooLong, match="Shorten the message"):
         session.ask("Seoul " * 9000, Settings(LOCAL, LOCAL.defaults, mode))
-    assert session.turns == [] and scripted.prompts == []
+    assert answered(session) == [] and scripted.prompts == []
 
 
 @pytest.mark.real_model
@@ -173,7 +174,7 @@ def test_a_model_error_mid_call_leaves_the_session_unchanged() -> None:
     session = ChatSession()
     with pytest.raises(ChatError, match="longer than the model"):
         list(session.ask("Seoul " * 9000, Settings(liar, GREEDY)))
-    assert session.turns == [] and session.exchanges[-1].state is State.FAILED
+    assert answered(session) == [] and session.exchanges[-1].state is State.FAILED
 
 
 @pytest.mark.real_model
@@ -206,7 +207,7 @@ def test_the_runtime_endpoint_url_is_honoured_and_a_refused_connection_explained
     session = ChatSession()
     with pytest.raises(EndpointUnreachable, match="Could not connect"):
         list(session.ask("Anyone there?", Settings(falcon, falcon.defaults)))
-    assert session.turns == []
+    assert answered(session) == []
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -6,7 +6,7 @@ import itertools
 import threading
 
 import pytest
-from shared import refuse_answers
+from shared import answered, refuse_answers
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.exchange import Settings, State
@@ -61,12 +61,12 @@ def test_stopping_before_any_text_leaves_the_question_unanswered_and_stopping_tw
     reply = chat.ask("Hello there!", LONG)
     reply.stop()
     reply.stop()
-    assert chat.turns == [] and chat.exchanges[-1].state is State.UNANSWERED
+    assert answered(chat) == [] and chat.exchanges[-1].state is State.UNANSWERED
     assert "Stopped before any answer" in chat.exchanges[-1].reason.text("en")
     finished = chat.ask("Hello there!", LONG)
     text = "".join(finished)
     finished.stop()  # after the end: nothing changes
-    assert chat.turns[-1].answer == text and chat.exchanges[-1].state is State.ANSWERED
+    assert answered(chat)[-1][1] == text and chat.exchanges[-1].state is State.ANSWERED
     assert len(chat.exchanges) == 1
 
 
@@ -75,12 +75,12 @@ def test_regenerating_replaces_the_last_answer_now_and_after_reopening(scripted:
     chat = ChatSession(open_store())
     "".join(chat.ask("Name a color.", LONG))
     question = chat.regenerate_last()
-    assert question == "Name a color." and chat.turns == []
+    assert question == "Name a color." and answered(chat) == []
     assert "".join(chat.ask(question, LONG)) == "Green."
 
-    assert [t.answer for t in chat.turns] == ["Green."]
+    assert [answer for _, answer in answered(chat)] == ["Green."]
     again = reopened(chat)
-    assert [(t.question, t.answer) for t in again.turns] == [("Name a color.", "Green.")]
+    assert answered(again) == [("Name a color.", "Green.")]
     questions = [m for m in open_store().messages("local", chat.conversation_id) if m.role == "user"]
     assert len(questions) == 1  # the question was not saved twice
 
@@ -94,9 +94,9 @@ def test_an_edited_question_replaces_the_last_turn_now_and_after_reopening(scrip
     "".join(chat.ask("What is the capital of France?", LONG))
 
     expected = [("I live in Busan.", "Nice city."), ("What is the capital of France?", "Paris.")]
-    assert [(t.question, t.answer) for t in chat.turns] == expected
+    assert answered(chat) == expected
     assert "capitl" not in scripted.prompts[-1] and "Pardon?" not in scripted.prompts[-1]
-    assert [(t.question, t.answer) for t in reopened(chat).turns] == expected
+    assert answered(reopened(chat)) == expected
 
 
 def test_an_answer_stopped_after_new_chat_was_clicked_is_saved_where_it_was_asked() -> None:
@@ -108,10 +108,11 @@ def test_an_answer_stopped_after_new_chat_was_clicked_is_saved_where_it_was_aske
     chat.clear()  # New chat
     reply.stop()
 
-    assert chat.turns == [] and chat.conversation_id is None
+    assert answered(chat) == [] and chat.conversation_id is None
     again = ChatSession(open_store())
     again.open(asked_in)
-    assert [t.answer for t in again.turns] == [shown] and again.exchanges[0].state is State.STOPPED
+    assert answered(again) == [("Write a long story about a dog.", shown)]
+    assert again.exchanges[0].state is State.STOPPED
 
 
 def test_an_answer_whose_save_fails_stays_with_a_retry_and_nothing_waits(scripted: ScriptedModel) -> None:
@@ -131,4 +132,4 @@ def test_an_answer_whose_save_fails_stays_with_a_retry_and_nothing_waits(scripte
     other.execute("DROP TRIGGER refuse")
     chat.save_again(unsaved, LONG)
     assert unsaved.saved and unsaved.reason is None
-    assert [(t.question, t.answer) for t in reopened(chat).turns] == [("Remember this.", "Kept.")]
+    assert answered(reopened(chat)) == [("Remember this.", "Kept.")]

@@ -13,7 +13,7 @@ from dataclasses import replace
 import boto3
 import pytest
 from botocore.eventstream import EventStreamBuffer
-from shared import point_at, serving
+from shared import answered, point_at, serving
 
 from chat_core.conversations.exchange import MODES, Exchange, Settings, State
 from chat_core.conversations.session import ChatSession
@@ -139,9 +139,9 @@ def test_the_built_in_jumpstart_models_chat_through_the_server(
         first = "".join(session.ask("I live in Seoul, Korea.", settings))
         second = "".join(session.ask("Tell me how to travel the city.", settings))
         assert first.strip() and second.strip()
-        assert session.turns == [
-            Turn("I live in Seoul, Korea.", first),
-            Turn("Tell me how to travel the city.", second),
+        assert answered(session) == [
+            ("I live in Seoul, Korea.", first),
+            ("Tell me how to travel the city.", second),
         ]
         assert [e.state for e in session.exchanges] == [State.ANSWERED, State.ANSWERED]
 
@@ -185,7 +185,7 @@ def ask_and_fail(spec, question: str = "Are you there?") -> pytest.ExceptionInfo
     session.exchanges.append(Exchange("Hi", answer="Hello!", state=State.ANSWERED))
     with pytest.raises(ChatError) as failure:
         list(session.ask(question, Settings(spec, GREEDY)))
-    assert session.turns == [Turn("Hi", "Hello!")]
+    assert answered(session) == [("Hi", "Hello!")]
     last = session.exchanges[-1]
     assert (last.question, last.state, last.reason) == (question, State.FAILED, failure.value.message)
     return failure

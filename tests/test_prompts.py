@@ -17,7 +17,9 @@ from chat_core.models.prompts import (
     LLAMA3,
     ZWSP,
     MessagesFormat,
+    PromptFormat,
     Turn,
+    TurnCache,
     messages_of,
     neutralize,
 )
@@ -200,3 +202,20 @@ def test_prompts_are_made_without_loading_the_bundled_model() -> None:
     question = json.loads(done.stdout).removeprefix("<|im_start|>user\n").split("<|im_end|>")[0]
     assert question.replace(ZWSP, "") == " ".join(tokens)
     assert not any(token in question for token in tokens)
+
+
+def test_a_turn_cache_holds_its_size_in_all_whatever_the_formats() -> None:
+    """The per-turn caches (rendered text, cleaned messages, token counts) each keep a
+    bounded number of turns for all formats and models together: with ~8 KB answers,
+    a bound per format would multiply what a replica holds by the formats in use."""
+    computed: list[tuple[str, Turn]] = []
+    cache: TurnCache[PromptFormat, None] = TurnCache(
+        lambda fmt, turn: computed.append((fmt.name, turn)), size=4
+    )
+    turns = [Turn(f"Q{i}", f"A{i}") for i in range(2)]
+    for _ in range(2):
+        for fmt in FORMATS.values():  # four formats, two turns each: twice the size
+            list(map(cache.of(fmt, fmt.name), turns))
+    assert len(computed) == 16  # every value was dropped before it was asked for again
+    list(map(cache.of(FALCON, FALCON.name), turns))  # the latest four are kept
+    assert len(computed) == 16 and computed[-2:] == [("falcon", turns[0]), ("falcon", turns[1])]

@@ -100,11 +100,6 @@ class ChatSession:
         self.comparison: Comparison | None = None
         self._streaming: _Streaming | None = None
 
-    @property
-    def turns(self) -> list[Turn]:
-        """The answered exchanges: the history the next prompt is built from."""
-        return [Turn(e.question, e.answer) for e in self.exchanges if e.answered]
-
     def open(self, conversation_id: str) -> None:
         """Continue a saved conversation as it reads now (``store.current_view``)."""
         if self.store is None:

@@ -4,8 +4,8 @@ The prompt may hold ``context_window - max_new_tokens`` tokens.  The system
 prompt and the new question are always in it; past turns are added newest
 first, whole, while they fit.  A prompt is counted by its parts: the head with
 the system prompt, each turn, the tail with the question.  The first two are
-cached (``head_tokens``, ``turn_tokens``), so a question costs one count of its
-own text, however long the conversation is.  For the local model the parts meet
+cached (``head_tokens``, and each turn's count, ``history_tokens``), so a question
+costs one count of its own text, however long the conversation is.  For the local model the parts meet
 at ChatML's special tokens, which llama.cpp tokenizes apart, so the sum is the
 exact count of the whole prompt (and a text is counted by its pieces between
 those tokens, each once: ``count_tokens``); for estimates the sum only rounds up.
@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from chat_core.errors import PromptTooLong
 from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
-from chat_core.models.prompts import PromptFormat, Turn
+from chat_core.models.prompts import PromptFormat, Turn, TurnCache
 
 
 class MessageTooLong(PromptTooLong):
@@ -94,27 +94,19 @@ def _cached_piece_tokens(piece: str) -> int:
     return bundled().count_tokens(piece)
 
 
-def turn_tokens(spec: ModelSpec, turn: Turn) -> int:
-    """Tokens of one rendered past turn; cached, so a turn is counted once however
-    many later prompts include it."""
-    return _turn_counter(spec)(turn)
-
-
 def history_tokens(spec: ModelSpec, turns: Iterable[Turn]) -> int:
     return sum(map(_turn_counter(spec), turns))
 
 
-# One cache of turns per model, keyed by the turn alone: it is looked up for every
-# turn of every prompt, and a spec's hash is Python's (a turn's is C's).
-@functools.lru_cache(maxsize=16)
+_TURN_TOKENS: TurnCache[ModelSpec, int] = TurnCache(
+    lambda spec, turn: count_tokens(spec, spec.prompt_format.render_turn(turn))
+)
+
+
 def _turn_counter(spec: ModelSpec) -> Callable[[Turn], int]:
-    render = spec.prompt_format.render_turn
-
-    @functools.lru_cache(maxsize=65536)
-    def tokens(turn: Turn) -> int:
-        return count_tokens(spec, render(turn))
-
-    return tokens
+    """A turn's tokens, cached: counted once however many later prompts include it.
+    Models of one layout count alike, exactly (the bundled tokenizer) or by estimate."""
+    return _TURN_TOKENS.of(spec, f"{spec.prompt_format.name} {'exact' if spec.is_local else 'estimate'}")
 
 
 @functools.lru_cache(maxsize=256)

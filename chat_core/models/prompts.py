@@ -26,7 +26,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import regex
 from langchain_core.prompts import BasePromptTemplate, PromptTemplate, StringPromptTemplate
@@ -216,6 +216,33 @@ class Turn(NamedTuple):
     answer: str
 
 
+Owner = TypeVar("Owner")
+Value = TypeVar("Value")
+
+
+class TurnCache(Generic[Owner, Value]):
+    """``compute(owner, turn)`` kept for the turns of every prompt, for each of a few
+    owners (formats, models), in one cache of ``size`` turns in all: the turns in a
+    window are rendered and counted again for each new question (bench/turn_overhead.py).
+    Keyed by the owner's name and the turn: a string keeps its hash and a turn is a
+    tuple of strings, hashed in C, while an owner's own hash runs in Python (a
+    ``ModelSpec``'s hashes every field) and would be paid for every turn looked up.
+    A name stands for its owner: owners of one name compute the same values."""
+
+    def __init__(self, compute: Callable[[Owner, Turn], Value], size: int = 65536) -> None:
+        self._compute = compute
+        self._owners: dict[str, Owner] = {}
+        self._cached = functools.lru_cache(maxsize=size)(self._computed)
+
+    def _computed(self, name: str, turn: Turn) -> Value:
+        return self._compute(self._owners[name], turn)
+
+    def of(self, owner: Owner, name: str) -> Callable[[Turn], Value]:
+        """The cached ``compute`` for ``owner``'s turns; ``owner`` is known as ``name``."""
+        self._owners[name] = owner
+        return functools.partial(self._cached, name)
+
+
 @dataclass(frozen=True)
 class PromptFormat:
     """One model family's prompt layout.
@@ -248,7 +275,7 @@ class PromptFormat:
         return neutralize(text.strip() if self.strip else text)
 
     def render_turn(self, turn: Turn) -> str:
-        return _turn_renderer(self)(turn)
+        return _RENDERED.of(self, self.name)(turn)
 
     def render_head(self, system: str) -> str:
         """The prompt's opening, holding the system prompt."""
@@ -260,7 +287,7 @@ class PromptFormat:
         return self.tail.format(input=self.clean(question))
 
     def render_history(self, turns: Sequence[Turn]) -> str:
-        return "".join(map(_turn_renderer(self), turns))
+        return "".join(map(_RENDERED.of(self, self.name), turns))
 
     def template(self, system: str) -> PromptTemplate:
         """The ``PromptTemplate`` both conversation modes fill with history and input."""
@@ -270,18 +297,12 @@ class PromptFormat:
         return self.template(system).format(history=self.render_history(turns), input=self.clean(question))
 
 
-# Cached: every turn in a window is rendered for each new question, and a
-# PromptTemplate costs a validation each time it is made (bench/turn_overhead.py).
-# One cache of turns per format, keyed by the turn alone: a format's hash is Python's.
-@functools.lru_cache(maxsize=16)
-def _turn_renderer(fmt: PromptFormat) -> Callable[[Turn], str]:
-    @functools.lru_cache(maxsize=65536)
-    def rendered(turn: Turn) -> str:
-        return fmt.turn.format(question=fmt.clean(turn.question), answer=fmt.clean(turn.answer))
-
-    return rendered
+_RENDERED: TurnCache[PromptFormat, str] = TurnCache(
+    lambda fmt, turn: fmt.turn.format(question=fmt.clean(turn.question), answer=fmt.clean(turn.answer))
+)
 
 
+# Cached: a PromptTemplate costs a validation each time it is made (bench/turn_overhead.py).
 @functools.lru_cache(maxsize=64)
 def _template(fmt: PromptFormat, system: str) -> PromptTemplate:
     # The head is a literal: escape braces so a system prompt with "{" stays text.
@@ -307,7 +328,7 @@ class MessagesFormat:
         return neutralize(text.strip() if self.family.strip else text, role_lines=False)
 
     def render_history(self, turns: Sequence[Turn]) -> list[dict[str, str]]:
-        cleaned = map(_turn_cleaner(self), turns)
+        cleaned = map(_CLEANED.of(self, self.family.name), turns)
         return [
             {"role": role, "content": text}
             for turn in cleaned
@@ -344,14 +365,10 @@ def messages_of(prompt: str) -> list[dict[str, str]]:
     return messages
 
 
-# Cached as a text format's turns and templates are (see ``_turn_renderer``).
-@functools.lru_cache(maxsize=16)
-def _turn_cleaner(fmt: MessagesFormat) -> Callable[[Turn], Turn]:
-    @functools.lru_cache(maxsize=65536)
-    def cleaned(turn: Turn) -> Turn:
-        return Turn(fmt.clean(turn.question), fmt.clean(turn.answer))
-
-    return cleaned
+# Cached as a text format's turns and templates are.
+_CLEANED: TurnCache[MessagesFormat, Turn] = TurnCache(
+    lambda fmt, turn: Turn(fmt.clean(turn.question), fmt.clean(turn.answer))
+)
 
 
 @functools.lru_cache(maxsize=64)
