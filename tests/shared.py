@@ -47,11 +47,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 def until(condition: Callable[[], bool], seconds: float = 20) -> bool:
     """Whether ``condition`` came true within ``seconds`` (looked at every 50 ms)."""
     deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
+    while time.monotonic() <= deadline:
+        if condition():
+            return True
         time.sleep(0.05)
-    return True
+    return condition()
 
 
 def answered(session: ChatSession) -> list[tuple[str, str]]:
