@@ -26,6 +26,7 @@ BENCHMARKS = (
     "citations",
     "indexing_load",
     "repetition_guard",
+    "load",
 )
 
 
