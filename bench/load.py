@@ -178,10 +178,10 @@ def _rounds(kind: str, counts: tuple[int, ...]) -> dict[int, Round]:
             None, model, endpoints=(f"{ENDPOINT}=messages",), options=stand_in
         ) as endpoint,
     ):
-        environment = stores | AWS | {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint, "CHAT_DATA_DIR": folder}
-        with environment(environment):
-            _prepared(environment["CHAT_STORE"])
-        with app_process(environment) as (url, pid):
+        app = stores | AWS | {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint, "CHAT_DATA_DIR": folder}
+        with environment(app):
+            _prepared(app["CHAT_STORE"])
+        with app_process(app) as (url, pid):
             asyncio.run(_round(url, pid, 1))  # the first run imports and loads what it needs
             for count in counts:
                 rounds[count] = asyncio.run(_round(url, pid, count))
