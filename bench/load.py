@@ -68,8 +68,11 @@ class Asked:
     last: float = 0.0
     shown: str = ""
     wrong: bool = False
+    bubble: float = 0.0
 
     def seen(self, body: str) -> None:
+        if body == question(self.number) and not self.bubble:
+            self.bubble = time.perf_counter()
         if not body.startswith("You asked:") and body != "You":
             return
         answer = expected(self.number)
@@ -316,3 +319,5 @@ if __name__ == "__main__":  # a quick look: python -m bench.load [sqlite|dynamod
             f"wrong {sum(not a.right for a in one.asked)}, app CPU {one.app_cpu_s:.1f} s, "
             f"RSS +{one.rss_added_mb:.0f} MB, client CPU {one.client_cpu_per_s:.2f} s/s"
         )
+        bubbles = [a.bubble - a.sent for a in one.asked]
+        print("DEBUG bubble p50", statistics.median(bubbles), "max", max(bubbles))

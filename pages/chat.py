@@ -20,6 +20,7 @@ from pages.chat_answers import draw
 from pages.chat_conversations import go_to, show_in_url
 from pages.chat_sidebar import Choices, sidebar
 from pages.common import answer_header, chat_session, indexing_bar, language, library, show_wait, t
+from pages.frames import Frames
 
 
 def answer(chat: ChatSession, choices: Choices, question: str) -> None:
@@ -62,18 +63,19 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
 
 
 def _stream(reply: Reply, wait: DeltaGenerator) -> None:
-    """The answer as it streams, the wait shown in ``wait`` gone once its text comes.
-    Its citations are checked as they come (``marked``, the whole text each time, as
-    ``chat_answers`` draws it): one the model invented never shows as a citation."""
-    shown, text = st.empty(), ""
+    """The answer as it streams, in frames (``Frames``), the wait shown in ``wait`` gone
+    once its text comes.  Its citations are checked in each frame (``marked``, the whole
+    text, as ``chat_answers`` draws it): one the model invented never shows as a citation."""
+    shown = st.empty()
+    frames = Frames(lambda _, text: shown.markdown(marked(text, reply.exchange.sources or [], language())))
     for piece in reply:
-        first = not text
+        first = not frames.texts
         if first:
             wait.empty()
-        text += piece
-        shown.markdown(marked(text, reply.exchange.sources or [], language()))
+        frames.add(0, piece)
         if first:  # after the first text, which it would otherwise delay
             follow()  # in view as it streams, even when the page was scrolled up
+    frames.flush()
 
 
 chat = chat_session()
