@@ -252,7 +252,7 @@ def run(quick: bool, out: Path) -> list[Figure]:
                 note=note,
             ),
             figure(
-                f"Load: first token p95, {at}",
+                f"Load: first token (median; ratio and target on p95), {at}",
                 Spread(tuple(firsts)),
                 "s",
                 "one session alone",
