@@ -1,6 +1,7 @@
 """Figure: the load one replica holds.  ``streamlit run app.py`` and N sessions over
 its websocket (bench/streamlit_client.py) all asking at once, N = 1, 10, 25, 50,
-once with SQLite and once with DynamoDB + S3 on moto's server.
+once with SQLite and once with DynamoDB + S3 on moto's server (threaded: one request at
+a time, it would measure moto, not the app).
 
 The model stands in for a remote GPU endpoint: ``python -m chat_core endpoint
 --concurrent`` with the scripted model at 30 tokens/s (a 7B model on a GPU), every
@@ -168,7 +169,7 @@ def _stores(kind: str, folder: str) -> Iterator[dict[str, str]]:
     if kind == "sqlite":
         yield {"CHAT_STORE": f"sqlite://{folder}/chat.db"}
         return
-    with moto_server() as moto:
+    with moto_server(threaded=True) as moto:
         aws = AWS | {"AWS_ENDPOINT_URL_DYNAMODB": moto, "AWS_ENDPOINT_URL_S3": moto}
         with environment(aws):
             create_table("load")
@@ -195,10 +196,6 @@ def _rounds(kind: str, counts: tuple[int, ...]) -> dict[int, Round]:
             for count in counts:
                 rounds[count] = asyncio.run(_round(url, pid, count))
     return rounds
-
-
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
 STORES = {"sqlite": "SQLite", "dynamodb": "DynamoDB + S3 (moto)"}
