@@ -1,8 +1,9 @@
 """A Streamlit session over the app's websocket, as the browser's frontend drives one:
-BackMsg protobufs out (a rerun with the widgets' states), ForwardMsg protobufs in
-(the page's elements as deltas).  bench/load.py runs many of them from one asyncio
-loop, which costs far less CPU per session than a browser tab, so that the app, not
-the client, is what a load figure measures.
+BackMsg protobufs out (a rerun with the widgets' states; a widget in a fragment asks
+for a run of its fragment), ForwardMsg protobufs in (the page's elements as deltas).
+bench/load.py runs many of them from one asyncio loop, which costs far less CPU per
+session than a browser tab, so that the app, not the client, is what a load figure
+measures.
 
 Written here because Streamlit ships no client of its own; the messages are its
 protobufs (``streamlit.proto``), as the frontend sends them: a chat_input's value is
@@ -34,6 +35,7 @@ class Session:
         self.on_markdown = on_markdown
         self.page_script_hash = ""
         self.chat_input_id = ""
+        self.chat_input_fragment = ""  # the fragment the chat box is in, if any: its run alone
         self._socket: ClientConnection | None = None
 
     async def open(self) -> None:
@@ -44,7 +46,7 @@ class Session:
     async def ask(self, question: str) -> None:
         """Type ``question`` in the chat box and press Enter; returns once it is sent."""
         value = WidgetState(id=self.chat_input_id, chat_input_value=ChatInputValue(data=question))
-        await self._rerun([value])
+        await self._rerun([value], self.chat_input_fragment)
 
     async def finished(self) -> None:
         """Read the page's messages until a script run ends (not one cut short for a
@@ -57,8 +59,9 @@ class Session:
         if self._socket:
             await self._socket.close()
 
-    async def _rerun(self, widgets: list[WidgetState]) -> None:
+    async def _rerun(self, widgets: list[WidgetState], fragment: str = "") -> None:
         message = BackMsg()
+        message.rerun_script.fragment_id = fragment
         message.rerun_script.query_string = ""
         message.rerun_script.page_script_hash = self.page_script_hash
         message.rerun_script.widget_states.widgets.extend(widgets)
@@ -83,4 +86,5 @@ class Session:
                 self.on_markdown(element.markdown.body)
             elif shown == "chat_input":
                 self.chat_input_id = element.chat_input.id
+                self.chat_input_fragment = message.delta.fragment_id
         return kind == "script_finished" and message.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY

@@ -78,6 +78,27 @@ def _stream(reply: Reply, wait: DeltaGenerator) -> None:
     frames.flush()
 
 
+@st.fragment
+def chat_area(chat: ChatSession, choices: Choices) -> None:
+    """The chat box and the answer to what is asked in it.  A fragment: a question typed
+    reruns only this, not app.py, the sidebar and the exchanges above, which with many
+    sessions at once were most of the time before the first token (bench/load.py).  The
+    page reruns whole once the answer ends, and for a button above (resend, regenerate)."""
+    # While an answer streams, typing waits: a new question would cut the answer short.
+    # So it does while compared answers wait for a pick, which the next question's history needs.
+    picking = chat.comparison is not None and bool(chat.comparison.pickable)
+    typed = st.bottom.chat_input(  # pinned to the bottom of the page, as outside a fragment
+        t("Use one of the answers above to go on") if picking else t("Ask anything"),
+        max_chars=QUESTION_MAX_CHARS,
+        key="question",
+        submit_mode="disable",
+        disabled=picking,
+    )
+    if question := typed or st.session_state.pop(state.SEND, None):
+        answer(chat, choices, question)
+        st.rerun()  # the whole page: the sidebar lists the conversation, newest first
+
+
 chat = chat_session()
 # A click while an answer streams starts this run before the interrupted one ends:
 # the answer so far is kept (and saved) before anything is drawn.
@@ -97,23 +118,10 @@ if partly := library().notice(chat.documents):  # attached documents searched on
     st.caption(safe_markdown(partly.text(language())))
 if notice := st.session_state.pop(state.NOTICE, None):
     st.warning(notice.text(language()), icon=":material/lock:")
-# While an answer streams, typing waits: a new question would cut the answer short.
-# So it does while compared answers wait for a pick, which the next question's history needs.
-picking = chat.comparison is not None and bool(chat.comparison.pickable)
-typed = st.chat_input(
-    t("Use one of the answers above to go on") if picking else t("Ask anything"),
-    max_chars=QUESTION_MAX_CHARS,
-    key="question",
-    submit_mode="disable",
-    disabled=picking,
-)
-question = typed or st.session_state.pop(state.SEND, None)
+# Above the chat area: an exchange a button sends again is left out, as it is asked below.
 shown = chat.exchanges
-if question and shown and not shown[-1].answered:  # sent again, or left for a new question
+if st.session_state.get(state.SEND) and shown and not shown[-1].answered:
     shown = shown[:-1]
 for index, exchange in enumerate(shown):
     draw(chat, choices, index, exchange)
-
-if question:
-    answer(chat, choices, question)
-    st.rerun()  # the sidebar lists the conversation, newest first
+chat_area(chat, choices)

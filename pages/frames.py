@@ -7,6 +7,10 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+
 # Ten frames a second: smooth to read, and a third of the redraws at a GPU's 30 tokens/s.
 FRAME_S = 0.1
 
@@ -27,6 +31,7 @@ class Frames(Generic[K]):
         self._due = 0.0
 
     def add(self, key: K, piece: str) -> None:
+        rerun_if_clicked()
         first = key not in self.texts
         self.texts[key] = self.texts.get(key, "") + piece
         self._waiting[key] = None
@@ -42,3 +47,17 @@ class Frames(Generic[K]):
                 self._draw(waiting, self.texts[waiting])
         if key is None:
             self._due = time.monotonic() + FRAME_S
+
+
+def rerun_if_clicked() -> None:
+    """Rerun the whole page now if a click waits, as a click does outside a fragment.
+    A click on a button in a fragment (Stop, in the chat area) asks for a run of the
+    fragment, which Streamlit starts only after the run in progress ends: it never cuts
+    a run short for a fragment's run.  So a stream checks here, at each piece and while
+    it waits, and the page's run that follows has the click (Streamlit keeps a clicked
+    button's trigger when it merges the two requests).  Streamlit has no public way to
+    see a waiting request: this reads its ``ScriptRequests``, pinned in requirements.txt."""
+    context = get_script_run_ctx()
+    requests = context.script_requests if context else None
+    if requests is not None and requests._state == ScriptRequestType.RERUN:
+        st.rerun()
