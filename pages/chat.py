@@ -68,7 +68,7 @@ def _stream(reply: Reply, wait: DeltaGenerator) -> None:
     text, as ``chat_answers`` draws it): one the model invented never shows as a citation."""
     shown = st.empty()
     frames = Frames(lambda _, text: shown.markdown(marked(text, reply.exchange.sources or [], language())))
-    for piece in reply:
+    for piece in reply.streamed(ended=frames.flush):  # its end drawn before it is saved
         first = not frames.texts
         if first:
             wait.empty()

@@ -7,13 +7,20 @@ token every 5 ms, at a pace Streamlit's own queue sends one by one (with no pace
 merges them: its queue keeps only the last of the deltas waiting for one element)."""
 
 import asyncio
+import time
 from pathlib import Path
 
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 from shared import app_process
 
 from bench.streamlit_client import Session
+from chat_core.conversations.exchange import Exchange, Settings
+from chat_core.conversations.reply import Reply, TokenRelay
 from chat_core.local.scripted import answer_for
+from chat_core.models.catalog import GenerationParams, load_catalog
+from chat_core.models.endpoint import ChatClient
 from chat_core.models.prompts import CHATML
+from pages.frames import Frames
 
 WORDS = 150
 
@@ -39,3 +46,38 @@ def test_a_long_answer_reaches_the_page_whole_in_a_few_frames(tmp_path: Path) ->
     # Once for its first text, once when it ends, once after the run (the exchange
     # drawn again), and a frame now and then: far fewer than its tokens.
     assert len(drawn) <= tokens // 4, f"{len(drawn)} redraws for {tokens} tokens"
+
+
+def test_an_answer_is_drawn_to_its_end_before_it_is_saved() -> None:
+    """The last frame goes to the page when the model's text has all come, not after
+    the store's write, which with many sessions at once waits its turn (bench/load.py).
+    As the chat page streams (``pages/chat.py``'s ``_stream``), with a model whose
+    tokens all come within one frame, and a store noting what the page had drawn."""
+
+    def model(inputs: dict[str, str], config: RunnableConfig) -> str:
+        for token in ("Seoul", " has", " the", " Han."):
+            for handler in config["callbacks"].handlers:
+                handler.on_llm_new_token(token)
+        return ""
+
+    drawn: list[str] = []
+    when_saved: list[str] = []
+    relay = TokenRelay(RunnableLambda(model), {}, ChatClient(None))
+    settings = Settings(
+        load_catalog()["local-smollm2"], GenerationParams(max_new_tokens=20, temperature=0.0, top_p=1.0)
+    )
+    reply = Reply(
+        Exchange("Which river?"),
+        relay,
+        settings,
+        time.perf_counter(),
+        None,
+        0,
+        60.0,
+        save=lambda exchange: when_saved.append(drawn[-1]),
+    )
+    frames = Frames[int](lambda _, text: drawn.append(text))
+    for piece in reply.streamed(ended=frames.flush):
+        frames.add(0, piece)
+    frames.flush()
+    assert when_saved == ["Seoul has the Han."]
