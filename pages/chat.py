@@ -4,6 +4,7 @@ returns the user's choices, then the exchanges (``chat_answers``), then answers 
 asked in this run with those choices.  ``?c=`` names the open conversation."""
 
 import contextlib
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -12,6 +13,7 @@ from chat_core.conversations.prompting import QUESTION_MAX_CHARS
 from chat_core.conversations.reply import Reply
 from chat_core.conversations.session import ChatSession
 from chat_core.errors import ChatError
+from chat_core.i18n import Text
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.citations import marked
 from pages import comparison, state
@@ -36,13 +38,20 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
         header, bar = st.empty(), st.empty()
         indexed = indexing_bar(bar)
         compared = choices.compared
+        held: list[Callable[[], None]] = []  # each stream's draw of the text its frames hold
+
+        def waited(status: Text | None = None) -> None:
+            """Every half second without text: the wait, and text held for the next frame
+            (a model that pauses mid-answer still shows what it has written)."""
+            show_wait(bar, status)
+            for draw in held:
+                draw()
+
         with (
             contextlib.suppress(ChatError),
-            chat.compare(question, compared, choices.top_k, indexed, bar.empty)
+            chat.compare(question, compared, choices.top_k, indexed, waited)
             if compared
-            else chat.ask(
-                question, choices.settings, choices.top_k, indexed, lambda status: show_wait(bar, status)
-            ) as answering,
+            else chat.ask(question, choices.settings, choices.top_k, indexed, waited) as answering,
         ):
             bar.empty()
             show_in_url(chat)  # a reload finds the conversation, even mid-answer
@@ -56,18 +65,19 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
             st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
             if compared:
                 follow()  # in view as it streams, even when the page was scrolled up
-                comparison.stream(answering)
+                comparison.stream(answering, held)
             else:
-                _stream(answering, bar)
+                _stream(answering, bar, held)
     show_in_url(chat)
 
 
-def _stream(reply: Reply, wait: DeltaGenerator) -> None:
+def _stream(reply: Reply, wait: DeltaGenerator, held: list[Callable[[], None]]) -> None:
     """The answer as it streams, in frames (``Frames``), the wait shown in ``wait`` gone
     once its text comes.  Its citations are checked in each frame (``marked``, the whole
     text, as ``chat_answers`` draws it): one the model invented never shows as a citation."""
     shown = st.empty()
     frames = Frames(lambda _, text: shown.markdown(marked(text, reply.exchange.sources or [], language())))
+    held.append(frames.flush)
     for piece in reply.streamed(ended=frames.flush):  # its end drawn before it is saved
         first = not frames.texts
         if first:

@@ -14,8 +14,9 @@ from pages.common import language, show_wait, stats_line, t
 from pages.frames import Frames
 
 
-def stream(comparison: Comparison) -> None:
-    """Draw the columns and fill each as its answer arrives, in frames (``Frames``).
+def stream(comparison: Comparison, held: list[Callable[[], None]]) -> None:
+    """Draw the columns and fill each as its answer arrives, in frames (``Frames``;
+    ``held`` gets what draws text held for a frame, to call while no text comes).
     Only this run calls Streamlit: it drains what the candidates' threads put in the
     comparison's queue."""
     answers, unders = {}, {}  # by candidate: where its text goes, and what goes under it
@@ -27,6 +28,7 @@ def stream(comparison: Comparison) -> None:
             else:
                 answers[index], unders[index] = st.empty(), st.empty()
     frames = Frames[int](lambda index, text: answers[index].markdown(safe_markdown(text)))
+    held.append(frames.flush)  # drawn while no text comes, too
     for index, text in comparison:
         reply = comparison.candidates[index].reply
         if text is None:  # its stream ended: answered, stopped or failed
