@@ -27,6 +27,7 @@ BENCHMARKS = (
     "indexing_load",
     "repetition_guard",
     "fair_turns",
+    "load",
 )
 
 

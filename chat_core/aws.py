@@ -32,6 +32,10 @@ CONNECT_TIMEOUT = 5  # seconds
 # A model may take minutes to begin its answer; every other call answers in milliseconds.
 ANSWER_READ_TIMEOUT, READ_TIMEOUT = 120, 20  # seconds; SAGEMAKER_READ_TIMEOUT, AWS_READ_TIMEOUT
 ATTEMPTS = 4  # AWS_MAX_ATTEMPTS
+# Connections kept open by the one sagemaker-runtime client every answer shares
+# (models/endpoint.py): one per answer streaming at once.  botocore's 10 would open and
+# drop a connection for each answer past ten; bench/load.py streams 50 at once.
+RUNTIME_CONNECTIONS = 100
 
 # How AWS_ENDPOINT_URL_<SERVICE> names each service, and how messages name it.
 NAMES = {
@@ -62,11 +66,14 @@ def _config(service: str) -> Config:
         read = float(os.environ.get("AWS_READ_TIMEOUT", READ_TIMEOUT))
     attempts = int(os.environ.get("AWS_MAX_ATTEMPTS", ATTEMPTS))
     # "total_max_attempts": botocore reads a Config's "max_attempts" as retries, one more in all.
-    return Config(
+    config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=read,
         retries={"mode": "adaptive", "total_max_attempts": attempts},
     )
+    if service == "sagemaker-runtime":
+        config = config.merge(Config(max_pool_connections=RUNTIME_CONNECTIONS))
+    return config
 
 
 @functools.lru_cache(maxsize=8)

@@ -4,6 +4,7 @@ returns the user's choices, then the exchanges (``chat_answers``), then answers 
 asked in this run with those choices.  ``?c=`` names the open conversation."""
 
 import contextlib
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -12,6 +13,7 @@ from chat_core.conversations.prompting import QUESTION_MAX_CHARS
 from chat_core.conversations.reply import Reply
 from chat_core.conversations.session import ChatSession
 from chat_core.errors import ChatError
+from chat_core.i18n import Text
 from chat_core.markdown import safe_markdown
 from chat_core.retrieval.citations import marked
 from pages import comparison, state
@@ -20,6 +22,7 @@ from pages.chat_answers import draw
 from pages.chat_conversations import go_to, show_in_url
 from pages.chat_sidebar import Choices, sidebar
 from pages.common import answer_header, chat_session, indexing_bar, language, library, show_wait, t
+from pages.frames import Frames
 
 
 def answer(chat: ChatSession, choices: Choices, question: str) -> None:
@@ -35,13 +38,20 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
         header, bar = st.empty(), st.empty()
         indexed = indexing_bar(bar)
         compared = choices.compared
+        held: list[Callable[[], None]] = []  # each stream's draw of the text its frames hold
+
+        def waited(status: Text | None = None) -> None:
+            """Every half second without text: the wait, and text held for the next frame
+            (a model that pauses mid-answer still shows what it has written)."""
+            show_wait(bar, status)
+            for draw in held:
+                draw()
+
         with (
             contextlib.suppress(ChatError),
-            chat.compare(question, compared, choices.top_k, indexed, bar.empty)
+            chat.compare(question, compared, choices.top_k, indexed, waited)
             if compared
-            else chat.ask(
-                question, choices.settings, choices.top_k, indexed, lambda status: show_wait(bar, status)
-            ) as answering,
+            else chat.ask(question, choices.settings, choices.top_k, indexed, waited) as answering,
         ):
             bar.empty()
             show_in_url(chat)  # a reload finds the conversation, even mid-answer
@@ -55,25 +65,48 @@ def answer(chat: ChatSession, choices: Choices, question: str) -> None:
             st.button(t("Stop"), icon=":material/stop_circle:", key="stop")
             if compared:
                 follow()  # in view as it streams, even when the page was scrolled up
-                comparison.stream(answering)
+                comparison.stream(answering, held)
             else:
-                _stream(answering, bar)
+                _stream(answering, bar, held)
     show_in_url(chat)
 
 
-def _stream(reply: Reply, wait: DeltaGenerator) -> None:
-    """The answer as it streams, the wait shown in ``wait`` gone once its text comes.
-    Its citations are checked as they come (``marked``, the whole text each time, as
-    ``chat_answers`` draws it): one the model invented never shows as a citation."""
-    shown, text = st.empty(), ""
-    for piece in reply:
-        first = not text
+def _stream(reply: Reply, wait: DeltaGenerator, held: list[Callable[[], None]]) -> None:
+    """The answer as it streams, in frames (``Frames``), the wait shown in ``wait`` gone
+    once its text comes.  Its citations are checked in each frame (``marked``, the whole
+    text, as ``chat_answers`` draws it): one the model invented never shows as a citation."""
+    shown = st.empty()
+    frames = Frames(lambda _, text: shown.markdown(marked(text, reply.exchange.sources or [], language())))
+    held.append(frames.flush)
+    for piece in reply.streamed(ended=frames.flush):  # its end drawn before it is saved
+        first = not frames.texts
         if first:
             wait.empty()
-        text += piece
-        shown.markdown(marked(text, reply.exchange.sources or [], language()))
+        frames.add(0, piece)
         if first:  # after the first text, which it would otherwise delay
             follow()  # in view as it streams, even when the page was scrolled up
+    frames.flush()
+
+
+@st.fragment
+def chat_area(chat: ChatSession, choices: Choices) -> None:
+    """The chat box and the answer to what is asked in it.  A fragment: a question typed
+    reruns only this, not app.py, the sidebar and the exchanges above, which with many
+    sessions at once were most of the time before the first token (bench/load.py).  The
+    page reruns whole once the answer ends, and for a button above (resend, regenerate)."""
+    # While an answer streams, typing waits: a new question would cut the answer short.
+    # So it does while compared answers wait for a pick, which the next question's history needs.
+    picking = chat.comparison is not None and bool(chat.comparison.pickable)
+    typed = st.bottom.chat_input(  # pinned to the bottom of the page, as outside a fragment
+        t("Use one of the answers above to go on") if picking else t("Ask anything"),
+        max_chars=QUESTION_MAX_CHARS,
+        key="question",
+        submit_mode="disable",
+        disabled=picking,
+    )
+    if question := typed or st.session_state.pop(state.SEND, None):
+        answer(chat, choices, question)
+        st.rerun()  # the whole page: the sidebar lists the conversation, newest first
 
 
 chat = chat_session()
@@ -95,23 +128,10 @@ if partly := library().notice(chat.documents):  # attached documents searched on
     st.caption(safe_markdown(partly.text(language())))
 if notice := st.session_state.pop(state.NOTICE, None):
     st.warning(notice.text(language()), icon=":material/lock:")
-# While an answer streams, typing waits: a new question would cut the answer short.
-# So it does while compared answers wait for a pick, which the next question's history needs.
-picking = chat.comparison is not None and bool(chat.comparison.pickable)
-typed = st.chat_input(
-    t("Use one of the answers above to go on") if picking else t("Ask anything"),
-    max_chars=QUESTION_MAX_CHARS,
-    key="question",
-    submit_mode="disable",
-    disabled=picking,
-)
-question = typed or st.session_state.pop(state.SEND, None)
+# Above the chat area: an exchange a button sends again is left out, as it is asked below.
 shown = chat.exchanges
-if question and shown and not shown[-1].answered:  # sent again, or left for a new question
+if st.session_state.get(state.SEND) and shown and not shown[-1].answered:
     shown = shown[:-1]
 for index, exchange in enumerate(shown):
     draw(chat, choices, index, exchange)
-
-if question:
-    answer(chat, choices, question)
-    st.rerun()  # the sidebar lists the conversation, newest first
+chat_area(chat, choices)

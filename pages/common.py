@@ -21,6 +21,7 @@ from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Library
 from chat_core.usage.limits import Allowance
 from pages import state
+from pages.frames import rerun_if_clicked
 
 
 def language() -> str:
@@ -99,6 +100,7 @@ def answer_header(exchange: Exchange) -> None:
 def show_wait(slot: DeltaGenerator, status: Text | None) -> None:
     """In an answer's place until its text comes (a single answer's or a compared
     column's): what it waits for and for how long; nothing once it streams."""
+    rerun_if_clicked()  # Stop, while it waits
     if status is None:
         slot.empty()
     else:

@@ -11,11 +11,14 @@ from chat_core.conversations.compare import Candidate, Comparison
 from chat_core.conversations.exchange import Exchange
 from chat_core.markdown import safe_markdown
 from pages.common import language, show_wait, stats_line, t
+from pages.frames import Frames
 
 
-def stream(comparison: Comparison) -> None:
-    """Draw the columns and fill each as its answer arrives.  Only this run calls
-    Streamlit: it drains what the candidates' threads put in the comparison's queue."""
+def stream(comparison: Comparison, held: list[Callable[[], None]]) -> None:
+    """Draw the columns and fill each as its answer arrives, in frames (``Frames``;
+    ``held`` gets what draws text held for a frame, to call while no text comes).
+    Only this run calls Streamlit: it drains what the candidates' threads put in the
+    comparison's queue."""
     answers, unders = {}, {}  # by candidate: where its text goes, and what goes under it
     for index, (column, candidate) in enumerate(_columns(comparison)):
         with column:
@@ -24,17 +27,18 @@ def stream(comparison: Comparison) -> None:
                 _under(candidate)
             else:
                 answers[index], unders[index] = st.empty(), st.empty()
-    texts = dict.fromkeys(answers, "")
+    frames = Frames[int](lambda index, text: answers[index].markdown(safe_markdown(text)))
+    held.append(frames.flush)  # drawn while no text comes, too
     for index, text in comparison:
         reply = comparison.candidates[index].reply
         if text is None:  # its stream ended: answered, stopped or failed
+            frames.flush(index)
             with unders[index].container():
                 _under(comparison.candidates[index])
         elif not text:  # no text yet: what it waits for
             show_wait(answers[index], reply.waited() if reply else None)
         else:
-            texts[index] += text
-            answers[index].markdown(safe_markdown(texts[index]))
+            frames.add(index, text)
 
 
 def settled(comparison: Comparison, pick: Callable[[int], None], rate: Callable[[Exchange], None]) -> None:

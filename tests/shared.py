@@ -188,16 +188,17 @@ def endpoint_server_process(
     model: str = "smollm2",
     components: tuple[str, ...] = (),
     endpoints: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """``python -m chat_core endpoint`` serving ``name`` (TGI payloads) and the ``endpoints``
     (each NAME=FORMAT), or with neither its default endpoints, and the inference ``components``
     (each ENDPOINT/COMPONENT=FORMAT), on a free port, in its own process as it is deployed,
-    with ``model`` as ``LOCAL_MODEL``; yields its URL."""
+    with ``model`` as ``LOCAL_MODEL`` and its other command-line ``options``; yields its URL."""
     formats = ["--format", f"{name}=tgi"] if name else []
     formats += [option for endpoint in endpoints for option in ("--format", endpoint)]
     formats += [option for component in components for option in ("--component", component)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", *formats],
+        [sys.executable, "-m", "chat_core", "endpoint", "--port", "0", *formats, *options],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "LOCAL_MODEL": model},
@@ -222,6 +223,13 @@ def pointed_at(url: str) -> Iterator[None]:
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
     }
+    with environment(values):
+        yield
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` set in this process's environment, and put back as they were after."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:

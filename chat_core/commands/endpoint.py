@@ -8,7 +8,7 @@ import functools
 import sys
 
 from chat_core.commands import Subparsers
-from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint
+from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint, chosen_model
 from chat_core.local.server import REQUEST_DEADLINE_S, EndpointServer
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
@@ -44,6 +44,12 @@ def add(commands: Subparsers) -> None:
     parser.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     parser.add_argument(
         "--max-queue", type=int, default=16, help="requests allowed to wait before throttling"
+    )
+    parser.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="with LOCAL_MODEL=scripted, answer every request at once instead of one at a time, as a "
+        "GPU endpoint that batches requests does (a stand-in for load tests)",
     )
     parser.add_argument(
         "--request-deadline",
@@ -82,6 +88,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             components=components,
             latency_s=args.latency / 1000,
             max_queue=args.max_queue,
+            complete=chosen_model(concurrent=True) if args.concurrent else None,
         )
     except ValueError as error:  # an endpoint given a model and components
         parser.error(str(error))

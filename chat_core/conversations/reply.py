@@ -105,6 +105,7 @@ class Reply:
         self._first: float | None = None
         self._guard = RepetitionGuard()
         self._stop_requested = False
+        self._complete = False  # all its text has come
         self._settled = threading.Event()  # answered, stopped or failed
 
     def __enter__(self) -> Reply:
@@ -116,9 +117,19 @@ class Reply:
         self.stop()
 
     def __iter__(self) -> Iterator[str]:
+        return self.streamed()
+
+    def streamed(self, ended: Callable[[], None] = lambda: None) -> Iterator[str]:
+        """Its text as it streams.  ``ended`` is called once all of it has come, before
+        the answer is saved: a page draws the answer's end then, not after the store."""
         try:
             while (text := self._next()) is not None:
                 yield text
+            if self._complete:
+                try:
+                    ended()
+                finally:
+                    self._finish(State.ANSWERED)
         finally:  # left early (the page run ended, say): the model's thread is stopped too
             self.stop()
 
@@ -136,7 +147,7 @@ class Reply:
                 self._ended(0)
                 raise self.exchange.failed(self.settings.explain(error)) from error
             if text is TokenRelay.DONE:
-                self._finish(State.ANSWERED)
+                self._complete = True  # answered: saved once the reader has seen the end
                 return None
             if text == "":  # no text: "" is what a compared column says while it waits
                 continue

@@ -110,18 +110,21 @@ def _as_chatml(request: Request) -> str:
     return prompt if prompt.startswith("<|im_start|>") else CHATML.render("", [], prompt)
 
 
-def chosen_model(component: str | None = None) -> Callable[..., Iterator[str]]:
+def chosen_model(component: str | None = None, *, concurrent: bool = False) -> Callable[..., Iterator[str]]:
     """SmolLM2, or with ``LOCAL_MODEL=scripted[:MS]`` the scripted stand-in (local/scripted.py).
 
     An inference component's scripted model says the component's name in its
     answers, as the different models of real components would differ: which one
     answered shows on the page.  SmolLM2 is loaded once and serves them all, one
-    call at a time: the scripted model takes the same turns (``local_model.TURNS``)."""
+    call at a time: the scripted model takes the same turns (``local_model.TURNS``),
+    unless ``concurrent``: then it answers every call at once, as a GPU endpoint that
+    batches its requests does (bench/load.py stands in for one)."""
     name, _, token_ms = os.environ.get("LOCAL_MODEL", "smollm2").partition(":")
     if name == "scripted":
-        return local_model.in_turn(
-            ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS), name=component).complete
-        )
+        scripted = ScriptedModel(float(token_ms or DEFAULT_TOKEN_MS), name=component).complete
+        return scripted if concurrent else local_model.in_turn(scripted)
+    if concurrent:
+        raise ValueError("only the scripted model (LOCAL_MODEL=scripted) answers calls concurrently")
     return local_model.complete
 
 

@@ -10,6 +10,7 @@ client here too (``runtime_client``, used by ``retrieval.embeddings``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import weakref
@@ -43,7 +44,16 @@ class Deployment(Protocol):
 def runtime_client(spec: Deployment) -> Any:
     if spec.is_local:
         return bundled().client()
-    return aws.client("sagemaker-runtime", spec.region)
+    return _shared_runtime_client(spec.region, aws.aws_environment())
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_runtime_client(region: str | None, environment: tuple[tuple[str, str], ...]) -> Any:
+    """One client per region and state of the AWS settings, shared by every answer
+    (boto3's clients are thread-safe).  A client per answer cost ~13 ms of CPU under the
+    GIL, and kept its pooled connection open until the garbage collector found it: with
+    many sessions at once they ran the endpoint out of connections (bench/load.py)."""
+    return aws.client("sagemaker-runtime", region)
 
 
 class ChatClient:
