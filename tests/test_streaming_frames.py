@@ -62,7 +62,7 @@ def test_an_answer_is_drawn_to_its_end_before_it_is_saved() -> None:
 
     drawn: list[str] = []
     when_saved: list[str] = []
-    relay = TokenRelay(RunnableLambda(model), {}, ChatClient(None))
+    relay = TokenRelay(RunnableLambda(model), {}, ChatClient(None), owner="ana")
     settings = Settings(
         load_catalog()["local-smollm2"], GenerationParams(max_new_tokens=20, temperature=0.0, top_p=1.0)
     )
