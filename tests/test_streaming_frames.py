@@ -8,6 +8,7 @@ merges them: its queue keeps only the last of the deltas waiting for one element
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda
@@ -39,8 +40,9 @@ def test_a_long_answer_reaches_the_page_whole_in_a_few_frames(tmp_path: Path) ->
         await tab.close()
 
     environment = {"LOCAL_MODEL": "scripted:5", "CHAT_STORE": f"sqlite://{tmp_path}/chat.db"}
-    with app_process(environment) as (url, _):
-        asyncio.run(ask(url))
+    with app_process(environment) as (url, _), ThreadPoolExecutor(1) as thread:
+        # In a thread of its own: a test run before may leave an event loop running in this one.
+        thread.submit(asyncio.run, ask(url)).result()
     assert drawn[-1] == answer  # the whole answer, as the model gave it
     assert all(answer.startswith(text) for text in drawn)  # each frame a part of it, in order
     # Once for its first text, once when it ends, once after the run (the exchange
