@@ -92,8 +92,18 @@ class Component:
 
     name: str
     status: str
-    copies: int
+    copies: int  # serving now: 0 while it sleeps (scaled to zero)
+    desired: int  # asked for: more than ``copies`` while it wakes
     detection: Detection
+
+
+@dataclass(frozen=True)
+class Serverless:
+    """A serverless endpoint's capacity: billed per request's compute, nothing while idle,
+    and its first call after a while without any waits for a cold start."""
+
+    memory_mb: int
+    max_concurrency: int
 
 
 @dataclass(frozen=True)
@@ -105,9 +115,12 @@ class AccountEndpoint:
     detection: Detection
     has_model: bool  # False: it hosts inference components and is called through them
     components: tuple[Component, ...] = ()
+    serverless: Serverless | None = None  # instance_type "serverless" and no instances then
 
     @property
     def instances(self) -> str:
+        if self.serverless:
+            return f"serverless {self.serverless.memory_mb:,} MB, {self.serverless.max_concurrency} at once"
         return f"{self.instance_type} × {self.instance_count}"
 
 
@@ -182,17 +195,32 @@ def _endpoint(client: Any, name: str, components: tuple[Component, ...]) -> Acco
             return None
         raise
     variants = config["ProductionVariants"]
-    running = {
-        v["VariantName"]: v.get("CurrentInstanceCount") for v in endpoint.get("ProductionVariants", ())
-    }
-    count = sum(running.get(v["VariantName"]) or v.get("InitialInstanceCount", 0) for v in variants)
+    running = {v["VariantName"]: v for v in endpoint.get("ProductionVariants", ())}
+    # The instances running now (0 for an endpoint whose instances scaled to zero), else
+    # those it was created with (an endpoint not yet reporting its variants).
+    now = {name: variant.get("CurrentInstanceCount") for name, variant in running.items()}
+    count = sum(_first_known(now.get(v["VariantName"]), v.get("InitialInstanceCount")) for v in variants)
     first = variants[0]
-    instance_type = first.get("InstanceType") or ("serverless" if "ServerlessConfig" in first else "unknown")
+    serverless = running.get(first["VariantName"], {}).get("CurrentServerlessConfig") or first.get(
+        "ServerlessConfig"
+    )
+    instance_type = first.get("InstanceType") or ("serverless" if serverless else "unknown")
     model = next((v["ModelName"] for v in variants if v.get("ModelName")), None)
     detection = _model_detection(client, model) if model else Detection(None, "hosts inference components")
     return AccountEndpoint(
-        name, endpoint["EndpointStatus"], instance_type, count, detection, model is not None, components
+        name,
+        endpoint["EndpointStatus"],
+        instance_type,
+        count,
+        detection,
+        model is not None,
+        components,
+        Serverless(serverless["MemorySizeInMB"], serverless["MaxConcurrency"]) if serverless else None,
     )
+
+
+def _first_known(*counts: int | None) -> int:
+    return next((count for count in counts if count is not None), 0)
 
 
 def _components(client: Any, endpoints: set[str]) -> tuple[dict[str, tuple[Component, ...]], Text | None]:
@@ -217,8 +245,10 @@ def _component(client: Any, name: str) -> Component:
     else:  # a container given in the component itself
         tags = _tags(client, component["InferenceComponentArn"])
         detection = _detect(tags, specification.get("Container", {}))
-    copies = component.get("RuntimeConfig", {}).get("CurrentCopyCount", 0)
-    return Component(name, component["InferenceComponentStatus"], copies, detection)
+    runtime = component.get("RuntimeConfig", {})
+    copies = runtime.get("CurrentCopyCount", 0)
+    desired = runtime.get("DesiredCopyCount", copies)
+    return Component(name, component["InferenceComponentStatus"], copies, desired, detection)
 
 
 def _model_detection(client: Any, model_name: str) -> Detection:

@@ -1,0 +1,131 @@
+"""What the account's models cost while nobody asks them anything, for admins.
+
+Per endpoint, and per inference component on an endpoint that hosts several: the
+copies and instances serving now, when it was last asked (its usage records), what
+its instances cost an hour now and what this month's idle hours cost.
+
+- **A model's cost per hour now** is its endpoint's instances now at their hourly
+  price (``prices``).  An endpoint's instances are shared by its components in
+  proportion to their copies now: a component with 2 of the endpoint's 4 copies
+  costs half its instances, whatever instances those copies sit on (SageMaker bills
+  the instances, not the copies, so the components' costs add up to the endpoint's
+  exactly).  A component asleep (no copies) costs nothing; instances running with no
+  copies at all (still being released) are counted to no component.  A serverless
+  endpoint is billed per request's compute, so it costs nothing an hour while idle.
+- **An idle hour** is a clock hour (UTC) of the period in which the model answered
+  nothing: no usage record's span, from its question sent to its answer's end
+  (``Usage.at - seconds`` to ``Usage.at``), touches it.  The hour under way counts by
+  the part of it elapsed.  Answers, summaries and indexing all count as use.
+- **The idle cost** is the idle hours at the cost per hour now, as if the instances
+  had served the whole period as they do now (as ``report`` counts cost): what the
+  idle time costs at the current size, which a model put to sleep brings to nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from chat_core.i18n import Message, Text
+from chat_core.models.discovery import AccountEndpoint, Component, Listing, Serverless
+from chat_core.usage.records import Usage
+from chat_core.usage.report import NO_PRICE, Period
+
+HOUR = 3600.0
+SERVERLESS = Message(
+    "Serverless: billed per request's compute, nothing while idle; the first call after a while "
+    "waits for a cold start.",
+    "서버리스: 요청마다 쓴 연산만큼 과금되고 유휴 시간에는 비용이 없습니다. 한동안 호출이 없으면 "
+    "첫 호출은 콜드 스타트를 기다립니다.",
+)
+
+
+@dataclass(frozen=True)
+class IdleCost:
+    endpoint: str
+    component: str | None  # None: the endpoint's own model
+    instance_type: str
+    instances: int  # the endpoint's, now
+    copies: int | None  # the component's serving now; None for an endpoint's own model
+    desired: int | None  # the component's asked for: more than ``copies`` while it wakes
+    serverless: Serverless | None
+    last_used: float | None  # when the last question was sent in the period, seconds since the epoch
+    hourly_cost: float | None  # now, in US dollars; None when the instance type has no price
+    idle_hours: float
+    idle_cost: float | None
+    note: Text | None = None
+
+
+def idle_costs(
+    listing: Listing, records: Iterable[Usage], period: Period, prices: Mapping[str, float]
+) -> list[IdleCost]:
+    """Each listed model's figures over ``period`` (this month, on the Usage page) from
+    the usage ``records`` of every user in it."""
+    spans: dict[tuple[str, str | None], list[tuple[float, float]]] = {}
+    for usage in records:
+        spans.setdefault((usage.endpoint, usage.component), []).append((usage.at - usage.seconds, usage.at))
+    found = []
+    for endpoint in listing.endpoints:
+        models: list[Component | None] = [None] if endpoint.has_model else []
+        for model in [*models, *endpoint.components]:
+            used = spans.get((endpoint.name, model.name if model else None), [])
+            found.append(_idle(endpoint, model, used, period, prices))
+    return found
+
+
+def _idle(
+    endpoint: AccountEndpoint,
+    component: Component | None,
+    used: list[tuple[float, float]],
+    period: Period,
+    prices: Mapping[str, float],
+) -> IdleCost:
+    hours = idle_hours(used, period)
+    hourly, note = _hourly(endpoint, component, prices)
+    return IdleCost(
+        endpoint=endpoint.name,
+        component=component.name if component else None,
+        instance_type=endpoint.instance_type,
+        instances=endpoint.instance_count,
+        copies=component.copies if component else None,
+        desired=component.desired if component else None,
+        serverless=endpoint.serverless,
+        last_used=max((sent for sent, _ in used), default=None),
+        hourly_cost=hourly,
+        idle_hours=hours,
+        idle_cost=None if hourly is None else hourly * hours,
+        note=note,
+    )
+
+
+def _hourly(
+    endpoint: AccountEndpoint, component: Component | None, prices: Mapping[str, float]
+) -> tuple[float | None, Text | None]:
+    """The model's part of its endpoint's instances' price an hour, and why there is none."""
+    if endpoint.serverless:
+        return 0.0, SERVERLESS.format()
+    price = prices.get(endpoint.instance_type)
+    if price is None:
+        return None, NO_PRICE.format(instance_type=endpoint.instance_type)
+    share = 1.0
+    if component:
+        copies = sum(part.copies for part in endpoint.components)
+        share = component.copies / copies if copies else 0.0
+    return price * endpoint.instance_count * share, None
+
+
+def idle_hours(used: Iterable[tuple[float, float]], period: Period) -> float:
+    """The clock hours (UTC) of ``period`` that no span of ``used`` touches (each span
+    from a question sent to its answer's end); a part hour at either end counts by its
+    part in the period."""
+    first = math.floor(period.since / HOUR)
+    busy = set()
+    for sent, ended in used:
+        busy.update(range(math.floor(sent / HOUR), math.floor(ended / HOUR) + 1))
+    idle = 0.0
+    for hour in range(first, math.ceil(period.until / HOUR)):
+        if hour not in busy:
+            start, end = max(hour * HOUR, period.since), min((hour + 1) * HOUR, period.until)
+            idle += max(end - start, 0.0) / HOUR
+    return idle

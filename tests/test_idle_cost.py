@@ -1,0 +1,90 @@
+"""What idle models cost (``chat_core.usage.idle``), figured from usage records and the
+account's listing, checked to the cent: pure functions of both, so the listing is
+built here as ``discovery.list_endpoints`` returns it (tests/test_scaling.py reads one
+from the local endpoint server)."""
+
+from datetime import UTC, datetime
+
+from chat_core.models.discovery import AccountEndpoint, Component, Detection, Listing, Serverless
+from chat_core.usage.idle import idle_costs, idle_hours
+from chat_core.usage.records import Usage
+from chat_core.usage.report import Period
+
+PRICES = {"ml.g5.2xlarge": 2.0, "ml.g4dn.xlarge": 0.5}
+TGI = Detection("tgi", "test")
+
+
+def at(hour: int, minute: int = 0, second: int = 0) -> float:
+    return datetime(2026, 12, 1, hour, minute, second, tzinfo=UTC).timestamp()
+
+
+def used(endpoint: str, component: str | None, sent: float, ended: float, owner: str = "ana") -> Usage:
+    return Usage(owner, f"k{sent}", ended, "m", endpoint, 10, 10, ended - sent, component=component)
+
+
+# From 00:30 to 10:30 UTC: ten hours, a half hour at each end.
+PERIOD = Period(at(0, 30), at(10, 30))
+LISTING = Listing(
+    (
+        AccountEndpoint(
+            "shared",
+            "InService",
+            "ml.g5.2xlarge",
+            4,
+            Detection(None, "hosts inference components"),
+            has_model=False,
+            components=(
+                Component("llama", "InService", 3, 3, TGI),
+                Component("gemma", "InService", 1, 1, TGI),
+                Component("asleep", "InService", 0, 0, TGI),
+            ),
+        ),
+        AccountEndpoint("solo", "InService", "ml.g4dn.xlarge", 1, TGI, has_model=True),
+        AccountEndpoint(
+            "burst", "InService", "serverless", 0, TGI, has_model=True, serverless=Serverless(4096, 5)
+        ),
+        AccountEndpoint("odd", "InService", "ml.unpriced", 2, TGI, has_model=True),
+    )
+)
+RECORDS = [
+    used("shared", "llama", at(1, 10), at(1, 12)),
+    used("shared", "llama", at(3, 59, 30), at(4, 0, 30), owner="bob"),  # touches hours 3 and 4
+    used("solo", None, at(10, 10), at(10, 20)),  # in the hour under way
+    used("shared", "gone", at(2), at(2, 1)),  # a component no longer listed: no row
+]
+
+
+def test_each_model_s_cost_now_and_its_idle_hours_this_period() -> None:
+    rows = {(row.endpoint, row.component): row for row in idle_costs(LISTING, RECORDS, PERIOD, PRICES)}
+    assert list(rows) == [
+        ("shared", "llama"),
+        ("shared", "gemma"),
+        ("shared", "asleep"),
+        ("solo", None),
+        ("burst", None),
+        ("odd", None),
+    ]
+    figures = {
+        key: (row.copies, row.instances, row.last_used, row.hourly_cost, row.idle_hours, row.idle_cost)
+        for key, row in rows.items()
+    }
+    assert figures == {
+        # 4 instances at $2: $8 an hour, shared 3:1 by copies; idle: all but hours 1, 3 and 4.
+        ("shared", "llama"): (3, 4, at(3, 59, 30), 6.0, 7.0, 42.0),
+        ("shared", "gemma"): (1, 4, None, 2.0, 10.0, 20.0),
+        ("shared", "asleep"): (0, 4, None, 0.0, 10.0, 0.0),
+        ("solo", None): (None, 1, at(10, 10), 0.5, 9.5, 4.75),
+        ("burst", None): (None, 0, None, 0.0, 10.0, 0.0),
+        ("odd", None): (None, 2, None, None, 10.0, None),
+    }
+    notes = {key: row.note.en if row.note else None for key, row in rows.items()}
+    assert notes["burst", None].startswith("Serverless: billed per request")
+    assert "INSTANCE_PRICES" in notes["odd", None] and notes["shared", "llama"] is None
+
+
+def test_an_hour_is_idle_only_when_no_question_touched_it() -> None:
+    hours = Period(at(0), at(3))
+    assert idle_hours([], hours) == 3.0
+    assert idle_hours([(at(0, 59, 59), at(1, 0, 1))], hours) == 1.0  # a second each side of 01:00
+    assert idle_hours([(at(2, 30), at(2, 30))], hours) == 2.0
+    assert idle_hours([(at(5), at(6))], hours) == 3.0  # after the period
