@@ -1,0 +1,256 @@
+"""Putting inference components to sleep and waking them: by an admin, and by the
+app itself once a component the operator lists has been idle long enough.
+
+A component's copies are set with UpdateInferenceComponentRuntimeConfig; at zero
+copies (and, with ``ManagedInstanceScaling`` at minimum 0, zero instances) it costs
+nothing and a question to it waits for it to wake (``wake``).
+
+**Auto-sleep** (``SLEEP_COMPONENTS=endpoint/component,...`` and
+``SLEEP_AFTER_MINUTES``, 30 by default): every app process (replica) checks the
+listed components now and then, and the first to find one idle scales it to zero.
+Several replicas doing so at once is safe, because each puts a component to sleep
+only when all of these hold, read afresh just before:
+
+- it is InService with its desired copies equal to its current ones, above zero: no
+  wake, scaling or sleep is under way (an admin's, the team's autoscaling, another
+  replica's, or this app waking it for a question);
+- it was last changed (DescribeInferenceComponent's ``LastModifiedTime``) at least
+  the idle minutes ago, so a component just woken is given the idle time to be used;
+- no usage record of it ended within the idle minutes, in the store every replica
+  shares (a record is written when its answer ends);
+- no answer of this process is still being answered by it (``answering``).
+
+and setting zero copies twice is the same as once; a replica whose call finds the
+component already being updated (SageMaker's ValidationError) leaves it to that.
+What no replica can see is another replica's answer that started after the last
+record on a component that was not just woken; cut short, it keeps its text and is
+offered for resending, which wakes the component.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chat_core import aws
+from chat_core.access import is_admin
+from chat_core.conversations.store import Store
+from chat_core.errors import ChatError
+from chat_core.i18n import Message, Text
+
+SLEEP_AFTER_MINUTES = 30.0
+log = logging.getLogger(__name__)
+
+
+class NotAllowedToScale(ChatError):
+    en = "Only admins (CHAT_ADMINS) may put a model to sleep or wake it."
+    ko = "모델을 재우거나 깨우는 일은 관리자(CHAT_ADMINS)만 할 수 있습니다."
+
+
+class InvalidScaleTarget(ChatError):
+    en = "{given!r} is not ENDPOINT/COMPONENT=COPIES, such as my-endpoint/llama=0 (COPIES 0 or more)."
+    ko = "{given!r}는 ENDPOINT/COMPONENT=COPIES 형식이 아닙니다. 예: my-endpoint/llama=0 (COPIES는 0 이상)."
+
+
+class NoSuchComponent(ChatError):
+    en = (
+        "{endpoint} hosts no inference component {component}: check both names "
+        "(python -m chat_core endpoints)."
+    )
+    ko = (
+        "{endpoint}에는 추론 컴포넌트 {component}가 없습니다. 두 이름을 확인하세요"
+        "(python -m chat_core endpoints)."
+    )
+
+
+class ScaleFailed(ChatError):
+    en = "{component} was not set to {copies} copies: {reason}."
+    ko = "{component}를 복사본 {copies}개로 설정하지 못했습니다. {reason}."
+
+
+class InvalidSleepSettings(ChatError):
+    en = (
+        "SLEEP_COMPONENTS and SLEEP_AFTER_MINUTES are not valid ({given!r}): list components as "
+        "endpoint/component separated by commas, and give the minutes as a number above 0."
+    )
+    ko = (
+        "SLEEP_COMPONENTS와 SLEEP_AFTER_MINUTES가 올바르지 않습니다({given!r}). 컴포넌트는 "
+        "endpoint/component로 쉼표로 구분해 적고, 분은 0보다 큰 수로 적으세요."
+    )
+
+
+QUOTA = Message(
+    "the account's quota of instances for it is reached (ResourceLimitExceeded); ask AWS for more, "
+    "or put another model to sleep",
+    "계정의 인스턴스 할당량에 도달했습니다(ResourceLimitExceeded). AWS에 늘려 달라고 하거나 "
+    "다른 모델을 재우세요",
+)
+BUSY = Message(
+    "SageMaker is still changing it ({detail}); try again once that is done",
+    "SageMaker가 아직 변경 중입니다({detail}). 끝난 뒤 다시 시도하세요",
+)
+
+
+def scale_target(given: str) -> tuple[str, str, int]:
+    """``ENDPOINT/COMPONENT=COPIES`` read, or ``InvalidScaleTarget``."""
+    named, _, copies = given.rpartition("=")
+    endpoint, _, component = named.partition("/")
+    if not (endpoint and component and copies.isdigit()):
+        raise InvalidScaleTarget(given=given)
+    return endpoint, component, int(copies)
+
+
+def scale(
+    owner: str,
+    endpoint: str,
+    component: str,
+    copies: int,
+    environ: Mapping[str, str] = os.environ,
+    region: str | None = None,
+) -> None:
+    """Ask SageMaker for ``copies`` copies of ``endpoint``'s ``component`` (0: put it to
+    sleep), as ``owner``, who must be an admin.  Returns once asked: copies come after."""
+    if not is_admin(owner, environ):
+        raise NotAllowedToScale()
+    try:
+        client = aws.client("sagemaker", region)
+        _described(client, endpoint, component)
+        client.update_inference_component_runtime_config(
+            InferenceComponentName=component, DesiredRuntimeConfig={"CopyCount": copies}
+        )
+    except (BotoCoreError, ClientError) as error:
+        raise ScaleFailed(component=component, copies=copies, reason=_why(error)) from error
+
+
+def _described(client: Any, endpoint: str, component: str) -> dict[str, Any]:
+    """``component`` as DescribeInferenceComponent has it, checked to be ``endpoint``'s."""
+    try:
+        found = client.describe_inference_component(InferenceComponentName=component)
+    except ClientError as error:
+        if aws.code(error) in aws.VALIDATION and "not find" in str(error).lower():
+            raise NoSuchComponent(endpoint=endpoint, component=component) from error
+        raise
+    if found.get("EndpointName") != endpoint:
+        raise NoSuchComponent(endpoint=endpoint, component=component)
+    return found
+
+
+def _why(error: BaseException) -> Text:
+    if aws.code(error) == "ResourceLimitExceeded":
+        return QUOTA.format()
+    if aws.code(error) in aws.VALIDATION:  # the component is being created, updated or deleted
+        return BUSY.format(detail=aws.code(error))
+    return aws.reason(error, "sagemaker")
+
+
+class Answering:
+    """The answers this process is waiting on, per (endpoint, component): an answer
+    counts from its call until it ends (``track``'s callback is called), or past its
+    deadline and a minute, should it never be called."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[tuple[str, str | None], dict[object, float]] = {}
+
+    def track(
+        self, endpoint: str, component: str | None, deadline_s: float, ended: Callable[[int], None]
+    ) -> Callable[[int], None]:
+        """``ended``, called when the answer ends, which ends its count too."""
+        key, token = (endpoint, component), object()
+        with self._lock:
+            self._until.setdefault(key, {})[token] = time.time() + deadline_s + 60
+
+        def done(tokens: int) -> None:
+            with self._lock:
+                self._until.get(key, {}).pop(token, None)
+            ended(tokens)
+
+        return done
+
+    def busy(self, endpoint: str, component: str | None) -> bool:
+        now = time.time()
+        with self._lock:
+            return any(until > now for until in self._until.get((endpoint, component), {}).values())
+
+
+answering = Answering()  # the process's
+
+
+def sleep_settings(environ: Mapping[str, str] = os.environ) -> tuple[list[tuple[str, str]], float]:
+    """The components the operator lets the app put to sleep, and after how many idle minutes."""
+    listed, minutes = environ.get("SLEEP_COMPONENTS", ""), environ.get("SLEEP_AFTER_MINUTES", "")
+    try:
+        targets = [scale_target(f"{name.strip()}=0")[:2] for name in listed.split(",") if name.strip()]
+        after = float(minutes) if minutes.strip() else SLEEP_AFTER_MINUTES
+    except (InvalidScaleTarget, ValueError) as error:
+        raise InvalidSleepSettings(given=f"{listed}; {minutes}") from error
+    if not after > 0:
+        raise InvalidSleepSettings(given=f"{listed}; {minutes}")
+    return targets, after
+
+
+def sleep_idle(store: Store, environ: Mapping[str, str] = os.environ, region: str | None = None) -> list[str]:
+    """Put each listed component that has been idle ``SLEEP_AFTER_MINUTES`` to sleep
+    (the module's docstring says when, and why several replicas may); returns the
+    ``endpoint/component`` of each put to sleep by this call."""
+    targets, minutes = sleep_settings(environ)
+    if not targets:
+        return []
+    client = aws.client("sagemaker", region)
+    now = time.time()
+    since = now - minutes * 60
+    recent = {(usage.endpoint, usage.component) for usage in store.usage(since, now + 60, None)}
+    slept = []
+    for endpoint, component in targets:
+        if (endpoint, component) in recent or answering.busy(endpoint, component):
+            continue
+        try:
+            if _settled_awake(_described(client, endpoint, component), since):
+                client.update_inference_component_runtime_config(
+                    InferenceComponentName=component, DesiredRuntimeConfig={"CopyCount": 0}
+                )
+                slept.append(f"{endpoint}/{component}")
+        except (BotoCoreError, ClientError, ChatError) as error:  # another's change under way, say
+            log.info("auto-sleep left %s/%s: %s", endpoint, component, error)
+    return slept
+
+
+def _settled_awake(component: Mapping[str, Any], since: float) -> bool:
+    runtime = component.get("RuntimeConfig", {})
+    copies = runtime.get("CurrentCopyCount", 0)
+    changed = component.get("LastModifiedTime")
+    changed_at = changed.timestamp() if isinstance(changed, datetime) else 0.0
+    return (
+        component.get("InferenceComponentStatus") == "InService"
+        and copies > 0
+        and runtime.get("DesiredCopyCount") == copies
+        and changed_at <= since
+    )
+
+
+def start_auto_sleep(store: Store, environ: Mapping[str, str] = os.environ) -> threading.Thread | None:
+    """A daemon thread checking the listed components every tenth of the idle time (at
+    most a minute apart) while the operator lists any, or None when none are listed.
+    A check that fails (AWS out of reach, say) is logged and the next one tried."""
+    if not sleep_settings(environ)[0]:
+        return None
+
+    def watch() -> None:
+        while (settings := sleep_settings(environ))[0]:
+            try:
+                for name in sleep_idle(store, environ):
+                    log.info("auto-sleep: %s put to sleep after %g idle minutes", name, settings[1])
+            except Exception:  # the thread must outlive any one check's failure
+                log.exception("auto-sleep: the check failed")
+            time.sleep(min(60.0, settings[1] * 6))
+
+    thread = threading.Thread(target=watch, name="auto-sleep", daemon=True)
+    thread.start()
+    return thread
