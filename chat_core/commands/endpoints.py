@@ -1,4 +1,5 @@
-"""``endpoints``: the region's InService SageMaker endpoints and the payload format of each."""
+"""``endpoints``: the region's InService SageMaker endpoints and the payload format of
+each; with ``--scale``, an admin sets an inference component's copies (0: asleep)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 import json
 import sys
 
-from chat_core.commands import Subparsers, reading_input
+from chat_core.commands import Subparsers, owner_option, reading_input
 from chat_core.i18n import plural
 from chat_core.models.discovery import AccountEndpoint, Detection, list_endpoints
+from chat_core.models.scaling import scale, scale_target
 
 
 def add(commands: Subparsers) -> None:
@@ -16,13 +18,26 @@ def add(commands: Subparsers) -> None:
         "endpoints", help="list the region's InService SageMaker endpoints and the payload format of each"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    parser.add_argument(
+        "--scale",
+        metavar="ENDPOINT/COMPONENT=N",
+        help="ask for N copies of an inference component (0 puts it to sleep, 1 wakes it); "
+        "for admins (CHAT_ADMINS), checked against --owner",
+    )
+    owner_option(parser)
     parser.set_defaults(run=_listed)
 
 
 @reading_input
 def _listed(args: argparse.Namespace) -> int:
     """One line per endpoint (its components indented under it) or, with ``--json``,
-    a list of objects; why components are missing, if they are, on stderr."""
+    a list of objects; why components are missing, if they are, on stderr.  With
+    ``--scale``, the copies asked for instead."""
+    if args.scale:
+        endpoint, component, copies = scale_target(args.scale)
+        scale(args.owner, endpoint, component, copies)
+        print(f"Asked for {plural(copies, 'copy', 'copies')} of {endpoint}/{component}.")
+        return 0
     listing = list_endpoints()
     if listing.notice:
         print(listing.notice.en, file=sys.stderr)

@@ -1,0 +1,141 @@
+"""Admins put inference components to sleep and wake them, from the command line and
+``chat_core``; non-admins are refused; listed idle components are put to sleep by
+whichever replica notices first.
+
+Real boto3 against the local endpoint server on 127.0.0.1, which answers the control
+plane's calls on inference components itself (moto's SageMaker server has none:
+DescribeInferenceComponent, UpdateInferenceComponentRuntimeConfig) and the runtime
+calls with SageMaker's refusal for a component with no copies.  Usage records are in
+the test's SQLite store (conftest)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from shared import serving, until
+
+from chat_core.__main__ import main
+from chat_core.conversations.backends import open_store
+from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.server import EndpointServer
+from chat_core.models.scaling import NotAllowedToScale, answering, scale, sleep_idle
+from chat_core.usage.records import Usage
+
+ADMIN = "https://issuer#admin"
+COMPONENTS = {"team": {"llama": "tgi", "gemma": "tgi", "waking": "tgi", "busy": "tgi"}}
+WAKE_S = 0.5
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalEndpoint, EndpointServer]]:
+    """The team's endpoint, every component with one copy but ``waking``, asleep."""
+    monkeypatch.setenv("LOCAL_MODEL", "scripted:0")
+    served = LocalEndpoint({}, components=COMPONENTS, asleep={("team", "waking")}, wake_s=WAKE_S)
+    with serving(served) as running:
+        for name in ("SAGEMAKER", "SAGEMAKER_RUNTIME"):
+            monkeypatch.setenv(f"AWS_ENDPOINT_URL_{name}", running.url)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.setenv("CHAT_ADMINS", ADMIN)
+        yield served, running
+
+
+def ask(component: str) -> str:
+    """A call to the component as the app makes it; SageMaker's error code if refused."""
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    try:
+        runtime.invoke_endpoint(
+            EndpointName="team", InferenceComponentName=component, Body=b'{"inputs": "Hello?"}'
+        )
+    except ClientError as error:
+        return error.response["Error"]["Message"]
+    return "answered"
+
+
+def test_an_admin_puts_a_component_to_sleep_and_wakes_it_from_the_command_line(
+    server: tuple[LocalEndpoint, EndpointServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    served, _ = server
+    assert main(["endpoints", "--scale", "team/llama=0", "--owner", ADMIN]) == 0
+    assert capsys.readouterr().out == "Asked for 0 copies of team/llama.\n"
+    assert served.copies("team", "llama").current == 0
+    assert ask("llama").startswith("Inference Component has no capacity")
+
+    assert main(["endpoints", "--scale", "team/llama=1", "--owner", ADMIN]) == 0
+    assert capsys.readouterr().out == "Asked for 1 copy of team/llama.\n"
+    assert served.copies("team", "llama").desired == 1
+    assert until(lambda: ask("llama") == "answered")
+
+
+def test_a_non_admin_is_refused_and_nothing_changes(
+    server: tuple[LocalEndpoint, EndpointServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    served, _ = server
+    before = served.copies("team", "llama")
+    assert main(["endpoints", "--scale", "team/llama=0"]) == 2  # the local user, not in CHAT_ADMINS
+    refused = "error: Only admins (CHAT_ADMINS) may put a model to sleep or wake it.\n"
+    assert capsys.readouterr().err == refused
+    with pytest.raises(NotAllowedToScale):
+        scale("https://issuer#ana", "team", "llama", 0)
+    assert served.copies("team", "llama") == before and ask("llama") == "answered"
+
+
+def test_a_wrong_name_or_count_is_one_line(
+    server: tuple[LocalEndpoint, EndpointServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["endpoints", "--scale", "team/nope=0", "--owner", ADMIN]) == 2
+    assert capsys.readouterr().err.startswith("error: team hosts no inference component nope")
+    assert main(["endpoints", "--scale", "other/llama=0", "--owner", ADMIN]) == 2
+    assert capsys.readouterr().err.startswith("error: other hosts no inference component llama")
+    assert main(["endpoints", "--scale", "team/llama=-1", "--owner", ADMIN]) == 2
+    assert "is not ENDPOINT/COMPONENT=COPIES" in capsys.readouterr().err
+    assert server[0].copies("team", "llama").current == 1
+
+
+def test_two_replicas_at_once_put_only_the_idle_component_to_sleep(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``llama`` is idle; ``gemma`` answered a moment ago (a usage record of another
+    replica, in the shared store); ``waking`` was asked for a copy; ``busy`` is still
+    answering in this process.  Both replicas check at once."""
+    served, _ = server
+    idle_s = 1.5
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/llama, team/gemma, team/waking, team/busy")
+    monkeypatch.setenv("SLEEP_AFTER_MINUTES", str(idle_s / 60))
+    started = time.time()
+    assert until(lambda: time.time() > started + idle_s)  # every component unchanged that long
+    served.wake_s = 600
+    served.set_copies("team", "waking", 1)  # a wake under way: desired 1, current 0
+    store = open_store(os.environ["CHAT_STORE"])
+    store.record_usage(Usage("ana", "", 0, "m", "team", 10, 20, 1.0, component="gemma"))
+    ended = answering.track("team", "busy", 600, lambda tokens: None)
+    try:
+        barrier, slept = threading.Barrier(2), []
+
+        def replica() -> None:
+            barrier.wait()
+            slept.extend(sleep_idle(open_store(os.environ["CHAT_STORE"])))
+
+        replicas = [threading.Thread(target=replica) for _ in range(2)]
+        for thread in replicas:
+            thread.start()
+        for thread in replicas:
+            thread.join()
+    finally:
+        ended(0)
+    assert set(slept) == {"team/llama"}
+    copies = {name: served.copies("team", name) for name in COMPONENTS["team"]}
+    assert {name: (c.desired, c.current) for name, c in copies.items()} == {
+        "llama": (0, 0),
+        "gemma": (1, 1),
+        "waking": (1, 0),
+        "busy": (1, 1),
+    }
+    assert ask("gemma") == "answered" and ask("llama").startswith("Inference Component has no capacity")
