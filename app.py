@@ -9,7 +9,7 @@ from chat_core.access import refusal
 from chat_core.i18n import LANGUAGES, Text, language_for, tr
 from chat_core.markdown import safe_markdown
 from pages import state
-from pages.common import language, log_in, logged_out, login_configured, t
+from pages.common import auto_sleep, language, log_in, logged_out, login_configured, t
 from pages.preferences import demo_notice, keep_choices
 from pages.upload_gate import admit_uploads, gate_uploads
 
@@ -52,6 +52,7 @@ elif logged_out():  # the login button is the only page, whatever the URL asks f
     pages = [st.Page(log_in, title=t("Log in"), icon=":material/login:")]
 else:
     admit_uploads()
+    auto_sleep()
     keep_choices()  # first: it knows a session's first run
     demo_notice()
     if login_configured():  # the email is shown, never used to tell users apart

@@ -276,6 +276,31 @@ KO: dict[str, str] = {
     "Remaining": "남음",
     "Allowed": "허용",
     "Resets": "다시 채워짐",
+    # issue 26: admin
+    "Endpoints and idle cost": "엔드포인트와 유휴 비용",
+    "serverless, {memory:,} MB, {concurrency} at once": "서버리스, {memory:,} MB, 동시 {concurrency}개",
+    "Copies": "복사본",
+    "Last question (UTC)": "마지막 질문(UTC)",
+    "Cost per hour now": "현재 시간당 비용",
+    "Idle hours this month": "이번 달 유휴 시간",
+    "Idle cost this month": "이번 달 유휴 비용",
+    "Put to sleep": "재우기",
+    "Wake": "깨우기",
+    "{name} is going to sleep.": "{name}를 재우는 중입니다.",
+    "{name} is waking up.": "{name}를 깨우는 중입니다.",
+    "No component is put to sleep by itself (SLEEP_COMPONENTS is not set).": (
+        "저절로 잠드는 컴포넌트가 없습니다(SLEEP_COMPONENTS가 설정되지 않음)."
+    ),
+    "Put to sleep after {minutes:g} idle minutes: {names}.": (
+        "{minutes:g}분 동안 쓰이지 않으면 재움: {names}."
+    ),
+    "An idle hour is a clock hour (UTC) of this month in which the model answered nothing. "
+    "Its cost is the model's cost per hour now: its endpoint's instances at their price, shared "
+    "among the endpoint's components by their copies now; a model asleep costs nothing.": (
+        "유휴 시간은 이번 달 중 모델이 아무것도 답하지 않은 정시 단위 한 시간(UTC)입니다. 그 비용은 "
+        "모델의 현재 시간당 비용, 즉 엔드포인트 인스턴스 가격을 현재 복사본 수에 따라 컴포넌트끼리 나눈 "
+        "값입니다. 잠든 모델은 비용이 없습니다."
+    ),
 }
 
 # English labels that count something: the value counted, and the label for one.

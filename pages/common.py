@@ -2,7 +2,9 @@
 session, indexing's progress bar, an answer's header, wait and speed line
 (the models: ``pages/models.py``)."""
 
+import logging
 import os
+import threading
 from typing import Any
 
 import streamlit as st
@@ -16,6 +18,7 @@ from chat_core.documents.uploads import UploadStore, open_uploads
 from chat_core.errors import ChatError
 from chat_core.i18n import Text, tr
 from chat_core.markdown import safe_markdown
+from chat_core.models.scaling import start_auto_sleep
 from chat_core.retrieval.embeddings import embedder
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Library
@@ -46,6 +49,22 @@ def conversation_store() -> Store:
     except StoreUnavailable as error:
         st.error(error.text(language()), icon=":material/database:")
         st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def _auto_sleep(settings: tuple[str, ...]) -> threading.Thread | None:
+    return start_auto_sleep(_conversation_store(settings[0]))
+
+
+def auto_sleep() -> None:
+    """Start this app process's auto-sleep once (``models.scaling``), when the operator
+    lists components; settings that are not valid are logged (admins see them on the
+    Usage page) and the app runs on."""
+    names = ("CHAT_STORE", "SLEEP_COMPONENTS", "SLEEP_AFTER_MINUTES")
+    try:
+        _auto_sleep(tuple(os.environ.get(name, "") for name in names))
+    except ChatError as error:
+        logging.getLogger("sagemaker-chat").error("auto-sleep is off: %s", error)
 
 
 @st.cache_resource(show_spinner=False)

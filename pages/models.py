@@ -127,8 +127,19 @@ def _asked_format(key: str, endpoint: AccountEndpoint, component: Component | No
     return payload
 
 
+def account_listing() -> Listing | ListingUnavailable | None:
+    """The account's endpoints as the sidebar lists them, or why they are not; None
+    when listing is off."""
+    return _account_listing(aws_environment()) if listing_wanted() else None
+
+
+def forget_listing() -> None:
+    """List the account's endpoints afresh next time (an admin changed them)."""
+    _account_listing.clear()
+
+
 def endpoint_instances(endpoint: str) -> tuple[str, int] | None:
     """The instance type and count serving ``endpoint``, which its cost is counted
     from, as the account's endpoint listing has them; None when it is not listed."""
-    listing = _account_listing(aws_environment()) if listing_wanted() else None
+    listing = account_listing()
     return listing.instances.get(endpoint) if isinstance(listing, Listing) else None

@@ -26,6 +26,7 @@ from chat_core.usage.records import KINDS
 from chat_core.usage.report import period_since, report, visible_usage
 from pages.common import conversation_store, language, owner, t
 from pages.models import endpoint_instances
+from pages.usage_endpoints import endpoints_section
 
 lang = language()
 store = conversation_store()
@@ -54,6 +55,8 @@ if standings:  # the user's limits (none: none set, or an admin)
     ]
     names = [t("Limit"), t("Used"), t("Remaining"), t("Allowed"), t("Resets")]
     st.table(pd.DataFrame(cells, columns=names), hide_index=True)
+if is_admin(user):  # the account's models: what they cost idle, asleep or awake
+    endpoints_section(store, user, now)
 since = st.date_input(t("From (UTC)"), today.replace(day=1), max_value=today, key="usage-since")
 everyone = is_admin(user) and st.toggle(t("Every user's usage"), key="usage-everyone")
 try:

@@ -242,9 +242,11 @@ def _component(client: Any, name: str) -> Component:
     specification = component.get("Specification", {})
     if specification.get("ModelName"):
         detection = _model_detection(client, specification["ModelName"])
-    else:  # a container given in the component itself
+    else:  # a container given in the component itself, described with the image it deployed
+        container = specification.get("Container", {})
+        image = container.get("DeployedImage", {}).get("SpecifiedImage", "")
         tags = _tags(client, component["InferenceComponentArn"])
-        detection = _detect(tags, specification.get("Container", {}))
+        detection = _detect(tags, {"Image": image, "Environment": container.get("Environment", {})})
     runtime = component.get("RuntimeConfig", {})
     copies = runtime.get("CurrentCopyCount", 0)
     desired = runtime.get("DesiredCopyCount", copies)

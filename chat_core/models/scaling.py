@@ -237,13 +237,15 @@ def _settled_awake(component: Mapping[str, Any], since: float) -> bool:
 
 def start_auto_sleep(store: Store, environ: Mapping[str, str] = os.environ) -> threading.Thread | None:
     """A daemon thread checking the listed components every tenth of the idle time (at
-    most a minute apart) while the operator lists any, or None when none are listed.
-    A check that fails (AWS out of reach, say) is logged and the next one tried."""
-    if not sleep_settings(environ)[0]:
+    most a minute apart) for as long as the settings stay as they are, or None when
+    they list none.  A check that fails (AWS out of reach, say) is logged, and the
+    next one made."""
+    settings = sleep_settings(environ)
+    if not settings[0]:
         return None
 
     def watch() -> None:
-        while (settings := sleep_settings(environ))[0]:
+        while sleep_settings(environ) == settings:
             try:
                 for name in sleep_idle(store, environ):
                     log.info("auto-sleep: %s put to sleep after %g idle minutes", name, settings[1])
