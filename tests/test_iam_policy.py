@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 from moto_server import use_moto
-from shared import PDFS, ROOT, serving
+from shared import PDFS, ROOT, serving, until
 
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.dynamodb import create_table
@@ -28,6 +28,7 @@ from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.scripted import ScriptedModel
 from chat_core.models.catalog import load_catalog
 from chat_core.models.discovery import list_endpoints
+from chat_core.models.scaling import scale, sleep_idle
 from chat_core.retrieval.embeddings import embedder, embedding_spec
 
 # TransactWriteItems is authorized as the actions of its items.
@@ -114,4 +115,30 @@ def test_the_readme_policy_allows_every_call_the_app_makes(
     assert {"sagemaker:InvokeEndpointWithResponseStream", "sagemaker:InvokeEndpoint"} <= recorded
     # Recorded as asked, though moto does not answer it: the listing goes on without components.
     assert "sagemaker:ListInferenceComponents" in recorded
+    assert recorded - readme_policy() == set()
+
+
+def test_the_readme_policy_allows_putting_components_to_sleep_and_waking_them(
+    monkeypatch: pytest.MonkeyPatch, recorded: set[str]
+) -> None:
+    """An admin's scale and the auto-sleep, against the local endpoint server's control
+    plane (moto has no inference components)."""
+    monkeypatch.setenv("LOCAL_MODEL", "scripted:0")
+    monkeypatch.setenv("CHAT_ADMINS", "admin")
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/llama")
+    monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.0001")
+    with serving(LocalEndpoint({}, components={"team": {"llama": "tgi"}})) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
+        for name, value in (
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "t"),
+            ("AWS_SECRET_ACCESS_KEY", "t"),
+        ):
+            monkeypatch.setenv(name, value)
+        scale("admin", "team", "llama", 1)
+        assert until(lambda: sleep_idle(open_store()) == ["team/llama"])
+    assert {
+        "sagemaker:UpdateInferenceComponentRuntimeConfig",
+        "sagemaker:DescribeInferenceComponent",
+    } <= recorded
     assert recorded - readme_policy() == set()

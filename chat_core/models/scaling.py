@@ -23,8 +23,9 @@ only when all of these hold, read afresh just before:
 and setting zero copies twice is the same as once; a replica whose call finds the
 component already being updated (SageMaker's ValidationError) leaves it to that.
 What no replica can see is another replica's answer that started after the last
-record on a component that was not just woken; cut short, it keeps its text and is
-offered for resending, which wakes the component.
+record on a component that was not just woken: a shared mark of answers under way
+would be a store write per question, for a rare case whose worst is one answer cut
+(its text kept, Resend offered), and the next question wakes the component.
 """
 
 from __future__ import annotations
