@@ -272,6 +272,7 @@ def test_the_command_line_prints_each_endpoint_and_its_components(
         "detected_by": f"image {TEI.rsplit('/', 1)[1]}: Text Embeddings Inference",
         "instance_type": "ml.g4dn.xlarge",
         "instance_count": 1,
+        "serverless": None,
         "components": [],
     }
     assert [(c["name"], c["format"], c["copies"]) for c in listed["team-shared"]["components"]] == [

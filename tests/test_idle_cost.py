@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from chat_core.models.discovery import AccountEndpoint, Component, Detection, Listing, Serverless
 from chat_core.usage.idle import idle_costs, idle_hours
 from chat_core.usage.records import Usage
-from chat_core.usage.report import Period
+from chat_core.usage.report import Period, report
 
 PRICES = {"ml.g5.2xlarge": 2.0, "ml.g4dn.xlarge": 0.5}
 TGI = Detection("tgi", "test")
@@ -88,3 +88,13 @@ def test_an_hour_is_idle_only_when_no_question_touched_it() -> None:
     assert idle_hours([(at(0, 59, 59), at(1, 0, 1))], hours) == 1.0  # a second each side of 01:00
     assert idle_hours([(at(2, 30), at(2, 30))], hours) == 2.0
     assert idle_hours([(at(5), at(6))], hours) == 3.0  # after the period
+
+
+def test_a_serverless_endpoint_s_usage_is_not_priced_by_the_hour() -> None:
+    """The Usage page's and the usage command's cost, from the same listing."""
+    records = [used("burst", None, at(1), at(1, 0, 30))]
+    (cost,) = report(records, PERIOD, LISTING.instances.get, PRICES).costs
+    assert (cost.instance_type, cost.instances, cost.hourly_price, cost.cost) == ("serverless", 0, None, None)
+    assert cost.note and cost.note.en.startswith(
+        "Serverless: billed per request's compute, nothing while idle"
+    )

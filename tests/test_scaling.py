@@ -17,8 +17,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+import streamlit as st
 from botocore.exceptions import ClientError
 from shared import serving, until
+from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store
@@ -139,3 +141,21 @@ def test_two_replicas_at_once_put_only_the_idle_component_to_sleep(
         "busy": (1, 1),
     }
     assert ask("gemma") == "answered" and ask("llama").startswith("Inference Component has no capacity")
+
+
+def test_the_app_process_starts_its_auto_sleep_once(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's first page run starts the check; a component idle past the minutes
+    (nothing recorded, unchanged since the server started) is put to sleep."""
+    served, _ = server
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/gemma")
+    monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.01")
+    st.cache_resource.clear()
+    at = AppTest.from_file("../app.py", default_timeout=30).run()
+    assert not at.exception
+    assert until(lambda: served.copies("team", "gemma").current == 0)
+    assert served.copies("team", "llama").current == 1  # not listed
+    checks = [thread for thread in threading.enumerate() if thread.name == "auto-sleep" and thread.is_alive()]
+    at.run()
+    assert [thread for thread in threading.enumerate() if thread.name == "auto-sleep"] == checks

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
 from chat_core.commands import Subparsers, owner_option, reading_input
 from chat_core.i18n import plural
@@ -49,6 +50,7 @@ def _listed(args: argparse.Namespace) -> int:
         rows.append((endpoint.name, endpoint.status, *_found(endpoint.detection), endpoint.instances))
         for part in endpoint.components:
             copies = plural(part.copies, "copy", "copies")
+            copies += f" (asked for {part.desired})" if part.desired != part.copies else ""
             rows.append(("  " + part.name, part.status, *_found(part.detection), copies))
     widths = [max(len(row[column]) for row in rows) for column in range(4)] if rows else []
     for row in rows:
@@ -70,6 +72,7 @@ def _fields(endpoint: AccountEndpoint) -> dict:
         "detected_by": endpoint.detection.detected_by,
         "instance_type": endpoint.instance_type,
         "instance_count": endpoint.instance_count,
+        "serverless": asdict(endpoint.serverless) if endpoint.serverless else None,
         "components": [
             {
                 "name": part.name,
@@ -77,6 +80,7 @@ def _fields(endpoint: AccountEndpoint) -> dict:
                 "format": part.detection.format,
                 "detected_by": part.detection.detected_by,
                 "copies": part.copies,
+                "desired_copies": part.desired,
             }
             for part in endpoint.components
         ],

@@ -32,6 +32,7 @@ from chat_core.i18n import Message, Text
 from chat_core.markdown import plain
 from chat_core.models.catalog import ModelSpec, remote_model, served_name
 
+SERVERLESS_TYPE = "serverless"  # the instance type a serverless endpoint is listed with
 EMBEDDING = "embedding"  # a format that is no chat format: listed, never offered as a chat model
 JUMPSTART_TAG = "sagemaker-sdk:jumpstart-model-id"
 # SageMaker does not report a model's context window; 4096 tokens fits the chat
@@ -115,7 +116,7 @@ class AccountEndpoint:
     detection: Detection
     has_model: bool  # False: it hosts inference components and is called through them
     components: tuple[Component, ...] = ()
-    serverless: Serverless | None = None  # instance_type "serverless" and no instances then
+    serverless: Serverless | None = None  # instance_type SERVERLESS_TYPE and no instances then
 
     @property
     def instances(self) -> str:
@@ -204,7 +205,7 @@ def _endpoint(client: Any, name: str, components: tuple[Component, ...]) -> Acco
     serverless = running.get(first["VariantName"], {}).get("CurrentServerlessConfig") or first.get(
         "ServerlessConfig"
     )
-    instance_type = first.get("InstanceType") or ("serverless" if serverless else "unknown")
+    instance_type = first.get("InstanceType") or (SERVERLESS_TYPE if serverless else "unknown")
     model = next((v["ModelName"] for v in variants if v.get("ModelName")), None)
     detection = _model_detection(client, model) if model else Detection(None, "hosts inference components")
     return AccountEndpoint(

@@ -27,18 +27,12 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from chat_core.i18n import Message, Text
+from chat_core.i18n import Text
 from chat_core.models.discovery import AccountEndpoint, Component, Listing, Serverless
 from chat_core.usage.records import Usage
-from chat_core.usage.report import NO_PRICE, Period
+from chat_core.usage.report import NO_PRICE, SERVERLESS, Period
 
 HOUR = 3600.0
-SERVERLESS = Message(
-    "Serverless: billed per request's compute, nothing while idle; the first call after a while "
-    "waits for a cold start.",
-    "서버리스: 요청마다 쓴 연산만큼 과금되고 유휴 시간에는 비용이 없습니다. 한동안 호출이 없으면 "
-    "첫 호출은 콜드 스타트를 기다립니다.",
-)
 
 
 @dataclass(frozen=True)

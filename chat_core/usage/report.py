@@ -32,6 +32,7 @@ from chat_core.errors import ChatError
 from chat_core.i18n import Message, Text
 from chat_core.local import embedding as local_embedding
 from chat_core.models.catalog import LOCAL_ENDPOINT
+from chat_core.models.discovery import SERVERLESS_TYPE
 from chat_core.usage.records import Usage
 
 # The instance type and count serving an endpoint, by its name; None when unknown.
@@ -52,6 +53,12 @@ class InvalidPeriod(ChatError):
 
 BUNDLED = Message("Bundled model: no instance to pay for.", "내장 모델: 비용을 낼 인스턴스가 없습니다.")
 UNKNOWN_INSTANCE = Message("Instance type unknown.", "인스턴스 유형을 모릅니다.")
+SERVERLESS = Message(
+    "Serverless: billed per request's compute, nothing while idle; the first call after a while "
+    "waits for a cold start.",
+    "서버리스: 요청마다 쓴 연산만큼 과금되고 유휴 시간에는 비용이 없습니다. 한동안 호출이 없으면 "
+    "첫 호출은 콜드 스타트를 기다립니다.",
+)
 NO_PRICE = Message(
     "No price for {instance_type}: set it in INSTANCE_PRICES.",
     "{instance_type}의 가격이 없습니다. INSTANCE_PRICES에 설정하세요.",
@@ -250,6 +257,8 @@ def _cost(endpoint: str, period: Period, instances: Instances, prices: Mapping[s
     if serving is None:
         return EndpointCost(endpoint, None, 0, None, None, UNKNOWN_INSTANCE.format())
     instance_type, count = serving
+    if instance_type == SERVERLESS_TYPE:  # no instance-hours to count
+        return EndpointCost(endpoint, instance_type, 0, None, None, SERVERLESS.format())
     price = prices.get(instance_type)
     if price is None:
         note = NO_PRICE.format(instance_type=instance_type)
