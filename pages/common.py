@@ -53,7 +53,7 @@ def conversation_store() -> Store:
 
 @st.cache_resource(show_spinner=False)
 def _auto_sleep(settings: tuple[str, ...]) -> threading.Thread | None:
-    return start_auto_sleep(_conversation_store(settings[0]))
+    return start_auto_sleep(lambda: _conversation_store(settings[0]))
 
 
 def auto_sleep() -> None:

@@ -236,14 +236,17 @@ def _settled_awake(component: Mapping[str, Any], since: float) -> bool:
     )
 
 
-def start_auto_sleep(store: Store, environ: Mapping[str, str] = os.environ) -> threading.Thread | None:
+def start_auto_sleep(
+    opened: Callable[[], Store], environ: Mapping[str, str] = os.environ
+) -> threading.Thread | None:
     """A daemon thread checking the listed components every tenth of the idle time (at
     most a minute apart) for as long as the settings stay as they are, or None when
-    they list none.  A check that fails (AWS out of reach, say) is logged, and the
-    next one made."""
+    they list none (and the store ``opened`` gives is not opened).  A check that fails
+    (AWS out of reach, say) is logged, and the next one made."""
     settings = sleep_settings(environ)
     if not settings[0]:
         return None
+    store = opened()
 
     def watch() -> None:
         while sleep_settings(environ) == settings:
