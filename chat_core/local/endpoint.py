@@ -117,6 +117,16 @@ class Copies:
             self.current, self.ready_at = self.desired, None
         return self
 
+    def ask(self, count: int, now: float, wake_s: float) -> None:
+        """Ask for ``count`` copies (settled at ``now``)."""
+        self.modified = time.time()
+        if count <= self.current:
+            self.desired, self.current, self.ready_at = count, count, None
+        else:  # a wake under way keeps its time: asking again does not delay it
+            self.desired = count
+            if self.ready_at is None:
+                self.ready_at = now + wake_s
+
 
 @dataclass
 class Warmth:
@@ -291,22 +301,17 @@ class LocalEndpoint:
             raise ValueError("a component's copy count is at least 0")
         now = time.monotonic()
         with self._lock:
-            copies = self._copies[endpoint, component].settled(now)
-            copies.modified = time.time()
-            if count <= copies.current:
-                copies.desired, copies.current, copies.ready_at = count, count, None
-            else:  # a wake under way keeps its time: asking again does not delay it
-                copies.desired = count
-                if copies.ready_at is None:
-                    copies.ready_at = now + self.wake_s
+            self._copies[endpoint, component].settled(now).ask(count, now, self.wake_s)
 
     def _check_capacity(self, endpoint: str, component: str) -> None:
         """SageMaker's refusal when the component has no copy serving."""
-        copies = self.copies(endpoint, component)
-        if copies.current:
-            return
-        if self.autoscale and not copies.desired:
-            self.set_copies(endpoint, component, 1)  # a wake asked for meanwhile is kept
+        now = time.monotonic()
+        with self._lock:
+            copies = self._copies[endpoint, component].settled(now)
+            if copies.current:
+                return
+            if self.autoscale and not copies.desired:  # a wake asked for meanwhile is kept
+                copies.ask(1, now, self.wake_s)
         raise _validation(NO_CAPACITY)
 
     def _check_warm(self, endpoint: str) -> None:
