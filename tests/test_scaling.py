@@ -10,6 +10,7 @@ the test's SQLite store (conftest)."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.server import EndpointServer
+from chat_core.models.discovery import Serverless, list_endpoints
 from chat_core.models.scaling import NotAllowedToScale, answering, scale, sleep_idle
 from chat_core.usage.records import Usage
 
@@ -36,9 +38,12 @@ WAKE_S = 0.5
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalEndpoint, EndpointServer]]:
-    """The team's endpoint, every component with one copy but ``waking``, asleep."""
+    """The team's endpoint, every component with one copy but ``waking``, asleep (an
+    instance per copy), and a serverless endpoint, ``burst``."""
     monkeypatch.setenv("LOCAL_MODEL", "scripted:0")
-    served = LocalEndpoint({}, components=COMPONENTS, asleep={("team", "waking")}, wake_s=WAKE_S)
+    served = LocalEndpoint(
+        {}, components=COMPONENTS, asleep={("team", "waking")}, wake_s=WAKE_S, serverless={"burst": "tgi"}
+    )
     with serving(served) as running:
         for name in ("SAGEMAKER", "SAGEMAKER_RUNTIME"):
             monkeypatch.setenv(f"AWS_ENDPOINT_URL_{name}", running.url)
@@ -159,3 +164,43 @@ def test_the_app_process_starts_its_auto_sleep_once(
     checks = [thread for thread in threading.enumerate() if thread.name == "auto-sleep" and thread.is_alive()]
     at.run()
     assert [thread for thread in threading.enumerate() if thread.name == "auto-sleep"] == checks
+
+
+def test_the_listing_shows_copies_instances_and_serverless_endpoints_as_they_are_now(
+    server: tuple[LocalEndpoint, EndpointServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    served, _ = server
+    served.wake_s = 600
+    served.set_copies("team", "waking", 1)
+    endpoints = {endpoint.name: endpoint for endpoint in list_endpoints().endpoints}
+    team, burst = endpoints["team"], endpoints["burst"]
+    assert team.instance_count == 3
+    assert {c.name: (c.copies, c.desired) for c in team.components} == {
+        "llama": (1, 1),
+        "gemma": (1, 1),
+        "waking": (0, 1),
+        "busy": (1, 1),
+    }
+    assert (burst.instance_type, burst.instance_count, burst.serverless) == (
+        "serverless",
+        0,
+        Serverless(4096, 5),
+    )
+    assert burst.instances == "serverless 4,096 MB, 5 at once"
+
+    assert main(["endpoints"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if line.startswith("burst ")).endswith(
+        "serverless 4,096 MB, 5 at once"
+    )
+    assert next(line for line in lines if line.strip().startswith("waking ")).endswith(
+        "0 copies (asked for 1)"
+    )
+
+    for name in ("llama", "gemma", "busy", "waking"):  # every component asleep: no instance left
+        served.set_copies("team", name, 0)
+    assert next(e for e in list_endpoints().endpoints if e.name == "team").instance_count == 0
+    assert main(["endpoints", "--json"]) == 0
+    listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert listed["burst"]["serverless"] == {"memory_mb": 4096, "max_concurrency": 5}
+    assert listed["team"]["instance_count"] == 0
