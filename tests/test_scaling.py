@@ -25,8 +25,12 @@ from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
 from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
+from chat_core.models.catalog import custom_model
 from chat_core.models.discovery import Serverless, list_endpoints
 from chat_core.models.scaling import NotAllowedToScale, answering, scale, sleep_idle
 from chat_core.usage.records import Usage
@@ -204,3 +208,31 @@ def test_the_listing_shows_copies_instances_and_serverless_endpoints_as_they_are
     listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
     assert listed["burst"]["serverless"] == {"memory_mb": 4096, "max_concurrency": 5}
     assert listed["team"]["instance_count"] == 0
+
+
+def test_a_question_being_answered_keeps_its_component_awake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asked through ChatSession, as the chat page asks: while the answer streams
+    (nothing recorded yet) the component is not put to sleep; once it has ended and
+    the idle time passed, it is."""
+    slow = ScriptedModel(token_ms=100)
+    with serving(LocalEndpoint({}, components={"team": {"slow": "tgi"}}, complete=slow.complete)) as running:
+        for name in ("SAGEMAKER", "SAGEMAKER_RUNTIME"):
+            monkeypatch.setenv(f"AWS_ENDPOINT_URL_{name}", running.url)
+        for name, value in (
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "t"),
+            ("AWS_SECRET_ACCESS_KEY", "t"),
+        ):
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SLEEP_COMPONENTS", "team/slow")
+        monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.002")  # 0.12 s
+        store = open_store(os.environ["CHAT_STORE"])
+        started = time.time()
+        assert until(lambda: time.time() > started + 0.2)  # idle since the server started
+        spec = custom_model("team", "tgi", 4096, None, "slow")
+        with ChatSession(store, "ana").ask("Hello?", Settings(spec, spec.defaults)) as reply:
+            tokens = iter(reply)
+            assert next(tokens)  # streaming: 100 ms a word
+            assert sleep_idle(store) == []
+            "".join(tokens)
+        assert until(lambda: sleep_idle(store) == ["team/slow"])
