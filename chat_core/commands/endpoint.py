@@ -8,7 +8,7 @@ import functools
 import sys
 
 from chat_core.commands import Subparsers
-from chat_core.local.endpoint import DEFAULT_ENDPOINTS, LocalEndpoint, chosen_model
+from chat_core.local.endpoint import DEFAULT_ENDPOINTS, WAKE_S, LocalEndpoint, chosen_model
 from chat_core.local.server import REQUEST_DEADLINE_S, EndpointServer
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
@@ -41,6 +41,29 @@ def add(commands: Subparsers) -> None:
         "called with InferenceComponentName; an endpoint hosts components or a model, not both; "
         "repeatable",
     )
+    parser.add_argument(
+        "--asleep",
+        type=_component,
+        action="append",
+        default=[],
+        metavar="ENDPOINT/COMPONENT",
+        help="start the component with no copies: calls are refused for no capacity, as SageMaker "
+        "refuses them, until UpdateInferenceComponentRuntimeConfig raises its copies; repeatable",
+    )
+    parser.add_argument(
+        "--wake-seconds",
+        type=_seconds,
+        default=WAKE_S,
+        metavar="S",
+        help="seconds from a component's copies raised above 0 to the copy serving (default %(default)s); "
+        "a lowering takes effect at once",
+    )
+    parser.add_argument(
+        "--autoscale",
+        action="store_true",
+        help="a call refused for no capacity asks for one copy itself, as a team's scaling policy on "
+        "the NoCapacityInvocationFailures alarm would",
+    )
     parser.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     parser.add_argument(
         "--max-queue", type=int, default=16, help="requests allowed to wait before throttling"
@@ -69,12 +92,27 @@ def _endpoint_format(text: str) -> tuple[str, str]:
 
 
 def _component_format(text: str) -> tuple[str, str, str]:
-    """ENDPOINT/COMPONENT=FORMAT: "/" cannot be in an endpoint's name, so it parts them."""
+    """ENDPOINT/COMPONENT=FORMAT."""
     name, payload = _endpoint_format(text)
-    endpoint, sep, component = name.partition("/")
+    try:
+        return (*_component(name), payload)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError("expected ENDPOINT/COMPONENT=FORMAT") from None
+
+
+def _component(text: str) -> tuple[str, str]:
+    """ENDPOINT/COMPONENT: "/" cannot be in an endpoint's name, so it parts them."""
+    endpoint, sep, component = text.partition("/")
     if not sep or not endpoint or not component:
-        raise argparse.ArgumentTypeError("expected ENDPOINT/COMPONENT=FORMAT")
-    return endpoint, component, payload
+        raise argparse.ArgumentTypeError("expected ENDPOINT/COMPONENT")
+    return endpoint, component
+
+
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if not seconds >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError("expected a number of seconds, at least 0")
+    return seconds
 
 
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -89,12 +127,20 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             latency_s=args.latency / 1000,
             max_queue=args.max_queue,
             complete=chosen_model(concurrent=True) if args.concurrent else None,
+            asleep=args.asleep,
+            wake_s=args.wake_seconds,
+            autoscale=args.autoscale,
         )
-    except ValueError as error:  # an endpoint given a model and components
+    except ValueError as error:  # an endpoint given a model and components, a sleeper not served
         parser.error(str(error))
     server = EndpointServer(endpoint, args.port, request_deadline_s=args.request_deadline)
     print(f"Serving {', '.join(endpoint.served)} on {server.url}", file=sys.stderr)
     print(f"  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}", file=sys.stderr)
+    if components:
+        print(
+            f"  AWS_ENDPOINT_URL_SAGEMAKER={server.url}  (inference components' control plane)",
+            file=sys.stderr,
+        )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0

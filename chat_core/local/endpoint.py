@@ -20,8 +20,9 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chat_core.local import embedding as local_embedding
@@ -76,6 +77,34 @@ COMPONENT_NOT_ALLOWED = (
     "Inference Component Name header is not allowed for endpoints to which you dont plan to deploy "
     "inference components. Please remove the Inference Component Name header and try again."
 )
+
+
+# SageMaker's answer to a call to a component with no copies (ValidationError, 400;
+# AWS ML blog "scale down to zero", Dec 2024, matched on by public samples).
+NO_CAPACITY = (
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may be "
+    "in-progress (if configured) or try to increase the capacity by invoking "
+    "UpdateInferenceComponentRuntimeConfig API."
+)
+# Seconds from a component's copy count raised above zero to its new copy serving.
+WAKE_S = 5.0
+
+
+@dataclass
+class Copies:
+    """An inference component's copies: those asked for and those serving.  A raise
+    serves ``wake_s`` after it was asked for (``ready_at``, on the monotonic clock);
+    a lowering takes effect at once, as SageMaker stops a copy's traffic first."""
+
+    desired: int
+    current: int
+    ready_at: float | None = None
+    modified: float = field(default_factory=time.time)  # when they were last asked for (epoch seconds)
+
+    def settled(self, now: float) -> Copies:
+        if self.ready_at is not None and now >= self.ready_at:
+            self.current, self.ready_at = self.desired, None
+        return self
 
 
 def _throttled() -> EndpointFault:
@@ -160,10 +189,17 @@ class LocalEndpoint:
         latency_s: float = 0.0,
         max_queue: int = 16,
         complete: Callable[..., Iterator[str]] | None = None,
+        asleep: Iterable[tuple[str, str]] = (),
+        wake_s: float = WAKE_S,
+        autoscale: bool = False,
     ) -> None:
         """``endpoints`` maps a name to its payload format; ``components`` maps
         the name of an endpoint that hosts inference components to each component's
-        name and format.  ``complete`` generates the text (``local_model.complete``'s
+        name and format.  Each component has one copy, those ``asleep`` (endpoint,
+        component) none: a call to it is refused for no capacity until a raise of
+        its copies (``set_copies``) has taken ``wake_s``; with ``autoscale``, such a
+        refused call asks for one copy itself, as a team's scaling policy on the
+        NoCapacityInvocationFailures alarm would.  ``complete`` generates the text (``local_model.complete``'s
         signature), for every model; by default the model ``LOCAL_MODEL`` names
         (``chosen_model``).  bench/ gives a stand-in that answers at once, to time
         clients against a fast remote endpoint, which this machine cannot run."""
@@ -188,6 +224,18 @@ class LocalEndpoint:
             for name, hosted in self.components.items()
             for component in hosted
         }
+        sleepers = set(asleep)
+        unknown_sleepers = sleepers - set(self._component_models)
+        if unknown_sleepers:
+            raise ValueError(f"components {sorted(unknown_sleepers)} are not served")
+        self._copies = {
+            hosted: Copies(0, 0) if hosted in sleepers else Copies(1, 1) for hosted in self._component_models
+        }
+        self.wake_s = wake_s
+        self.autoscale = autoscale
+        # Runtime calls by (endpoint, component or None), refused ones too: what a
+        # client's waiting costs, read by tests and the bench.
+        self.calls: Counter[tuple[str, str | None]] = Counter()
         self._in_flight = 0
         self._embeddings_in_flight = 0  # the other model's queue: indexing never throttles a chat
         self._lock = threading.Lock()
@@ -197,6 +245,35 @@ class LocalEndpoint:
         """What is served: each endpoint's name, and ``endpoint/component`` for each component."""
         hosted = [f"{name}/{component}" for name, models in self.components.items() for component in models]
         return [*self.endpoints, *hosted]
+
+    def copies(self, endpoint: str, component: str) -> Copies:
+        """A snapshot of the component's copies now (KeyError for one not served)."""
+        with self._lock:
+            return replace(self._copies[endpoint, component].settled(time.monotonic()))
+
+    def set_copies(self, endpoint: str, component: str, count: int) -> None:
+        """Ask for ``count`` copies of the component: UpdateInferenceComponentRuntimeConfig."""
+        if count < 0:
+            raise ValueError("a component's copy count is at least 0")
+        now = time.monotonic()
+        with self._lock:
+            copies = self._copies[endpoint, component].settled(now)
+            copies.modified = time.time()
+            if count <= copies.current:
+                copies.desired, copies.current, copies.ready_at = count, count, None
+            else:  # a wake under way keeps its time: asking again does not delay it
+                copies.desired = count
+                if copies.ready_at is None:
+                    copies.ready_at = now + self.wake_s
+
+    def _check_capacity(self, endpoint: str, component: str) -> None:
+        """SageMaker's refusal when the component has no copy serving."""
+        copies = self.copies(endpoint, component)
+        if copies.current:
+            return
+        if self.autoscale and not copies.desired:
+            self.set_copies(endpoint, component, 1)  # a wake asked for meanwhile is kept
+        raise _validation(NO_CAPACITY)
 
     def _format(self, endpoint: str, component: str | None) -> str:
         """The payload format of the model called, or SageMaker's refusal."""
@@ -222,7 +299,11 @@ class LocalEndpoint:
         component: str | None = None,
     ) -> Response:
         """The answer of ``endpoint``'s model, or of its inference ``component``."""
+        with self._lock:
+            self.calls[endpoint, component] += 1
         served = self._format(endpoint, component)
+        if component is not None:
+            self._check_capacity(endpoint, component)
         if served in EMBEDDING_PAYLOADS:
             return self._embed(EMBEDDING_PAYLOADS[served], body, stream=stream)
         payload: type[PayloadHandler] = PAYLOADS[served]

@@ -7,7 +7,9 @@ as AWS event-stream ``PayloadPart`` events), with SageMaker's error responses;
 an inference component is named in the ``X-Amzn-SageMaker-Inference-Component``
 header, as botocore sends ``InferenceComponentName``.
 Point the app at it with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080``
-and the whole boto3 -> botocore -> HTTP path runs offline.
+and the whole boto3 -> botocore -> HTTP path runs offline.  The same port answers
+the SageMaker control plane (``POST /`` with ``X-Amz-Target``, control.py) for the
+inference components it serves: ``AWS_ENDPOINT_URL_SAGEMAKER`` points there.
 
 Requests are not authenticated: it listens on the loopback address only, and
 answers only requests addressed to it by a loopback name (a web page whose DNS
@@ -40,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from chat_core.local.control import ControlPlane
 from chat_core.local.endpoint import EndpointFault, LocalEndpoint
 
 _PATH_PREFIX = "/endpoints/"
@@ -151,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         path = self.path.split("?", 1)[0]
+        if path == "/" and "X-Amz-Target" in self.headers:
+            self._control(body)
+            return
         name, _, operation = path[len(_PATH_PREFIX) :].partition("/")
         if not path.startswith(_PATH_PREFIX) or operation not in (
             "invocations",
@@ -185,6 +191,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
         finally:  # a client gone at any point, even before the first event, gives its place back
             response.close()
+
+    def _control(self, body: bytes) -> None:
+        """A SageMaker control-plane call (JSON 1.1), answered by ``control.ControlPlane``."""
+        try:
+            answer = self.server.control.answer(
+                self.headers.get("X-Amz-Target", ""), body, self.headers.get("Authorization", "")
+            )
+        except EndpointFault as fault:
+            self._fault(fault, typed=True)
+            return
+        except Exception as error:
+            self._fault(self._failed(error), typed=True)
+            return
+        encoded = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(encoded)))
+        self.end_headers()
+        self.wfile.write(encoded)
 
     def _check_host(self) -> None:
         hosts = self.headers.get_all("Host", [])
@@ -243,8 +268,11 @@ class _Handler(BaseHTTPRequestHandler):
         message = f"The server failed on this request ({type(error).__name__}); its log has the details."
         return EndpointFault("InternalFailure", message, 500)
 
-    def _fault(self, fault: EndpointFault) -> None:
-        body = json.dumps({"message": fault.message, **_model_error_fields(fault)}).encode()
+    def _fault(self, fault: EndpointFault, *, typed: bool = False) -> None:
+        """The error response; ``typed``, its code in the body's ``__type`` too, where
+        botocore reads it for JSON 1.1 services (the control plane)."""
+        fields = {"__type": fault.code} if typed else _model_error_fields(fault)
+        body = json.dumps({"message": fault.message, **fields}).encode()
         self.send_response(fault.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Amzn-ErrorType", fault.code)
@@ -279,6 +307,7 @@ class EndpointServer(ThreadingHTTPServer):
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.endpoint = endpoint
+        self.control = ControlPlane(endpoint)
         self.quiet = quiet
         self.timeout_s = timeout_s
         self.request_deadline_s = request_deadline_s

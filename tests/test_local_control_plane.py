@@ -1,0 +1,237 @@
+"""Inference components that scale to zero, on the local endpoint server.
+
+Real boto3 (``sagemaker`` and ``sagemaker-runtime`` clients) against the server
+on 127.0.0.1, which answers both on one port.  Ours answers the calls moto's
+SageMaker server does not implement: ListInferenceComponents,
+DescribeInferenceComponent and UpdateInferenceComponentRuntimeConfig (moto 5 has no
+inference components).  The model is the scripted one, which names the component
+answering.  The server ignores SigV4 signatures; the keys only let botocore sign."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from shared import endpoint_server_process, serving, until
+
+from chat_core.__main__ import main
+from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.server import EndpointServer
+from chat_core.models.handlers import PAYLOADS
+from chat_core.models.prompts import CHATML
+
+COMPONENTS = {"multi": {"alpha": "tgi", "beta": "messages"}}
+QUESTION = "Are you awake?"
+# SageMaker's answer to a call to a component with no copies (AWS ML blog "scale down to zero").
+NO_CAPACITY = (
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may be "
+    "in-progress (if configured) or try to increase the capacity by invoking "
+    "UpdateInferenceComponentRuntimeConfig API."
+)
+# Longer than any test takes: a component raised from zero is still waking when looked at.
+LONG_WAKE_S = 600.0
+
+
+@pytest.fixture(autouse=True)
+def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each component's scripted model names the component in its answers."""
+    monkeypatch.setenv("LOCAL_MODEL", "scripted:0")
+
+
+def endpoint(**options: object) -> LocalEndpoint:
+    return LocalEndpoint({}, components=COMPONENTS, **options)
+
+
+@pytest.fixture
+def asleep() -> Iterator[EndpointServer]:
+    """``multi/alpha`` with no copies (waking takes longer than the test), ``multi/beta`` with one."""
+    with serving(endpoint(asleep={("multi", "alpha")}, wake_s=LONG_WAKE_S)) as running:
+        yield running
+
+
+def client(service: str, url: str):
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def body(payload: str) -> bytes:
+    handler = PAYLOADS[payload]()
+    prompt = handler.chat_format(CHATML).render("", [], QUESTION)
+    return handler.transform_input(prompt, {"max_new_tokens": 64, "stop": []})
+
+
+def invoke(url: str, component: str, *, stream: bool = False) -> str:
+    """The component's answer through boto3, as text."""
+    runtime = client("sagemaker-runtime", url)
+    payload = COMPONENTS["multi"][component]
+    if stream:
+        response = runtime.invoke_endpoint_with_response_stream(
+            EndpointName="multi", InferenceComponentName=component, Body=body(payload)
+        )
+        return b"".join(event["PayloadPart"]["Bytes"] for event in response["Body"]).decode()
+    response = runtime.invoke_endpoint(
+        EndpointName="multi", InferenceComponentName=component, Body=body(payload)
+    )
+    return PAYLOADS[payload]().transform_output(response["Body"])
+
+
+def refusal(url: str, component: str, *, stream: bool = False) -> dict:
+    with pytest.raises(ClientError) as refused:
+        invoke(url, component, stream=stream)
+    return refused.value.response
+
+
+def copies(url: str, component: str) -> tuple[int, int]:
+    described = client("sagemaker", url).describe_inference_component(InferenceComponentName=component)
+    runtime = described["RuntimeConfig"]
+    return runtime["DesiredCopyCount"], runtime["CurrentCopyCount"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_component_with_no_copies_is_refused_as_sagemaker_refuses_it(
+    asleep: EndpointServer, stream: bool
+) -> None:
+    response = refusal(asleep.url, "alpha", stream=stream)
+    assert (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]) == (
+        400,
+        "ValidationError",
+    )
+    assert response["Error"]["Message"] == NO_CAPACITY
+    assert "beta" in invoke(asleep.url, "beta")  # the other component answers
+
+
+def test_the_control_plane_lists_and_describes_the_components(asleep: EndpointServer) -> None:
+    sagemaker = client("sagemaker", asleep.url)
+    listed = sagemaker.list_inference_components(StatusEquals="InService")["InferenceComponents"]
+    assert [(c["InferenceComponentName"], c["EndpointName"], c["VariantName"]) for c in listed] == [
+        ("alpha", "multi", "AllTraffic"),
+        ("beta", "multi", "AllTraffic"),
+    ]
+    assert sagemaker.list_inference_components(EndpointNameEquals="other")["InferenceComponents"] == []
+    alpha = sagemaker.describe_inference_component(InferenceComponentName="alpha")
+    assert alpha["InferenceComponentStatus"] == "InService"
+    assert alpha["InferenceComponentArn"].endswith(":inference-component/alpha")
+    assert (alpha["EndpointName"], alpha["VariantName"]) == ("multi", "AllTraffic")
+    assert "-tgi1.1.0-" in alpha["Specification"]["Container"]["DeployedImage"]["SpecifiedImage"]
+    assert (copies(asleep.url, "alpha"), copies(asleep.url, "beta")) == ((0, 0), (1, 1))
+
+
+def test_a_component_raised_from_zero_copies_is_waking_until_its_copy_serves(asleep: EndpointServer) -> None:
+    sagemaker = client("sagemaker", asleep.url)
+    answer = sagemaker.update_inference_component_runtime_config(
+        InferenceComponentName="alpha", DesiredRuntimeConfig={"CopyCount": 1}
+    )
+    assert answer["InferenceComponentArn"].endswith(":inference-component/alpha")
+    assert copies(asleep.url, "alpha") == (1, 0)
+    assert refusal(asleep.url, "alpha")["Error"]["Code"] == "ValidationError"
+
+
+def test_a_component_raised_from_zero_answers_after_the_wake() -> None:
+    with serving(endpoint(asleep={("multi", "alpha")}, wake_s=0.2)) as running:
+        client("sagemaker", running.url).update_inference_component_runtime_config(
+            InferenceComponentName="alpha", DesiredRuntimeConfig={"CopyCount": 1}
+        )
+        assert until(lambda: copies(running.url, "alpha") == (1, 1), 10)
+        assert "from alpha" in invoke(running.url, "alpha")
+
+
+def test_a_scale_to_zero_takes_effect_at_once(asleep: EndpointServer) -> None:
+    assert "from beta" in invoke(asleep.url, "beta")
+    client("sagemaker", asleep.url).update_inference_component_runtime_config(
+        InferenceComponentName="beta", DesiredRuntimeConfig={"CopyCount": 0}
+    )
+    assert copies(asleep.url, "beta") == (0, 0)
+    assert refusal(asleep.url, "beta")["Error"]["Message"] == NO_CAPACITY
+
+
+def test_every_runtime_call_is_counted_refused_or_answered() -> None:
+    served = endpoint(asleep={("multi", "alpha")}, wake_s=LONG_WAKE_S)
+    with serving(served) as running:
+        for _ in range(3):
+            refusal(running.url, "alpha")
+        invoke(running.url, "beta", stream=True)
+        served.set_copies("multi", "alpha", 0)  # already 0
+        assert (served.calls["multi", "alpha"], served.calls["multi", "beta"]) == (3, 1)
+        assert served.calls["multi", "gamma"] == 0
+
+
+def test_an_unknown_component_is_a_validation_exception(asleep: EndpointServer) -> None:
+    sagemaker = client("sagemaker", asleep.url)
+    with pytest.raises(ClientError) as described:
+        sagemaker.describe_inference_component(InferenceComponentName="gamma")
+    assert described.value.response["Error"]["Code"] == "ValidationException"
+    assert "Could not find inference component" in described.value.response["Error"]["Message"]
+    with pytest.raises(ClientError, match="gamma"):
+        sagemaker.update_inference_component_runtime_config(
+            InferenceComponentName="gamma", DesiredRuntimeConfig={"CopyCount": 1}
+        )
+
+
+def test_a_call_the_server_does_not_answer_is_an_unknown_operation(asleep: EndpointServer) -> None:
+    """Without --control-plane, there is no moto to pass it to."""
+    with pytest.raises(ClientError) as refused:
+        client("sagemaker", asleep.url).list_models()
+    assert refused.value.response["Error"]["Code"] == "UnknownOperationException"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Host": "evil.example"}, {"Origin": "https://evil.example"}],
+    ids=["rebound-host", "web-page"],
+)
+def test_a_web_page_cannot_wake_or_sleep_a_component(asleep: EndpointServer, headers: dict[str, str]) -> None:
+    """A page whose DNS name was rebound to 127.0.0.1, or any page posting here."""
+    connection = http.client.HTTPConnection("127.0.0.1", asleep.server_address[1], timeout=10)
+    with contextlib.closing(connection):
+        connection.request(
+            "POST",
+            "/",
+            body=json.dumps({"InferenceComponentName": "alpha", "DesiredRuntimeConfig": {"CopyCount": 1}}),
+            headers={
+                "Host": f"127.0.0.1:{asleep.server_address[1]}",
+                "X-Amz-Target": "SageMaker.UpdateInferenceComponentRuntimeConfig",
+                "Content-Type": "application/x-amz-json-1.1",
+                **headers,
+            },
+        )
+        assert connection.getresponse().status == 403
+    assert copies(asleep.url, "alpha") == (0, 0)
+
+
+def test_the_command_line_serves_a_sleeping_component_that_wakes() -> None:
+    served = ("multi/alpha=tgi", "multi/beta=messages")
+    options = ("--asleep", "multi/alpha", "--wake-seconds", "0.2")
+    with endpoint_server_process(None, "scripted:0", components=served, options=options) as url:
+        assert refusal(url, "alpha")["Error"]["Message"] == NO_CAPACITY
+        assert "from beta" in invoke(url, "beta")
+        client("sagemaker", url).update_inference_component_runtime_config(
+            InferenceComponentName="alpha", DesiredRuntimeConfig={"CopyCount": 1}
+        )
+        assert until(lambda: copies(url, "alpha") == (1, 1), 10)
+        assert "from alpha" in invoke(url, "alpha")
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--asleep", "multi/gamma"], "not served"),
+        (["--asleep", "multi"], "expected ENDPOINT/COMPONENT"),
+        (["--wake-seconds", "-1"], "at least 0"),
+    ],
+)
+def test_the_server_refuses_sleepers_it_does_not_serve(
+    options: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["endpoint", "--port", "0", "--component", "multi/alpha=tgi", *options])
+    assert exit.value.code == 2 and complaint in capsys.readouterr().err
