@@ -91,7 +91,7 @@ def test_a_question_to_a_sleeping_component_says_it_wakes_and_is_answered(autosc
     seen: list[Text] = []
     chat = ChatSession()
     reply = chat.ask("Which river flows through Seoul?", autoscaled.settings(), waiting=seen.append)
-    assert "".join(reply).startswith("You asked: Which river flows through Seoul?")
+    assert "Which river flows through Seoul?" in "".join(reply)
     assert chat.exchanges[-1].state is State.ANSWERED
     lines = waits(seen)
     label = autoscaled.spec.label
@@ -126,7 +126,7 @@ def test_many_questions_to_one_sleeping_component_share_one_wake(autoscaled: Sle
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert sorted(a.split("?")[0] for a in answers) == [f"You asked: Question {n}" for n in range(6)]
+    assert len(answers) == 6 and all(any(f"Question {n}?" in a for a in answers) for n in range(6)), answers
     assert autoscaled.calls <= 6 + 5 + 6, autoscaled.calls
 
 
@@ -143,7 +143,7 @@ def test_the_app_asks_for_a_copy_only_where_the_operator_allows_it(
         "".join(chat.ask("Anyone there?", unscaled.settings()))
     assert unscaled.desired == 0
     monkeypatch.setenv("WAKE_COMPONENTS", f"other/chat, {unscaled.name}/chat")
-    assert "".join(chat.ask("Anyone there?", unscaled.settings())).startswith("You asked: Anyone there?")
+    assert "Anyone there?" in "".join(chat.ask("Anyone there?", unscaled.settings()))
     assert unscaled.desired == 1
 
 
@@ -173,13 +173,15 @@ def test_a_stop_ends_a_wait_at_once(unscaled: Sleeper) -> None:
     assert not reply._relay._thread.is_alive()
 
 
-def test_the_answer_deadline_does_not_count_the_wake(autoscaled: Sleeper, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_answer_deadline_does_not_count_the_wake(
+    autoscaled: Sleeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ANSWER_MAX_SECONDS (here 1 s) bounds the answer once the model is awake; the
     2 s wake before it is bounded by WAKE_MAX_SECONDS."""
     monkeypatch.setenv("ANSWER_MAX_SECONDS", "1")
     chat = ChatSession()
     answer = "".join(chat.ask("Which river flows through Seoul?", autoscaled.settings()))
-    assert answer.startswith("You asked: Which river flows through Seoul?")
+    assert "Which river flows through Seoul?" in answer
     assert chat.exchanges[-1].state is State.ANSWERED, chat.exchanges[-1].reason
 
 
