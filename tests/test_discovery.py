@@ -3,12 +3,16 @@ control plane, with endpoints created there through boto3 as JumpStart, TGI, TEI
 LMI and a custom container would create them, and the listing, the command line
 and the sidebar read them back with real boto3.
 
-Stand-ins, where moto cannot answer (each replaces a call's answer in
-``BaseClient._make_api_call``, every other call goes to moto unchanged):
+Where moto cannot answer:
 - moto does not implement ListInferenceComponents or DescribeInferenceComponent,
   and cannot create the endpoint config a component-hosting endpoint has (one
-  whose variant names no model): ``components`` answers these for "team-shared";
-- moto cannot deny a call: ``denied`` raises the AccessDeniedException AWS gives.
+  whose variant names no model): in tests using ``components``, the local
+  endpoint server (``python -m chat_core endpoint``, chat_core/local/control.py)
+  is the control plane, serving "team-shared" and its components (their models,
+  tags, endpoint and config too) and passing every other call to moto unchanged
+  (``--control-plane``); it is the data plane too.
+- moto cannot deny a call: ``denied`` raises the AccessDeniedException AWS gives,
+  in place of the call's answer in ``BaseClient._make_api_call``.
 """
 
 from __future__ import annotations
@@ -57,13 +61,9 @@ ENDPOINTS = {
     "team-qwen": (LMI, None, "ml.g4dn.xlarge", 1),
     "team-embed": (TEI, None, "ml.g4dn.xlarge", 1),
     "team-scorer": (OWN, None, "ml.m5.large", 3),
-    "team-shared": (TGI_2_3, None, "ml.g4dn.12xlarge", 1),  # hosts components (see `components`)
 }
-COMPONENT_MODELS = {  # models the components of team-shared run
-    "llama2-model": (TGI_1_1, "meta-textgeneration-llama-2-7b-f"),
-    "gemma-model": (TGI_2_3, None),
-}
-COMPONENTS = {"llama2-chat-ic": ("llama2-model", 2), "gemma-ic": ("gemma-model", 1)}
+# team-shared's components on the local endpoint server, in their formats, and their copies.
+COMPONENTS = {"llama2-chat-ic": ("llama2-chat", 2), "gemma-ic": ("messages", 1)}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,6 @@ def account(moto_url: str) -> None:
         variant |= {"InstanceType": instance_type, "InitialInstanceCount": count}
         client.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[variant])
         client.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
-    for name, (image, jumpstart_id) in COMPONENT_MODELS.items():
-        model(name, image, jumpstart_id)
     assert {e["EndpointStatus"] for e in client.list_endpoints()["Endpoints"]} == {"InService"}
 
 
@@ -107,50 +105,6 @@ def answer_instead(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> 
     monkeypatch.setattr(BaseClient, "_make_api_call", call)
 
 
-def shared_config(params: dict[str, Any], moto: Callable[[], Any]) -> Any:
-    """team-shared's endpoint config as AWS holds it for a component-hosting endpoint: no model."""
-    config = moto()
-    if params["EndpointConfigName"] == "team-shared-config":
-        config["ProductionVariants"] = [
-            {k: v for k, v in variant.items() if k != "ModelName"} for variant in config["ProductionVariants"]
-        ]
-    return config
-
-
-def stand_in_components(monkeypatch: pytest.MonkeyPatch) -> None:
-    def listed(params: dict[str, Any], moto: Callable[[], Any]) -> Any:
-        assert params["StatusEquals"] == "InService"
-        summaries = [
-            {
-                "InferenceComponentName": name,
-                "EndpointName": "team-shared",
-                "InferenceComponentStatus": "InService",
-            }
-            for name in COMPONENTS
-        ]
-        return {"InferenceComponents": summaries}
-
-    def described(params: dict[str, Any], moto: Callable[[], Any]) -> Any:
-        model, copies = COMPONENTS[params["InferenceComponentName"]]
-        return {
-            "InferenceComponentName": params["InferenceComponentName"],
-            "InferenceComponentArn": f"arn:aws:sagemaker:{REGION}:123456789012:inference-component/x",
-            "EndpointName": "team-shared",
-            "InferenceComponentStatus": "InService",
-            "Specification": {"ModelName": model},
-            "RuntimeConfig": {"DesiredCopyCount": copies, "CurrentCopyCount": copies},
-        }
-
-    answer_instead(
-        monkeypatch,
-        {
-            "ListInferenceComponents": listed,
-            "DescribeInferenceComponent": described,
-            "DescribeEndpointConfig": shared_config,
-        },
-    )
-
-
 @pytest.fixture
 def aws(moto_url: str, account: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """boto3 pointed at moto for the SageMaker control plane, with a region set."""
@@ -162,8 +116,25 @@ def aws(moto_url: str, account: None, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 @pytest.fixture
-def components(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    stand_in_components(monkeypatch)
+def components(aws: None, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[EndpointServer]:
+    """The local endpoint server in front of moto: the control plane for team-shared and
+    its components, and the data plane for them and for team-llama3."""
+    served = LocalEndpoint(
+        {"team-llama3": "llama3"},
+        components={"team-shared": {name: payload for name, (payload, _) in COMPONENTS.items()}},
+        complete=ScriptedModel(token_ms=0).complete,
+        wake_s=0,
+    )
+    for name, (_, copies) in COMPONENTS.items():
+        served.set_copies("team-shared", name, copies)
+    server = EndpointServer(served, port=0, quiet=True, control_plane=moto_url).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def denied(monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
@@ -177,11 +148,11 @@ def denied(monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
 
 def test_the_account_s_endpoints_appear_with_their_format_and_instances(components: None) -> None:
     found = {e.name: e for e in list_endpoints().endpoints}
-    assert set(ENDPOINTS) <= set(found)
+    assert {*ENDPOINTS, "team-shared"} <= set(found)
     summary = {
         name: (e.detection.format, e.instance_type, e.instance_count)
         for name, e in found.items()
-        if name in ENDPOINTS
+        if name in ENDPOINTS or name == "team-shared"
     }
     assert summary == {
         "team-llama3": ("llama3", "ml.g4dn.12xlarge", 2),
@@ -190,7 +161,7 @@ def test_the_account_s_endpoints_appear_with_their_format_and_instances(componen
         "team-qwen": ("messages", "ml.g4dn.xlarge", 1),
         "team-embed": ("embedding", "ml.g4dn.xlarge", 1),
         "team-scorer": (None, "ml.m5.large", 3),
-        "team-shared": (None, "ml.g4dn.12xlarge", 1),
+        "team-shared": (None, "ml.g5.2xlarge", 3),  # an instance a copy
     }
     how = {name: e.detection.detected_by for name, e in found.items()}
     assert how["team-llama3"] == "JumpStart model id meta-textgeneration-llama-3-8b-instruct"
@@ -306,7 +277,7 @@ def test_the_sidebar_offers_the_account_s_endpoints(components: None) -> None:
     at = sidebar()
     offered = models(at)
     assert "team-llama3 (ml.g4dn.12xlarge × 2)" in offered
-    assert "team-shared/gemma-ic (ml.g4dn.12xlarge × 1)" in offered
+    assert "team-shared/gemma-ic (ml.g5.2xlarge × 3)" in offered
     assert not any(option.startswith(("team-embed", "team-scorer", "team-shared (")) for option in offered)
     assert "Local - SmolLM2-135M (offline)" in offered  # the configured models stay
 
@@ -321,7 +292,7 @@ def test_with_login_only_allowed_endpoints_are_offered(
     at = sidebar(ANA)
     offered = models(at)
     assert "team-mistral (ml.g4dn.xlarge × 1)" in offered
-    assert "team-shared/llama2-chat-ic (ml.g4dn.12xlarge × 1)" in offered
+    assert "team-shared/llama2-chat-ic (ml.g5.2xlarge × 3)" in offered
     assert not any(option.startswith("team-llama3") for option in offered)
     assert not any(box.key == "model-format-team-scorer" for box in at.sidebar.selectbox)
 
@@ -354,33 +325,22 @@ def test_the_command_line_without_a_region_says_so_in_one_line(capsys: pytest.Ca
 
 
 def test_a_listed_endpoint_and_a_listed_component_answer_through_the_endpoint_server(
-    components: None, monkeypatch: pytest.MonkeyPatch
+    components: EndpointServer,
 ) -> None:
-    """The control plane is moto's, the data plane the local endpoint server's: a
-    model made from the listing is called in its detected format, and a component
-    with its InferenceComponentName (the server refuses a call to team-shared without one)."""
+    """The control plane is moto's (ours for team-shared), the data plane the local
+    endpoint server's: a model made from the listing is called in its detected format,
+    and a component with its InferenceComponentName (the server refuses a call to
+    team-shared without one)."""
     listed = {
         (endpoint.name, component.name if component else None): account_model(endpoint, component)
         for endpoint, component in chat_targets(list_endpoints())
         if (component or endpoint).detection.format  # unknown ones wait for the user's choice
     }
-    served = LocalEndpoint(
-        {"team-llama3": "llama3"},
-        components={"team-shared": {"llama2-chat-ic": "llama2-chat"}},
-        complete=ScriptedModel(token_ms=0).complete,
-    )
-    server = EndpointServer(served, port=0, quiet=True).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
-    try:
-        for target in (("team-llama3", None), ("team-shared", "llama2-chat-ic")):
-            spec = listed[target]
-            answer = "".join(
-                ChatSession().ask("Which river flows through Seoul?", Settings(spec, spec.defaults))
-            )
-            assert "Which river flows through Seoul?" in answer, target  # the scripted model quotes it
-    finally:
-        server.shutdown()
-        server.server_close()
+    for target in (("team-llama3", None), ("team-shared", "llama2-chat-ic")):
+        spec = listed[target]
+        answer = "".join(ChatSession().ask("Which river flows through Seoul?", Settings(spec, spec.defaults)))
+        assert "Which river flows through Seoul?" in answer, target  # the scripted model quotes it
+    assert components.endpoint.calls["team-shared", "llama2-chat-ic"] == 1
 
 
 def test_usage_costs_an_endpoint_by_the_instances_the_listing_reports(

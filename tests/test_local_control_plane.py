@@ -122,7 +122,8 @@ def test_the_control_plane_lists_and_describes_the_components(asleep: EndpointSe
     assert alpha["InferenceComponentStatus"] == "InService"
     assert alpha["InferenceComponentArn"].endswith(":inference-component/alpha")
     assert (alpha["EndpointName"], alpha["VariantName"]) == ("multi", "AllTraffic")
-    assert "-tgi1.1.0-" in alpha["Specification"]["Container"]["DeployedImage"]["SpecifiedImage"]
+    model = sagemaker.describe_model(ModelName=alpha["Specification"]["ModelName"])
+    assert "-tgi1.1.0-" in model["PrimaryContainer"]["Image"]
     assert (copies(asleep.url, "alpha"), copies(asleep.url, "beta")) == ((0, 0), (1, 1))
 
 
@@ -235,3 +236,168 @@ def test_the_server_refuses_sleepers_it_does_not_serve(
     with pytest.raises(SystemExit) as exit:
         main(["endpoint", "--port", "0", "--component", "multi/alpha=tgi", *options])
     assert exit.value.code == 2 and complaint in capsys.readouterr().err
+
+
+def test_with_autoscale_a_refused_call_asks_for_a_copy_itself() -> None:
+    """As a team's step-scaling policy on NoCapacityInvocationFailures would; without
+    --autoscale the refusal leaves the component asleep (the earlier tests)."""
+    with serving(endpoint(asleep={("multi", "alpha")}, wake_s=LONG_WAKE_S, autoscale=True)) as running:
+        assert copies(running.url, "alpha") == (0, 0)
+        assert refusal(running.url, "alpha")["Error"]["Message"] == NO_CAPACITY
+        assert copies(running.url, "alpha") == (1, 0)
+    with serving(endpoint(asleep={("multi", "alpha")}, wake_s=LONG_WAKE_S)) as running:
+        refusal(running.url, "alpha")
+        assert copies(running.url, "alpha") == (0, 0)
+
+
+def test_with_autoscale_the_call_after_the_wake_is_answered() -> None:
+    with serving(endpoint(asleep={("multi", "alpha")}, wake_s=0.2, autoscale=True)) as running:
+        refusal(running.url, "alpha")
+        assert until(lambda: copies(running.url, "alpha") == (1, 1), 10)
+        assert "from alpha" in invoke(running.url, "alpha")
+
+
+def test_a_component_hosting_endpoint_has_one_instance_a_copy_down_to_none(asleep: EndpointServer) -> None:
+    """moto cannot create this endpoint's config (a variant with no model): ours answers."""
+    sagemaker = client("sagemaker", asleep.url)
+    described = sagemaker.describe_endpoint(EndpointName="multi")
+    (variant,) = described["ProductionVariants"]
+    assert (variant["VariantName"], variant["CurrentInstanceCount"]) == ("AllTraffic", 1)
+    assert variant["ManagedInstanceScaling"]["Status"] == "ENABLED"
+    assert variant["ManagedInstanceScaling"]["MinInstanceCount"] == 0
+    sagemaker.update_inference_component_runtime_config(
+        InferenceComponentName="beta", DesiredRuntimeConfig={"CopyCount": 0}
+    )
+    (variant,) = sagemaker.describe_endpoint(EndpointName="multi")["ProductionVariants"]
+    assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (0, 0)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    (configured,) = config["ProductionVariants"]
+    assert "ModelName" not in configured and configured["InstanceType"] == "ml.g5.2xlarge"
+    assert [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]] == ["multi"]
+
+
+def serverless(**options: float) -> LocalEndpoint:
+    return LocalEndpoint({}, serverless={"lean": "messages"}, **options)
+
+
+def ask_lean(url: str) -> str:
+    response = client("sagemaker-runtime", url).invoke_endpoint(EndpointName="lean", Body=body("messages"))
+    return PAYLOADS["messages"]().transform_output(response["Body"])
+
+
+def lean_refusal(url: str) -> dict:
+    with pytest.raises(ClientError) as refused:
+        ask_lean(url)
+    return refused.value.response
+
+
+def test_a_serverless_endpoint_s_first_call_finds_it_not_ready() -> None:
+    with serving(serverless(cold_start_s=LONG_WAKE_S)) as running:
+        refused = lean_refusal(running.url)
+    assert (refused["ResponseMetadata"]["HTTPStatusCode"], refused["Error"]["Code"]) == (
+        429,
+        "ModelNotReadyException",
+    )
+    assert refused["Error"]["Message"] == (
+        "Either a serverless endpoint variant's resources are still being provisioned, or a "
+        "multi-model endpoint is still downloading or loading the target model. Wait and try your "
+        "request again."
+    )
+
+
+def test_a_serverless_endpoint_answers_after_its_cold_start_and_is_cold_again_after_idle() -> None:
+    with serving(serverless(cold_start_s=0.2, serverless_idle_s=0)) as running:
+        lean_refusal(running.url)
+        assert until(lambda: ask_lean_or_none(running.url) is not None, 10)
+        assert lean_refusal(running.url)["Error"]["Code"] == "ModelNotReadyException"  # idle since
+    with serving(serverless(cold_start_s=0.2, serverless_idle_s=LONG_WAKE_S)) as running:
+        assert until(lambda: ask_lean_or_none(running.url) is not None, 10)
+        assert "You asked" in ask_lean(running.url)  # warm: no second cold start
+
+
+def ask_lean_or_none(url: str) -> str | None:
+    with contextlib.suppress(ClientError):
+        return ask_lean(url)
+    return None
+
+
+def test_a_serverless_endpoint_is_described_as_one() -> None:
+    """moto could hold a serverless endpoint; ours answers for the one it serves."""
+    with serving(serverless()) as running:
+        sagemaker = client("sagemaker", running.url)
+        (variant,) = sagemaker.describe_endpoint(EndpointName="lean")["ProductionVariants"]
+        config = sagemaker.describe_endpoint_config(EndpointConfigName="lean-config")
+        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        listed = sagemaker.list_endpoints(StatusEquals="InService")["Endpoints"]
+    assert variant["CurrentServerlessConfig"] == {"MemorySizeInMB": 4096, "MaxConcurrency": 5}
+    assert "CurrentInstanceCount" not in variant
+    assert config["ProductionVariants"][0]["ServerlessConfig"]["MemorySizeInMB"] == 4096
+    assert "tgi2.3" in model["PrimaryContainer"]["Image"]  # TGI with the Messages API
+    assert [e["EndpointName"] for e in listed] == ["lean"]
+
+
+@pytest.fixture
+def with_moto(moto_url: str) -> Iterator[EndpointServer]:
+    """The server in front of moto's (tests/moto_server.py), with an endpoint made there."""
+    moto = client("sagemaker", moto_url)
+    if "kept" not in [e["EndpointName"] for e in moto.list_endpoints()["Endpoints"]]:
+        moto.create_model(
+            ModelName="kept-model",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+            PrimaryContainer={"Image": "our-scorer:latest"},
+        )
+        variant = {"VariantName": "AllTraffic", "ModelName": "kept-model"}
+        variant |= {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+        moto.create_endpoint_config(EndpointConfigName="kept-config", ProductionVariants=[variant])
+        moto.create_endpoint(EndpointName="kept", EndpointConfigName="kept-config")
+    served = LocalEndpoint({}, components=COMPONENTS, serverless={"lean": "messages"})
+    running = EndpointServer(served, port=0, quiet=True, control_plane=moto_url).start()
+    try:
+        yield running
+    finally:
+        running.shutdown()
+        running.server_close()
+
+
+def test_calls_ours_does_not_answer_go_to_moto_and_its_listing_gains_ours(with_moto: EndpointServer) -> None:
+    sagemaker = client("sagemaker", with_moto.url)
+    names = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]
+    assert {"kept", "multi", "lean"} <= set(names)
+    assert sagemaker.describe_endpoint(EndpointName="kept")["EndpointConfigName"] == "kept-config"  # moto's
+    model = sagemaker.describe_model(ModelName="kept-model")
+    assert model["PrimaryContainer"]["Image"] == "our-scorer:latest"
+    assert sagemaker.list_tags(ResourceArn=model["ModelArn"])["Tags"] == []
+    with pytest.raises(ClientError) as missing:  # moto's refusal, as moto gave it
+        sagemaker.describe_endpoint(EndpointName="nowhere")
+    assert missing.value.response["Error"]["Code"] == "ValidationException"
+    assert copies(with_moto.url, "alpha") == (1, 1)  # ours still answers its own
+
+
+def test_a_web_page_cannot_reach_moto_through_the_server(with_moto: EndpointServer, moto_url: str) -> None:
+    """The same checks stand before a call passed on: here a page asking to delete an endpoint."""
+    connection = http.client.HTTPConnection("127.0.0.1", with_moto.server_address[1], timeout=10)
+    with contextlib.closing(connection):
+        connection.request(
+            "POST",
+            "/",
+            body=json.dumps({"EndpointName": "kept"}),
+            headers={
+                "X-Amz-Target": "SageMaker.DeleteEndpoint",
+                "Content-Type": "application/x-amz-json-1.1",
+                "Origin": "https://evil.example",
+            },
+        )
+        assert connection.getresponse().status == 403
+    assert (
+        client("sagemaker", moto_url).describe_endpoint(EndpointName="kept")["EndpointStatus"] == "InService"
+    )
+
+
+def test_the_command_line_serves_a_serverless_endpoint_before_moto(moto_url: str) -> None:
+    options = ("--serverless", "lean=messages", "--cold-start-seconds", "0.2", "--control-plane", moto_url)
+    with endpoint_server_process(None, "scripted:0", options=options) as url:
+        sagemaker = client("sagemaker", url)
+        assert "lean" in [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]
+        sagemaker.list_models()  # moto's: no UnknownOperationException
+        assert lean_refusal(url)["Error"]["Code"] == "ModelNotReadyException"
+        assert until(lambda: ask_lean_or_none(url) is not None, 10)

@@ -8,7 +8,14 @@ import functools
 import sys
 
 from chat_core.commands import Subparsers
-from chat_core.local.endpoint import DEFAULT_ENDPOINTS, WAKE_S, LocalEndpoint, chosen_model
+from chat_core.local.endpoint import (
+    COLD_START_S,
+    DEFAULT_ENDPOINTS,
+    SERVERLESS_IDLE_S,
+    WAKE_S,
+    LocalEndpoint,
+    chosen_model,
+)
 from chat_core.local.server import REQUEST_DEADLINE_S, EndpointServer
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
@@ -63,6 +70,37 @@ def add(commands: Subparsers) -> None:
         action="store_true",
         help="a call refused for no capacity asks for one copy itself, as a team's scaling policy on "
         "the NoCapacityInvocationFailures alarm would",
+    )
+    parser.add_argument(
+        "--serverless",
+        type=_endpoint_format,
+        action="append",
+        default=[],
+        metavar="NAME=FORMAT",
+        help="serve NAME as a serverless endpoint (4096 MB, 5 calls at once) in payload FORMAT: the first "
+        "call, and the first after --serverless-idle-seconds without one, starts a cold start; repeatable",
+    )
+    parser.add_argument(
+        "--cold-start-seconds",
+        type=_seconds,
+        default=COLD_START_S,
+        metavar="S",
+        help="a serverless endpoint's cold start: calls during it are refused with ModelNotReadyException "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--serverless-idle-seconds",
+        type=_seconds,
+        default=SERVERLESS_IDLE_S,
+        metavar="S",
+        help="seconds without a call after which a serverless endpoint starts cold again "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--control-plane",
+        metavar="URL",
+        help="moto's server: the SageMaker control-plane calls this server does not answer itself (any but "
+        "those about its inference components and serverless endpoints) go there unchanged",
     )
     parser.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     parser.add_argument(
@@ -130,15 +168,20 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             asleep=args.asleep,
             wake_s=args.wake_seconds,
             autoscale=args.autoscale,
+            serverless=dict(args.serverless),
+            cold_start_s=args.cold_start_seconds,
+            serverless_idle_s=args.serverless_idle_seconds,
         )
-    except ValueError as error:  # an endpoint given a model and components, a sleeper not served
+        server = EndpointServer(
+            endpoint, args.port, request_deadline_s=args.request_deadline, control_plane=args.control_plane
+        )
+    except ValueError as error:  # an endpoint given twice or a model and components, a sleeper not served...
         parser.error(str(error))
-    server = EndpointServer(endpoint, args.port, request_deadline_s=args.request_deadline)
     print(f"Serving {', '.join(endpoint.served)} on {server.url}", file=sys.stderr)
     print(f"  AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}", file=sys.stderr)
-    if components:
+    if components or args.serverless or args.control_plane:
         print(
-            f"  AWS_ENDPOINT_URL_SAGEMAKER={server.url}  (inference components' control plane)",
+            f"  AWS_ENDPOINT_URL_SAGEMAKER={server.url}  (the control plane)",
             file=sys.stderr,
         )
     with contextlib.suppress(KeyboardInterrupt):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import threading
 import time
@@ -88,6 +89,16 @@ NO_CAPACITY = (
 )
 # Seconds from a component's copy count raised above zero to its new copy serving.
 WAKE_S = 5.0
+# SageMaker's answer to a call to a serverless endpoint whose resources are being
+# provisioned: ModelNotReadyException (429), in the words of botocore's
+# sagemaker-runtime model; and how long that cold start lasts here, and how long
+# without calls brings the next one.
+NOT_READY = (
+    "Either a serverless endpoint variant's resources are still being provisioned, or a multi-model "
+    "endpoint is still downloading or loading the target model. Wait and try your request again."
+)
+COLD_START_S = 3.0
+SERVERLESS_IDLE_S = 600.0
 
 
 @dataclass
@@ -105,6 +116,25 @@ class Copies:
         if self.ready_at is not None and now >= self.ready_at:
             self.current, self.ready_at = self.desired, None
         return self
+
+    def ask(self, count: int, now: float, wake_s: float) -> None:
+        """Ask for ``count`` copies (settled at ``now``)."""
+        self.modified = time.time()
+        if count <= self.current:
+            self.desired, self.current, self.ready_at = count, count, None
+        else:  # a wake under way keeps its time: asking again does not delay it
+            self.desired = count
+            if self.ready_at is None:
+                self.ready_at = now + wake_s
+
+
+@dataclass
+class Warmth:
+    """A serverless endpoint's resources, on the monotonic clock: provisioned until
+    ``warm_until`` (renewed by each call served), or being provisioned until ``ready_at``."""
+
+    warm_until: float = -math.inf  # cold until its first call
+    ready_at: float | None = None
 
 
 def _throttled() -> EndpointFault:
@@ -192,6 +222,9 @@ class LocalEndpoint:
         asleep: Iterable[tuple[str, str]] = (),
         wake_s: float = WAKE_S,
         autoscale: bool = False,
+        serverless: Mapping[str, str] | None = None,
+        cold_start_s: float = COLD_START_S,
+        serverless_idle_s: float = SERVERLESS_IDLE_S,
     ) -> None:
         """``endpoints`` maps a name to its payload format; ``components`` maps
         the name of an endpoint that hosts inference components to each component's
@@ -199,12 +232,21 @@ class LocalEndpoint:
         component) none: a call to it is refused for no capacity until a raise of
         its copies (``set_copies``) has taken ``wake_s``; with ``autoscale``, such a
         refused call asks for one copy itself, as a team's scaling policy on the
-        NoCapacityInvocationFailures alarm would.  ``complete`` generates the text (``local_model.complete``'s
-        signature), for every model; by default the model ``LOCAL_MODEL`` names
-        (``chosen_model``).  bench/ gives a stand-in that answers at once, to time
-        clients against a fast remote endpoint, which this machine cannot run."""
+        NoCapacityInvocationFailures alarm would.  ``serverless`` maps the names of
+        serverless endpoints to their formats: a call after ``serverless_idle_s``
+        without one served (or the first) starts a cold start of ``cold_start_s``,
+        and calls until it ends are refused (ModelNotReadyException).
+        ``complete`` generates the text (``local_model.complete``'s signature), for
+        every model; by default the model ``LOCAL_MODEL`` names (``chosen_model``).
+        bench/ gives a stand-in that answers at once, to time clients against a
+        fast remote endpoint, which this machine cannot run."""
         self.endpoints = dict(DEFAULT_ENDPOINTS if endpoints is None else endpoints)
         self.components = {name: dict(hosted) for name, hosted in (components or {}).items()}
+        self.serverless = dict(serverless or {})
+        twice = sorted(set(self.endpoints) & set(self.serverless))
+        if twice:
+            raise ValueError(f"endpoints {twice} are given twice, once as serverless")
+        self.endpoints |= self.serverless
         both = sorted(set(self.endpoints) & set(self.components))
         if both:  # a SageMaker endpoint's variants hold either a model or components
             raise ValueError(f"endpoints {both} cannot serve a model and inference components at once")
@@ -233,6 +275,8 @@ class LocalEndpoint:
         }
         self.wake_s = wake_s
         self.autoscale = autoscale
+        self._warmth = {name: Warmth() for name in self.serverless}
+        self.cold_start_s, self.serverless_idle_s = cold_start_s, serverless_idle_s
         # Runtime calls by (endpoint, component or None), refused ones too: what a
         # client's waiting costs, read by tests and the bench.
         self.calls: Counter[tuple[str, str | None]] = Counter()
@@ -257,23 +301,31 @@ class LocalEndpoint:
             raise ValueError("a component's copy count is at least 0")
         now = time.monotonic()
         with self._lock:
-            copies = self._copies[endpoint, component].settled(now)
-            copies.modified = time.time()
-            if count <= copies.current:
-                copies.desired, copies.current, copies.ready_at = count, count, None
-            else:  # a wake under way keeps its time: asking again does not delay it
-                copies.desired = count
-                if copies.ready_at is None:
-                    copies.ready_at = now + self.wake_s
+            self._copies[endpoint, component].settled(now).ask(count, now, self.wake_s)
 
     def _check_capacity(self, endpoint: str, component: str) -> None:
         """SageMaker's refusal when the component has no copy serving."""
-        copies = self.copies(endpoint, component)
-        if copies.current:
-            return
-        if self.autoscale and not copies.desired:
-            self.set_copies(endpoint, component, 1)  # a wake asked for meanwhile is kept
+        now = time.monotonic()
+        with self._lock:
+            copies = self._copies[endpoint, component].settled(now)
+            if copies.current:
+                return
+            if self.autoscale and not copies.desired:  # a wake asked for meanwhile is kept
+                copies.ask(1, now, self.wake_s)
         raise _validation(NO_CAPACITY)
+
+    def _check_warm(self, endpoint: str) -> None:
+        """SageMaker's refusal while the serverless endpoint's resources are being provisioned."""
+        now = time.monotonic()
+        with self._lock:
+            warmth = self._warmth[endpoint]
+            if warmth.ready_at is None and now >= warmth.warm_until:
+                warmth.ready_at = now + self.cold_start_s
+            if warmth.ready_at is not None:
+                if now < warmth.ready_at:
+                    raise EndpointFault("ModelNotReadyException", NOT_READY, 429)
+                warmth.ready_at = None
+            warmth.warm_until = now + self.serverless_idle_s
 
     def _format(self, endpoint: str, component: str | None) -> str:
         """The payload format of the model called, or SageMaker's refusal."""
@@ -304,6 +356,8 @@ class LocalEndpoint:
         served = self._format(endpoint, component)
         if component is not None:
             self._check_capacity(endpoint, component)
+        if endpoint in self._warmth:
+            self._check_warm(endpoint)
         if served in EMBEDDING_PAYLOADS:
             return self._embed(EMBEDDING_PAYLOADS[served], body, stream=stream)
         payload: type[PayloadHandler] = PAYLOADS[served]

@@ -9,7 +9,8 @@ header, as botocore sends ``InferenceComponentName``.
 Point the app at it with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080``
 and the whole boto3 -> botocore -> HTTP path runs offline.  The same port answers
 the SageMaker control plane (``POST /`` with ``X-Amz-Target``, control.py) for the
-inference components it serves: ``AWS_ENDPOINT_URL_SAGEMAKER`` points there.
+inference components and serverless endpoints it serves, passing other calls to
+moto's server: ``AWS_ENDPOINT_URL_SAGEMAKER`` points there.
 
 Requests are not authenticated: it listens on the loopback address only, and
 answers only requests addressed to it by a loopback name (a web page whose DNS
@@ -195,21 +196,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, body: bytes) -> None:
         """A SageMaker control-plane call (JSON 1.1), answered by ``control.ControlPlane``."""
         try:
-            answer = self.server.control.answer(
-                self.headers.get("X-Amz-Target", ""), body, self.headers.get("Authorization", "")
-            )
+            answer = self.server.control.answer(self.headers, body)
         except EndpointFault as fault:
             self._fault(fault, typed=True)
             return
         except Exception as error:
             self._fault(self._failed(error), typed=True)
             return
-        encoded = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("Content-Length", str(len(encoded)))
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
-        self.wfile.write(encoded)
+        self.wfile.write(answer.body)
 
     def _check_host(self) -> None:
         hosts = self.headers.get_all("Host", [])
@@ -305,9 +303,12 @@ class EndpointServer(ThreadingHTTPServer):
         timeout_s: float = CLIENT_TIMEOUT_S,
         request_deadline_s: float = REQUEST_DEADLINE_S,
         max_connections: int = MAX_CONNECTIONS,
+        control_plane: str | None = None,
     ) -> None:
+        """``control_plane``: the URL of moto's server, where the SageMaker control-plane
+        calls not answered here go (control.py)."""
         self.endpoint = endpoint
-        self.control = ControlPlane(endpoint)
+        self.control = ControlPlane(endpoint, control_plane)
         self.quiet = quiet
         self.timeout_s = timeout_s
         self.request_deadline_s = request_deadline_s
