@@ -204,3 +204,25 @@ def test_a_summary_of_a_sleeping_component_waits_for_it(autoscaled: Sleeper) -> 
     done = summarize("The Han river flows through Seoul. " * 20, autoscaled.spec, PARAMS)
     assert done.text.startswith("You asked:"), done.text
     assert autoscaled.calls >= 2  # refused, then answered
+
+
+def test_a_serverless_endpoint_in_a_cold_start_says_so_and_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A serverless endpoint's first call starts its cold start (2 s here; SageMaker
+    answers ModelNotReadyException meanwhile): the wait explains the cold start, and
+    the answer comes once it is over."""
+    name = f"serverless-{uuid.uuid4().hex[:8]}"
+    endpoint = LocalEndpoint(
+        {}, serverless={name: "tgi"}, cold_start_s=WAKE_S, complete=ScriptedModel(token_ms=2).complete
+    )
+    with serving(endpoint) as server:
+        point_at(monkeypatch, server)
+        seen: list[Text] = []
+        spec = custom_model(name, "tgi", 2048, "us-east-1")
+        answer = "".join(ChatSession().ask("Which river?", Settings(spec, PARAMS), waiting=seen.append))
+    assert "Which river?" in answer
+    lines = waits(seen)
+    cold = f"{spec.label} is starting: a serverless endpoint sets up its resources on the first call"
+    assert lines and all(line.startswith(cold) for line in lines), lines
+    assert lines[0].endswith(" · usually seconds to a minute"), lines[0]
+    assert "콜드 스타트" in seen[0].text("ko")
+    assert endpoint.calls[name, None] <= 8, endpoint.calls

@@ -54,7 +54,20 @@ def _shared_runtime_client(region: str | None, environment: tuple[tuple[str, str
     (boto3's clients are thread-safe).  A client per answer cost ~13 ms of CPU under the
     GIL, and kept its pooled connection open until the garbage collector found it: with
     many sessions at once they ran the endpoint out of connections (bench/load.py)."""
-    return aws.client("sagemaker-runtime", region)
+    client = aws.client("sagemaker-runtime", region)
+    client.meta.events.register_first("needs-retry.sagemaker-runtime", _not_retried_while_asleep)
+    return client
+
+
+def _not_retried_while_asleep(response: tuple[Any, dict[str, Any]] | None = None, **_: Any) -> bool | None:
+    """botocore retries a 429 that the operation's model does not name, and
+    ModelNotReadyException (a serverless cold start) is named for InvokeEndpoint only:
+    the streaming call would sleep and retry inside botocore, where no stop reaches
+    and the wait cannot be explained.  False (the first answer of this
+    event's handlers, registered first) tells botocore not to retry: ``wake`` waits instead."""
+    if response is not None and wake.asleep_code(response[1].get("Error", {}).get("Code", "")):
+        return False
+    return None
 
 
 class ChatClient:

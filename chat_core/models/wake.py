@@ -77,9 +77,14 @@ def asleep(error: BaseException) -> Sleep | None:
     message = error.response.get("Error", {}).get("Message", "")
     if code in aws.VALIDATION and message.startswith(NO_CAPACITY):
         return Sleep.NO_COPIES
-    if code == "ModelNotReadyException":
+    if asleep_code(code):
         return Sleep.COLD_START
     return None
+
+
+def asleep_code(code: str) -> bool:
+    """Whether AWS's error code alone says the model is not ready yet (a cold start)."""
+    return code == "ModelNotReadyException"
 
 
 @dataclass(frozen=True)
