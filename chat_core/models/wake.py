@@ -54,7 +54,7 @@ DESCRIBE_S = 0.25  # between two reads of a waking component's copies
 # The runtime call's own retries: 0.5, 0.75, 1.1, ... s apart, then every 30 s: about 28
 # calls in a 10-minute wait, whatever the number of questions waiting.
 RETRY_FIRST_S, RETRY_GROWTH, RETRY_MAX_S = 0.5, 1.5, 30.0
-# When no Describe can tell that capacity came: about 124 calls in 10 minutes.
+# When no Describe can tell that capacity came: about 123 calls in 10 minutes.
 RETRY_MAX_UNWATCHED_S = 5.0
 PAST_WAKES = 20  # how many of a model's past wakes its usual time is the median of
 NO_CAPACITY = "Inference Component has no capacity to process this request"

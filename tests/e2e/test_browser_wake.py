@@ -9,7 +9,7 @@ lets the app wake one of them (WAKE_COMPONENTS), nothing wakes the other."""
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from shared import app_environment, app_process, bubbles, idle, open_page, send
 
 from chat_core.local.endpoint import LocalEndpoint
@@ -50,9 +50,10 @@ def sleeping_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.server_close()
 
 
-def add_component(page: Page, component: str) -> None:
+def ask(page: Page, component: str, question: str) -> Locator:
     """Add the endpoint's ``component`` in the sidebar's form, in the payload format it
-    offers first (Llama 2 chat's); it is then the model picked."""
+    offers first (Llama 2 chat's), which picks it, and ask it ``question``; returns
+    the answer's bubble."""
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("Add a SageMaker endpoint").click()
     sidebar.get_by_role("textbox", name="Endpoint name").fill(ENDPOINT)
@@ -62,15 +63,14 @@ def add_component(page: Page, component: str) -> None:
     expect(sidebar.get_by_role("combobox", name="Model", exact=True)).to_have_value(
         f"{ENDPOINT}/{component} (llama2-chat)"
     )
+    send(page, question)
+    return bubbles(page).nth(1)
 
 
 def test_a_sleeping_model_says_it_wakes_and_its_answer_streams_after(
     browser: Browser, sleeping_app: str, request: pytest.FixtureRequest
 ) -> None:
-    page = open_page(browser, sleeping_app, request)
-    add_component(page, "chat")
-    send(page, "Which river flows through Seoul?")
-    answer = bubbles(page).nth(1)
+    answer = ask(open_page(browser, sleeping_app, request), "chat", "Which river flows through Seoul?")
     waking = f"{ENDPOINT}/chat (llama2-chat) is waking up: it had no copy running · "
     expect(answer).to_contain_text(waking + "1 s", timeout=30_000)
     expect(answer).to_contain_text(waking + "2 s")
@@ -84,9 +84,7 @@ def test_a_model_that_does_not_wake_ends_the_wait_with_its_message_and_resend(
     browser: Browser, sleeping_app: str, request: pytest.FixtureRequest
 ) -> None:
     page = open_page(browser, sleeping_app, request)
-    add_component(page, "idle")
-    send(page, "Anyone there?")
-    answer = bubbles(page).nth(1)
+    answer = ask(page, "idle", "Anyone there?")
     expect(answer).to_contain_text(f"{ENDPOINT}/idle (llama2-chat) is waking up", timeout=30_000)
     expect(page.get_by_text(f"'{ENDPOINT}/idle' is still not ready after {WAKE_MAX_S} s")).to_be_visible(
         timeout=WAKE_MAX_S * 1000 + 30_000
