@@ -28,6 +28,7 @@ BENCHMARKS = (
     "repetition_guard",
     "fair_turns",
     "load",
+    "wake",
 )
 
 

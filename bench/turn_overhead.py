@@ -67,6 +67,10 @@ class Canned:
         self._model, self._inputs = model, inputs
         self._left: list[object] = [Canned.answer, TokenRelay.DONE]
         self.thread = None
+        self.waking = None  # never asleep
+
+    def asleep_s(self) -> float:
+        return 0.0
 
     def next(self, timeout: float) -> object:
         if len(self._left) == 2:

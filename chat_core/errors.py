@@ -174,6 +174,30 @@ class EndpointFailed(ModelFailed):
     ko = "엔드포인트 '{endpoint}'가 오류를 돌려주었습니다({code}: {detail}). 다시 보내 보세요."
 
 
+class WakeTimedOut(ChatError):
+    en = (
+        "'{model}' is still not ready after {wait} (WAKE_MAX_SECONDS): it has no copy serving "
+        "yet. Resend to wait again, or ask the team that runs it to check its scaling."
+    )
+    ko = (
+        "'{model}'이(가) {wait}(WAKE_MAX_SECONDS)이 지나도록 준비되지 않았습니다. 아직 실행 중인 "
+        "복사본이 없습니다. 다시 보내 다시 기다리거나, 운영 팀에 스케일링 설정을 확인해 달라고 하세요."
+    )
+
+
+class WakeRefused(ChatError):
+    en = (
+        "SageMaker refused the app's request for a copy of '{model}' ({code}): the account may "
+        "have no instance to spare, or the app's role lacks "
+        "sagemaker:UpdateInferenceComponentRuntimeConfig. Resend later, or ask your administrator."
+    )
+    ko = (
+        "SageMaker가 '{model}'의 복사본을 띄워 달라는 앱의 요청을 거부했습니다({code}). 계정에 남는 "
+        "인스턴스가 없거나 앱의 역할에 sagemaker:UpdateInferenceComponentRuntimeConfig 권한이 "
+        "없을 수 있습니다. 나중에 다시 보내거나 관리자에게 문의하세요."
+    )
+
+
 class PromptTooLong(ChatError):
     en = (
         "The prompt is longer than the model behind '{endpoint}' accepts. Start a new chat "

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 from langchain_aws import SagemakerEndpoint
 
 from chat_core import aws
-from chat_core.models import budget
+from chat_core.models import budget, wake
 from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.handlers import PAYLOADS
@@ -53,12 +54,26 @@ def _shared_runtime_client(region: str | None, environment: tuple[tuple[str, str
     (boto3's clients are thread-safe).  A client per answer cost ~13 ms of CPU under the
     GIL, and kept its pooled connection open until the garbage collector found it: with
     many sessions at once they ran the endpoint out of connections (bench/load.py)."""
-    return aws.client("sagemaker-runtime", region)
+    client = aws.client("sagemaker-runtime", region)
+    client.meta.events.register_first("needs-retry.sagemaker-runtime", _not_retried_while_asleep)
+    return client
+
+
+def _not_retried_while_asleep(response: tuple[Any, dict[str, Any]] | None = None, **_: Any) -> bool | None:
+    """botocore retries a 429 that the operation's model does not name, and
+    ModelNotReadyException (a serverless cold start) is named for InvokeEndpoint only:
+    the streaming call would sleep and retry inside botocore, where no stop reaches
+    and the wait cannot be explained.  False (the first answer of this
+    event's handlers, registered first) tells botocore not to retry: ``wake`` waits instead."""
+    if response is not None and wake.asleep_code(response[1].get("Error", {}).get("Code", "")):
+        return False
+    return None
 
 
 class ChatClient:
-    """A sagemaker-runtime client as chat models call it: its response streams always
-    end their last line, and ``close`` ends them from any thread.
+    """A sagemaker-runtime client as chat models call it: a call to a model that sleeps
+    waits for it to wake (``wake``), its response streams always end their last line,
+    and ``close`` ends them, and a wait, from any thread.
 
     LangChain's ``LineIterator`` (langchain_aws.llms.sagemaker_endpoint) passes on
     only lines that end in a newline; when a stream ends with bytes after its last
@@ -76,12 +91,15 @@ class ChatClient:
         self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
         self._closed = False
         self._lock = threading.Lock()
+        self.waking: wake.Wake | None = None  # the wake a call waits for now
+        self._waking_since = 0.0
+        self._waited_s = 0.0  # waits for a wake that have ended
 
     def invoke_endpoint(self, **call: Any) -> Any:
-        return self._client.invoke_endpoint(**call)
+        return self._awake(self._client.invoke_endpoint, call)
 
     def invoke_endpoint_with_response_stream(self, **call: Any) -> dict[str, Any]:
-        response = self._client.invoke_endpoint_with_response_stream(**call)
+        response = self._awake(self._client.invoke_endpoint_with_response_stream, call)
         with self._lock:
             self._streams.add(response["Body"])
             closed = self._closed
@@ -89,15 +107,40 @@ class ChatClient:
             _shut(response["Body"])
         return {**response, "Body": _last_line_ended(response["Body"])}
 
+    def asleep_s(self) -> float:
+        """How long this client's calls have waited for the model to wake, so far."""
+        with self._lock:
+            ongoing = time.monotonic() - self._waking_since if self.waking else 0.0
+            return self._waited_s + ongoing
+
     def close(self) -> None:
         """End every stream opened through this client, and any opened from now on: a
         read waiting on the endpoint in another thread ends at once, not at the read
-        timeout."""
+        timeout, and so does a wait for the model to wake."""
         with self._lock:
             self._closed = True
             streams = list(self._streams)
+            waking = self.waking
         for stream in streams:
             _shut(stream)
+        if waking is not None:
+            waking.poke()
+
+    def _awake(self, invoke: Callable[..., Any], call: dict[str, Any]) -> Any:
+        meta = getattr(self._client, "meta", None)
+        target = wake.Target(
+            getattr(meta, "region_name", None), call["EndpointName"], call.get("InferenceComponentName")
+        )
+        closed = lambda: self._closed  # noqa: E731
+        return wake.call_awake(lambda: invoke(**call), target, stopped=closed, waiting=self._waiting)
+
+    def _waiting(self, waking: wake.Wake | None) -> None:
+        with self._lock:
+            if waking is None:
+                self._waited_s += time.monotonic() - self._waking_since
+            else:
+                self._waking_since = time.monotonic()
+            self.waking = waking
 
 
 def _last_line_ended(events: Any) -> Iterator[dict[str, Any]]:
