@@ -1,11 +1,17 @@
-"""Inference components that scale to zero, on the local endpoint server.
+"""Inference components that scale to zero, and serverless endpoints, on the local
+endpoint server.
 
 Real boto3 (``sagemaker`` and ``sagemaker-runtime`` clients) against the server
-on 127.0.0.1, which answers both on one port.  Ours answers the calls moto's
-SageMaker server does not implement: ListInferenceComponents,
-DescribeInferenceComponent and UpdateInferenceComponentRuntimeConfig (moto 5 has no
-inference components).  The model is the scripted one, which names the component
-answering.  The server ignores SigV4 signatures; the keys only let botocore sign."""
+on 127.0.0.1, which answers both on one port.  Every runtime call is ours.  On the
+control plane ours answers what moto's SageMaker server cannot hold: the
+inference components (ListInferenceComponents, DescribeInferenceComponent,
+UpdateInferenceComponentRuntimeConfig) and the endpoints hosting them
+(Describe*, ListTags, their place in ListEndpoints).  Serverless endpoints are
+moto's when the server stands before moto (``with_moto``: made there, every
+control-plane call about them passed on); without moto, ours describes them.
+Tests without moto have ours alone; those with it say which answers what.  The
+model is the scripted one, which names the component answering.  The server
+ignores SigV4 signatures; the keys only let botocore sign."""
 
 from __future__ import annotations
 
@@ -322,7 +328,8 @@ def ask_lean_or_none(url: str) -> str | None:
 
 
 def test_a_serverless_endpoint_is_described_as_one() -> None:
-    """moto could hold a serverless endpoint; ours answers for the one it serves."""
+    """Without moto (no --control-plane, nothing else running), ours describes the
+    serverless endpoint it serves: there is nothing to pass the calls to."""
     with serving(serverless()) as running:
         sagemaker = client("sagemaker", running.url)
         (variant,) = sagemaker.describe_endpoint(EndpointName="lean")["ProductionVariants"]
@@ -336,20 +343,32 @@ def test_a_serverless_endpoint_is_described_as_one() -> None:
     assert [e["EndpointName"] for e in listed] == ["lean"]
 
 
+# The serverless endpoint made in moto, as the server serves it: moto holds its control
+# plane (ServerlessConfig included), ours serves its runtime calls.
+LEAN_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.4-tgi2.3"
+LEAN_SERVERLESS = {"MemorySizeInMB": 4096, "MaxConcurrency": 5}
+
+
+def moto_account(moto_url: str) -> None:
+    """In moto's server, once for the session: ``kept`` on an instance, ``lean`` serverless."""
+    moto = client("sagemaker", moto_url)
+    if "kept" in [e["EndpointName"] for e in moto.list_endpoints()["Endpoints"]]:
+        return
+    role = "arn:aws:iam::123456789012:role/sagemaker"
+    for name, image, sized in [
+        ("kept", "our-scorer:latest", {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}),
+        ("lean", LEAN_IMAGE, {"ServerlessConfig": LEAN_SERVERLESS}),
+    ]:
+        moto.create_model(ModelName=f"{name}-model", ExecutionRoleArn=role, PrimaryContainer={"Image": image})
+        variant = {"VariantName": "AllTraffic", "ModelName": f"{name}-model", **sized}
+        moto.create_endpoint_config(EndpointConfigName=f"{name}-in-moto", ProductionVariants=[variant])
+        moto.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-in-moto")
+
+
 @pytest.fixture
 def with_moto(moto_url: str) -> Iterator[EndpointServer]:
-    """The server in front of moto's (tests/moto_server.py), with an endpoint made there."""
-    moto = client("sagemaker", moto_url)
-    if "kept" not in [e["EndpointName"] for e in moto.list_endpoints()["Endpoints"]]:
-        moto.create_model(
-            ModelName="kept-model",
-            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
-            PrimaryContainer={"Image": "our-scorer:latest"},
-        )
-        variant = {"VariantName": "AllTraffic", "ModelName": "kept-model"}
-        variant |= {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-        moto.create_endpoint_config(EndpointConfigName="kept-config", ProductionVariants=[variant])
-        moto.create_endpoint(EndpointName="kept", EndpointConfigName="kept-config")
+    """The server in front of moto's (tests/moto_server.py), with ``kept`` and ``lean`` made there."""
+    moto_account(moto_url)
     served = LocalEndpoint({}, components=COMPONENTS, serverless={"lean": "messages"})
     running = EndpointServer(served, port=0, quiet=True, control_plane=moto_url).start()
     try:
@@ -360,10 +379,11 @@ def with_moto(moto_url: str) -> Iterator[EndpointServer]:
 
 
 def test_calls_ours_does_not_answer_go_to_moto_and_its_listing_gains_ours(with_moto: EndpointServer) -> None:
+    """moto answers for ``kept``; ours for the components and the endpoint hosting them."""
     sagemaker = client("sagemaker", with_moto.url)
     names = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]
-    assert {"kept", "multi", "lean"} <= set(names)
-    assert sagemaker.describe_endpoint(EndpointName="kept")["EndpointConfigName"] == "kept-config"  # moto's
+    assert {"kept", "multi"} <= set(names)
+    assert sagemaker.describe_endpoint(EndpointName="kept")["EndpointConfigName"] == "kept-in-moto"
     model = sagemaker.describe_model(ModelName="kept-model")
     assert model["PrimaryContainer"]["Image"] == "our-scorer:latest"
     assert sagemaker.list_tags(ResourceArn=model["ModelArn"])["Tags"] == []
@@ -371,6 +391,24 @@ def test_calls_ours_does_not_answer_go_to_moto_and_its_listing_gains_ours(with_m
         sagemaker.describe_endpoint(EndpointName="nowhere")
     assert missing.value.response["Error"]["Code"] == "ValidationException"
     assert copies(with_moto.url, "alpha") == (1, 1)  # ours still answers its own
+
+
+def test_with_moto_a_serverless_endpoint_is_moto_s_but_for_its_runtime(with_moto: EndpointServer) -> None:
+    """Every control-plane call about ``lean`` is moto's (it holds serverless endpoints,
+    made there as the others); ours answers its runtime calls, cold start included."""
+    sagemaker = client("sagemaker", with_moto.url)
+    described = sagemaker.describe_endpoint(EndpointName="lean")
+    assert described["EndpointConfigName"] == "lean-in-moto"
+    assert described["ProductionVariants"][0]["CurrentServerlessConfig"] == LEAN_SERVERLESS
+    config = sagemaker.describe_endpoint_config(EndpointConfigName="lean-in-moto")
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"]["Image"] == LEAN_IMAGE
+    assert sagemaker.list_tags(ResourceArn=model["ModelArn"])["Tags"] == []
+    names = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]
+    assert names.count("lean") == 1
+    with pytest.raises(ClientError, match="lean-config"):  # the config ours would describe
+        sagemaker.describe_endpoint_config(EndpointConfigName="lean-config")
+    assert lean_refusal(with_moto.url)["Error"]["Code"] == "ModelNotReadyException"  # ours
 
 
 def test_a_web_page_cannot_reach_moto_through_the_server(with_moto: EndpointServer, moto_url: str) -> None:
@@ -394,6 +432,8 @@ def test_a_web_page_cannot_reach_moto_through_the_server(with_moto: EndpointServ
 
 
 def test_the_command_line_serves_a_serverless_endpoint_before_moto(moto_url: str) -> None:
+    """``lean`` is listed from moto, where it was made; ours serves its cold start."""
+    moto_account(moto_url)
     options = ("--serverless", "lean=messages", "--cold-start-seconds", "0.2", "--control-plane", moto_url)
     with endpoint_server_process(None, "scripted:0", options=options) as url:
         sagemaker = client("sagemaker", url)

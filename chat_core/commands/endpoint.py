@@ -100,7 +100,8 @@ def add(commands: Subparsers) -> None:
         "--control-plane",
         metavar="URL",
         help="moto's server: the SageMaker control-plane calls this server does not answer itself (any but "
-        "those about its inference components and serverless endpoints) go there unchanged",
+        "those about its inference components and the endpoints hosting them) go there unchanged; make "
+        "the --serverless endpoints there (without it, this server describes them)",
     )
     parser.add_argument("--latency", type=float, default=0, metavar="MS", help="added delay per call")
     parser.add_argument(

@@ -9,14 +9,17 @@ SageMaker server cannot hold:
 - inference components (moto 5 has none): ListInferenceComponents,
   DescribeInferenceComponent, UpdateInferenceComponentRuntimeConfig;
 - the endpoints that host them (moto cannot create an endpoint config whose
-  variant names no model) and the serverless endpoints served here, with their
-  configs, models and tags: DescribeEndpoint, DescribeEndpointConfig,
-  DescribeModel, ListTags, and ListEndpoints (moto's list plus these).
+  variant names no model), with their configs, their components' models and
+  tags: DescribeEndpoint, DescribeEndpointConfig, DescribeModel, ListTags, and
+  ListEndpoints (moto's list plus these).
 
-Every other call goes unchanged to moto's server at ``forward_to``, or without
-one is an ``UnknownOperationException``, as AWS answers an operation it does
-not know.  Errors carry their code in ``__type``, where botocore's JSON parser
-reads it.
+Every other call goes unchanged to moto's server at ``forward_to``: those about
+the serverless endpoints served here too, since moto holds serverless endpoints
+(they are made there like any other; only their runtime calls are answered here).
+Without ``forward_to`` (offline, nothing else running) the serverless endpoints
+are described here as well, and any other call is an ``UnknownOperationException``,
+as AWS answers an operation it does not know.  Errors carry their code in
+``__type``, where botocore's JSON parser reads it.
 """
 
 from __future__ import annotations
@@ -88,8 +91,8 @@ Operation = Callable[[Mapping[str, Any], str], dict[str, Any] | None]
 
 
 class ControlPlane:
-    """The control-plane calls for ``endpoint``'s components and serverless
-    endpoints; the rest go to moto's server at ``forward_to``."""
+    """The control-plane calls for ``endpoint``'s components (and without
+    ``forward_to``, its serverless endpoints); the rest go to moto's server at ``forward_to``."""
 
     def __init__(self, endpoint: LocalEndpoint, forward_to: str | None = None) -> None:
         self.endpoint = endpoint
@@ -207,8 +210,13 @@ class ControlPlane:
 
     # Endpoints, their configs, models and tags.
 
+    @property
+    def _serverless(self) -> dict[str, str]:
+        """The serverless endpoints described here: moto holds them when it runs."""
+        return {} if self.forward_to else self.endpoint.serverless
+
     def _own_endpoints(self) -> list[str]:
-        return [*self.endpoint.components, *self.endpoint.serverless]
+        return [*self.endpoint.components, *self._serverless]
 
     def _list_endpoints(
         self, headers: Mapping[str, str], body: bytes, parameters: Mapping[str, Any], region: str
@@ -286,7 +294,7 @@ class ControlPlane:
         hosted = {
             name: payload for models in self.endpoint.components.values() for name, payload in models.items()
         }
-        return self.endpoint.serverless | hosted
+        return self._serverless | hosted
 
     def _describe_model(self, parameters: Mapping[str, Any], region: str) -> dict[str, Any] | None:
         name = parameters.get("ModelName")

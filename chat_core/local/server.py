@@ -9,8 +9,8 @@ header, as botocore sends ``InferenceComponentName``.
 Point the app at it with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080``
 and the whole boto3 -> botocore -> HTTP path runs offline.  The same port answers
 the SageMaker control plane (``POST /`` with ``X-Amz-Target``, control.py) for the
-inference components and serverless endpoints it serves, passing other calls to
-moto's server: ``AWS_ENDPOINT_URL_SAGEMAKER`` points there.
+inference components it serves, passing other calls to moto's server:
+``AWS_ENDPOINT_URL_SAGEMAKER`` points there.
 
 Requests are not authenticated: it listens on the loopback address only, and
 answers only requests addressed to it by a loopback name (a web page whose DNS
