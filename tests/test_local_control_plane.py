@@ -18,15 +18,20 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from shared import endpoint_server_process, serving, until
 
 from chat_core.__main__ import main
 from chat_core.local.endpoint import LocalEndpoint
+from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
 from chat_core.models.handlers import PAYLOADS
 from chat_core.models.prompts import CHATML
@@ -60,13 +65,14 @@ def asleep() -> Iterator[EndpointServer]:
         yield running
 
 
-def client(service: str, url: str):
+def client(service: str, url: str, config: Config | None = None):
     return boto3.client(
         service,
         region_name="us-east-1",
         endpoint_url=url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=config,
     )
 
 
@@ -325,6 +331,45 @@ def ask_lean_or_none(url: str) -> str | None:
     with contextlib.suppress(ClientError):
         return ask_lean(url)
     return None
+
+
+def test_a_serverless_endpoint_refuses_a_call_past_its_max_concurrency() -> None:
+    """Five calls hold ``lean``'s five places (its model waits for ``release`` before
+    answering them); the sixth gets SageMaker's throttling error: botocore's
+    sagemaker-runtime model has no code of its own for it, so ThrottlingException
+    (400), which botocore retries as a throttled call.  Once the five are answered, a
+    call is served again."""
+    release = threading.Event()
+    places = threading.Semaphore(5)  # the first five calls are held, any later one answered at once
+    holding: list[str] = []
+    scripted = ScriptedModel(token_ms=0)
+
+    def complete(prompt: str, **options: Any) -> Iterator[str]:
+        if places.acquire(blocking=False):
+            holding.append(prompt)
+            release.wait(60)
+        yield from scripted.complete(prompt, **options)
+
+    served = LocalEndpoint({}, serverless={"lean": "messages"}, cold_start_s=0, complete=complete)
+    with serving(served) as running, ThreadPoolExecutor(5) as pool:
+        retrying = client(
+            "sagemaker-runtime", running.url, Config(retries={"mode": "standard", "total_max_attempts": 2})
+        )
+        try:
+            held = [pool.submit(ask_lean, running.url) for _ in range(5)]
+            assert until(lambda: len(holding) == 5)
+            with pytest.raises(ClientError) as refused:
+                retrying.invoke_endpoint(EndpointName="lean", Body=body("messages"))
+        finally:
+            release.set()
+        assert all("You asked" in call.result(30) for call in held)
+        assert "You asked" in ask_lean(running.url)
+    response = refused.value.response
+    assert (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]) == (
+        400,
+        "ThrottlingException",
+    )
+    assert response["ResponseMetadata"]["RetryAttempts"] == 1  # retried, as botocore retries throttling
 
 
 def test_a_serverless_endpoint_is_described_as_one() -> None:

@@ -77,8 +77,9 @@ def add(commands: Subparsers) -> None:
         action="append",
         default=[],
         metavar="NAME=FORMAT",
-        help="serve NAME as a serverless endpoint (4096 MB, 5 calls at once) in payload FORMAT: the first "
-        "call, and the first after --serverless-idle-seconds without one, starts a cold start; repeatable",
+        help="serve NAME as a serverless endpoint (4096 MB, 5 calls at once, a 6th throttled) in payload "
+        "FORMAT: the first call, and the first after --serverless-idle-seconds without one, starts a cold "
+        "start; repeatable",
     )
     parser.add_argument(
         "--cold-start-seconds",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from chat_core.local.endpoint import EndpointFault, LocalEndpoint
+from chat_core.local.endpoint import SERVERLESS_MAX_CONCURRENCY, EndpointFault, LocalEndpoint
 
 TARGET_PREFIX = "SageMaker."
 ACCOUNT = "123456789012"  # the account moto's server answers for, so ARNs look alike
@@ -43,7 +43,7 @@ VARIANT = "AllTraffic"  # the variant JumpStart gives the endpoints it deploys
 INSTANCE_TYPE = "ml.g5.2xlarge"
 MAX_INSTANCES = 4
 # A serverless endpoint's size: the most memory SageMaker allows, a few calls at once.
-SERVERLESS_CONFIG = {"MemorySizeInMB": 4096, "MaxConcurrency": 5}
+SERVERLESS_CONFIG = {"MemorySizeInMB": 4096, "MaxConcurrency": SERVERLESS_MAX_CONCURRENCY}
 # The serving container each payload format's model runs: the image discovery
 # recognizes the format by (models/discovery.py ``_by_image``).
 DLC = "763104351884.dkr.ecr.{region}.amazonaws.com"

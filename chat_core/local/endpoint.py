@@ -99,6 +99,10 @@ NOT_READY = (
 )
 COLD_START_S = 3.0
 SERVERLESS_IDLE_S = 600.0
+# The calls a serverless endpoint serves at once (its MaxConcurrency); one more is
+# throttled: ThrottlingException (400), since botocore's sagemaker-runtime model has
+# no error of its own for it, and botocore retries that code as throttling.
+SERVERLESS_MAX_CONCURRENCY = 5
 
 
 @dataclass
@@ -137,8 +141,8 @@ class Warmth:
     ready_at: float | None = None
 
 
-def _throttled() -> EndpointFault:
-    return EndpointFault("ThrottlingException", "Rate exceeded: too many requests wait.", 400)
+def _throttled(message: str = "Rate exceeded: too many requests wait.") -> EndpointFault:
+    return EndpointFault("ThrottlingException", message, 400)
 
 
 def _chatml(messages: list[dict[str, Any]]) -> str:
@@ -235,7 +239,8 @@ class LocalEndpoint:
         NoCapacityInvocationFailures alarm would.  ``serverless`` maps the names of
         serverless endpoints to their formats: a call after ``serverless_idle_s``
         without one served (or the first) starts a cold start of ``cold_start_s``,
-        and calls until it ends are refused (ModelNotReadyException).
+        and calls until it ends are refused (ModelNotReadyException); past
+        ``SERVERLESS_MAX_CONCURRENCY`` calls at once, the next is throttled.
         ``complete`` generates the text (``local_model.complete``'s signature), for
         every model; by default the model ``LOCAL_MODEL`` names (``chosen_model``).
         bench/ gives a stand-in that answers at once, to time clients against a
@@ -282,6 +287,7 @@ class LocalEndpoint:
         self.calls: Counter[tuple[str, str | None]] = Counter()
         self._in_flight = 0
         self._embeddings_in_flight = 0  # the other model's queue: indexing never throttles a chat
+        self._serving: Counter[str] = Counter()  # calls being answered, by endpoint
         self._lock = threading.Lock()
 
     @property
@@ -359,7 +365,7 @@ class LocalEndpoint:
         if endpoint in self._warmth:
             self._check_warm(endpoint)
         if served in EMBEDDING_PAYLOADS:
-            return self._embed(EMBEDDING_PAYLOADS[served], body, stream=stream)
+            return self._embed(endpoint, EMBEDDING_PAYLOADS[served], body, stream=stream)
         payload: type[PayloadHandler] = PAYLOADS[served]
         try:
             request = payload.read(json.loads(body))
@@ -379,7 +385,7 @@ class LocalEndpoint:
             raise _validation("max_new_tokens must be at least 1")
         complete = self._component_models[endpoint, component] if component else self.complete
         prompt_tokens = _prompt_tokens(complete, prompt)
-        first, generation = self._admitted(complete, prompt, request)
+        first, generation = self._admitted(endpoint, complete, prompt, request)
         answer = Generation(itertools.chain([first], generation), request, prompt_tokens)
         if stream:
             return Response("text/event-stream", events=payload.events(answer), close=generation.close)
@@ -388,7 +394,9 @@ class LocalEndpoint:
         finally:  # an answer cut at max_new_tokens may leave the model's generator unfinished
             generation.close()
 
-    def _embed(self, payload: type[EmbeddingHandler], body: bytes | str, *, stream: bool) -> Response:
+    def _embed(
+        self, endpoint: str, payload: type[EmbeddingHandler], body: bytes | str, *, stream: bool
+    ) -> Response:
         if stream:
             raise _validation("This endpoint's model does not stream its answers: call InvokeEndpoint.")
         try:
@@ -400,28 +408,40 @@ class LocalEndpoint:
                 f"A request may hold at most {MAX_EMBEDDING_INPUTS} texts to embed; "
                 f"this one holds {len(texts)}."
             )
-        with self._embedding_admitted():
+        with self._embedding_admitted(endpoint):
             if self.latency_s:
                 time.sleep(self.latency_s)
             vectors = local_embedding.embed(texts)
         return Response("application/json", body=json.dumps(payload.response(vectors.tolist())).encode())
 
     @contextlib.contextmanager
-    def _embedding_admitted(self) -> Iterator[None]:
+    def _embedding_admitted(self, endpoint: str) -> Iterator[None]:
         """A place in the embedding model's queue while it embeds, or a refusal when
         more requests already wait than allowed."""
         with self._lock:
             if self._embeddings_in_flight > self.max_queue:
                 raise _throttled()
+            self._serve(endpoint)
             self._embeddings_in_flight += 1
         try:
             yield
         finally:
             with self._lock:
                 self._embeddings_in_flight -= 1
+                self._serving[endpoint] -= 1
+
+    def _serve(self, endpoint: str) -> None:
+        """Count a call to ``endpoint`` as being answered (``self._lock`` held), or
+        throttle it when the endpoint is serverless and at its max concurrency."""
+        if endpoint in self.serverless and self._serving[endpoint] >= SERVERLESS_MAX_CONCURRENCY:
+            raise _throttled(
+                f"Rate exceeded: serverless endpoint {endpoint} answers at most "
+                f"{SERVERLESS_MAX_CONCURRENCY} requests at once (MaxConcurrency)."
+            )
+        self._serving[endpoint] += 1
 
     def _admitted(
-        self, complete: Callable[..., Iterator[str]], prompt: str, request: Request
+        self, endpoint: str, complete: Callable[..., Iterator[str]], prompt: str, request: Request
     ) -> tuple[str, Generator[str, None, None]]:
         """Start generating, or refuse when more requests already wait than allowed.
 
@@ -432,12 +452,13 @@ class LocalEndpoint:
         with self._lock:
             if self._in_flight > self.max_queue:  # one is generating, the rest wait
                 raise _throttled()
+            self._serve(endpoint)
             self._in_flight += 1
-        generation = self._generate(complete, prompt, request)
+        generation = self._generate(endpoint, complete, prompt, request)
         return next(generation), generation
 
     def _generate(
-        self, complete: Callable[..., Iterator[str]], prompt: str, request: Request
+        self, endpoint: str, complete: Callable[..., Iterator[str]], prompt: str, request: Request
     ) -> Generator[str, None, None]:
         """The answer: its first text (leading whitespace and all), then each token."""
         try:
@@ -469,3 +490,4 @@ class LocalEndpoint:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self._serving[endpoint] -= 1
