@@ -9,8 +9,9 @@ Where moto cannot answer:
   whose variant names no model): in tests using ``components``, the local
   endpoint server (``python -m chat_core endpoint``, chat_core/local/control.py)
   is the control plane, serving "team-shared" and its components (their models,
-  tags, endpoint and config too) and passing every other call to moto unchanged
-  (``--control-plane``); it is the data plane too.
+  tags, endpoint and config too: llama2-chat-ic by a model tagged with its
+  JumpStart id, gemma-ic by its container's image) and passing every other call
+  to moto unchanged (``--control-plane``); it is the data plane too.
 - moto cannot deny a call: ``denied`` raises the AccessDeniedException AWS gives,
   in place of the call's answer in ``BaseClient._make_api_call``.
 """
@@ -179,6 +180,7 @@ def test_components_are_listed_under_their_endpoint_and_chosen_like_any_model(co
         ("llama2-chat-ic", "llama2-chat", 2),
         ("gemma-ic", "messages", 1),
     ]
+    assert shared.components[1].detection.detected_by.startswith(f"image {TGI_2_3.rsplit('/', 1)[1]}")
     offered = {
         account_model(e, c).id: account_model(e, c)
         for e, c in chat_targets(listing)

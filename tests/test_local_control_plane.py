@@ -134,8 +134,9 @@ def test_the_control_plane_lists_and_describes_the_components(asleep: EndpointSe
     assert alpha["InferenceComponentStatus"] == "InService"
     assert alpha["InferenceComponentArn"].endswith(":inference-component/alpha")
     assert (alpha["EndpointName"], alpha["VariantName"]) == ("multi", "AllTraffic")
-    model = sagemaker.describe_model(ModelName=alpha["Specification"]["ModelName"])
-    assert "-tgi1.1.0-" in model["PrimaryContainer"]["Image"]
+    # With no JumpStart id to tag a model with, a component is described by its container.
+    assert "ModelName" not in alpha["Specification"]
+    assert "-tgi1.1.0-" in alpha["Specification"]["Container"]["DeployedImage"]["SpecifiedImage"]
     assert (copies(asleep.url, "alpha"), copies(asleep.url, "beta")) == ((0, 0), (1, 1))
 
 

@@ -176,7 +176,7 @@ class ControlPlane:
 
     def _describe_component(self, parameters: Mapping[str, Any], region: str) -> dict[str, Any]:
         name = parameters.get("InferenceComponentName")
-        endpoint, _ = self._hosting(name)
+        endpoint, payload = self._hosting(name)
         copies = self.endpoint.copies(endpoint, name)
         return {
             "InferenceComponentName": name,
@@ -188,7 +188,7 @@ class ControlPlane:
             # its specification makes it Updating.
             "InferenceComponentStatus": "InService",
             "Specification": {
-                "ModelName": name,  # each model is named after what serves it
+                **_deployed(name, payload, region),
                 "ComputeResourceRequirements": {
                     "NumberOfAcceleratorDevicesRequired": 1,
                     "MinMemoryRequiredInMb": 1024,
@@ -290,9 +290,12 @@ class ControlPlane:
 
     def _models(self) -> dict[str, str]:
         """The models served here by name, each with its format: a component's
-        model and a serverless endpoint's are named after them."""
+        model (``_deployed``) and a serverless endpoint's are named after them."""
         hosted = {
-            name: payload for models in self.endpoint.components.values() for name, payload in models.items()
+            name: payload
+            for models in self.endpoint.components.values()
+            for name, payload in models.items()
+            if payload in JUMPSTART_IDS
         }
         return self._serverless | hosted
 
@@ -304,7 +307,7 @@ class ControlPlane:
         return {
             "ModelName": name,
             "ModelArn": arn(region, "model", name),
-            "PrimaryContainer": {"Image": f"{DLC.format(region=region)}/{IMAGES[payload]}"},
+            "PrimaryContainer": {"Image": _image(payload, region)},
             "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/sagemaker",
             "CreationTime": _STARTED,
         }
@@ -325,6 +328,21 @@ class ControlPlane:
             yield "endpoint-config", f"{name}-config"
         for models in self.endpoint.components.values():
             yield from (("inference-component", name) for name in models)
+
+
+def _image(payload: str, region: str) -> str:
+    return f"{DLC.format(region=region)}/{IMAGES[payload]}"
+
+
+def _deployed(name: str, payload: str, region: str) -> dict[str, Any]:
+    """What component ``name`` runs, in its specification: a model named after it,
+    tagged with its JumpStart id where its format has one (as JumpStart deploys a
+    component), else the container given in the component itself, described as
+    SageMaker describes one, with the image it deployed."""
+    if payload in JUMPSTART_IDS:
+        return {"ModelName": name}
+    deployed = {"SpecifiedImage": _image(payload, region), "ResolutionTime": _STARTED}
+    return {"Container": {"DeployedImage": deployed}}
 
 
 def _parameters(body: bytes) -> dict[str, Any]:
