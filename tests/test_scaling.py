@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +33,15 @@ from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
 from chat_core.models.catalog import custom_model
 from chat_core.models.discovery import Serverless, list_endpoints
-from chat_core.models.scaling import NotAllowedToScale, answering, scale, sleep_idle
+from chat_core.models.scaling import (
+    InvalidSleepSettings,
+    NotAllowedToScale,
+    ScaleFailed,
+    answering,
+    scale,
+    sleep_idle,
+    sleep_settings,
+)
 from chat_core.usage.records import Usage
 
 ADMIN = "https://issuer#admin"
@@ -108,6 +117,47 @@ def test_a_wrong_name_or_count_is_one_line(
     assert main(["endpoints", "--scale", "team/llama=-1", "--owner", ADMIN]) == 2
     assert "is not ENDPOINT/COMPONENT=COPIES" in capsys.readouterr().err
     assert server[0].copies("team", "llama").current == 1
+
+
+@pytest.mark.parametrize("given", ["team/llama=²", "team/llama=1.5", "team/=1", "team/llama", "team/l=1=2"])
+def test_a_count_or_name_not_written_as_asked_is_one_line_and_exit_2(
+    server: tuple[LocalEndpoint, EndpointServer], capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    assert main(["endpoints", "--scale", given, "--owner", ADMIN]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is not ENDPOINT/COMPONENT=COPIES" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("listed", ["team/llama=1", "team", "team/llama/x", "/llama"])
+def test_a_sleep_setting_naming_no_component_is_refused(monkeypatch: pytest.MonkeyPatch, listed: str) -> None:
+    monkeypatch.setenv("SLEEP_COMPONENTS", listed)
+    with pytest.raises(InvalidSleepSettings):
+        sleep_settings()
+
+
+def test_the_endpoint_server_reads_endpoint_slash_component_as_the_app_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its --asleep option takes the same names, refused the same way."""
+    with pytest.raises(SystemExit) as exited:
+        main(["endpoint", "--component", "team/llama=tgi", "--asleep", "team/llama=1"])
+    assert exited.value.code == 2 and "ENDPOINT/COMPONENT" in capsys.readouterr().err
+
+
+def test_a_scale_that_fails_says_the_copies_in_words(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SageMaker out of reach (a port nothing listens on)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(ScaleFailed) as failed:
+        scale(ADMIN, "team", "llama", 1)
+    assert str(failed.value).startswith("llama's copies were not set to 1: ")
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_two_replicas_at_once_put_only_the_idle_component_to_sleep(

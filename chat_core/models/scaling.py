@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +46,7 @@ from chat_core.access import is_admin
 from chat_core.conversations.store import Store
 from chat_core.errors import ChatError
 from chat_core.i18n import Message, Text
+from chat_core.models.catalog import component_named
 
 SLEEP_AFTER_MINUTES = 30.0
 log = logging.getLogger(__name__)
@@ -72,8 +74,8 @@ class NoSuchComponent(ChatError):
 
 
 class ScaleFailed(ChatError):
-    en = "{component} was not set to {copies} copies: {reason}."
-    ko = "{component}를 복사본 {copies}개로 설정하지 못했습니다. {reason}."
+    en = "{component}'s copies were not set to {copies}: {reason}."
+    ko = "{component}의 복사본 수를 {copies}(으)로 설정하지 못했습니다. {reason}."
 
 
 class InvalidSleepSettings(ChatError):
@@ -102,10 +104,10 @@ BUSY = Message(
 def scale_target(given: str) -> tuple[str, str, int]:
     """``ENDPOINT/COMPONENT=COPIES`` read, or ``InvalidScaleTarget``."""
     named, _, copies = given.rpartition("=")
-    endpoint, _, component = named.partition("/")
-    if not (endpoint and component and copies.isdigit()):
+    target = component_named(named)
+    if target is None or not re.fullmatch("[0-9]+", copies):  # isdigit() takes "²" too
         raise InvalidScaleTarget(given=given)
-    return endpoint, component, int(copies)
+    return (*target, int(copies))
 
 
 def scale(
@@ -188,11 +190,12 @@ def sleep_settings(environ: Mapping[str, str] = os.environ) -> tuple[list[tuple[
     """The components the operator lets the app put to sleep, and after how many idle minutes."""
     listed, minutes = environ.get("SLEEP_COMPONENTS", ""), environ.get("SLEEP_AFTER_MINUTES", "")
     try:
-        targets = [scale_target(f"{name.strip()}=0")[:2] for name in listed.split(",") if name.strip()]
         after = float(minutes) if minutes.strip() else SLEEP_AFTER_MINUTES
-    except (InvalidScaleTarget, ValueError) as error:
+    except ValueError as error:
         raise InvalidSleepSettings(given=f"{listed}; {minutes}") from error
-    if not after > 0:
+    named = [component_named(name.strip()) for name in listed.split(",") if name.strip()]
+    targets = [target for target in named if target]
+    if not after > 0 or len(targets) < len(named):
         raise InvalidSleepSettings(given=f"{listed}; {minutes}")
     return targets, after
 
