@@ -33,7 +33,8 @@ def endpoints_section(store: Store, user: str, now: float) -> None:
         return
     try:
         month = period_since(None, now)
-        rows = idle_costs(listing, visible_usage(store, user, month, everyone=True), month, instance_prices())
+        used = visible_usage(store, user, month, everyone=True)
+        rows = idle_costs(listing, used, month, instance_prices(), store.last_calls())
     except ChatError as error:
         st.error(error.text(language()), icon=":material/error:")
         return

@@ -55,7 +55,8 @@ RECORDS = [
 
 
 def test_each_model_s_cost_now_and_its_idle_hours_this_period() -> None:
-    rows = {(row.endpoint, row.component): row for row in idle_costs(LISTING, RECORDS, PERIOD, PRICES)}
+    last_calls = {("shared", "llama"): at(3, 59, 30), ("solo", None): at(10, 10), ("gone", None): at(1)}
+    rows = {(r.endpoint, r.component): r for r in idle_costs(LISTING, RECORDS, PERIOD, PRICES, last_calls)}
     assert list(rows) == [
         ("shared", "llama"),
         ("shared", "gemma"),

@@ -75,16 +75,16 @@ def rows(at: AppTest) -> dict[str, pd.DataFrame]:
 def test_an_admin_sees_each_component_s_cost_and_puts_it_to_sleep_or_wakes_it(served: LocalEndpoint) -> None:
     store = open_store(os.environ["CHAT_STORE"])
     store.record_usage(Usage(ANA, "", 0, "m", "team", 10, 20, 1.0, component="llama"))
-    (record,) = store.usage(0, time.time() + 60, None)
+    store.mark_call("team", "gemma", time.time() - 40 * 86400)  # its last call, last month
     at = usage_page("admin")
     assert not at.exception and not at.error
     shown = rows(at)
     llama, gemma = shown["**team** · llama"].loc[0], shown["**team** · gemma"].loc[0]
     assert (llama["Copies"], llama["Instances"], llama["Cost per hour now"]) == ("1", "1", "$2.00")
-    sent = record.at - record.seconds
-    assert llama["Last question (UTC)"] == time.strftime("%Y-%m-%d %H:%M", time.gmtime(sent))
+    assert llama["Last question (UTC)"] == "-"  # a usage record, but no call was marked
+    last_month = time.strftime("%Y-%m-%d %H:%M", time.gmtime(store.last_calls()["team", "gemma"]))
     assert (gemma["Copies"], gemma["Cost per hour now"], gemma[IDLE_COST]) == ("0", "$0.00", "$0.00")
-    assert gemma["Last question (UTC)"] == "-"
+    assert gemma["Last question (UTC)"] == last_month
     # Hours shown to 0.1 (±0.05, ±$0.10 at $2) and dollars to the cent (±$0.005).
     assert float(llama[IDLE_COST].strip("$").replace(",", "")) == pytest.approx(
         2 * float(llama["Idle hours this month"].replace(",", "")), abs=0.105

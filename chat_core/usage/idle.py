@@ -54,7 +54,7 @@ class IdleCost:
     copies: int | None  # the component's serving now; None for an endpoint's own model
     desired: int | None  # the component's asked for: more than ``copies`` while it wakes
     serverless: Serverless | None
-    last_used: float | None  # when the last question was sent in the period, seconds since the epoch
+    last_used: float | None  # its last call sent (``Store.last_calls``), seconds since the epoch
     hourly_cost: float | None  # now, in US dollars; None when the instance type has no price
     idle_hours: float
     idle_cost: float | None
@@ -62,10 +62,15 @@ class IdleCost:
 
 
 def idle_costs(
-    listing: Listing, records: Iterable[Usage], period: Period, prices: Mapping[str, float]
+    listing: Listing,
+    records: Iterable[Usage],
+    period: Period,
+    prices: Mapping[str, float],
+    last_calls: Mapping[tuple[str, str | None], float] | None = None,
 ) -> list[IdleCost]:
     """Each listed model's figures over ``period`` (this month, on the Usage page) from
-    the usage ``records`` of every user in it."""
+    the usage ``records`` of every user in it; its last call from ``last_calls``
+    (``Store.last_calls``: every call to it, whenever sent)."""
     spans: dict[tuple[str, str | None], list[tuple[float, float]]] = {}
     for usage in records:
         spans.setdefault((usage.endpoint, usage.component), []).append((usage.at - usage.seconds, usage.at))
@@ -74,10 +79,19 @@ def idle_costs(
         models: list[Component | None] = [None] if endpoint.has_model else []
         for model in [*models, *endpoint.components]:
             used = spans.get((endpoint.name, model.name if model else None), [])
-            found.append(_idle(endpoint, model, used, period, prices))
+            last = (last_calls or {}).get((endpoint.name, model.name if model else None))
+            found.append(_idle(endpoint, model, used, period, prices, last))
         if _unserved(endpoint):
             found.append(
-                _idle(endpoint, None, [], period, prices, UNSERVED.format(instances=endpoint.instance_count))
+                _idle(
+                    endpoint,
+                    None,
+                    [],
+                    period,
+                    prices,
+                    None,
+                    UNSERVED.format(instances=endpoint.instance_count),
+                )
             )
     return found
 
@@ -97,6 +111,7 @@ def _idle(
     used: list[tuple[float, float]],
     period: Period,
     prices: Mapping[str, float],
+    last_used: float | None = None,
     note: Text | None = None,
 ) -> IdleCost:
     created = (component.created if component else None) or endpoint.created or period.since
@@ -110,7 +125,7 @@ def _idle(
         copies=component.copies if component else None,
         desired=component.desired if component else None,
         serverless=endpoint.serverless,
-        last_used=max((sent for sent, _ in used), default=None),
+        last_used=last_used,
         hourly_cost=hourly,
         idle_hours=hours,
         idle_cost=None if hourly is None else hourly * hours,
