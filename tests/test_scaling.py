@@ -24,7 +24,7 @@ import boto3
 import pytest
 import streamlit as st
 from botocore.exceptions import ClientError
-from shared import serving, until
+from shared import AUTH, serving, until
 from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
@@ -214,6 +214,21 @@ def test_the_app_process_starts_its_auto_sleep_once(
     checks = [thread for thread in threading.enumerate() if thread.name == "auto-sleep" and thread.is_alive()]
     at.run()
     assert [thread for thread in threading.enumerate() if thread.name == "auto-sleep"] == checks
+
+
+def test_the_login_page_starts_the_auto_sleep_too(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica whose first page request is a visitor not logged in still checks."""
+    served, _ = server
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/gemma")
+    monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.01")
+    st.cache_resource.clear()
+    at = AppTest.from_file("../app.py", default_timeout=30)
+    at.secrets["auth"] = AUTH
+    at.run()
+    assert not at.exception and at.button  # the login button
+    assert until(lambda: served.copies("team", "gemma").current == 0)
 
 
 def test_the_listing_shows_copies_instances_and_serverless_endpoints_as_they_are_now(
