@@ -29,6 +29,7 @@ def refused() -> None:
 
 st.set_page_config(page_title="SageMaker Chat", page_icon="💬")
 gate_uploads()  # below, only a visitor who is in is let upload
+auto_sleep()  # on any page run, the login page's too: a replica checks from its first request
 # The browser's language until the user picks one; kept in session state (not as
 # the switch's own state, which Streamlit drops on any run that does not draw it).
 st.session_state.setdefault(state.LANGUAGE, language_for(st.context.locale))
@@ -52,7 +53,6 @@ elif logged_out():  # the login button is the only page, whatever the URL asks f
     pages = [st.Page(log_in, title=t("Log in"), icon=":material/login:")]
 else:
     admit_uploads()
-    auto_sleep()
     keep_choices()  # first: it knows a session's first run
     demo_notice()
     if login_configured():  # the email is shown, never used to tell users apart

@@ -283,7 +283,7 @@ KO: dict[str, str] = {
     "Last question (UTC)": "마지막 질문(UTC)",
     "Cost per hour now": "현재 시간당 비용",
     "Idle hours this month": "이번 달 유휴 시간",
-    "Idle cost this month": "이번 달 유휴 비용",
+    "Idle hours × cost per hour now": "유휴 시간 × 현재 시간당 비용",
     "Put to sleep": "재우기",
     "Wake": "깨우기",
     "{name} is going to sleep.": "{name}를 재우는 중입니다.",
@@ -294,12 +294,14 @@ KO: dict[str, str] = {
     "Put to sleep after {minutes:g} idle minutes: {names}.": (
         "{minutes:g}분 동안 쓰이지 않으면 재움: {names}."
     ),
-    "An idle hour is a clock hour (UTC) of this month in which the model answered nothing. "
-    "Its cost is the model's cost per hour now: its endpoint's instances at their price, shared "
-    "among the endpoint's components by their copies now; a model asleep costs nothing.": (
-        "유휴 시간은 이번 달 중 모델이 아무것도 답하지 않은 정시 단위 한 시간(UTC)입니다. 그 비용은 "
-        "모델의 현재 시간당 비용, 즉 엔드포인트 인스턴스 가격을 현재 복사본 수에 따라 컴포넌트끼리 나눈 "
-        "값입니다. 잠든 모델은 비용이 없습니다."
+    "An idle hour is a clock hour (UTC) of this month, since the model was created, in which it "
+    "answered nothing. The idle cost is an estimate: idle hours this month × what the model costs "
+    "an hour now (its endpoint's instances at their price, shared among its components by their "
+    "copies now), as if it had run all month as it does now; a model asleep costs nothing.": (
+        "유휴 시간은 이번 달 중 모델이 만들어진 뒤 아무것도 답하지 않은 정시 단위 한 시간(UTC)입니다. "
+        "유휴 비용은 추정치입니다: 이번 달 유휴 시간 × 모델의 현재 시간당 비용(엔드포인트 인스턴스 가격을 "
+        "현재 복사본 수에 따라 컴포넌트끼리 나눈 값). 이번 달 내내 지금처럼 실행되었다고 보고 계산하며, "
+        "잠든 모델은 비용이 없습니다."
     ),
 }
 

@@ -21,7 +21,9 @@ from pages.models import account_listing, forget_listing
 
 
 def endpoints_section(store: Store, user: str, now: float) -> None:
-    """The section, under its subheader; nothing when the account is not listed."""
+    """The section, under its subheader; nothing when the account is not listed.  Listed
+    afresh on each run (admins only see it): copies change while a model wakes or sleeps."""
+    forget_listing()
     listing = account_listing()
     if listing is None:
         return
@@ -31,7 +33,8 @@ def endpoints_section(store: Store, user: str, now: float) -> None:
         return
     try:
         month = period_since(None, now)
-        rows = idle_costs(listing, visible_usage(store, user, month, everyone=True), month, instance_prices())
+        used = visible_usage(store, user, month, everyone=True)
+        rows = idle_costs(listing, used, month, instance_prices(), store.last_calls())
     except ChatError as error:
         st.error(error.text(language()), icon=":material/error:")
         return
@@ -53,9 +56,10 @@ def endpoints_section(store: Store, user: str, now: float) -> None:
     st.caption(_auto_sleep())
     st.caption(
         t(
-            "An idle hour is a clock hour (UTC) of this month in which the model answered nothing. "
-            "Its cost is the model's cost per hour now: its endpoint's instances at their price, shared "
-            "among the endpoint's components by their copies now; a model asleep costs nothing."
+            "An idle hour is a clock hour (UTC) of this month, since the model was created, in which it "
+            "answered nothing. The idle cost is an estimate: idle hours this month × what the model costs "
+            "an hour now (its endpoint's instances at their price, shared among its components by their "
+            "copies now), as if it had run all month as it does now; a model asleep costs nothing."
         )
     )
 
@@ -66,7 +70,7 @@ LABELS = (
     "Last question (UTC)",
     "Cost per hour now",
     "Idle hours this month",
-    "Idle cost this month",
+    "Idle hours × cost per hour now",
 )
 
 
@@ -109,7 +113,6 @@ def _scaled(user: str, endpoint: str, component: str, copies: int) -> None:
     except ChatError as error:
         st.error(error.text(language()), icon=":material/error:")
         return
-    forget_listing()
     message = "{name} is going to sleep." if copies == 0 else "{name} is waking up."
     st.toast(t(message, name=f"{endpoint}/{component}"), icon=":material/check:")
 

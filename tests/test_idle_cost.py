@@ -55,7 +55,8 @@ RECORDS = [
 
 
 def test_each_model_s_cost_now_and_its_idle_hours_this_period() -> None:
-    rows = {(row.endpoint, row.component): row for row in idle_costs(LISTING, RECORDS, PERIOD, PRICES)}
+    last_calls = {("shared", "llama"): at(3, 59, 30), ("solo", None): at(10, 10), ("gone", None): at(1)}
+    rows = {(r.endpoint, r.component): r for r in idle_costs(LISTING, RECORDS, PERIOD, PRICES, last_calls)}
     assert list(rows) == [
         ("shared", "llama"),
         ("shared", "gemma"),
@@ -98,3 +99,47 @@ def test_a_serverless_endpoint_s_usage_is_not_priced_by_the_hour() -> None:
     assert cost.note and cost.note.en.startswith(
         "Serverless: billed per request's compute, nothing while idle"
     )
+
+
+def test_a_model_created_during_the_period_is_idle_only_since_it_was_created() -> None:
+    """A component (and an endpoint) made at 05:00 has no idle hours before then."""
+    new = Listing(
+        (
+            AccountEndpoint(
+                "fresh",
+                "InService",
+                "ml.g5.2xlarge",
+                1,
+                Detection(None, "hosts inference components"),
+                has_model=False,
+                components=(Component("llama", "InService", 1, 1, TGI, created=at(5)),),
+                created=at(4),
+            ),
+            AccountEndpoint("late", "InService", "ml.g4dn.xlarge", 1, TGI, has_model=True, created=at(9, 45)),
+        )
+    )
+    rows = {(row.endpoint, row.component): row for row in idle_costs(new, [], PERIOD, PRICES)}
+    assert (rows["fresh", "llama"].idle_hours, rows["fresh", "llama"].idle_cost) == (5.5, 11.0)
+    assert (rows["late", None].idle_hours, rows["late", None].idle_cost) == (0.75, 0.375)
+
+
+def test_instances_serving_no_model_are_a_row_of_their_own_and_the_rows_add_up_to_the_endpoint() -> None:
+    """Every component asleep while the endpoint keeps 2 instances (its managed scaling
+    keeps a minimum): those instances' cost is shown, not lost; with copies, the copies
+    share every instance."""
+
+    def hosting(*copies: int) -> AccountEndpoint:
+        parts = tuple(Component(f"c{n}", "InService", count, count, TGI) for n, count in enumerate(copies))
+        none = Detection(None, "hosts inference components")
+        return AccountEndpoint(
+            "kept", "InService", "ml.g5.2xlarge", 2, none, has_model=False, components=parts
+        )
+
+    for copies in ((0, 0), (1, 0), (2, 1)):
+        rows = idle_costs(Listing((hosting(*copies),)), [], PERIOD, PRICES)
+        assert sum(row.hourly_cost or 0.0 for row in rows) == 2 * PRICES["ml.g5.2xlarge"], copies
+    (unserved,) = [
+        row for row in idle_costs(Listing((hosting(0, 0),)), [], PERIOD, PRICES) if not row.component
+    ]
+    assert (unserved.hourly_cost, unserved.idle_hours, unserved.idle_cost) == (4.0, 10.0, 40.0)
+    assert unserved.note and unserved.note.en.startswith("Instances serving no model")

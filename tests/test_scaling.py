@@ -12,27 +12,35 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
 import streamlit as st
 from botocore.exceptions import ClientError
-from shared import serving, until
+from shared import AUTH, serving, until
 from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store
-from chat_core.conversations.exchange import Settings
-from chat_core.conversations.session import ChatSession
 from chat_core.local.endpoint import LocalEndpoint
-from chat_core.local.scripted import ScriptedModel
 from chat_core.local.server import EndpointServer
-from chat_core.models.catalog import custom_model
 from chat_core.models.discovery import Serverless, list_endpoints
-from chat_core.models.scaling import NotAllowedToScale, answering, scale, sleep_idle
+from chat_core.models.scaling import (
+    InvalidSleepSettings,
+    NotAllowedToScale,
+    ScaleFailed,
+    scale,
+    sleep_idle,
+    sleep_settings,
+)
+from chat_core.retrieval.embeddings import embedder
 from chat_core.usage.records import Usage
 
 ADMIN = "https://issuer#admin"
@@ -110,12 +118,53 @@ def test_a_wrong_name_or_count_is_one_line(
     assert server[0].copies("team", "llama").current == 1
 
 
+@pytest.mark.parametrize("given", ["team/llama=²", "team/llama=1.5", "team/=1", "team/llama", "team/l=1=2"])
+def test_a_count_or_name_not_written_as_asked_is_one_line_and_exit_2(
+    server: tuple[LocalEndpoint, EndpointServer], capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    assert main(["endpoints", "--scale", given, "--owner", ADMIN]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is not ENDPOINT/COMPONENT=COPIES" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("listed", ["team/llama=1", "team", "team/llama/x", "/llama"])
+def test_a_sleep_setting_naming_no_component_is_refused(monkeypatch: pytest.MonkeyPatch, listed: str) -> None:
+    monkeypatch.setenv("SLEEP_COMPONENTS", listed)
+    with pytest.raises(InvalidSleepSettings):
+        sleep_settings()
+
+
+def test_the_endpoint_server_reads_endpoint_slash_component_as_the_app_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its --asleep option takes the same names, refused the same way."""
+    with pytest.raises(SystemExit) as exited:
+        main(["endpoint", "--component", "team/llama=tgi", "--asleep", "team/llama=1"])
+    assert exited.value.code == 2 and "ENDPOINT/COMPONENT" in capsys.readouterr().err
+
+
+def test_a_scale_that_fails_says_the_copies_in_words(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SageMaker out of reach (a port nothing listens on)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(ScaleFailed) as failed:
+        scale(ADMIN, "team", "llama", 1)
+    assert str(failed.value).startswith("llama's copies were not set to 1: ")
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_replicas_at_once_put_only_the_idle_component_to_sleep(
     server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``llama`` is idle; ``gemma`` answered a moment ago (a usage record of another
-    replica, in the shared store); ``waking`` was asked for a copy; ``busy`` is still
-    answering in this process.  Both replicas check at once."""
+    replica, in the shared store); ``waking`` was asked for a copy; ``busy`` was sent a
+    call (its mark; tests below make it with another process).  Both replicas check at once."""
     served, _ = server
     idle_s = 1.5
     monkeypatch.setenv("SLEEP_COMPONENTS", "team/llama, team/gemma, team/waking, team/busy")
@@ -126,21 +175,18 @@ def test_two_replicas_at_once_put_only_the_idle_component_to_sleep(
     served.set_copies("team", "waking", 1)  # a wake under way: desired 1, current 0
     store = open_store(os.environ["CHAT_STORE"])
     store.record_usage(Usage("ana", "", 0, "m", "team", 10, 20, 1.0, component="gemma"))
-    ended = answering.track("team", "busy", 600, lambda tokens: None)
-    try:
-        barrier, slept = threading.Barrier(2), []
+    store.mark_call("team", "busy", time.time())  # a call another replica sent, under way
+    barrier, slept = threading.Barrier(2), []
 
-        def replica() -> None:
-            barrier.wait()
-            slept.extend(sleep_idle(open_store(os.environ["CHAT_STORE"])))
+    def replica() -> None:
+        barrier.wait()
+        slept.extend(sleep_idle(open_store(os.environ["CHAT_STORE"])))
 
-        replicas = [threading.Thread(target=replica) for _ in range(2)]
-        for thread in replicas:
-            thread.start()
-        for thread in replicas:
-            thread.join()
-    finally:
-        ended(0)
+    replicas = [threading.Thread(target=replica) for _ in range(2)]
+    for thread in replicas:
+        thread.start()
+    for thread in replicas:
+        thread.join()
     assert set(slept) == {"team/llama"}
     copies = {name: served.copies("team", name) for name in COMPONENTS["team"]}
     assert {name: (c.desired, c.current) for name, c in copies.items()} == {
@@ -168,6 +214,21 @@ def test_the_app_process_starts_its_auto_sleep_once(
     checks = [thread for thread in threading.enumerate() if thread.name == "auto-sleep" and thread.is_alive()]
     at.run()
     assert [thread for thread in threading.enumerate() if thread.name == "auto-sleep"] == checks
+
+
+def test_the_login_page_starts_the_auto_sleep_too(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica whose first page request is a visitor not logged in still checks."""
+    served, _ = server
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/gemma")
+    monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.01")
+    st.cache_resource.clear()
+    at = AppTest.from_file("../app.py", default_timeout=30)
+    at.secrets["auth"] = AUTH
+    at.run()
+    assert not at.exception and at.button  # the login button
+    assert until(lambda: served.copies("team", "gemma").current == 0)
 
 
 def test_the_listing_shows_copies_instances_and_serverless_endpoints_as_they_are_now(
@@ -210,12 +271,33 @@ def test_the_listing_shows_copies_instances_and_serverless_endpoints_as_they_are
     assert listed["team"]["instance_count"] == 0
 
 
-def test_a_question_being_answered_keeps_its_component_awake(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Asked through ChatSession, as the chat page asks: while the answer streams
-    (nothing recorded yet) the component is not put to sleep; once it has ended and
-    the idle time passed, it is."""
-    slow = ScriptedModel(token_ms=100)
-    with serving(LocalEndpoint({}, components={"team": {"slow": "tgi"}}, complete=slow.complete)) as running:
+REPLICA = """
+from chat_core.conversations.backends import open_store
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
+from chat_core.models.catalog import custom_model
+
+spec = custom_model("team", "tgi", 4096, None, "slow")
+with ChatSession(open_store(), "bob").ask("Hello?", Settings(spec, spec.defaults)) as reply:
+    print("".join(reply))
+"""
+
+
+def test_an_answer_another_replica_streams_keeps_its_component_awake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replica B is another process (``REPLICA``, asking as the chat page asks) sharing
+    the store; the model holds its answer after the first word until released.  While
+    B's answer is under way (nothing recorded yet), replica A (this process) does not
+    put the component to sleep; once it has ended and the longest a call may take
+    passed, it does."""
+    started, release = threading.Event(), threading.Event()
+
+    def held(prompt: str, *, max_new_tokens: int, **sampling: object) -> Iterator[str]:
+        started.set()
+        yield " Hello"
+        release.wait(60)
+        yield " there."
+
+    with serving(LocalEndpoint({}, components={"team": {"slow": "tgi"}}, complete=held)) as running:
         for name in ("SAGEMAKER", "SAGEMAKER_RUNTIME"):
             monkeypatch.setenv(f"AWS_ENDPOINT_URL_{name}", running.url)
         for name, value in (
@@ -227,12 +309,37 @@ def test_a_question_being_answered_keeps_its_component_awake(monkeypatch: pytest
         monkeypatch.setenv("SLEEP_COMPONENTS", "team/slow")
         monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.002")  # 0.12 s
         store = open_store(os.environ["CHAT_STORE"])
-        started = time.time()
-        assert until(lambda: time.time() > started + 0.2)  # idle since the server started
-        spec = custom_model("team", "tgi", 4096, None, "slow")
-        with ChatSession(store, "ana").ask("Hello?", Settings(spec, spec.defaults)) as reply:
-            tokens = iter(reply)
-            assert next(tokens)  # streaming: 100 ms a word
+        since = time.time()
+        assert until(lambda: time.time() > since + 0.2)  # idle since the server started
+        replica = subprocess.Popen(
+            [sys.executable, "-c", REPLICA], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1]
+        )
+        try:
+            assert started.wait(60)
             assert sleep_idle(store) == []
-            "".join(tokens)
+        finally:
+            release.set()
+            out, _ = replica.communicate(timeout=60)
+        assert out.strip() == "Hello there."
+        monkeypatch.setenv("ANSWER_MAX_SECONDS", "0.05")  # the longest a call may take, now passed
+        monkeypatch.setenv("WAKE_MAX_SECONDS", "0.05")
         assert until(lambda: sleep_idle(store) == ["team/slow"])
+
+
+def test_a_query_embedding_marks_its_endpoint_as_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An embedding endpoint answers no question and writes no usage record: its calls
+    are marked all the same, so it is not idle to the auto-sleep or the admins' page."""
+    with serving(LocalEndpoint({"e5": "jumpstart"})) as running:
+        for name, value in {
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": running.url,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "t",
+            "AWS_SECRET_ACCESS_KEY": "t",
+            "EMBEDDING_ENDPOINT": "e5",
+            "EMBEDDING_FORMAT": "jumpstart",
+        }.items():
+            monkeypatch.setenv(name, value)
+        before = time.time()
+        assert len(embedder().query("Where is the invoice?"))
+    called = open_store(os.environ["CHAT_STORE"]).last_calls()
+    assert list(called) == [("e5", None)] and called["e5", None] >= before

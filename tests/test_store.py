@@ -168,3 +168,13 @@ def test_migrations_bring_an_old_database_up_to_date(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_last_call_to_each_model_is_kept_for_every_replica(store_url: str) -> None:
+    """The latest mark per model, whichever replica (store opened) wrote it."""
+    one, other = open_store(store_url), open_store(store_url)
+    one.mark_call("team", "llama", 100.0)
+    other.mark_call("team", "llama", 200.0)
+    one.mark_call("team", "llama", 150.0)  # sent earlier, marked later: the latest stays
+    other.mark_call("solo", None, 50.0)
+    assert one.last_calls() == {("team", "llama"): 200.0, ("solo", None): 50.0}

@@ -24,6 +24,7 @@ from chat_core.usage.records import Usage
 
 ADMIN, ANA = f"{ISSUER}#admin", f"{ISSUER}#ana"
 SECTION = "Endpoints and idle cost"
+IDLE_COST = "Idle hours × cost per hour now"
 
 
 @pytest.fixture
@@ -74,22 +75,21 @@ def rows(at: AppTest) -> dict[str, pd.DataFrame]:
 def test_an_admin_sees_each_component_s_cost_and_puts_it_to_sleep_or_wakes_it(served: LocalEndpoint) -> None:
     store = open_store(os.environ["CHAT_STORE"])
     store.record_usage(Usage(ANA, "", 0, "m", "team", 10, 20, 1.0, component="llama"))
-    asked = time.time() - 1.0
+    store.mark_call("team", "gemma", time.time() - 40 * 86400)  # its last call, last month
     at = usage_page("admin")
     assert not at.exception and not at.error
     shown = rows(at)
     llama, gemma = shown["**team** · llama"].loc[0], shown["**team** · gemma"].loc[0]
     assert (llama["Copies"], llama["Instances"], llama["Cost per hour now"]) == ("1", "1", "$2.00")
-    assert llama["Last question (UTC)"] == time.strftime("%Y-%m-%d %H:%M", time.gmtime(asked))
-    assert (gemma["Copies"], gemma["Cost per hour now"], gemma["Idle cost this month"]) == (
-        "0",
-        "$0.00",
-        "$0.00",
+    assert llama["Last question (UTC)"] == "-"  # a usage record, but no call was marked
+    last_month = time.strftime("%Y-%m-%d %H:%M", time.gmtime(store.last_calls()["team", "gemma"]))
+    assert (gemma["Copies"], gemma["Cost per hour now"], gemma[IDLE_COST]) == ("0", "$0.00", "$0.00")
+    assert gemma["Last question (UTC)"] == last_month
+    # Hours shown to 0.1 (±0.05, ±$0.10 at $2) and dollars to the cent (±$0.005).
+    assert float(llama[IDLE_COST].strip("$").replace(",", "")) == pytest.approx(
+        2 * float(llama["Idle hours this month"].replace(",", "")), abs=0.105
     )
-    assert gemma["Last question (UTC)"] == "-"
-    assert float(llama["Idle cost this month"].strip("$").replace(",", "")) == pytest.approx(
-        2 * float(llama["Idle hours this month"].replace(",", "")), abs=0.1
-    )
+    assert "idle hours this month × what the model costs an hour now" in " ".join(c.value for c in at.caption)
 
     at.button(key="scale-team/llama").click().run()
     assert served.copies("team", "llama").current == 0
@@ -101,6 +101,9 @@ def test_an_admin_sees_each_component_s_cost_and_puts_it_to_sleep_or_wakes_it(se
     assert served.copies("team", "gemma").desired == 1
     assert at.toast[0].value == "team/gemma is waking up."
     assert until(lambda: served.copies("team", "gemma").current == 1)
+    at.run()  # the listing read afresh: the copy serving now, and the button to put it to sleep
+    assert rows(at)["**team** · gemma"].loc[0, "Copies"] == "1"
+    assert at.button(key="scale-team/gemma").label == "Put to sleep"
 
 
 @pytest.mark.parametrize("sub", [None, "ana"])

@@ -17,6 +17,7 @@ from chat_core.local.endpoint import (
     chosen_model,
 )
 from chat_core.local.server import REQUEST_DEADLINE_S, EndpointServer
+from chat_core.models.catalog import component_named
 from chat_core.models.handlers import PAYLOADS
 from chat_core.retrieval.payloads import EMBEDDING_PAYLOADS
 
@@ -141,11 +142,10 @@ def _component_format(text: str) -> tuple[str, str, str]:
 
 
 def _component(text: str) -> tuple[str, str]:
-    """ENDPOINT/COMPONENT: "/" cannot be in an endpoint's name, so it parts them."""
-    endpoint, sep, component = text.partition("/")
-    if not sep or not endpoint or not component:
+    """ENDPOINT/COMPONENT, read as the app reads it."""
+    if (named := component_named(text)) is None:
         raise argparse.ArgumentTypeError("expected ENDPOINT/COMPONENT")
-    return endpoint, component
+    return named
 
 
 def _seconds(text: str) -> float:

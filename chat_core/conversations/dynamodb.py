@@ -44,6 +44,9 @@ Key design (one table, on-demand billing):
   its counters'; ``create-table`` enables the table's TTL on ``drop_at``, so DynamoDB
   deletes them itself.  A counter made again after that (an answer settled, or a
   reservation given back, late) gets a ``drop_at`` too.
+- The last call sent to each remote model (``models.scaling``) is the item ``PK=CALLS``,
+  ``SK=<endpoint>/<component>``, updated on condition that its time is older: one
+  partition, one small write per model call, read whole (one item per model).
 - Lists are read consistently (the index is local, so it can be): the sidebar
   right after a write, and "Delete all", see every conversation written.
 
@@ -85,6 +88,7 @@ from chat_core.i18n import Text
 from chat_core.usage.records import Usage, usage_of
 
 INDEX = "by-updated"
+CALLS = "CALLS"  # the partition of the last model call marks, one item per model
 # DynamoDB refuses a write that meets another transaction on the same item rather
 # than wait, and botocore does not retry that: tried again this many times.
 CONFLICT_ATTEMPTS = 5
@@ -452,6 +456,32 @@ class DynamoDBStore(AppendOnlyMessages):
             if "Item" in item:
                 found[name] = int(item["Item"]["held"]["N"])
         return found
+
+    def mark_call(self, endpoint: str, component: str | None, at: float) -> None:
+        try:
+            self._call(
+                "update_item",
+                Key={"PK": _s(CALLS), "SK": _s(f"{endpoint}/{component or ''}")},
+                UpdateExpression="SET endpoint = :endpoint, component = :component, #at = :at",
+                ConditionExpression="attribute_not_exists(#at) OR #at < :at",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={
+                    ":endpoint": _s(endpoint),
+                    ":component": _s(component or ""),
+                    ":at": _n(at),
+                },
+            )
+        except ClientError as error:
+            if aws.code(error) != "ConditionalCheckFailedException":  # a later mark is there
+                raise
+
+    def last_calls(self) -> dict[tuple[str, str | None], float]:
+        items = self._query(
+            KeyConditionExpression="PK = :calls", ExpressionAttributeValues={":calls": _s(CALLS)}
+        )
+        return {
+            (item["endpoint"]["S"], item["component"]["S"] or None): float(item["at"]["N"]) for item in items
+        }
 
 
 def _limits_key(owner: str, key: str) -> dict[str, Any]:

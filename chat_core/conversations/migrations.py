@@ -92,6 +92,18 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )
         """,
     ),
+    (
+        # The last model call sent to each remote model (component '' for an endpoint's
+        # own model), which every replica's auto-sleep and the admins' page read.
+        """
+        CREATE TABLE model_calls (
+            endpoint TEXT NOT NULL,
+            component TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (endpoint, component)
+        )
+        """,
+    ),
 ]
 
 

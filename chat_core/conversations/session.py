@@ -47,7 +47,6 @@ from chat_core.i18n import Message, Text
 from chat_core.models.budget import history_tokens
 from chat_core.models.endpoint import endpoint_llm
 from chat_core.models.prompts import Turn
-from chat_core.models.scaling import answering
 from chat_core.retrieval.grounding import no_source
 from chat_core.retrieval.indexing import Progress
 from chat_core.retrieval.library import Attached, Library
@@ -267,8 +266,6 @@ class ChatSession:
             settle = self.allowance.admit(input_tokens, params.max_new_tokens, seconds=max_seconds)
         except ChatError as error:
             raise exchange.failed(error) from error
-        # Counted as answering until it ends, so that no auto-sleep cuts it (models.scaling).
-        settle = answering.track(spec.endpoint_name, spec.inference_component, max_seconds, settle)
         return Reply(
             exchange,
             relay,

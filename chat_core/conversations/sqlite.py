@@ -285,6 +285,18 @@ class SQLiteStore(AppendOnlyMessages):
         )
         return dict(rows)
 
+    def mark_call(self, endpoint: str, component: str | None, at: float) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO model_calls (endpoint, component, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (endpoint, component) DO UPDATE SET at = max(at, excluded.at)",
+                (endpoint, component or "", at),
+            )
+
+    def last_calls(self) -> dict[tuple[str, str | None], float]:
+        rows = self._read("SELECT endpoint, component, at FROM model_calls")
+        return {(endpoint, component or None): at for endpoint, component, at in rows}
+
 
 def _held(db: sqlite3.Connection, owner: str, counter: str) -> int:
     row = db.execute(

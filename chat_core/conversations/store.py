@@ -272,6 +272,15 @@ class Store(Protocol):
         """The owner's limit counters ``names`` (reservations included); absent ones are 0."""
         ...
 
+    def mark_call(self, endpoint: str, component: str | None, at: float) -> None:
+        """Note that a model call was sent at ``at`` to ``endpoint``'s ``component`` (None:
+        its own model); the latest mark of each model is kept (``models.scaling``)."""
+        ...
+
+    def last_calls(self) -> dict[tuple[str, str | None], float]:
+        """The latest mark of each model, by (endpoint, component)."""
+        ...
+
 
 BackendT = TypeVar("BackendT", bound=type)
 # The methods every store has (Store's), each of which a page may call.

@@ -189,6 +189,19 @@ def served_name(endpoint_name: str, component: str | None) -> str:
     return f"{endpoint_name}/{component}" if component else endpoint_name
 
 
+# An endpoint's or inference component's name as SageMaker allows it (its API's pattern).
+_SAGEMAKER_NAME = r"[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62}"
+_COMPONENT = re.compile(rf"({_SAGEMAKER_NAME})/({_SAGEMAKER_NAME})")
+
+
+def component_named(text: str) -> tuple[str, str] | None:
+    """``endpoint/component`` (``served_name``'s) read back: the one reading of it, for
+    the commands and the settings; None when ``text`` is not two SageMaker names
+    (letters, digits, hyphens) around one "/"."""
+    found = _COMPONENT.fullmatch(text)
+    return (found[1], found[2]) if found else None
+
+
 def remote_model(
     id: str,
     label: str,

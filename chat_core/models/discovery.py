@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -96,6 +97,7 @@ class Component:
     copies: int  # serving now: 0 while it sleeps (scaled to zero)
     desired: int  # asked for: more than ``copies`` while it wakes
     detection: Detection
+    created: float | None = None  # seconds since the epoch: none of its hours before were idle
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class AccountEndpoint:
     has_model: bool  # False: it hosts inference components and is called through them
     components: tuple[Component, ...] = ()
     serverless: Serverless | None = None  # instance_type SERVERLESS_TYPE and no instances then
+    created: float | None = None  # seconds since the epoch
 
     @property
     def instances(self) -> str:
@@ -217,6 +220,7 @@ def _endpoint(client: Any, name: str, components: tuple[Component, ...]) -> Acco
         model is not None,
         components,
         Serverless(serverless["MemorySizeInMB"], serverless["MaxConcurrency"]) if serverless else None,
+        _epoch(endpoint.get("CreationTime")),
     )
 
 
@@ -251,7 +255,12 @@ def _component(client: Any, name: str) -> Component:
     runtime = component.get("RuntimeConfig", {})
     copies = runtime.get("CurrentCopyCount", 0)
     desired = runtime.get("DesiredCopyCount", copies)
-    return Component(name, component["InferenceComponentStatus"], copies, desired, detection)
+    status = component["InferenceComponentStatus"]
+    return Component(name, status, copies, desired, detection, _epoch(component.get("CreationTime")))
+
+
+def _epoch(when: datetime | None) -> float | None:
+    return when.timestamp() if isinstance(when, datetime) else None
 
 
 def _model_detection(client: Any, model_name: str) -> Detection:

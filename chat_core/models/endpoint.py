@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from langchain_aws import SagemakerEndpoint
 
 from chat_core import aws
-from chat_core.models import budget, wake
+from chat_core.models import budget, calls, wake
 from chat_core.models.bundled import bundled
 from chat_core.models.catalog import GenerationParams, ModelSpec
 from chat_core.models.handlers import PAYLOADS
@@ -56,7 +56,13 @@ def _shared_runtime_client(region: str | None, environment: tuple[tuple[str, str
     many sessions at once they ran the endpoint out of connections (bench/load.py)."""
     client = aws.client("sagemaker-runtime", region)
     client.meta.events.register_first("needs-retry.sagemaker-runtime", _not_retried_while_asleep)
+    client.meta.events.register("before-parameter-build.sagemaker-runtime", _marked)
     return client
+
+
+def _marked(params: dict[str, Any], **_: Any) -> None:
+    """Every call to a remote model, before it is sent: marked (``calls``)."""
+    calls.note_call(params["EndpointName"], params.get("InferenceComponentName"))
 
 
 def _not_retried_while_asleep(response: tuple[Any, dict[str, Any]] | None = None, **_: Any) -> bool | None:

@@ -18,20 +18,23 @@ only when all of these hold, read afresh just before:
   the idle minutes ago, so a component just woken is given the idle time to be used;
 - no usage record of it ended within the idle minutes, in the store every replica
   shares (a record is written when its answer ends);
-- no answer of this process is still being answered by it (``answering``).
+- no model call was sent to it (``mark_call``) within the idle minutes, nor within
+  the longest a call may take (WAKE_MAX_SECONDS + ANSWER_MAX_SECONDS) when that is
+  longer: an answer, a compared column, a summary part or a query embedding that
+  any replica has under way keeps it awake.  Every call to a remote model is marked
+  in the shared store before it is sent (``calls.note_call``, hooked on the one
+  sagemaker-runtime client every remote call goes through, ``models.endpoint``); the
+  bundled model's calls never are.
 
 and setting zero copies twice is the same as once; a replica whose call finds the
 component already being updated (SageMaker's ValidationError) leaves it to that.
-What no replica can see is another replica's answer that started after the last
-record on a component that was not just woken: a shared mark of answers under way
-would be a store write per question, for a rare case whose worst is one answer cut
-(its text kept, Resend offered), and the next question wakes the component.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -42,9 +45,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chat_core import aws
 from chat_core.access import is_admin
+from chat_core.conversations.reply import ANSWER_MAX_SECONDS
 from chat_core.conversations.store import Store
 from chat_core.errors import ChatError
 from chat_core.i18n import Message, Text
+from chat_core.models import wake
+from chat_core.models.catalog import component_named
 
 SLEEP_AFTER_MINUTES = 30.0
 log = logging.getLogger(__name__)
@@ -72,8 +78,8 @@ class NoSuchComponent(ChatError):
 
 
 class ScaleFailed(ChatError):
-    en = "{component} was not set to {copies} copies: {reason}."
-    ko = "{component}를 복사본 {copies}개로 설정하지 못했습니다. {reason}."
+    en = "{component}'s copies were not set to {copies}: {reason}."
+    ko = "{component}의 복사본 수를 {copies}(으)로 설정하지 못했습니다. {reason}."
 
 
 class InvalidSleepSettings(ChatError):
@@ -102,10 +108,10 @@ BUSY = Message(
 def scale_target(given: str) -> tuple[str, str, int]:
     """``ENDPOINT/COMPONENT=COPIES`` read, or ``InvalidScaleTarget``."""
     named, _, copies = given.rpartition("=")
-    endpoint, _, component = named.partition("/")
-    if not (endpoint and component and copies.isdigit()):
+    target = component_named(named)
+    if target is None or not re.fullmatch("[0-9]+", copies):  # isdigit() takes "²" too
         raise InvalidScaleTarget(given=given)
-    return endpoint, component, int(copies)
+    return (*target, int(copies))
 
 
 def scale(
@@ -151,48 +157,23 @@ def _why(error: BaseException) -> Text:
     return aws.reason(error, "sagemaker")
 
 
-class Answering:
-    """The answers this process is waiting on, per (endpoint, component): an answer
-    counts from its call until it ends (``track``'s callback is called), or past its
-    deadline and a minute, should it never be called."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until: dict[tuple[str, str | None], dict[object, float]] = {}
-
-    def track(
-        self, endpoint: str, component: str | None, deadline_s: float, ended: Callable[[int], None]
-    ) -> Callable[[int], None]:
-        """``ended``, called when the answer ends, which ends its count too."""
-        key, token = (endpoint, component), object()
-        with self._lock:
-            self._until.setdefault(key, {})[token] = time.time() + deadline_s + 60
-
-        def done(tokens: int) -> None:
-            with self._lock:
-                self._until.get(key, {}).pop(token, None)
-            ended(tokens)
-
-        return done
-
-    def busy(self, endpoint: str, component: str | None) -> bool:
-        now = time.time()
-        with self._lock:
-            return any(until > now for until in self._until.get((endpoint, component), {}).values())
+def longest_call_s() -> float:
+    """The longest a model call may take: its wait for the model to wake, then its answer."""
+    return wake.max_seconds() + float(os.environ.get("ANSWER_MAX_SECONDS", ANSWER_MAX_SECONDS))
 
 
-answering = Answering()  # the process's
 
 
 def sleep_settings(environ: Mapping[str, str] = os.environ) -> tuple[list[tuple[str, str]], float]:
     """The components the operator lets the app put to sleep, and after how many idle minutes."""
     listed, minutes = environ.get("SLEEP_COMPONENTS", ""), environ.get("SLEEP_AFTER_MINUTES", "")
     try:
-        targets = [scale_target(f"{name.strip()}=0")[:2] for name in listed.split(",") if name.strip()]
         after = float(minutes) if minutes.strip() else SLEEP_AFTER_MINUTES
-    except (InvalidScaleTarget, ValueError) as error:
+    except ValueError as error:
         raise InvalidSleepSettings(given=f"{listed}; {minutes}") from error
-    if not after > 0:
+    named = [component_named(name.strip()) for name in listed.split(",") if name.strip()]
+    targets = [target for target in named if target]
+    if not after > 0 or len(targets) < len(named):
         raise InvalidSleepSettings(given=f"{listed}; {minutes}")
     return targets, after
 
@@ -208,9 +189,11 @@ def sleep_idle(store: Store, environ: Mapping[str, str] = os.environ, region: st
     now = time.time()
     since = now - minutes * 60
     recent = {(usage.endpoint, usage.component) for usage in store.usage(since, now + 60, None)}
+    called = store.last_calls()
+    calling_since = now - max(minutes * 60, longest_call_s())
     slept = []
     for endpoint, component in targets:
-        if (endpoint, component) in recent or answering.busy(endpoint, component):
+        if (endpoint, component) in recent or called.get((endpoint, component), 0.0) > calling_since:
             continue
         try:
             if _settled_awake(_described(client, endpoint, component), since):
