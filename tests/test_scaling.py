@@ -31,6 +31,7 @@ from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store
 from chat_core.local.endpoint import LocalEndpoint
 from chat_core.local.server import EndpointServer
+from chat_core.models import calls
 from chat_core.models.discovery import Serverless, list_endpoints
 from chat_core.models.scaling import (
     InvalidSleepSettings,
@@ -343,3 +344,18 @@ def test_a_query_embedding_marks_its_endpoint_as_called(monkeypatch: pytest.Monk
         assert len(embedder().query("Where is the invoice?"))
     called = open_store(os.environ["CHAT_STORE"]).last_calls()
     assert list(called) == [("e5", None)] and called["e5", None] >= before
+
+
+def test_calls_within_a_minute_write_one_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mark is written before the call, in its path to the first token: a process
+    writes a model's mark once a minute (``calls.MARK_EVERY_S``), not once a call, and
+    the auto-sleep's margin (20 minutes at least) is far wider than that minute."""
+    store = open_store(os.environ["CHAT_STORE"])
+    calls.note_call("team", "llama")
+    first = store.last_calls()["team", "llama"]
+    until(lambda: time.time() > first)  # a second call later than the first
+    calls.note_call("team", "llama")
+    assert store.last_calls()["team", "llama"] == first
+    monkeypatch.setattr(calls, "MARK_EVERY_S", 0.0)
+    calls.note_call("team", "llama")
+    assert store.last_calls()["team", "llama"] > first
