@@ -185,6 +185,24 @@ class WakeTimedOut(ChatError):
     )
 
 
+class ColdStartTimedOut(WakeTimedOut):
+    en = (
+        "'{model}' is still not ready after {wait} (WAKE_MAX_SECONDS): the serverless endpoint's "
+        "cold start (setting up its resources after a time without calls) is not over. Resend to "
+        "wait again, or ask the team that runs it to check the endpoint."
+    )
+    ko = (
+        "'{model}'이(가) {wait}(WAKE_MAX_SECONDS)이 지나도록 준비되지 않았습니다. 서버리스 "
+        "엔드포인트의 콜드 스타트(한동안 호출이 없다가 자원을 준비하는 과정)가 끝나지 않았습니다. "
+        "다시 보내 다시 기다리거나, 운영 팀에 엔드포인트를 확인해 달라고 하세요."
+    )
+
+
+class InvalidWakeSetting(ChatError):
+    en = "{name} is not valid ({value!r}): give the seconds a question may wait as a number above 0."
+    ko = "{name} 값이 올바르지 않습니다({value!r}). 질문이 기다릴 수 있는 초를 0보다 큰 수로 적으세요."
+
+
 class WakeRefused(ChatError):
     en = (
         "SageMaker refused the app's request for a copy of '{model}' ({code}): the account may "

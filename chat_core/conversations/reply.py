@@ -25,10 +25,10 @@ from langchain_core.runnables import Runnable
 
 from chat_core.conversations.exchange import REPEATING, Exchange, Settings, State, Stats
 from chat_core.conversations.repetition import RepetitionGuard
-from chat_core.i18n import Message, Text, duration, plural
+from chat_core.i18n import Message, Text, plural
 from chat_core.local import model as local_model
 from chat_core.models.endpoint import ChatClient
-from chat_core.models.wake import Sleep, Wake
+from chat_core.models.wake import Wake
 from chat_core.usage.limits import Settle
 from chat_core.usage.records import output_tokens
 
@@ -71,24 +71,6 @@ WAIT_ENDPOINT = Message(
     "Waiting for the endpoint {endpoint} · {seconds} s",
     "엔드포인트 {endpoint}의 응답을 기다리는 중 · {seconds}초",
 )
-
-# A model that sleeps, waking for this question (``models.wake``); ``elapsed`` since its wake began.
-WAIT_WAKING = Message(
-    "{model} is waking up: it had no copy running · {elapsed} · usually {usual}",
-    "{model}이(가) 깨어나는 중입니다. 실행 중인 복사본이 없었습니다 · {elapsed} · 보통 {usual}",
-)
-WAIT_COLD_START = Message(
-    "{model} is starting: a serverless endpoint sets up its resources on the first call after "
-    "a time without calls (a cold start) · {elapsed} · usually {usual}",
-    "{model}이(가) 시작하는 중입니다. 서버리스 엔드포인트는 한동안 호출이 없다가 처음 호출되면 "
-    "자원을 준비합니다(콜드 스타트) · {elapsed} · 보통 {usual}",
-)
-USUAL = Message("about {duration}", "약 {duration}")  # the median of this process's past wakes
-# Before any wake was measured here: scaling from zero starts an instance and loads the
-# model; a serverless cold start sets up a container.
-USUAL_WAKE = Message("a few minutes", "몇 분")
-USUAL_COLD_START = Message("seconds to a minute", "몇 초에서 1분")
-
 
 class Reply:
     """An answer being generated into its exchange.  Iterating yields its text as
@@ -190,7 +172,7 @@ class Reply:
         seconds = int(time.perf_counter() - self._started)
         spec, sources = self.settings.spec, self.exchange.sources
         if (waking := self._relay.waking) is not None:
-            return _waking(spec.label, waking)
+            return waking.status(spec.label, self._relay.waking_s())
         if spec.is_local and (ahead := local_model.TURNS.ahead(self._relay.thread)):
             return WAIT_QUEUED.format(
                 ahead=plural(ahead, "question", "questions"), count=ahead, seconds=seconds
@@ -255,16 +237,6 @@ class Reply:
         self._settled.set()
 
 
-def _waking(model: str, waking: Wake) -> Text:
-    cold = waking.sleep is Sleep.COLD_START
-    if waking.usual_s is not None:
-        usual = USUAL.format(duration=duration(waking.usual_s))
-    else:
-        usual = (USUAL_COLD_START if cold else USUAL_WAKE).format()
-    elapsed = duration(time.monotonic() - waking.started)
-    return (WAIT_COLD_START if cold else WAIT_WAKING).format(model=model, elapsed=elapsed, usual=usual)
-
-
 class _Cancelled(BaseException):
     """Raised in the model's thread at its next token once the answer is stopped.  Not
     an ``Exception``: LangChain's callback manager logs a warning for every Exception
@@ -316,6 +288,9 @@ class TokenRelay(BaseCallbackHandler):
     def waking(self) -> Wake | None:
         """The wake the model's call waits for now, if it sleeps."""
         return self._client.waking
+
+    def waking_s(self) -> float:
+        return self._client.waking_s()
 
     def asleep_s(self) -> float:
         return self._client.asleep_s()

@@ -127,6 +127,7 @@ class _Stopped(Exception):
 @dataclass
 class Summary:
     text: str = ""
+    model: str = ""  # the label of the model that summarizes
     language: str = "en"
     chunks: int = 0  # of the document, in the map step
     done: dict[int, str] = field(default_factory=dict)  # chunk index: its summary, filled as they come
@@ -225,13 +226,19 @@ class Summary:
 
     @property
     def message(self) -> Text:
-        """The part under way of those known so far, and the time left once a part is done."""
+        """While the model wakes, that it does (as a chat says it); else the part under
+        way of those known so far, and the time left once a part is done, from the
+        time the parts took (a wake left out)."""
+        client = self._client
+        if client is not None and (waking := client.waking) is not None:
+            return waking.status(self.model, client.waking_s())
         if not self.parts:
             return CUTTING.format()
         part, parts = min(self.finished + 1, self.parts), self.parts
         if not self.finished:
             return PART.format(part=part, parts=parts)
-        left = (time.monotonic() - self._started) / self.finished * (parts - self.finished)
+        took = time.monotonic() - self._started - (client.asleep_s() if client is not None else 0.0)
+        left = took / self.finished * (parts - self.finished)
         return PART_WITH_TIME_LEFT.format(part=part, parts=parts, left=duration(left))
 
 
@@ -314,6 +321,7 @@ def summarize(
     if admit is not None:
         admit(0, 0, True)(0)
     summary._started = time.monotonic()
+    summary.model = spec.label
     # Neutralized before it is cut, as the prompt will have it: a zero-width space
     # in each role line costs tokens the parts must have room for.
     text = neutralize(collapse_whitespace(text))

@@ -27,7 +27,9 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +101,9 @@ class ControlPlane:
         if forward_to and urlsplit(forward_to).scheme not in ("http", "https"):
             raise ValueError(f"the control plane to forward to must be an http(s) URL, not {forward_to!r}")
         self.forward_to = forward_to
+        # Calls by operation, forwarded ones too: what a client's watching costs (tests, bench/).
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
         # Each returns its answer, or None for a call about something not served here.
         self._operations: dict[str, Operation] = {
             "ListInferenceComponents": self._list_components,
@@ -115,6 +120,8 @@ class ControlPlane:
         for an error answered here)."""
         target = headers.get("X-Amz-Target", "")
         operation = target.removeprefix(TARGET_PREFIX)
+        with self._lock:
+            self.calls[operation] += 1
         found = _REGION.search(headers.get("Authorization", ""))
         region = found.group(1) if found else "us-east-1"
         if operation == "ListEndpoints":

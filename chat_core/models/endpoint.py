@@ -55,7 +55,8 @@ def _shared_runtime_client(region: str | None, environment: tuple[tuple[str, str
     GIL, and kept its pooled connection open until the garbage collector found it: with
     many sessions at once they ran the endpoint out of connections (bench/load.py)."""
     client = aws.client("sagemaker-runtime", region)
-    client.meta.events.register_first("needs-retry.sagemaker-runtime", _not_retried_while_asleep)
+    raised_asleep = functools.partial(_raised_asleep, client)
+    client.meta.events.register_first("needs-retry.sagemaker-runtime", raised_asleep)
     client.meta.events.register("before-parameter-build.sagemaker-runtime", _marked)
     return client
 
@@ -65,15 +66,18 @@ def _marked(params: dict[str, Any], **_: Any) -> None:
     calls.note_call(params["EndpointName"], params.get("InferenceComponentName"))
 
 
-def _not_retried_while_asleep(response: tuple[Any, dict[str, Any]] | None = None, **_: Any) -> bool | None:
-    """botocore retries a 429 that the operation's model does not name, and
-    ModelNotReadyException (a serverless cold start) is named for InvokeEndpoint only:
-    the streaming call would sleep and retry inside botocore, where no stop reaches
-    and the wait cannot be explained.  False (the first answer of this
-    event's handlers, registered first) tells botocore not to retry: ``wake`` waits instead."""
-    if response is not None and wake.asleep_code(response[1].get("Error", {}).get("Code", "")):
-        return False
-    return None
+def _raised_asleep(
+    client: Any, response: tuple[Any, dict[str, Any]] | None = None, operation: Any = None, **_: Any
+) -> None:
+    """A serverless cold start's refusal (ModelNotReadyException, 429) is raised here,
+    before botocore's own retry handlers see it: ``wake`` waits for it instead.  botocore
+    calls every handler of this event, whatever the first answers, and the streaming
+    call's model does not name the error: its retry handler would take it for throttling,
+    retrying where no stop reaches, and drawing on the retry quota (and, in adaptive mode,
+    slowing the rate) that this client shares with every answer, of every model."""
+    code = response[1].get("Error", {}).get("Code", "") if response is not None else ""
+    if wake.asleep_code(code):
+        raise client.exceptions.from_code(code)(response[1], operation.name)
 
 
 class ChatClient:
@@ -97,9 +101,9 @@ class ChatClient:
         self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
         self._closed = False
         self._lock = threading.Lock()
-        self.waking: wake.Wake | None = None  # the wake a call waits for now
-        self._waking_since = 0.0
-        self._waited_s = 0.0  # waits for a wake that have ended
+        self._waits: list[wake.Wake] = []  # the wake each call waiting now waits for
+        self._waking_since = 0.0  # since when one of its calls or more have waited
+        self._waited_s = 0.0  # time its calls waited, before that
 
     def invoke_endpoint(self, **call: Any) -> Any:
         return self._awake(self._client.invoke_endpoint, call)
@@ -113,11 +117,21 @@ class ChatClient:
             _shut(response["Body"])
         return {**response, "Body": _last_line_ended(response["Body"])}
 
-    def asleep_s(self) -> float:
-        """How long this client's calls have waited for the model to wake, so far."""
+    @property
+    def waking(self) -> wake.Wake | None:
+        """The wake a call waits for now."""
         with self._lock:
-            ongoing = time.monotonic() - self._waking_since if self.waking else 0.0
-            return self._waited_s + ongoing
+            return self._waits[0] if self._waits else None
+
+    def waking_s(self) -> float:
+        """How long the wait under way has lasted (its calls, with several at once)."""
+        with self._lock:
+            return time.monotonic() - self._waking_since if self._waits else 0.0
+
+    def asleep_s(self) -> float:
+        """How long this client's calls have waited for the model to wake, so far
+        (time when one or more waited, counted once)."""
+        return self._waited_s + self.waking_s()
 
     def close(self) -> None:
         """End every stream opened through this client, and any opened from now on: a
@@ -126,11 +140,11 @@ class ChatClient:
         with self._lock:
             self._closed = True
             streams = list(self._streams)
-            waking = self.waking
+            waits = list(self._waits)
         for stream in streams:
             _shut(stream)
-        if waking is not None:
-            waking.poke()
+        for waiting in waits:
+            waiting.poke()
 
     def _awake(self, invoke: Callable[..., Any], call: dict[str, Any]) -> Any:
         meta = getattr(self._client, "meta", None)
@@ -140,13 +154,16 @@ class ChatClient:
         closed = lambda: self._closed  # noqa: E731
         return wake.call_awake(lambda: invoke(**call), target, stopped=closed, waiting=self._waiting)
 
-    def _waiting(self, waking: wake.Wake | None) -> None:
+    def _waiting(self, waking: wake.Wake, began: bool) -> None:
         with self._lock:
-            if waking is None:
-                self._waited_s += time.monotonic() - self._waking_since
+            if began:
+                if not self._waits:
+                    self._waking_since = time.monotonic()
+                self._waits.append(waking)
             else:
-                self._waking_since = time.monotonic()
-            self.waking = waking
+                self._waits.remove(waking)
+                if not self._waits:
+                    self._waited_s += time.monotonic() - self._waking_since
 
 
 def _last_line_ended(events: Any) -> Iterator[dict[str, Any]]:

@@ -12,22 +12,29 @@ waited on; any other error is the caller's, at once.
 One ``Wake`` per (region, endpoint, component) in the process, shared by every
 question waiting on it, so that many questions do not multiply calls:
 
-- for a component, a thread reads ``DescribeInferenceComponent`` every
-  ``DESCRIBE_S`` (a control-plane read the listing's IAM policy already grants):
-  once a copy serves (``CurrentCopyCount`` >= 1) every waiting call is made again at
-  once, so the app notices a wake within about ``DESCRIBE_S``.  Where the operator
-  lists the component in WAKE_COMPONENTS, it also asks for one copy
+- for a component, a thread reads ``DescribeInferenceComponent`` (a control-plane
+  read the listing's IAM policy already grants) on a schedule (``describe_interval``):
+  every ``DESCRIBE_IDLE_S`` while no copy is asked for (nothing can serve until the
+  team's alarm fires, a minute at least); once one is, often at first, then less
+  often until the usual time to wake, often again around it.  Once a copy serves
+  (``CurrentCopyCount`` >= 1) every waiting call is made again at once.  Where the
+  operator lists the component in WAKE_COMPONENTS, it also asks for one copy
   (``UpdateInferenceComponentRuntimeConfig``) when none is wanted (``DesiredCopyCount``
-  0); otherwise the team's own autoscaling wakes it;
+  0): once, again only if the copies asked for are seen back at 0, on a backoff when
+  asking fails; otherwise the team's own autoscaling wakes it.  A component gone
+  (not found, Failed, Deleting) is no longer waited for: every waiting call is made
+  at once, and gets SageMaker's own answer;
 - the runtime call itself is retried by one waiter at a time on a growing backoff
   (``RETRY_FIRST_S``, x``RETRY_GROWTH``, up to ``RETRY_MAX_S`` while the control plane
   is watched, ``RETRY_MAX_UNWATCHED_S`` when nothing else can tell: a serverless cold
-  start, a Describe refused): the control plane may lag, or be out of reach.
+  start, a Describe refused): the control plane may lag, or be out of reach.  A call
+  refused though sent after a copy was seen serving (the runtime behind the control
+  plane) starts the backoff again and the reads go on.
 
-A caller waits at most WAKE_MAX_SECONDS (``WakeTimedOut``), and ``stopped`` ends its
-wait at once.  The usual time to wake is the median of this process's past wakes of
-the same model, else unknown (``Wake.usual_s`` None, which the page words as "a few
-minutes").
+A caller waits at most WAKE_MAX_SECONDS from its own first refusal (``WakeTimedOut``),
+and ``stopped`` ends its wait at once.  The usual time to wake is the median of this
+process's past wakes of the same model, else unknown (``Wake.usual_s`` None, which
+is worded as "a few minutes").
 """
 
 from __future__ import annotations
@@ -39,18 +46,25 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chat_core import aws
-from chat_core.errors import WakeRefused, WakeTimedOut
-from chat_core.i18n import duration
+from chat_core.errors import ColdStartTimedOut, InvalidWakeSetting, WakeRefused, WakeTimedOut
+from chat_core.i18n import Message, Text, duration
 
 WAKE_MAX_SECONDS = 600.0  # WAKE_MAX_SECONDS: the longest a question waits for a model to wake
-DESCRIBE_S = 0.25  # between two reads of a waking component's copies
+# Between two reads of a waking component's copies (``describe_interval``): about 70 in
+# a 60 s wake, against 240 read every 0.25 s throughout.
+DESCRIBE_FAST_S = 0.25  # for the first DESCRIBE_FAST_FOR_S after a copy is asked for
+DESCRIBE_FAST_FOR_S = 15.0
+DESCRIBE_NEAR_S = 0.5  # the closest reads, from the usual time to twice it
+DESCRIBE_IDLE_S = 5.0  # the farthest: no copy asked for, or long past the usual time
+USUAL_UNKNOWN_S = 120.0  # the usual time to wake, for the schedule, before any was measured
+ASK_FIRST_S = 1.0  # asking for a copy again, after a failure: 1, 2, 4 ... s, at most RETRY_MAX_S
 # The runtime call's own retries: 0.5, 0.75, 1.1, ... s apart, then every 30 s: about 28
 # calls in a 10-minute wait, whatever the number of questions waiting.
 RETRY_FIRST_S, RETRY_GROWTH, RETRY_MAX_S = 0.5, 1.5, 30.0
@@ -100,8 +114,55 @@ class Target:
         return f"{self.endpoint}/{self.component}" if self.component else self.endpoint
 
 
+# What a waiting answer shows (a chat, a compared column, a summary); ``elapsed`` since
+# the caller's own wait began.
+WAIT_WAKING = Message(
+    "{model} is waking up: it had no copy running · {elapsed} · usually {usual}",
+    "{model}이(가) 깨어나는 중입니다. 실행 중인 복사본이 없었습니다 · {elapsed} · 보통 {usual}",
+)
+WAIT_COLD_START = Message(
+    "{model} is starting: a serverless endpoint sets up its resources on the first call after "
+    "a time without calls (a cold start) · {elapsed} · usually {usual}",
+    "{model}이(가) 시작하는 중입니다. 서버리스 엔드포인트는 한동안 호출이 없다가 처음 호출되면 "
+    "자원을 준비합니다(콜드 스타트) · {elapsed} · 보통 {usual}",
+)
+USUAL = Message("about {duration}", "약 {duration}")  # the median of this process's past wakes
+# Before any wake was measured here: scaling from zero starts an instance and loads the
+# model; a serverless cold start sets up a container.
+USUAL_WAKE = Message("a few minutes", "몇 분")
+USUAL_COLD_START = Message("seconds to a minute", "몇 초에서 1분")
+
+
 def max_seconds() -> float:
-    return float(os.environ.get("WAKE_MAX_SECONDS", WAKE_MAX_SECONDS))
+    given = os.environ.get("WAKE_MAX_SECONDS", "")
+    try:
+        seconds = float(given) if given.strip() else WAKE_MAX_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise InvalidWakeSetting(name="WAKE_MAX_SECONDS", value=given)
+    return seconds
+
+
+def describe_interval(asked_s: float | None, usual_s: float | None) -> float:
+    """Seconds to the next read of a component's copies, ``asked_s`` after a copy was
+    first seen asked for (None: none is), for a model that usually wakes in ``usual_s``."""
+    if asked_s is None:
+        return DESCRIBE_IDLE_S
+    if asked_s < DESCRIBE_FAST_FOR_S:
+        return DESCRIBE_FAST_S
+    usual = usual_s or USUAL_UNKNOWN_S
+    if asked_s < usual:
+        return min(max((usual - asked_s) / 10, DESCRIBE_NEAR_S), DESCRIBE_IDLE_S)
+    return DESCRIBE_NEAR_S if asked_s < 2 * usual else DESCRIBE_IDLE_S
+
+
+def retry_delays() -> Iterator[float]:
+    """The runtime call's backoff while the control plane is watched: seconds between retries."""
+    delay = RETRY_FIRST_S
+    while True:
+        yield delay
+        delay = min(delay * RETRY_GROWTH, RETRY_MAX_S)
 
 
 def may_ask_for_copy(target: Target) -> bool:
@@ -121,6 +182,9 @@ class Wake:
         self.started = time.monotonic()
         self.waiters = 0
         self.refused: str | None = None  # SageMaker's code refusing the copy the app asked for
+        # Counts the times a copy was seen serving (or a call answered): a call sent before
+        # the latest of them and refused says nothing about the copy seen.
+        self.generation = 0
         self._changed = threading.Condition()
         self._serving = False  # a copy serves: every waiting call is made at once
         self._watched = target.component is not None
@@ -128,10 +192,21 @@ class Wake:
         self._next_try = self.started + RETRY_FIRST_S
         self._over = threading.Event()  # awake, or nobody waits any more
 
-    def turn(self, deadline: float, stopped: Callable[[], bool]) -> bool:
+    def status(self, model: str, elapsed_s: float) -> Text:
+        """What a caller waiting ``elapsed_s`` on this wake is shown."""
+        cold = self.sleep is Sleep.COLD_START
+        if self.usual_s is not None:
+            usual = USUAL.format(duration=duration(self.usual_s))
+        else:
+            usual = (USUAL_COLD_START if cold else USUAL_WAKE).format()
+        waiting = WAIT_COLD_START if cold else WAIT_WAKING
+        return waiting.format(model=model, elapsed=duration(elapsed_s), usual=usual)
+
+    def turn(self, deadline: float, bound_s: float, stopped: Callable[[], bool]) -> bool:
         """Block until the caller should call again: at once when a copy serves, else at
         the backoff's next step, which one caller takes.  False when ``stopped``;
-        raises ``WakeTimedOut`` at ``deadline``, ``WakeRefused`` once asking failed."""
+        raises ``WakeTimedOut`` at ``deadline`` (``bound_s`` after the caller's wait
+        began), ``WakeRefused`` once asking failed."""
         with self._changed:
             while True:
                 now = time.monotonic()
@@ -142,7 +217,8 @@ class Wake:
                 if self._serving:
                     return True
                 if now >= deadline:
-                    raise WakeTimedOut(model=self.target.name, wait=duration(max_seconds()))
+                    timed_out = ColdStartTimedOut if self.sleep is Sleep.COLD_START else WakeTimedOut
+                    raise timed_out(model=self.target.name, wait=duration(bound_s))
                 if now >= self._next_try:
                     cap = RETRY_MAX_S if self._watched else RETRY_MAX_UNWATCHED_S
                     self._delay = min(self._delay * RETRY_GROWTH, cap)
@@ -150,52 +226,92 @@ class Wake:
                     return True
                 self._changed.wait(min(self._next_try, deadline) - now)
 
-    def still_refused(self) -> None:
-        """A call made when a copy was seen serving was refused all the same (the control
-        plane ahead of the runtime): back to the backoff, which no longer counts on it."""
+    def still_refused(self, sent: int) -> None:
+        """A call sent in generation ``sent`` was refused.  Sent after the copy now seen
+        serving (the runtime behind the control plane): the backoff starts again and
+        the reads go on; sent before it, it is made again at once."""
         with self._changed:
-            if self._serving:
-                self._serving, self._watched = False, False
+            if self._serving and sent == self.generation:
+                self._serving = False
+                self._delay = RETRY_FIRST_S
                 self._next_try = time.monotonic() + self._delay
+                self._changed.notify_all()
 
     def poke(self, *, serving: bool = False) -> None:
         """Have every waiter look again (a stop, a refusal); ``serving``: a call was
         answered, or a copy was seen serving, so every waiting call is made at once."""
         with self._changed:
-            self._serving = self._serving or serving
+            if serving and not self._serving:
+                self._serving = True
+                self.generation += 1
             self._changed.notify_all()
 
     def watch(self) -> None:
-        """Read the component's copies until one serves or nobody waits (its own thread)."""
+        """Read the component's copies until nobody waits (its own thread), on the
+        schedule ``describe_interval`` gives, resting while a copy is seen serving."""
         try:
-            sagemaker = aws.client("sagemaker", self.target.region)
-            interval = DESCRIBE_S
-            while not self._over.is_set():
-                try:
-                    described = sagemaker.describe_inference_component(
-                        InferenceComponentName=self.target.component
-                    )
-                except (ClientError, BotoCoreError) as error:
-                    if aws.failure(error) is aws.Failure.REFUSED:
-                        log.warning("cannot watch %s: %s", self.target.name, aws.code(error))
-                        break
-                    interval = min(interval * 2, RETRY_MAX_UNWATCHED_S)  # throttled, or out of reach
-                else:
-                    interval = DESCRIBE_S
-                    copies = described.get("RuntimeConfig", {})
-                    if copies.get("CurrentCopyCount", 0) >= 1:
-                        self.poke(serving=True)
-                        return
-                    if copies.get("DesiredCopyCount", 0) == 0 and may_ask_for_copy(self.target):
-                        self._ask_for_copy(sagemaker)
-                self._over.wait(interval)
+            self._watch(aws.client("sagemaker", self.target.region))
         except Exception:  # a watcher that fails leaves the backoff to find the capacity
             log.exception("watching %s failed", self.target.name)
         with self._changed:
             self._watched = False
             self._changed.notify_all()
 
-    def _ask_for_copy(self, sagemaker: Any) -> None:
+    def _watch(self, sagemaker: Any) -> None:
+        asked_at: float | None = None  # when a copy was first seen asked for
+        ask_at, ask_delay = 0.0, ASK_FIRST_S  # when the app may ask for a copy (again)
+        failed_s = 0.0  # the backoff of reads that failed
+        while not self._over.is_set():
+            with self._changed:
+                while self._serving and not self._over.is_set():
+                    self._changed.wait()
+            if self._over.is_set():
+                return
+            try:
+                described = sagemaker.describe_inference_component(
+                    InferenceComponentName=self.target.component
+                )
+            except (ClientError, BotoCoreError) as error:
+                if _gone(error):
+                    return self._gone()
+                if aws.failure(error) is aws.Failure.REFUSED:
+                    log.warning("cannot watch %s: %s", self.target.name, aws.code(error))
+                    return
+                # Throttled, or out of reach: read again on a backoff.
+                failed_s = min(max(failed_s * 2, DESCRIBE_FAST_S), DESCRIBE_IDLE_S)
+                self._over.wait(failed_s)
+                continue
+            failed_s = 0.0
+            if described.get("InferenceComponentStatus") in ("Failed", "Deleting"):
+                return self._gone()
+            copies = described.get("RuntimeConfig", {})
+            if copies.get("CurrentCopyCount", 0) >= 1:
+                self.poke(serving=True)
+                continue
+            now = time.monotonic()
+            may_ask = may_ask_for_copy(self.target)
+            if copies.get("DesiredCopyCount", 0) >= 1:
+                asked_at = asked_at or now
+            else:
+                asked_at = None
+                if may_ask and now >= ask_at:
+                    asked = self._ask_for_copy(sagemaker)
+                    ask_at, ask_delay = now + ask_delay, min(ask_delay * 2, RETRY_MAX_S)
+                    asked_at = now if asked else None
+            interval = describe_interval(None if asked_at is None else now - asked_at, self.usual_s)
+            if asked_at is None and may_ask:  # asking failed: read again when it may ask again
+                interval = min(interval, max(ask_at - now, DESCRIBE_FAST_S))
+            self._over.wait(interval)
+
+    def _gone(self) -> None:
+        """The component was deleted, or failed: no copy will come.  Every waiting call is
+        made at once, for SageMaker's own answer; one refused again waits on the backoff."""
+        with self._changed:
+            self._watched = False
+        self.poke(serving=True)
+
+    def _ask_for_copy(self, sagemaker: Any) -> bool:
+        """Ask for one copy: whether SageMaker took the request."""
         try:
             sagemaker.update_inference_component_runtime_config(
                 InferenceComponentName=self.target.component, DesiredRuntimeConfig={"CopyCount": 1}
@@ -203,14 +319,25 @@ class Wake:
         except ClientError as error:
             code = aws.code(error)
             # Refused for good (no quota of instances, no permission); anything else (a
-            # component already updating, throttling) is asked again at the next read.
+            # component already updating, throttling) is asked again after a backoff.
             if code == "ResourceLimitExceeded" or aws.failure(error) is aws.Failure.REFUSED:
                 with self._changed:
                     self.refused = code
                     self._changed.notify_all()
+            return False
+        return True
 
     def end(self) -> None:
-        self._over.set()
+        with self._changed:
+            self._over.set()
+            self._changed.notify_all()
+
+
+def _gone(error: BaseException) -> bool:
+    """Whether DescribeInferenceComponent's error says the component does not exist."""
+    if not isinstance(error, ClientError) or aws.code(error) not in aws.VALIDATION:
+        return False
+    return "Could not find inference component" in error.response.get("Error", {}).get("Message", "")
 
 
 class Wakes:
@@ -255,14 +382,15 @@ def call_awake(
     target: Target,
     *,
     stopped: Callable[[], bool],
-    waiting: Callable[[Wake | None], None],
+    waiting: Callable[[Wake, bool], None],
 ) -> T:
     """``invoke()`` (a runtime call), waiting while ``target`` sleeps.  ``waiting`` is
-    told of the wake when the wait begins and with None when it ends; once ``stopped``,
-    the wait ends at once with the error that began it."""
+    told of the wake with True when the wait begins and False when it ends; once
+    ``stopped``, the wait ends at once with the error that began it."""
     wake: Wake | None = None
-    deadline = 0.0
+    deadline = bound_s = 0.0
     awake = False
+    sent = 0
     try:
         while True:
             try:
@@ -272,13 +400,15 @@ def call_awake(
                 if sleep is None:
                     raise
                 if wake is None:
+                    bound_s = max_seconds()
                     wake = WAKES.join(target, sleep)
-                    deadline = time.monotonic() + max_seconds()
-                    waiting(wake)
+                    deadline = time.monotonic() + bound_s
+                    waiting(wake, True)
                 else:
-                    wake.still_refused()
-                if not wake.turn(deadline, stopped):
+                    wake.still_refused(sent)
+                if not wake.turn(deadline, bound_s, stopped):
                     raise
+                sent = wake.generation
                 continue
             if wake is not None:
                 awake = True
@@ -287,4 +417,4 @@ def call_awake(
     finally:
         if wake is not None:
             WAKES.leave(wake, awake=awake)
-            waiting(None)
+            waiting(wake, False)
