@@ -55,7 +55,8 @@ RECORDS = [
 
 
 def test_each_model_s_cost_now_and_its_idle_hours_this_period() -> None:
-    last_calls = {("shared", "llama"): at(3, 59, 30), ("solo", None): at(10, 10), ("gone", None): at(1)}
+    # The last use is the later of the mark and the last record's end: llama's mark, solo's record.
+    last_calls = {("shared", "llama"): at(5), ("solo", None): at(10, 10), ("gone", None): at(1)}
     rows = {(r.endpoint, r.component): r for r in idle_costs(LISTING, RECORDS, PERIOD, PRICES, last_calls)}
     assert list(rows) == [
         ("shared", "llama"),
@@ -71,10 +72,10 @@ def test_each_model_s_cost_now_and_its_idle_hours_this_period() -> None:
     }
     assert figures == {
         # 4 instances at $2: $8 an hour, shared 3:1 by copies; idle: all but hours 1, 3 and 4.
-        ("shared", "llama"): (3, 4, at(3, 59, 30), 6.0, 7.0, 42.0),
+        ("shared", "llama"): (3, 4, at(5), 6.0, 7.0, 42.0),
         ("shared", "gemma"): (1, 4, None, 2.0, 10.0, 20.0),
         ("shared", "asleep"): (0, 4, None, 0.0, 10.0, 0.0),
-        ("solo", None): (None, 1, at(10, 10), 0.5, 9.5, 4.75),
+        ("solo", None): (None, 1, at(10, 20), 0.5, 9.5, 4.75),
         ("burst", None): (None, 0, None, 0.0, 10.0, 0.0),
         ("odd", None): (None, 2, None, None, 10.0, None),
     }

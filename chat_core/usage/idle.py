@@ -1,8 +1,9 @@
 """What the account's models cost while nobody asks them anything, for admins.
 
 Per endpoint, and per inference component on an endpoint that hosts several: the
-copies and instances serving now, when it was last asked (its usage records), what
-its instances cost an hour now and what this month's idle hours cost.
+copies and instances serving now, when it was last asked (the later of its last call
+marked, ``Store.last_calls``, and its last usage record's end), what its instances
+cost an hour now and what this month's idle hours cost.
 
 - **A model's cost per hour now** is its endpoint's instances now at their hourly
   price (``prices``).  An endpoint's instances are shared by its components in
@@ -54,7 +55,7 @@ class IdleCost:
     copies: int | None  # the component's serving now; None for an endpoint's own model
     desired: int | None  # the component's asked for: more than ``copies`` while it wakes
     serverless: Serverless | None
-    last_used: float | None  # its last call sent (``Store.last_calls``), seconds since the epoch
+    last_used: float | None  # its last call marked or answer ended, seconds since the epoch
     hourly_cost: float | None  # now, in US dollars; None when the instance type has no price
     idle_hours: float
     idle_cost: float | None
@@ -69,8 +70,9 @@ def idle_costs(
     last_calls: Mapping[tuple[str, str | None], float] | None = None,
 ) -> list[IdleCost]:
     """Each listed model's figures over ``period`` (this month, on the Usage page) from
-    the usage ``records`` of every user in it; its last call from ``last_calls``
-    (``Store.last_calls``: every call to it, whenever sent)."""
+    the usage ``records`` of every user in it; its last use is the later of its mark in
+    ``last_calls`` (``Store.last_calls``: every call to it, whenever sent) and the end
+    of its last record."""
     spans: dict[tuple[str, str | None], list[tuple[float, float]]] = {}
     for usage in records:
         spans.setdefault((usage.endpoint, usage.component), []).append((usage.at - usage.seconds, usage.at))
@@ -78,8 +80,12 @@ def idle_costs(
     for endpoint in listing.endpoints:
         models: list[Component | None] = [None] if endpoint.has_model else []
         for model in [*models, *endpoint.components]:
-            used = spans.get((endpoint.name, model.name if model else None), [])
-            last = (last_calls or {}).get((endpoint.name, model.name if model else None))
+            key = (endpoint.name, model.name if model else None)
+            used = spans.get(key, [])
+            moments = [ended for _, ended in used]
+            if key in (last_calls or {}):
+                moments.append(last_calls[key])
+            last = max(moments, default=None)
             found.append(_idle(endpoint, model, used, period, prices, last))
         if _unserved(endpoint):
             found.append(
