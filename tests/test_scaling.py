@@ -4,9 +4,10 @@ whichever replica notices first.
 
 Real boto3 against the local endpoint server on 127.0.0.1, which answers the control
 plane's calls on inference components itself (moto's SageMaker server has none:
-DescribeInferenceComponent, UpdateInferenceComponentRuntimeConfig) and the runtime
-calls with SageMaker's refusal for a component with no copies.  Usage records are in
-the test's SQLite store (conftest)."""
+DescribeInferenceComponent, UpdateInferenceComponentRuntimeConfig), describes the
+serverless endpoint ``burst`` itself too (run without --control-plane, it forwards
+nothing to moto), and answers the runtime calls with SageMaker's refusal for a
+component with no copies.  Usage records are in the test's SQLite store (conftest)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,15 @@ from streamlit.testing.v1 import AppTest
 
 from chat_core.__main__ import main
 from chat_core.conversations.backends import open_store
-from chat_core.local.endpoint import LocalEndpoint
+from chat_core.conversations.exchange import Settings
+from chat_core.conversations.session import ChatSession
+from chat_core.errors import ChatError
+from chat_core.local.endpoint import EndpointFault, LocalEndpoint
 from chat_core.local.server import EndpointServer
-from chat_core.models import calls
+from chat_core.models import calls, wake
+from chat_core.models.catalog import InvalidComponentList, custom_model
 from chat_core.models.discovery import Serverless, list_endpoints
 from chat_core.models.scaling import (
-    InvalidSleepSettings,
     NotAllowedToScale,
     ScaleFailed,
     scale,
@@ -131,7 +135,7 @@ def test_a_count_or_name_not_written_as_asked_is_one_line_and_exit_2(
 @pytest.mark.parametrize("listed", ["team/llama=1", "team", "team/llama/x", "/llama"])
 def test_a_sleep_setting_naming_no_component_is_refused(monkeypatch: pytest.MonkeyPatch, listed: str) -> None:
     monkeypatch.setenv("SLEEP_COMPONENTS", listed)
-    with pytest.raises(InvalidSleepSettings):
+    with pytest.raises(InvalidComponentList):
         sleep_settings()
 
 
@@ -225,10 +229,12 @@ def test_the_login_page_starts_the_auto_sleep_too(
     monkeypatch.setenv("SLEEP_COMPONENTS", "team/gemma")
     monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.01")
     st.cache_resource.clear()
+    earlier = set(threading.enumerate())  # an earlier test's check may still run: not this one's
     at = AppTest.from_file("../app.py", default_timeout=30)
     at.secrets["auth"] = AUTH
     at.run()
     assert not at.exception and at.button  # the login button
+    assert [thread.name for thread in set(threading.enumerate()) - earlier].count("auto-sleep") == 1
     assert until(lambda: served.copies("team", "gemma").current == 0)
 
 
@@ -276,7 +282,7 @@ REPLICA = """
 from chat_core.conversations.backends import open_store
 from chat_core.conversations.exchange import Settings
 from chat_core.conversations.session import ChatSession
-from chat_core.models.catalog import custom_model
+from chat_core.models.catalog import InvalidComponentList, custom_model
 
 spec = custom_model("team", "tgi", 4096, None, "slow")
 with ChatSession(open_store(), "bob").ask("Hello?", Settings(spec, spec.defaults)) as reply:
@@ -324,6 +330,7 @@ def test_an_answer_another_replica_streams_keeps_its_component_awake(monkeypatch
         assert out.strip() == "Hello there."
         monkeypatch.setenv("ANSWER_MAX_SECONDS", "0.05")  # the longest a call may take, now passed
         monkeypatch.setenv("WAKE_MAX_SECONDS", "0.05")
+        monkeypatch.setattr(calls, "MARK_EVERY_S", 0.05)  # and the interval between marks
         assert until(lambda: sleep_idle(store) == ["team/slow"])
 
 
@@ -348,8 +355,9 @@ def test_a_query_embedding_marks_its_endpoint_as_called(monkeypatch: pytest.Monk
 
 def test_calls_within_a_minute_write_one_mark(monkeypatch: pytest.MonkeyPatch) -> None:
     """The mark is written before the call, in its path to the first token: a process
-    writes a model's mark once a minute (``calls.MARK_EVERY_S``), not once a call, and
-    the auto-sleep's margin (20 minutes at least) is far wider than that minute."""
+    writes a model's mark once a minute (``calls.MARK_EVERY_S``), not once a call; the
+    auto-sleep's margin counts that minute
+    (``test_a_call_sent_after_the_mark_keeps_its_component_awake``)."""
     store = open_store(os.environ["CHAT_STORE"])
     calls.note_call("team", "llama")
     first = store.last_calls()["team", "llama"]
@@ -359,3 +367,103 @@ def test_calls_within_a_minute_write_one_mark(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(calls, "MARK_EVERY_S", 0.0)
     calls.note_call("team", "llama")
     assert store.last_calls()["team", "llama"] > first
+
+
+def test_a_component_put_to_sleep_wakes_for_the_next_question(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listed in SLEEP_COMPONENTS only, with no autoscaling of the team's: the app put it
+    to sleep, so the app asks for its copy when the next question comes."""
+    served, _ = server
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/llama")
+    monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.002")  # 0.12 s
+    monkeypatch.setenv("WAKE_MAX_SECONDS", "10")
+    store = open_store(os.environ["CHAT_STORE"])
+    assert until(lambda: sleep_idle(store) == ["team/llama"])
+    spec = custom_model("team", "tgi", 2048, "us-east-1", "llama")
+    answer = "".join(ChatSession().ask("Anyone there?", Settings(spec, spec.defaults)))
+    assert "Anyone there?" in answer
+    assert served.copies("team", "llama").current == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("WAKE_COMPONENTS", "team/llama;team/gemma"),
+        ("WAKE_COMPONENTS", "team/llama=1"),
+        ("SLEEP_COMPONENTS", "team/llama/x"),
+    ],
+)
+def test_a_bad_wake_components_setting_is_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, listed: str
+) -> None:
+    """What the wake reads to ask for a copy: a list it cannot read is said, with its
+    setting, not read as naming no component."""
+    monkeypatch.setenv(name, listed)
+    with pytest.raises(ChatError) as raised:
+        wake.may_ask_for_copy(wake.Target("us-east-1", "team", "llama"))
+    assert raised.value.text("en").startswith(f"{name} is not valid ({listed!r})"), raised.value.text("en")
+    assert name in raised.value.text("ko")
+
+
+def test_the_wake_asks_for_copies_of_the_components_either_setting_lists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WAKE_COMPONENTS", " team/llama , other/chat")
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/gemma")
+    asks = {
+        name: wake.may_ask_for_copy(wake.Target(None, *name.split("/")))
+        for name in ("team/llama", "team/gemma", "team/busy", "other/llama")
+    }
+    assert asks == {"team/llama": True, "team/gemma": True, "team/busy": False, "other/llama": False}
+
+
+def test_a_call_sent_after_the_mark_keeps_its_component_awake(
+    server: tuple[LocalEndpoint, EndpointServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process marks a model's calls once a ``calls.MARK_EVERY_S``: a call sent after
+    the last mark is not marked, and may be under way for the longest a call may take
+    (here 0.1 s) after it was sent, so the auto-sleep's margin counts that interval too."""
+    monkeypatch.setenv("SLEEP_COMPONENTS", "team/llama")
+    monkeypatch.setenv("SLEEP_AFTER_MINUTES", "0.002")  # 0.12 s
+    monkeypatch.setenv("ANSWER_MAX_SECONDS", "0.05")
+    monkeypatch.setenv("WAKE_MAX_SECONDS", "0.05")
+    store = open_store(os.environ["CHAT_STORE"])
+    calls.note_call("team", "llama")
+    marked = store.last_calls()["team", "llama"]
+    assert until(lambda: time.time() > marked + 0.2)
+    calls.note_call("team", "llama")  # sent now, within the minute: not marked
+    assert store.last_calls()["team", "llama"] == marked
+    assert sleep_idle(store) == []
+    monkeypatch.setattr(calls, "MARK_EVERY_S", 0.05)
+    assert until(lambda: sleep_idle(store) == ["team/llama"])
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (
+            "Cannot update in-progress inference component llama.",
+            "SageMaker is still changing it (ValidationException); try again once that is done",
+        ),
+        (
+            "The instance type of endpoint team cannot hold 2 copies of llama.",
+            "SageMaker refused it: The instance type of endpoint team cannot hold 2 copies of llama",
+        ),
+    ],
+)
+def test_a_scale_sagemaker_refuses_says_why_in_its_words(
+    server: tuple[LocalEndpoint, EndpointServer], message: str, reason: str
+) -> None:
+    """The local server's control plane made to refuse the update as SageMaker does
+    (ValidationException; the first message as SageMaker words a change under way):
+    only that one is a change to wait for; another is SageMaker's own message."""
+
+    def refused(parameters: object, region: str) -> None:
+        raise EndpointFault("ValidationException", message, 400)
+
+    _, running = server
+    running.control._operations["UpdateInferenceComponentRuntimeConfig"] = refused
+    with pytest.raises(ScaleFailed) as failed:
+        scale(ADMIN, "team", "llama", 2)
+    assert str(failed.value) == f"llama's copies were not set to 2: {reason}."

@@ -6,7 +6,8 @@ remote call goes through (``endpoint``); the bundled model's calls never are.
 A process writes a model's mark at most once a ``MARK_EVERY_S``: a store write before
 every call would put one more write in each answer's path (on DynamoDB a round trip
 before the first token), while what reads the mark needs minutes: auto-sleep leaves a
-model alone for the longest a call can take after its mark, at least 20 minutes."""
+model alone for the longest a call can take (at least 20 minutes) and this interval
+after its mark, since a call sent within it is not marked."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import botocore.session
 
-from chat_core.errors import InvalidEndpoint
+from chat_core.errors import ChatError, InvalidEndpoint
 from chat_core.i18n import Message
 from chat_core.models.handlers import PAYLOADS
 from chat_core.models.prompts import CHATML, FALCON, LLAMA2, ChatFormat, PromptFormat
@@ -200,6 +200,37 @@ def component_named(text: str) -> tuple[str, str] | None:
     (letters, digits, hyphens) around one "/"."""
     found = _COMPONENT.fullmatch(text)
     return (found[1], found[2]) if found else None
+
+
+class InvalidComponentList(ChatError):
+    en = (
+        "{name} is not valid ({value!r}): list inference components as endpoint/component "
+        "separated by commas, such as my-endpoint/llama,my-endpoint/gemma."
+    )
+    ko = (
+        "{name} 값이 올바르지 않습니다({value!r}). 추론 구성 요소를 endpoint/component 형식으로 "
+        "쉼표로 구분해 적으세요. 예: my-endpoint/llama,my-endpoint/gemma."
+    )
+
+
+def components_listed(name: str, environ: Mapping[str, str] = os.environ) -> list[tuple[str, str]]:
+    """The components the setting ``name`` lists (``endpoint/component``, separated by
+    commas), or ``InvalidComponentList`` naming it when one entry is not a component."""
+    value = environ.get(name, "")
+    listed = [component_named(entry.strip()) for entry in value.split(",") if entry.strip()]
+    if None in listed:
+        raise InvalidComponentList(name=name, value=value)
+    return [named for named in listed if named]
+
+
+def may_wake(endpoint: str, component: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the operator lets the app ask for a copy of ``endpoint``'s ``component``
+    for a question: listed in WAKE_COMPONENTS, or in SLEEP_COMPONENTS (a component the
+    app may put to sleep it also wakes, with the same IAM permission), or else it is
+    left to the team's own autoscaling.  Here, not in ``scaling``, so that ``wake``
+    reads it without importing back what imports ``wake``."""
+    listed = components_listed("WAKE_COMPONENTS", environ) + components_listed("SLEEP_COMPONENTS", environ)
+    return (endpoint, component) in listed
 
 
 def remote_model(

@@ -18,16 +18,19 @@ only when all of these hold, read afresh just before:
   the idle minutes ago, so a component just woken is given the idle time to be used;
 - no usage record of it ended within the idle minutes, in the store every replica
   shares (a record is written when its answer ends);
-- no model call was sent to it (``mark_call``) within the idle minutes, nor within
-  the longest a call may take (WAKE_MAX_SECONDS + ANSWER_MAX_SECONDS) when that is
-  longer: an answer, a compared column, a summary part or a query embedding that
-  any replica has under way keeps it awake.  Every call to a remote model is marked
-  in the shared store before it is sent (``calls.note_call``, hooked on the one
-  sagemaker-runtime client every remote call goes through, ``models.endpoint``); the
-  bundled model's calls never are.
+- no model call was marked (``mark_call``) within the idle minutes, nor within the
+  longest a call may take (WAKE_MAX_SECONDS + ANSWER_MAX_SECONDS) when that is
+  longer, plus the minute between one process's marks (``calls.MARK_EVERY_S``): an
+  answer, a compared column, a summary part or a query embedding that any replica
+  has under way keeps it awake.  Every call to a remote model is marked in the
+  shared store before it is sent, at least once a minute while calls are sent
+  (``calls.note_call``, hooked on the one sagemaker-runtime client every remote call
+  goes through, ``models.endpoint``); the bundled model's calls never are.
 
 and setting zero copies twice is the same as once; a replica whose call finds the
 component already being updated (SageMaker's ValidationError) leaves it to that.
+A component listed here is also woken by the app for the next question
+(``catalog.may_wake``).
 """
 
 from __future__ import annotations
@@ -47,10 +50,10 @@ from chat_core import aws
 from chat_core.access import is_admin
 from chat_core.conversations.reply import ANSWER_MAX_SECONDS
 from chat_core.conversations.store import Store
-from chat_core.errors import ChatError
+from chat_core.errors import ChatError, redacted
 from chat_core.i18n import Message, Text
-from chat_core.models import wake
-from chat_core.models.catalog import component_named
+from chat_core.models import calls, wake
+from chat_core.models.catalog import component_named, components_listed
 
 SLEEP_AFTER_MINUTES = 30.0
 log = logging.getLogger(__name__)
@@ -82,15 +85,9 @@ class ScaleFailed(ChatError):
     ko = "{component}의 복사본 수를 {copies}(으)로 설정하지 못했습니다. {reason}."
 
 
-class InvalidSleepSettings(ChatError):
-    en = (
-        "SLEEP_COMPONENTS and SLEEP_AFTER_MINUTES are not valid ({given!r}): list components as "
-        "endpoint/component separated by commas, and give the minutes as a number above 0."
-    )
-    ko = (
-        "SLEEP_COMPONENTS와 SLEEP_AFTER_MINUTES가 올바르지 않습니다({given!r}). 컴포넌트는 "
-        "endpoint/component로 쉼표로 구분해 적고, 분은 0보다 큰 수로 적으세요."
-    )
+class InvalidSleepMinutes(ChatError):
+    en = "SLEEP_AFTER_MINUTES is not valid ({given!r}): give the idle minutes as a number above 0."
+    ko = "SLEEP_AFTER_MINUTES 값이 올바르지 않습니다({given!r}). 유휴 시간(분)을 0보다 큰 수로 적으세요."
 
 
 QUOTA = Message(
@@ -100,9 +97,10 @@ QUOTA = Message(
     "다른 모델을 재우세요",
 )
 BUSY = Message(
-    "SageMaker is still changing it ({detail}); try again once that is done",
-    "SageMaker가 아직 변경 중입니다({detail}). 끝난 뒤 다시 시도하세요",
+    "SageMaker is still changing it ({code}); try again once that is done",
+    "SageMaker가 아직 변경 중입니다({code}). 끝난 뒤 다시 시도하세요",
 )
+REJECTED = Message("SageMaker refused it: {detail}", "SageMaker가 거부했습니다: {detail}")
 
 
 def scale_target(given: str) -> tuple[str, str, int]:
@@ -152,8 +150,12 @@ def _described(client: Any, endpoint: str, component: str) -> dict[str, Any]:
 def _why(error: BaseException) -> Text:
     if aws.code(error) == "ResourceLimitExceeded":
         return QUOTA.format()
-    if aws.code(error) in aws.VALIDATION:  # the component is being created, updated or deleted
-        return BUSY.format(detail=aws.code(error))
+    if aws.code(error) in aws.VALIDATION:
+        message = redacted(error.response.get("Error", {}).get("Message", ""))
+        # "Cannot update in-progress ...": being created, updated or deleted.
+        if "in-progress" in message.lower():
+            return BUSY.format(code=aws.code(error))
+        return REJECTED.format(detail=message.rstrip("."))
     return aws.reason(error, "sagemaker")
 
 
@@ -162,20 +164,16 @@ def longest_call_s() -> float:
     return wake.max_seconds() + float(os.environ.get("ANSWER_MAX_SECONDS", ANSWER_MAX_SECONDS))
 
 
-
-
 def sleep_settings(environ: Mapping[str, str] = os.environ) -> tuple[list[tuple[str, str]], float]:
     """The components the operator lets the app put to sleep, and after how many idle minutes."""
-    listed, minutes = environ.get("SLEEP_COMPONENTS", ""), environ.get("SLEEP_AFTER_MINUTES", "")
+    minutes = environ.get("SLEEP_AFTER_MINUTES", "")
     try:
         after = float(minutes) if minutes.strip() else SLEEP_AFTER_MINUTES
-    except ValueError as error:
-        raise InvalidSleepSettings(given=f"{listed}; {minutes}") from error
-    named = [component_named(name.strip()) for name in listed.split(",") if name.strip()]
-    targets = [target for target in named if target]
-    if not after > 0 or len(targets) < len(named):
-        raise InvalidSleepSettings(given=f"{listed}; {minutes}")
-    return targets, after
+    except ValueError:
+        after = -1.0
+    if not after > 0:
+        raise InvalidSleepMinutes(given=minutes)
+    return components_listed("SLEEP_COMPONENTS", environ), after
 
 
 def sleep_idle(store: Store, environ: Mapping[str, str] = os.environ, region: str | None = None) -> list[str]:
@@ -190,7 +188,7 @@ def sleep_idle(store: Store, environ: Mapping[str, str] = os.environ, region: st
     since = now - minutes * 60
     recent = {(usage.endpoint, usage.component) for usage in store.usage(since, now + 60, None)}
     called = store.last_calls()
-    calling_since = now - max(minutes * 60, longest_call_s())
+    calling_since = now - max(minutes * 60, longest_call_s()) - calls.MARK_EVERY_S
     slept = []
     for endpoint, component in targets:
         if (endpoint, component) in recent or called.get((endpoint, component), 0.0) > calling_since:

@@ -55,6 +55,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chat_core import aws
 from chat_core.errors import ColdStartTimedOut, InvalidWakeSetting, WakeRefused, WakeTimedOut
 from chat_core.i18n import Message, Text, duration
+from chat_core.models.catalog import may_wake
 
 WAKE_MAX_SECONDS = 600.0  # WAKE_MAX_SECONDS: the longest a question waits for a model to wake
 # Between two reads of a waking component's copies (``describe_interval``): about 70 in
@@ -166,10 +167,8 @@ def retry_delays() -> Iterator[float]:
 
 
 def may_ask_for_copy(target: Target) -> bool:
-    """Whether the operator lets the app ask for a copy of ``target`` (WAKE_COMPONENTS,
-    "endpoint/component" separated by commas)."""
-    listed = {name.strip() for name in os.environ.get("WAKE_COMPONENTS", "").split(",")}
-    return target.component is not None and target.name in listed
+    """Whether the operator lets the app ask for a copy of ``target`` (``catalog.may_wake``)."""
+    return target.component is not None and may_wake(target.endpoint, target.component)
 
 
 class Wake:
