@@ -7,6 +7,7 @@ moto's SageMaker has no inference components.  The scripted model answers."""
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from chat_core.models.endpoint import runtime_client
 PARAMS = GenerationParams(max_new_tokens=64, temperature=0.0, top_p=1.0)
 LOCAL = load_catalog()["local-smollm2"]
 WAKE_S = 2.0  # the server's time from a copy asked for to the copy serving
+LAG_S = 1.0  # how long the runtime refuses a copy the control plane already counts
 
 
 @dataclass
@@ -253,9 +255,11 @@ def test_a_refusal_just_after_the_copy_serves_does_not_delay_the_answer(
     unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control plane says a copy serves, the runtime refuses once more (a lag; this
-    server has none, so the test adds one refusal): the question is asked again as soon
-    as the copy is seen again, not at the backoff's next step (a minute here)."""
-    monkeypatch.setattr(wake, "RETRY_FIRST_S", 60.0)
+    server has none, so the test adds one refusal): the question is asked again at the
+    backoff's first step (0.5 s), not at the step it grew to while the model woke
+    (minutes here)."""
+    monkeypatch.setattr(wake, "RETRY_GROWTH", 1000.0)
+    monkeypatch.setattr(wake, "RETRY_MAX_S", 3600.0)
     check, lagged = unscaled.endpoint._check_capacity, []
 
     def lagging(endpoint: str, component: str) -> None:
@@ -273,6 +277,28 @@ def test_a_refusal_just_after_the_copy_serves_does_not_delay_the_answer(
     unscaled.endpoint.set_copies(unscaled.name, "chat", 1)
     assert until(lambda: bool(answer), 5 + WAKE_S), (lagged, chat.exchanges[-1].state)
     assert lagged and "Which river?" in answer[0]
+
+
+def test_a_runtime_that_lags_the_control_plane_is_not_hammered(
+    unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control plane says a copy serves, the runtime refuses for 1 s more (a lag;
+    this server has none, so the test adds it): after each such refusal the copies are
+    read again only once the backoff's step is over, so the calls and reads stay few
+    (a call and a read at once after every refusal would be hundreds), and the answer comes."""
+    monkeypatch.setenv("WAKE_COMPONENTS", f"{unscaled.name}/chat")
+    check, served_at = unscaled.endpoint._check_capacity, []
+
+    def lagging(endpoint: str, component: str) -> None:
+        check(endpoint, component)  # refused while no copy serves
+        if not served_at:
+            served_at.append(time.monotonic())
+        if time.monotonic() < served_at[0] + LAG_S:
+            raise EndpointFault("ValidationError", NO_CAPACITY, 400)
+
+    monkeypatch.setattr(unscaled.endpoint, "_check_capacity", lagging)
+    assert "Which river?" in "".join(ChatSession().ask("Which river?", unscaled.settings()))
+    assert unscaled.calls <= 10 and unscaled.describes <= 15, (unscaled.calls, unscaled.describes)
 
 
 def test_a_component_deleted_while_it_wakes_ends_the_wait_with_sagemakers_error(

@@ -29,7 +29,8 @@ question waiting on it, so that many questions do not multiply calls:
   is watched, ``RETRY_MAX_UNWATCHED_S`` when nothing else can tell: a serverless cold
   start, a Describe refused): the control plane may lag, or be out of reach.  A call
   refused though sent after a copy was seen serving (the runtime behind the control
-  plane) starts the backoff again and the reads go on.
+  plane) starts the backoff again (the first time; it grows from there), and the
+  copies are read again once its step is over.
 
 A caller waits at most WAKE_MAX_SECONDS from its own first refusal (``WakeTimedOut``),
 and ``stopped`` ends its wait at once.  The usual time to wake is the median of this
@@ -187,6 +188,7 @@ class Wake:
         self.generation = 0
         self._changed = threading.Condition()
         self._serving = False  # a copy serves: every waiting call is made at once
+        self._lagged = False  # a call was refused though sent after a copy was seen serving
         self._watched = target.component is not None
         self._delay = RETRY_FIRST_S
         self._next_try = self.started + RETRY_FIRST_S
@@ -228,12 +230,14 @@ class Wake:
 
     def still_refused(self, sent: int) -> None:
         """A call sent in generation ``sent`` was refused.  Sent after the copy now seen
-        serving (the runtime behind the control plane): the backoff starts again and
-        the reads go on; sent before it, it is made again at once."""
+        serving (the runtime behind the control plane): the backoff starts again (the
+        first time; it grows from there) and the reads go on once its step is over;
+        sent before it, it is made again at once."""
         with self._changed:
             if self._serving and sent == self.generation:
                 self._serving = False
-                self._delay = RETRY_FIRST_S
+                self._delay = self._delay if self._lagged else RETRY_FIRST_S
+                self._lagged = True
                 self._next_try = time.monotonic() + self._delay
                 self._changed.notify_all()
 
@@ -262,11 +266,6 @@ class Wake:
         ask_at, ask_delay = 0.0, ASK_FIRST_S  # when the app may ask for a copy (again)
         failed_s = 0.0  # the backoff of reads that failed
         while not self._over.is_set():
-            with self._changed:
-                while self._serving and not self._over.is_set():
-                    self._changed.wait()
-            if self._over.is_set():
-                return
             try:
                 described = sagemaker.describe_inference_component(
                     InferenceComponentName=self.target.component
@@ -287,6 +286,7 @@ class Wake:
             copies = described.get("RuntimeConfig", {})
             if copies.get("CurrentCopyCount", 0) >= 1:
                 self.poke(serving=True)
+                self._rest()
                 continue
             now = time.monotonic()
             may_ask = may_ask_for_copy(self.target)
@@ -302,6 +302,17 @@ class Wake:
             if asked_at is None and may_ask:  # asking failed: read again when it may ask again
                 interval = min(interval, max(ask_at - now, DESCRIBE_FAST_S))
             self._over.wait(interval)
+
+    def _rest(self) -> None:
+        """Nothing to read while a copy is seen serving.  A call refused all the same
+        (``still_refused``) has the next read wait for the backoff's step too: read at
+        once, the copy is seen again, every call is made again and refused again, in a
+        loop as fast as the two calls go for as long as the runtime lags."""
+        with self._changed:
+            while self._serving and not self._over.is_set():
+                self._changed.wait()
+            resume_at = self._next_try
+        self._over.wait(max(resume_at - time.monotonic(), 0.0))
 
     def _gone(self) -> None:
         """The component was deleted, or failed: no copy will come.  Every waiting call is
