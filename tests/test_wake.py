@@ -251,6 +251,19 @@ def test_a_component_nothing_wakes_is_read_seldom(unscaled: Sleeper, monkeypatch
     assert unscaled.describes <= 4, unscaled.describes
 
 
+@pytest.mark.parametrize("usual_s", [None, 30.0, 300.0], ids=["usual-unknown", "usual-30s", "usual-5min"])
+def test_a_long_wake_is_read_every_half_second_once_past_its_usual_time(usual_s: float | None) -> None:
+    """Past the first 15 s after a copy is asked for, the copies are read at least every
+    0.5 s once the usual time to wake has gone by, or when it is unknown (the first wake
+    after each deploy): a copy is noticed within 0.5 s however long it took.  Before a
+    known usual time, less often, but never more than 5 s apart, nor less than 0.5."""
+    seconds = [quarter / 4 for quarter in range(60, 4 * 1200)]  # 15 s to 20 min after
+    past = [at for at in seconds if usual_s is None or at >= usual_s]
+    assert max(wake.describe_interval(at, usual_s) for at in past) == wake.DESCRIBE_NEAR_S
+    before = [wake.describe_interval(at, usual_s) for at in seconds if usual_s and at < usual_s]
+    assert all(wake.DESCRIBE_NEAR_S <= interval <= wake.DESCRIBE_IDLE_S for interval in before)
+
+
 def test_a_refusal_just_after_the_copy_serves_does_not_delay_the_answer(
     unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,7 @@ question waiting on it, so that many questions do not multiply calls:
   read the listing's IAM policy already grants) on a schedule (``describe_interval``):
   every ``DESCRIBE_IDLE_S`` while no copy is asked for (nothing can serve until the
   team's alarm fires, a minute at least); once one is, often at first, then less
-  often until the usual time to wake, often again around it.  Once a copy serves
+  often until the usual time to wake (when known), often again from it on.  Once a copy serves
   (``CurrentCopyCount`` >= 1) every waiting call is made again at once.  Where the
   operator lists the component in WAKE_COMPONENTS, it also asks for one copy
   (``UpdateInferenceComponentRuntimeConfig``) when none is wanted (``DesiredCopyCount``
@@ -58,13 +58,13 @@ from chat_core.errors import ColdStartTimedOut, InvalidWakeSetting, WakeRefused,
 from chat_core.i18n import Message, Text, duration
 
 WAKE_MAX_SECONDS = 600.0  # WAKE_MAX_SECONDS: the longest a question waits for a model to wake
-# Between two reads of a waking component's copies (``describe_interval``): about 70 in
-# a 60 s wake, against 240 read every 0.25 s throughout.
+# Between two reads of a waking component's copies (``describe_interval``): at most 4 a
+# second for 15 s, then 2: a copy is noticed within 0.5 s of serving however long the
+# wake, for at most WAKE_MAX_SECONDS.
 DESCRIBE_FAST_S = 0.25  # for the first DESCRIBE_FAST_FOR_S after a copy is asked for
 DESCRIBE_FAST_FOR_S = 15.0
-DESCRIBE_NEAR_S = 0.5  # the closest reads, from the usual time to twice it
-DESCRIBE_IDLE_S = 5.0  # the farthest: no copy asked for, or long past the usual time
-USUAL_UNKNOWN_S = 120.0  # the usual time to wake, for the schedule, before any was measured
+DESCRIBE_NEAR_S = 0.5  # then, from the usual time to wake on (or throughout, when unknown)
+DESCRIBE_IDLE_S = 5.0  # the farthest: no copy asked for, or long before the usual time
 ASK_FIRST_S = 1.0  # asking for a copy again, after a failure: 1, 2, 4 ... s, at most RETRY_MAX_S
 # The runtime call's own retries: 0.5, 0.75, 1.1, ... s apart, then every 30 s: about 28
 # calls in a 10-minute wait, whatever the number of questions waiting.
@@ -152,10 +152,9 @@ def describe_interval(asked_s: float | None, usual_s: float | None) -> float:
         return DESCRIBE_IDLE_S
     if asked_s < DESCRIBE_FAST_FOR_S:
         return DESCRIBE_FAST_S
-    usual = usual_s or USUAL_UNKNOWN_S
-    if asked_s < usual:
-        return min(max((usual - asked_s) / 10, DESCRIBE_NEAR_S), DESCRIBE_IDLE_S)
-    return DESCRIBE_NEAR_S if asked_s < 2 * usual else DESCRIBE_IDLE_S
+    if usual_s is not None and asked_s < usual_s:  # no copy expected yet: fewer reads
+        return min(max((usual_s - asked_s) / 10, DESCRIBE_NEAR_S), DESCRIBE_IDLE_S)
+    return DESCRIBE_NEAR_S
 
 
 def retry_delays() -> Iterator[float]:
