@@ -177,7 +177,8 @@ def run(quick: bool, out: Path) -> list[Figure]:
             note=f"{quickly}{reads} DescribeInferenceComponent, {refused} runtime calls "
             f"refused, {asks} UpdateInferenceComponentRuntimeConfig; reads every "
             f"{wake.DESCRIBE_FAST_S:g} s for {wake.DESCRIBE_FAST_FOR_S:g} s after the copy is asked "
-            f"for, then slower until the usual time; one runtime retry at a time on a backoff "
-            f"({wake.RETRY_FIRST_S:g} s, x{wake.RETRY_GROWTH:g}, at most every {wake.RETRY_MAX_S:g} s)",
+            f"for, then every {wake.DESCRIBE_NEAR_S:g} s (its usual time unknown); one runtime retry "
+            f"at a time on a backoff ({wake.RETRY_FIRST_S:g} s, x{wake.RETRY_GROWTH:g}, "
+            f"at most every {wake.RETRY_MAX_S:g} s)",
         ),
     ]
