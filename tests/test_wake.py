@@ -6,7 +6,10 @@ plane calls waking uses (DescribeInferenceComponent, UpdateInferenceComponentRun
 moto's SageMaker has no inference components.  The scripted model answers."""
 
 import contextlib
+import itertools
+import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from chat_core.models.endpoint import runtime_client
 PARAMS = GenerationParams(max_new_tokens=64, temperature=0.0, top_p=1.0)
 LOCAL = load_catalog()["local-smollm2"]
 WAKE_S = 2.0  # the server's time from a copy asked for to the copy serving
+LAG_S = 1.0  # how long the runtime refuses a copy the control plane already counts
 
 
 @dataclass
@@ -171,7 +175,8 @@ def test_a_wait_ends_at_its_bound_with_a_message_to_resend(
 def test_a_stop_ends_a_wait_at_once(unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopped while the model wakes (it never will here), the answer ends at once: the
     thread waiting for the wake is gone when ``stop`` returns (the next retry is an
-    hour away), and so is the thread reading the component's copies: no more reads."""
+    hour away), and so is the thread reading the component's copies (their only reader):
+    no more reads."""
     monkeypatch.setattr(wake, "RETRY_FIRST_S", 3600.0)
     chat = ChatSession()
     reply = chat.ask("Anyone there?", unscaled.settings())
@@ -181,8 +186,6 @@ def test_a_stop_ends_a_wait_at_once(unscaled: Sleeper, monkeypatch: pytest.Monke
     assert until(lambda: chat.exchanges[-1].reason == STOPPED_EARLY)
     assert not reply._relay._thread.is_alive()
     assert until(lambda: not any(t.name == f"wake {unscaled.name}/chat" for t in threading.enumerate()))
-    describes = unscaled.describes
-    assert unscaled.describes == describes
 
 
 def test_the_answer_deadline_does_not_count_the_wake(
@@ -249,13 +252,28 @@ def test_a_component_nothing_wakes_is_read_seldom(unscaled: Sleeper, monkeypatch
     assert unscaled.describes <= 4, unscaled.describes
 
 
+@pytest.mark.parametrize("usual_s", [None, 30.0, 300.0], ids=["usual-unknown", "usual-30s", "usual-5min"])
+def test_a_long_wake_is_read_every_half_second_once_past_its_usual_time(usual_s: float | None) -> None:
+    """Past the first 15 s after a copy is asked for, the copies are read at least every
+    0.5 s once the usual time to wake has gone by, or when it is unknown (the first wake
+    after each deploy): a copy is noticed within 0.5 s however long it took.  Before a
+    known usual time, less often, but never more than 5 s apart, nor less than 0.5."""
+    seconds = [quarter / 4 for quarter in range(60, 4 * 1200)]  # 15 s to 20 min after
+    past = [at for at in seconds if usual_s is None or at >= usual_s]
+    assert max(wake.describe_interval(at, usual_s) for at in past) == wake.DESCRIBE_NEAR_S
+    before = [wake.describe_interval(at, usual_s) for at in seconds if usual_s and at < usual_s]
+    assert all(wake.DESCRIBE_NEAR_S <= interval <= wake.DESCRIBE_IDLE_S for interval in before)
+
+
 def test_a_refusal_just_after_the_copy_serves_does_not_delay_the_answer(
     unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control plane says a copy serves, the runtime refuses once more (a lag; this
-    server has none, so the test adds one refusal): the question is asked again as soon
-    as the copy is seen again, not at the backoff's next step (a minute here)."""
-    monkeypatch.setattr(wake, "RETRY_FIRST_S", 60.0)
+    server has none, so the test adds one refusal): the question is asked again at the
+    backoff's first step (0.5 s), not at the step it grew to while the model woke
+    (minutes here)."""
+    monkeypatch.setattr(wake, "RETRY_GROWTH", 1000.0)
+    monkeypatch.setattr(wake, "RETRY_MAX_S", 3600.0)
     check, lagged = unscaled.endpoint._check_capacity, []
 
     def lagging(endpoint: str, component: str) -> None:
@@ -273,6 +291,28 @@ def test_a_refusal_just_after_the_copy_serves_does_not_delay_the_answer(
     unscaled.endpoint.set_copies(unscaled.name, "chat", 1)
     assert until(lambda: bool(answer), 5 + WAKE_S), (lagged, chat.exchanges[-1].state)
     assert lagged and "Which river?" in answer[0]
+
+
+def test_a_runtime_that_lags_the_control_plane_is_not_hammered(
+    unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control plane says a copy serves, the runtime refuses for 1 s more (a lag;
+    this server has none, so the test adds it): after each such refusal the copies are
+    read again only once the backoff's step is over, so the calls and reads stay few
+    (a call and a read at once after every refusal would be hundreds), and the answer comes."""
+    monkeypatch.setenv("WAKE_COMPONENTS", f"{unscaled.name}/chat")
+    check, served_at = unscaled.endpoint._check_capacity, []
+
+    def lagging(endpoint: str, component: str) -> None:
+        check(endpoint, component)  # refused while no copy serves
+        if not served_at:
+            served_at.append(time.monotonic())
+        if time.monotonic() < served_at[0] + LAG_S:
+            raise EndpointFault("ValidationError", NO_CAPACITY, 400)
+
+    monkeypatch.setattr(unscaled.endpoint, "_check_capacity", lagging)
+    assert "Which river?" in "".join(ChatSession().ask("Which river?", unscaled.settings()))
+    assert unscaled.calls <= 10 and unscaled.describes <= 15, (unscaled.calls, unscaled.describes)
 
 
 def test_a_component_deleted_while_it_wakes_ends_the_wait_with_sagemakers_error(
@@ -298,18 +338,36 @@ def test_a_component_deleted_while_it_wakes_ends_the_wait_with_sagemakers_error(
     assert isinstance(failed[0], ComponentNotFound), failed
 
 
-def test_a_summary_says_the_model_wakes(unscaled: Sleeper) -> None:
+def test_a_summary_says_the_model_wakes(unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch) -> None:
     """A summary's progress says the model is waking up, in the chat's words, until
-    it has woken; the time left it gives then leaves the wake out."""
+    it has woken; the time left it gives then leaves the wake out: with one part done
+    (the test holds the others), less than the wake alone would add."""
+    answered, release = itertools.count(), threading.Event()
+    complete = unscaled.endpoint._component_models[unscaled.name, "chat"]
+
+    def one_part_first(*args: object, **kwargs: object) -> Iterator[str]:
+        """The first part answered; the others streamed up to their first token."""
+        tokens = complete(*args, **kwargs)
+        if next(answered):
+            yield next(tokens)
+            release.wait(30)
+        yield from tokens
+
+    monkeypatch.setitem(unscaled.endpoint._component_models, (unscaled.name, "chat"), one_part_first)
     text = "The Han river flows through Seoul. " * 400  # several parts, asked at once
     summary = Summary.start(text, unscaled.spec, PARAMS, detail="short", owner="u")
-    assert until(lambda: "is waking up" in summary.message.text("en")), summary.message
-    assert until(lambda: summary._client is not None and summary._client.waking_s() >= 1)
-    unscaled.endpoint.set_copies(unscaled.name, "chat", 1)
-    assert until(lambda: summary.finished >= 1 or summary.error is not None, 30), summary.error
-    if summary.finished < summary.parts:  # the time left counts the parts' time, not the wake
-        message = summary.message.text("en")
-        assert "is waking up" not in message, message
+    try:
+        assert until(lambda: "is waking up" in summary.message.text("en")), summary.message
+        assert until(lambda: summary._client is not None and summary._client.waking_s() >= 1)
+        unscaled.endpoint.set_copies(unscaled.name, "chat", 1)
+        assert until(lambda: summary.finished >= 1 or summary.error is not None, 30), summary.error
+        message, asleep_s = summary.message.text("en"), summary._client.asleep_s()
+    finally:
+        release.set()
+    shown = re.fullmatch(rf"Part 2 of {summary.parts}, about (?:(\d+) min )?(\d+) s left", message)
+    assert shown and summary.parts >= 2, message
+    left_s = 60 * int(shown[1] or 0) + int(shown[2])
+    assert left_s < asleep_s * (summary.parts - 1), (message, asleep_s)  # what the wake would add
     summary.wait(60)
     assert summary.complete, summary.error
 

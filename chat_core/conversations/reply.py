@@ -72,6 +72,7 @@ WAIT_ENDPOINT = Message(
     "엔드포인트 {endpoint}의 응답을 기다리는 중 · {seconds}초",
 )
 
+
 class Reply:
     """An answer being generated into its exchange.  Iterating yields its text as
     it streams; when the iteration ends the exchange is answered and saved.

@@ -16,7 +16,7 @@ question waiting on it, so that many questions do not multiply calls:
   read the listing's IAM policy already grants) on a schedule (``describe_interval``):
   every ``DESCRIBE_IDLE_S`` while no copy is asked for (nothing can serve until the
   team's alarm fires, a minute at least); once one is, often at first, then less
-  often until the usual time to wake, often again around it.  Once a copy serves
+  often until the usual time to wake (when known), often again from it on.  Once a copy serves
   (``CurrentCopyCount`` >= 1) every waiting call is made again at once.  Where the
   operator lists the component in WAKE_COMPONENTS, it also asks for one copy
   (``UpdateInferenceComponentRuntimeConfig``) when none is wanted (``DesiredCopyCount``
@@ -29,7 +29,8 @@ question waiting on it, so that many questions do not multiply calls:
   is watched, ``RETRY_MAX_UNWATCHED_S`` when nothing else can tell: a serverless cold
   start, a Describe refused): the control plane may lag, or be out of reach.  A call
   refused though sent after a copy was seen serving (the runtime behind the control
-  plane) starts the backoff again and the reads go on.
+  plane) starts the backoff again (the first time; it grows from there), and the
+  copies are read again once its step is over.
 
 A caller waits at most WAKE_MAX_SECONDS from its own first refusal (``WakeTimedOut``),
 and ``stopped`` ends its wait at once.  The usual time to wake is the median of this
@@ -58,13 +59,13 @@ from chat_core.i18n import Message, Text, duration
 from chat_core.models.catalog import may_wake
 
 WAKE_MAX_SECONDS = 600.0  # WAKE_MAX_SECONDS: the longest a question waits for a model to wake
-# Between two reads of a waking component's copies (``describe_interval``): about 70 in
-# a 60 s wake, against 240 read every 0.25 s throughout.
+# Between two reads of a waking component's copies (``describe_interval``): at most 4 a
+# second for 15 s, then 2: a copy is noticed within 0.5 s of serving however long the
+# wake, for at most WAKE_MAX_SECONDS.
 DESCRIBE_FAST_S = 0.25  # for the first DESCRIBE_FAST_FOR_S after a copy is asked for
 DESCRIBE_FAST_FOR_S = 15.0
-DESCRIBE_NEAR_S = 0.5  # the closest reads, from the usual time to twice it
-DESCRIBE_IDLE_S = 5.0  # the farthest: no copy asked for, or long past the usual time
-USUAL_UNKNOWN_S = 120.0  # the usual time to wake, for the schedule, before any was measured
+DESCRIBE_NEAR_S = 0.5  # then, from the usual time to wake on (or throughout, when unknown)
+DESCRIBE_IDLE_S = 5.0  # the farthest: no copy asked for, or long before the usual time
 ASK_FIRST_S = 1.0  # asking for a copy again, after a failure: 1, 2, 4 ... s, at most RETRY_MAX_S
 # The runtime call's own retries: 0.5, 0.75, 1.1, ... s apart, then every 30 s: about 28
 # calls in a 10-minute wait, whatever the number of questions waiting.
@@ -152,10 +153,9 @@ def describe_interval(asked_s: float | None, usual_s: float | None) -> float:
         return DESCRIBE_IDLE_S
     if asked_s < DESCRIBE_FAST_FOR_S:
         return DESCRIBE_FAST_S
-    usual = usual_s or USUAL_UNKNOWN_S
-    if asked_s < usual:
-        return min(max((usual - asked_s) / 10, DESCRIBE_NEAR_S), DESCRIBE_IDLE_S)
-    return DESCRIBE_NEAR_S if asked_s < 2 * usual else DESCRIBE_IDLE_S
+    if usual_s is not None and asked_s < usual_s:  # no copy expected yet: fewer reads
+        return min(max((usual_s - asked_s) / 10, DESCRIBE_NEAR_S), DESCRIBE_IDLE_S)
+    return DESCRIBE_NEAR_S
 
 
 def retry_delays() -> Iterator[float]:
@@ -186,6 +186,7 @@ class Wake:
         self.generation = 0
         self._changed = threading.Condition()
         self._serving = False  # a copy serves: every waiting call is made at once
+        self._lagged = False  # a call was refused though sent after a copy was seen serving
         self._watched = target.component is not None
         self._delay = RETRY_FIRST_S
         self._next_try = self.started + RETRY_FIRST_S
@@ -227,12 +228,14 @@ class Wake:
 
     def still_refused(self, sent: int) -> None:
         """A call sent in generation ``sent`` was refused.  Sent after the copy now seen
-        serving (the runtime behind the control plane): the backoff starts again and
-        the reads go on; sent before it, it is made again at once."""
+        serving (the runtime behind the control plane): the backoff starts again (the
+        first time; it grows from there) and the reads go on once its step is over;
+        sent before it, it is made again at once."""
         with self._changed:
             if self._serving and sent == self.generation:
                 self._serving = False
-                self._delay = RETRY_FIRST_S
+                self._delay = self._delay if self._lagged else RETRY_FIRST_S
+                self._lagged = True
                 self._next_try = time.monotonic() + self._delay
                 self._changed.notify_all()
 
@@ -261,11 +264,6 @@ class Wake:
         ask_at, ask_delay = 0.0, ASK_FIRST_S  # when the app may ask for a copy (again)
         failed_s = 0.0  # the backoff of reads that failed
         while not self._over.is_set():
-            with self._changed:
-                while self._serving and not self._over.is_set():
-                    self._changed.wait()
-            if self._over.is_set():
-                return
             try:
                 described = sagemaker.describe_inference_component(
                     InferenceComponentName=self.target.component
@@ -286,6 +284,7 @@ class Wake:
             copies = described.get("RuntimeConfig", {})
             if copies.get("CurrentCopyCount", 0) >= 1:
                 self.poke(serving=True)
+                self._rest()
                 continue
             now = time.monotonic()
             may_ask = may_ask_for_copy(self.target)
@@ -301,6 +300,17 @@ class Wake:
             if asked_at is None and may_ask:  # asking failed: read again when it may ask again
                 interval = min(interval, max(ask_at - now, DESCRIBE_FAST_S))
             self._over.wait(interval)
+
+    def _rest(self) -> None:
+        """Nothing to read while a copy is seen serving.  A call refused all the same
+        (``still_refused``) has the next read wait for the backoff's step too: read at
+        once, the copy is seen again, every call is made again and refused again, in a
+        loop as fast as the two calls go for as long as the runtime lags."""
+        with self._changed:
+            while self._serving and not self._over.is_set():
+                self._changed.wait()
+            resume_at = self._next_try
+        self._over.wait(max(resume_at - time.monotonic(), 0.0))
 
     def _gone(self) -> None:
         """The component was deleted, or failed: no copy will come.  Every waiting call is
