@@ -56,13 +56,16 @@ def ask(page: Page, component: str, question: str) -> Locator:
     offers first (Llama 2 chat's), which picks it, and ask it ``question``; returns
     the answer's bubble."""
     sidebar = page.get_by_test_id("stSidebar")
+    idle(page)  # a click or a fill while the first run redraws the sidebar can be lost
     sidebar.get_by_text("Add a SageMaker endpoint").click()
-    sidebar.get_by_role("textbox", name="Endpoint name").fill(ENDPOINT)
-    sidebar.get_by_role("textbox", name="Inference component").fill(component)
+    for name, value in (("Endpoint name", ENDPOINT), ("Inference component", component)):
+        box = sidebar.get_by_role("textbox", name=name)
+        box.fill(value)
+        expect(box).to_have_value(value)
     sidebar.get_by_role("button", name="Add endpoint").click()
     idle(page)
     expect(sidebar.get_by_role("combobox", name="Model", exact=True)).to_have_value(
-        f"{ENDPOINT}/{component} (llama2-chat)"
+        f"{ENDPOINT}/{component} (llama2-chat)", timeout=30_000
     )
     send(page, question)
     return bubbles(page).nth(1)
