@@ -452,3 +452,19 @@ def test_cold_start_refusals_leave_other_answers_their_retries(monkeypatch: pyte
                 client.invoke_endpoint_with_response_stream(EndpointName=name, Body=body)
         answered = client.invoke_endpoint(EndpointName="steady", Body=body)
     assert faulted and answered["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_bad_wake_components_setting_is_the_question_s_error(
+    unscaled: Sleeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WAKE_COMPONENTS entry that is no component ("a;b": commas part them) is told to
+    the user who asks a sleeping component, at once, naming the setting: not left to the
+    log while the question waits out its bound."""
+    from chat_core.models.catalog import InvalidComponentList
+
+    monkeypatch.setenv("WAKE_COMPONENTS", "team/llama;team/gemma")
+    monkeypatch.setenv("WAKE_MAX_SECONDS", "5")  # the bound it would otherwise wait out
+    chat = ChatSession()
+    with pytest.raises(InvalidComponentList) as raised:
+        "".join(chat.ask("Anyone there?", unscaled.settings()))
+    assert "WAKE_COMPONENTS" in raised.value.text("en") and "WAKE_COMPONENTS" in raised.value.text("ko")

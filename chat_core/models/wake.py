@@ -18,7 +18,7 @@ question waiting on it, so that many questions do not multiply calls:
   team's alarm fires, a minute at least); once one is, often at first, then less
   often until the usual time to wake (when known), often again from it on.  Once a copy serves
   (``CurrentCopyCount`` >= 1) every waiting call is made again at once.  Where the
-  operator lists the component in WAKE_COMPONENTS, it also asks for one copy
+  operator lets it (``catalog.may_wake``: WAKE_COMPONENTS, or SLEEP_COMPONENTS, which the app puts to sleep itself), it also asks for one copy
   (``UpdateInferenceComponentRuntimeConfig``) when none is wanted (``DesiredCopyCount``
   0): once, again only if the copies asked for are seen back at 0, on a backoff when
   asking fails; otherwise the team's own autoscaling wakes it.  A component gone
@@ -410,6 +410,7 @@ def call_awake(
                     raise
                 if wake is None:
                     bound_s = max_seconds()
+                    may_ask_for_copy(target)  # a bad setting is this question's error, not the watcher's
                     wake = WAKES.join(target, sleep)
                     deadline = time.monotonic() + bound_s
                     waiting(wake, True)
