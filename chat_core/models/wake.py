@@ -18,7 +18,8 @@ question waiting on it, so that many questions do not multiply calls:
   team's alarm fires, a minute at least); once one is, often at first, then less
   often until the usual time to wake (when known), often again from it on.  Once a copy serves
   (``CurrentCopyCount`` >= 1) every waiting call is made again at once.  Where the
-  operator lets it (``catalog.may_wake``: WAKE_COMPONENTS, or SLEEP_COMPONENTS, which the app puts to sleep itself), it also asks for one copy
+  operator lets it (``catalog.may_wake``: WAKE_COMPONENTS, or SLEEP_COMPONENTS, which
+  the app puts to sleep itself), it also asks for one copy
   (``UpdateInferenceComponentRuntimeConfig``) when none is wanted (``DesiredCopyCount``
   0): once, again only if the copies asked for are seen back at 0, on a backoff when
   asking fails; otherwise the team's own autoscaling wakes it.  A component gone
